@@ -1,0 +1,76 @@
+//! Argument groups the services share. Every field is a flag with an environment
+//! variable beside it, so `--help` documents both.
+
+use std::time::Duration;
+
+use clap::Args;
+
+/// How to reach NATS JetStream and how the chat stream is set up.
+#[derive(Debug, Clone, Args)]
+pub struct NatsArgs {
+    /// NATS server URL(s), comma-separated for a cluster.
+    #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    pub nats_url: String,
+
+    /// Replicas of the chat stream: 1 on one server, 3 on a cluster.
+    #[arg(long, env = "NATS_STREAM_REPLICAS", default_value_t = 1)]
+    pub stream_replicas: usize,
+
+    /// How long JetStream remembers a message id: a client may resend a message with
+    /// the same `client_msg_id` for this long without it becoming a second message.
+    #[arg(long, env = "NATS_DUPLICATE_WINDOW", default_value = "10m", value_parser = parse_duration)]
+    pub duplicate_window: Duration,
+
+    /// Name this process gives its NATS connection (shown by the server's monitoring).
+    #[arg(long, env = "NATS_CLIENT_NAME", default_value = "smart-support")]
+    pub client_name: String,
+}
+
+/// How to reach PostgreSQL.
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// PostgreSQL URL, e.g. postgres://user@127.0.0.1:5432/smart_support
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: String,
+
+    /// Largest number of connections in the pool.
+    #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 10)]
+    pub database_max_connections: u32,
+}
+
+/// Parses `500ms`, `30s`, `10m`, `2h` (or a bare number of seconds).
+pub fn parse_duration(raw: &str) -> Result<Duration, String> {
+    let raw = raw.trim();
+    let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
+    let (number, unit) = raw.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("`{raw}` is not a duration like 500ms, 30s, 10m or 2h"))?;
+    let millis = match unit {
+        "ms" => number,
+        "" | "s" => number * 1_000,
+        "m" => number * 60_000,
+        "h" => number * 3_600_000,
+        _ => return Err(format!("`{raw}` has an unknown unit; use ms, s, m or h")),
+    };
+    Ok(Duration::from_millis(millis))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_with_their_units() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("30"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+    }
+
+    #[test]
+    fn a_duration_without_a_number_or_with_an_odd_unit_is_refused() {
+        assert!(parse_duration("m").is_err());
+        assert!(parse_duration("10 weeks").is_err());
+    }
+}

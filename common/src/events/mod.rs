@@ -1,0 +1,233 @@
+//! The event contract, version 1: one [`Envelope`] around one [`Payload`] kind.
+//!
+//! On the wire an event is a flat JSON object: the envelope fields (`event_id`,
+//! `schema_version`, `thread_id`, `turn_id`, `occurred_at`), the `kind` tag, and the
+//! kind's own fields beside them. The catalogue with every kind, its subject, who emits
+//! it and who consumes it is `docs/events.md`; keep the two in step.
+//!
+//! Events are immutable facts. A new field is added as optional (`#[serde(default)]`);
+//! a change of meaning is a new kind or a new `schema_version`, so streams written by
+//! older code keep replaying.
+
+mod chat;
+mod ids;
+mod turn;
+
+pub use chat::MessageReceived;
+pub use ids::{IdError, ThreadId, TurnId};
+pub use turn::{AgentReplied, TurnCompleted, TurnOutcome, TurnStarted};
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::subjects;
+
+/// The schema version this code writes. Readers accept every version up to this one.
+pub const SCHEMA_VERSION: u16 = 1;
+
+/// The envelope every event on the stream is wrapped in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// Unique id of this event; also its `Nats-Msg-Id`, so it is derived from the input
+    /// (client message id, turn id + step) and a retry publishes the same id.
+    pub event_id: Uuid,
+    /// Version of the payload's schema (see [`SCHEMA_VERSION`]).
+    pub schema_version: u16,
+    /// The conversation this event belongs to.
+    pub thread_id: ThreadId,
+    /// The turn this event belongs to: the user message it answers.
+    pub turn_id: TurnId,
+    /// When the fact happened (UTC, RFC 3339).
+    #[serde(with = "time::serde::rfc3339")]
+    pub occurred_at: OffsetDateTime,
+    /// The kind (`kind` tag) and its fields, flattened beside the envelope fields.
+    #[serde(flatten)]
+    pub payload: Payload,
+}
+
+/// Every kind of event, tagged by `kind` on the wire.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind")]
+pub enum Payload {
+    /// A user's chat message, stored by the ingress.
+    #[serde(rename = "message.received")]
+    MessageReceived(MessageReceived),
+    /// A worker began the turn that answers a user message.
+    #[serde(rename = "turn.started")]
+    TurnStarted(TurnStarted),
+    /// The agent's answer to the user.
+    #[serde(rename = "agent.replied")]
+    AgentReplied(AgentReplied),
+    /// The turn ended; nothing more will be published for it.
+    #[serde(rename = "turn.completed")]
+    TurnCompleted(TurnCompleted),
+}
+
+/// Why bytes from the stream are not an event this code can read.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    /// Not JSON, an unknown `kind`, a missing field or a field of the wrong type.
+    #[error("not a valid event: {0}")]
+    Invalid(#[from] serde_json::Error),
+    /// Written by newer code than this.
+    #[error("event schema version {found} is newer than the supported {SCHEMA_VERSION}")]
+    UnsupportedVersion { found: u16 },
+}
+
+impl Payload {
+    /// The `kind` tag of this payload, as written on the wire.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Payload::MessageReceived(_) => "message.received",
+            Payload::TurnStarted(_) => "turn.started",
+            Payload::AgentReplied(_) => "agent.replied",
+            Payload::TurnCompleted(_) => "turn.completed",
+        }
+    }
+}
+
+impl Envelope {
+    /// Wraps a payload in a fresh envelope of the current schema version.
+    pub fn new(
+        event_id: Uuid,
+        thread_id: ThreadId,
+        turn_id: TurnId,
+        occurred_at: OffsetDateTime,
+        payload: impl Into<Payload>,
+    ) -> Envelope {
+        Envelope {
+            event_id,
+            schema_version: SCHEMA_VERSION,
+            thread_id,
+            turn_id,
+            occurred_at,
+            payload: payload.into(),
+        }
+    }
+
+    /// The subject this event is published on.
+    pub fn subject(&self) -> String {
+        match self.payload {
+            Payload::MessageReceived(_) => subjects::user_message(&self.thread_id),
+            Payload::TurnStarted(_) | Payload::AgentReplied(_) | Payload::TurnCompleted(_) => {
+                subjects::turn_event(&self.thread_id)
+            }
+        }
+    }
+
+    /// Encodes the event as stored on the stream.
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("an envelope always serializes")
+    }
+
+    /// Decodes an event from the stream; never panics on bad input.
+    pub fn from_json(bytes: &[u8]) -> Result<Envelope, DecodeError> {
+        let envelope: Envelope = serde_json::from_slice(bytes)?;
+        if envelope.schema_version > SCHEMA_VERSION {
+            return Err(DecodeError::UnsupportedVersion {
+                found: envelope.schema_version,
+            });
+        }
+        Ok(envelope)
+    }
+}
+
+/// A deterministic event id for a step of a turn, so a redone turn publishes the same ids
+/// and JetStream's duplicate window drops the repeats.
+pub fn step_event_id(turn_id: &TurnId, step: &str) -> Uuid {
+    Uuid::new_v5(turn_id.as_uuid(), step.as_bytes())
+}
+
+macro_rules! payload_from {
+    ($($kind:ident),* $(,)?) => {$(
+        impl From<$kind> for Payload {
+            fn from(value: $kind) -> Payload {
+                Payload::$kind(value)
+            }
+        }
+    )*};
+}
+payload_from!(MessageReceived, TurnStarted, AgentReplied, TurnCompleted);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn sample() -> Envelope {
+        Envelope::new(
+            Uuid::from_u128(7),
+            ThreadId::parse("t-1").unwrap(),
+            TurnId::from_uuid(Uuid::from_u128(9)),
+            datetime!(2026-11-25 12:00:00 UTC),
+            AgentReplied {
+                text: "Hello".into(),
+                agent: "general".into(),
+                engine: "rules".into(),
+            },
+        )
+    }
+
+    #[test]
+    fn an_envelope_survives_a_round_trip() {
+        let event = sample();
+        assert_eq!(Envelope::from_json(&event.to_json()).unwrap(), event);
+    }
+
+    #[test]
+    fn kind_fields_sit_beside_the_envelope_fields() {
+        let json: serde_json::Value = serde_json::from_slice(&sample().to_json()).unwrap();
+        assert_eq!(json["kind"], "agent.replied");
+        assert_eq!(json["text"], "Hello");
+        assert_eq!(json["thread_id"], "t-1");
+        assert_eq!(json["schema_version"], 1);
+        assert_eq!(json["occurred_at"], "2026-11-25T12:00:00Z");
+    }
+
+    #[test]
+    fn an_unknown_kind_is_an_error_not_a_panic() {
+        let mut json: serde_json::Value = serde_json::from_slice(&sample().to_json()).unwrap();
+        json["kind"] = "agent.sang".into();
+        let err = Envelope::from_json(json.to_string().as_bytes()).unwrap_err();
+        assert!(matches!(err, DecodeError::Invalid(_)), "{err}");
+        assert!(err.to_string().contains("agent.sang"), "{err}");
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        for bytes in [&b""[..], b"null", b"[1,2]", b"{\"kind\":1}", b"\xff\xfe"] {
+            assert!(Envelope::from_json(bytes).is_err());
+        }
+    }
+
+    #[test]
+    fn a_newer_schema_version_is_refused() {
+        let mut event = sample();
+        event.schema_version = SCHEMA_VERSION + 1;
+        let err = Envelope::from_json(&event.to_json()).unwrap_err();
+        assert!(matches!(err, DecodeError::UnsupportedVersion { found: 2 }));
+    }
+
+    #[test]
+    fn user_messages_and_turn_events_go_to_their_own_subjects() {
+        let reply = sample();
+        assert_eq!(reply.subject(), "chat.t-1.turn");
+        let message = Envelope {
+            payload: MessageReceived {
+                content: "hi".into(),
+                client_msg_id: None,
+            }
+            .into(),
+            ..reply
+        };
+        assert_eq!(message.subject(), "chat.t-1.user");
+    }
+
+    #[test]
+    fn step_ids_are_stable_per_turn_and_step() {
+        let turn = TurnId::from_uuid(Uuid::from_u128(1));
+        assert_eq!(step_event_id(&turn, "reply"), step_event_id(&turn, "reply"));
+        assert_ne!(step_event_id(&turn, "reply"), step_event_id(&turn, "start"));
+    }
+}

@@ -1,0 +1,112 @@
+//! Creates the streams and consumers at start-up, idempotently: whichever service starts
+//! first creates them, the others find them (and bring their settings up to date).
+
+use std::time::Duration;
+
+use async_nats::jetstream::{
+    self, Context,
+    consumer::{self, AckPolicy, DeliverPolicy, PullConsumer},
+    stream::{self, Stream},
+};
+
+use crate::config::NatsArgs;
+use crate::subjects;
+
+/// Connects to NATS and returns the client and its JetStream context.
+pub async fn connect(args: &NatsArgs) -> anyhow::Result<(async_nats::Client, Context)> {
+    let client = async_nats::ConnectOptions::new()
+        .name(args.client_name.clone())
+        .retry_on_initial_connect()
+        .connection_timeout(Duration::from_secs(5))
+        .connect(args.nats_url.as_str())
+        .await
+        .map_err(|err| anyhow::anyhow!("cannot connect to NATS at {}: {err}", args.nats_url))?;
+    let mut js = jetstream::new(client.clone());
+    js.set_timeout(Duration::from_secs(5));
+    Ok((client, js))
+}
+
+/// Creates or updates the chat stream: file storage, replicas and duplicate window from
+/// the arguments, direct get on (the ingress reads a thread's history with it).
+pub async fn ensure_chat_stream(js: &Context, args: &NatsArgs) -> anyhow::Result<Stream> {
+    let config = stream::Config {
+        name: subjects::CHAT_STREAM.into(),
+        description: Some("Every chat event: user messages and agent turns".into()),
+        subjects: vec![subjects::CHAT_SUBJECTS.into()],
+        storage: stream::StorageType::File,
+        retention: stream::RetentionPolicy::Limits,
+        num_replicas: args.stream_replicas,
+        duplicate_window: args.duplicate_window.into(),
+        // A user message is at most 10000 characters; 64 KiB leaves room for the
+        // envelope and for tool results in turn events.
+        max_message_size: 256 * 1024,
+        allow_direct: true,
+        ..Default::default()
+    };
+    js.create_or_update_stream(config)
+        .await
+        .map_err(|err| anyhow::anyhow!("cannot create or update stream {}: {err}", subjects::CHAT_STREAM))?;
+    Ok(js.get_stream(subjects::CHAT_STREAM).await?)
+}
+
+/// The durable pull consumer the workers share: one delivery of each user message at a
+/// time, explicit acks, redelivery after `ack_wait` up to `max_deliver` times.
+pub async fn ensure_workers_consumer(stream: &Stream) -> anyhow::Result<PullConsumer> {
+    let config = consumer::pull::Config {
+        durable_name: Some(subjects::WORKERS_CONSUMER.into()),
+        description: Some("Agent workers: one turn per user message".into()),
+        filter_subject: subjects::USER_MESSAGES.into(),
+        ack_policy: AckPolicy::Explicit,
+        deliver_policy: DeliverPolicy::All,
+        ack_wait: Duration::from_secs(30),
+        max_deliver: 5,
+        max_ack_pending: 1024,
+        ..Default::default()
+    };
+    Ok(stream
+        .get_or_create_consumer(subjects::WORKERS_CONSUMER, config)
+        .await
+        .map_err(|err| anyhow::anyhow!("cannot create consumer {}: {err}", subjects::WORKERS_CONSUMER))?)
+}
+
+/// A projector's durable consumer, positioned just after the projector's checkpoint.
+///
+/// The checkpoint in Postgres is the truth (it commits with the effects); the consumer is
+/// how events reach the projector. If the consumer's acknowledged position is ahead of the
+/// checkpoint (a fresh database, a restored backup), it is recreated at `checkpoint + 1`
+/// so no event is skipped.
+pub async fn ensure_projector_consumer(
+    stream: &Stream,
+    name: &str,
+    checkpoint: u64,
+) -> anyhow::Result<PullConsumer> {
+    let config = consumer::pull::Config {
+        durable_name: Some(name.into()),
+        description: Some("Projector: folds chat events into Postgres".into()),
+        filter_subject: subjects::CHAT_SUBJECTS.into(),
+        ack_policy: AckPolicy::All,
+        deliver_policy: DeliverPolicy::ByStartSequence {
+            start_sequence: checkpoint + 1,
+        },
+        ack_wait: Duration::from_secs(60),
+        max_ack_pending: 20_000,
+        ..Default::default()
+    };
+    if let Ok(mut existing) = stream.get_consumer::<consumer::pull::Config>(name).await {
+        let acked = existing.info().await?.ack_floor.stream_sequence;
+        if acked <= checkpoint {
+            return Ok(existing);
+        }
+        tracing::warn!(
+            consumer = name,
+            acked,
+            checkpoint,
+            "consumer is ahead of the checkpoint; recreating it at the checkpoint"
+        );
+        stream.delete_consumer(name).await?;
+    }
+    Ok(stream
+        .create_consumer(config)
+        .await
+        .map_err(|err| anyhow::anyhow!("cannot create consumer {name}: {err}"))?)
+}

@@ -1,0 +1,13 @@
+//! Shared plumbing of the smart-support pipeline, in the order a chat message meets it:
+//! [`events`] is the event contract (the envelope every service reads and writes, and one
+//! module per event family), [`subjects`] names every stream, subject and consumer,
+//! [`jetstream`] creates them idempotently at start-up, [`config`] holds the clap argument
+//! groups the services share, [`telemetry`] sets up tracing, and [`shutdown`] turns
+//! Ctrl-C / SIGTERM into a cancellation token that every loop takes as a parameter.
+
+pub mod config;
+pub mod events;
+pub mod jetstream;
+pub mod shutdown;
+pub mod subjects;
+pub mod telemetry;

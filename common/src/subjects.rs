@@ -1,0 +1,55 @@
+//! Every stream, subject and consumer name of the pipeline, in one place.
+//!
+//! ```text
+//! stream CHAT   chat.<thread_id>.user   message.received        (ingress → workers, projectors)
+//!               chat.<thread_id>.turn   turn.* / agent.*        (workers → ingress, projectors)
+//! ```
+//! A thread id is one subject token (see [`crate::events::ThreadId`]), so the events of one
+//! conversation are `chat.<thread_id>.>` and a consumer can follow one thread alone.
+
+use crate::events::ThreadId;
+
+/// The stream that is the log of every chat event.
+pub const CHAT_STREAM: &str = "CHAT";
+/// The subjects the chat stream captures.
+pub const CHAT_SUBJECTS: &str = "chat.>";
+/// Filter of the user messages the workers answer.
+pub const USER_MESSAGES: &str = "chat.*.user";
+/// Durable consumer the workers share.
+pub const WORKERS_CONSUMER: &str = "workers";
+/// Durable consumer of the conversation projector.
+pub const PROJECTOR_CONSUMER: &str = "projector";
+
+/// Subject of a user message of this thread.
+pub fn user_message(thread: &ThreadId) -> String {
+    format!("chat.{thread}.user")
+}
+
+/// Subject of the worker's turn events of this thread.
+pub fn turn_event(thread: &ThreadId) -> String {
+    format!("chat.{thread}.turn")
+}
+
+/// Filter for every event of one thread.
+pub fn thread_events(thread: &ThreadId) -> String {
+    format!("chat.{thread}.>")
+}
+
+/// The thread token of a chat subject (`chat.<thread_id>.…`), without allocating.
+pub fn thread_of(subject: &str) -> Option<&str> {
+    let rest = subject.strip_prefix("chat.")?;
+    rest.split('.').next().filter(|token| !token.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_thread_is_read_back_from_a_subject() {
+        let thread = ThreadId::parse("abc").unwrap();
+        assert_eq!(thread_of(&user_message(&thread)), Some("abc"));
+        assert_eq!(thread_of(&turn_event(&thread)), Some("abc"));
+        assert_eq!(thread_of("other.abc.user"), None);
+    }
+}
