@@ -1,0 +1,34 @@
+//! Settings of the ingress; every one a flag with an environment variable beside it.
+
+use std::time::Duration;
+
+use clap::Args;
+use common::config::parse_duration;
+
+/// Settings of the WebSocket endpoint.
+#[derive(Debug, Clone, Args)]
+pub struct IngressArgs {
+    /// Secret that signs thread tokens (HMAC-SHA256 of the thread id). Anyone who knows it
+    /// can read every conversation: keep it secret, and the same on every ingress instance.
+    #[arg(long, env = "THREAD_TOKEN_SECRET", hide_env_values = true)]
+    pub thread_token_secret: String,
+
+    /// Largest text frame, in bytes, that is read; a larger one is answered with
+    /// `frame_too_large` and the connection stays open.
+    #[arg(long, env = "WS_MAX_FRAME_BYTES", default_value_t = 64 * 1024)]
+    pub max_frame_bytes: usize,
+
+    /// Events buffered per connection for a client that reads slowly; when full the
+    /// connection is closed with code 1013 and the client resumes with `after_seq`.
+    #[arg(long, env = "WS_OUTBOUND_BUFFER", default_value_t = 256)]
+    pub outbound_buffer: usize,
+
+    /// A connection that sends nothing (not even a ping) for this long is closed.
+    #[arg(long, env = "WS_IDLE_TIMEOUT", default_value = "5m", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+
+    /// Origins allowed to open a WebSocket, comma-separated (e.g. https://chat.example.com).
+    /// Empty: only requests without an Origin header or whose Origin matches the Host.
+    #[arg(long, env = "WS_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+}

@@ -1,0 +1,16 @@
+//! The WebSocket ingress, in the order a frame flows through it: [`ws::frame`] parses a
+//! client frame into typed values (or a named error), [`ws::session`] runs one connection
+//! (session frame, frame → publish → ack, events out), [`publish`] stores a user message in
+//! JetStream and waits for its PubAck, [`live`] tails the stream once per process and fans
+//! each event out to the sockets of its thread, and [`ws::resume`] replays a thread's
+//! history after a sequence when a client reconnects. [`config`] and [`startup`] build and
+//! run the service.
+
+pub mod config;
+pub mod live;
+pub mod publish;
+pub mod startup;
+pub mod ws;
+
+pub use config::IngressArgs;
+pub use startup::{IngressState, router};

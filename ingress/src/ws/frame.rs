@@ -1,0 +1,295 @@
+//! Client frames, parsed at the edge: nothing past this module sees a raw string from the
+//! socket. Every way a frame can be wrong has a named [`ErrorCode`] (the list in API.md).
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// Most characters a message may have (counted in characters, not bytes).
+pub const MAX_CONTENT_CHARS: usize = 10_000;
+/// Longest `client_msg_id`.
+pub const MAX_CLIENT_MSG_ID_LEN: usize = 128;
+
+/// A frame the client may send.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClientFrame {
+    /// `{"type":"message","content":"…","client_msg_id":"…"}`
+    Message {
+        content: MessageContent,
+        client_msg_id: Option<ClientMsgId>,
+    },
+    /// `{"type":"ping"}`
+    Ping,
+}
+
+/// Chat text: non-empty after trimming, at most [`MAX_CONTENT_CHARS`] characters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MessageContent(String);
+
+impl MessageContent {
+    pub fn parse(raw: String) -> Result<MessageContent, FrameError> {
+        if raw.trim().is_empty() {
+            return Err(FrameError::new(ErrorCode::EmptyContent, "content is empty"));
+        }
+        let chars = raw.chars().count();
+        if chars > MAX_CONTENT_CHARS {
+            return Err(FrameError::new(
+                ErrorCode::ContentTooLong,
+                format!("content has {chars} characters; the limit is {MAX_CONTENT_CHARS}"),
+            ));
+        }
+        Ok(MessageContent(raw))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+/// The client's id for a message: 1 to 128 characters of `A-Z a-z 0-9 . _ : -`. It
+/// becomes part of a `Nats-Msg-Id` header, so nothing else is allowed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientMsgId(String);
+
+impl ClientMsgId {
+    pub fn parse(raw: String) -> Result<ClientMsgId, FrameError> {
+        let valid = (1..=MAX_CLIENT_MSG_ID_LEN).contains(&raw.len())
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
+        if valid {
+            Ok(ClientMsgId(raw))
+        } else {
+            Err(FrameError::new(
+                ErrorCode::InvalidClientMsgId,
+                "client_msg_id must be 1 to 128 characters of A-Z, a-z, 0-9, '.', '_', ':' and '-'",
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The `code` of an error frame. The names are part of the v1 contract (API.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    InvalidJson,
+    NotAnObject,
+    UnknownType,
+    EmptyContent,
+    ContentTooLong,
+    InvalidClientMsgId,
+    FrameTooLarge,
+    RateLimited,
+    BinaryNotSupported,
+    Unauthorized,
+    Unavailable,
+}
+
+impl ErrorCode {
+    /// Whether the server closes the connection after sending this error.
+    pub fn closes(self) -> bool {
+        matches!(self, ErrorCode::Unauthorized)
+    }
+}
+
+/// A rejected frame: its code and a sentence for people.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{code:?}: {message}")]
+pub struct FrameError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl FrameError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> FrameError {
+        FrameError {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// Parses one text frame of at most `max_bytes` bytes.
+pub fn parse(text: &str, max_bytes: usize) -> Result<ClientFrame, FrameError> {
+    if text.len() > max_bytes {
+        return Err(FrameError::new(
+            ErrorCode::FrameTooLarge,
+            format!("frame has {} bytes; the limit is {max_bytes}", text.len()),
+        ));
+    }
+    let value: Value = serde_json::from_str(text)
+        .map_err(|err| FrameError::new(ErrorCode::InvalidJson, format!("not JSON: {err}")))?;
+    let Value::Object(mut object) = value else {
+        return Err(FrameError::new(
+            ErrorCode::NotAnObject,
+            "a frame is a JSON object with a \"type\"",
+        ));
+    };
+    match object.get("type").and_then(Value::as_str) {
+        Some("message") => {
+            let content = match object.remove("content") {
+                Some(Value::String(content)) => MessageContent::parse(content)?,
+                None | Some(Value::Null) => {
+                    return Err(FrameError::new(ErrorCode::EmptyContent, "content is missing"));
+                }
+                Some(_) => {
+                    return Err(FrameError::new(
+                        ErrorCode::EmptyContent,
+                        "content must be a string",
+                    ));
+                }
+            };
+            let client_msg_id = match object.remove("client_msg_id") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(id)) => Some(ClientMsgId::parse(id)?),
+                Some(_) => {
+                    return Err(FrameError::new(
+                        ErrorCode::InvalidClientMsgId,
+                        "client_msg_id must be a string",
+                    ));
+                }
+            };
+            Ok(ClientFrame::Message {
+                content,
+                client_msg_id,
+            })
+        }
+        Some("ping") => Ok(ClientFrame::Ping),
+        Some(other) => Err(FrameError::new(
+            ErrorCode::UnknownType,
+            format!("unknown frame type {other:?}; expected \"message\" or \"ping\""),
+        )),
+        None => Err(FrameError::new(
+            ErrorCode::UnknownType,
+            "a frame needs a string \"type\"",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CAP: usize = 64 * 1024;
+
+    fn code_of(text: &str) -> ErrorCode {
+        parse(text, CAP).unwrap_err().code
+    }
+
+    #[test]
+    fn a_message_frame_is_parsed_with_its_id() {
+        let frame = parse(r#"{"type":"message","content":"hi","client_msg_id":"c-1"}"#, CAP);
+        assert_eq!(
+            frame,
+            Ok(ClientFrame::Message {
+                content: MessageContent("hi".into()),
+                client_msg_id: Some(ClientMsgId("c-1".into())),
+            })
+        );
+    }
+
+    #[test]
+    fn a_ping_frame_is_parsed() {
+        assert_eq!(parse(r#"{"type":"ping"}"#, CAP), Ok(ClientFrame::Ping));
+    }
+
+    #[test]
+    fn text_that_is_not_json_is_rejected() {
+        assert_eq!(code_of("hello"), ErrorCode::InvalidJson);
+    }
+
+    #[test]
+    fn json_that_is_not_an_object_is_rejected() {
+        assert_eq!(code_of("[1,2]"), ErrorCode::NotAnObject);
+        assert_eq!(code_of("\"message\""), ErrorCode::NotAnObject);
+        assert_eq!(code_of("42"), ErrorCode::NotAnObject);
+    }
+
+    #[test]
+    fn an_unknown_or_missing_type_is_rejected() {
+        assert_eq!(code_of(r#"{"type":"shout"}"#), ErrorCode::UnknownType);
+        assert_eq!(code_of(r#"{"content":"hi"}"#), ErrorCode::UnknownType);
+    }
+
+    #[test]
+    fn missing_empty_or_whitespace_only_content_is_rejected() {
+        assert_eq!(code_of(r#"{"type":"message"}"#), ErrorCode::EmptyContent);
+        assert_eq!(code_of(r#"{"type":"message","content":""}"#), ErrorCode::EmptyContent);
+        assert_eq!(
+            code_of(r#"{"type":"message","content":" \n\t "}"#),
+            ErrorCode::EmptyContent
+        );
+    }
+
+    #[test]
+    fn content_over_10000_characters_is_rejected() {
+        let frame = format!(r#"{{"type":"message","content":"{}"}}"#, "a".repeat(10_001));
+        assert_eq!(code_of(&frame), ErrorCode::ContentTooLong);
+    }
+
+    #[test]
+    fn content_is_counted_in_characters_not_bytes() {
+        // 10000 three-byte characters are 30000 bytes but exactly at the limit.
+        let frame = format!(r#"{{"type":"message","content":"{}"}}"#, "€".repeat(10_000));
+        assert!(parse(&frame, CAP).is_ok());
+    }
+
+    #[test]
+    fn a_frame_over_the_byte_cap_is_rejected() {
+        let frame = format!(r#"{{"type":"message","content":"{}"}}"#, "a".repeat(100));
+        assert_eq!(parse(&frame, 50).unwrap_err().code, ErrorCode::FrameTooLarge);
+    }
+
+    #[test]
+    fn a_client_msg_id_that_could_not_be_a_header_is_rejected() {
+        assert_eq!(
+            code_of(r#"{"type":"message","content":"hi","client_msg_id":"a\r\nb"}"#),
+            ErrorCode::InvalidClientMsgId
+        );
+        assert_eq!(
+            code_of(r#"{"type":"message","content":"hi","client_msg_id":7}"#),
+            ErrorCode::InvalidClientMsgId
+        );
+    }
+
+    #[test]
+    fn error_codes_serialize_as_the_contract_names() {
+        let names: Vec<String> = [
+            ErrorCode::InvalidJson,
+            ErrorCode::NotAnObject,
+            ErrorCode::UnknownType,
+            ErrorCode::EmptyContent,
+            ErrorCode::ContentTooLong,
+            ErrorCode::FrameTooLarge,
+            ErrorCode::RateLimited,
+            ErrorCode::BinaryNotSupported,
+            ErrorCode::Unauthorized,
+            ErrorCode::Unavailable,
+        ]
+        .iter()
+        .map(|code| serde_json::to_value(code).unwrap().as_str().unwrap().to_owned())
+        .collect();
+        assert_eq!(
+            names,
+            [
+                "invalid_json",
+                "not_an_object",
+                "unknown_type",
+                "empty_content",
+                "content_too_long",
+                "frame_too_large",
+                "rate_limited",
+                "binary_not_supported",
+                "unauthorized",
+                "unavailable"
+            ]
+        );
+    }
+}

@@ -1,0 +1,6 @@
+//! The `/ws` endpoint: frames, tokens, one session per connection, resume.
+
+pub mod frame;
+pub mod resume;
+pub mod session;
+pub mod token;

@@ -1,0 +1,83 @@
+//! Real servers for integration tests, never mocks. [`NatsServer`] (in `nats`) starts a
+//! JetStream-enabled `nats-server` and [`Postgres`] (in `postgres`) runs `initdb` and a
+//! `postgres` postmaster, each on a free 127.0.0.1 port inside a fresh temporary directory;
+//! both lean on `process`, which finds the binaries, spawns them with their output in a log
+//! file, waits until they are ready and tears their whole process tree down again. The helpers
+//! are synchronous (std only), so sync and async tests alike can use them. Fault tests can
+//! `kill` a server (SIGKILL, data kept) and `restart` it on the same port; dropping a server,
+//! also while a test panics, kills it, waits for every process it started and removes its
+//! directory. [`free_port`] and [`wait_until`] are the small pieces the servers are built on.
+
+mod nats;
+mod postgres;
+mod process;
+
+use std::net::TcpListener;
+use std::thread;
+use std::time::{Duration, Instant};
+
+pub use nats::{NatsOptions, NatsServer};
+pub use postgres::Postgres;
+
+/// How often [`wait_until`] and the servers' readiness checks poll.
+const POLL_INTERVAL: Duration = Duration::from_millis(20);
+
+/// A free TCP port on 127.0.0.1 (bind :0, read, drop).
+///
+/// Another process may take the port before the caller binds it; the servers here fail loudly
+/// (with their log) if that ever happens.
+pub fn free_port() -> u16 {
+    let listener =
+        TcpListener::bind(("127.0.0.1", 0)).expect("bind 127.0.0.1:0 to find a free port");
+    listener
+        .local_addr()
+        .expect("local address of a bound listener")
+        .port()
+}
+
+/// Polls `cond` every 20 ms until it returns true or `timeout` passes; panics with `what` in the
+/// message on timeout.
+///
+/// `cond` is always called at least once, and once more after the deadline, so a condition that
+/// became true during the last interval still counts.
+pub fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return;
+        }
+        if Instant::now() >= deadline {
+            assert!(cond(), "timed out after {timeout:?} waiting until {what}");
+            return;
+        }
+        thread::sleep(POLL_INTERVAL);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_port_can_be_bound_again() {
+        let port = free_port();
+        assert_ne!(port, 0);
+        TcpListener::bind(("127.0.0.1", port)).expect("the port handed out is free");
+    }
+
+    #[test]
+    fn wait_until_returns_once_the_condition_holds() {
+        let mut calls = 0;
+        wait_until("the third call", Duration::from_secs(5), || {
+            calls += 1;
+            calls == 3
+        });
+        assert_eq!(calls, 3);
+    }
+
+    #[test]
+    #[should_panic(expected = "waiting until the moon turns blue")]
+    fn wait_until_names_the_condition_when_it_times_out() {
+        wait_until("the moon turns blue", Duration::from_millis(50), || false);
+    }
+}
