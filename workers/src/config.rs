@@ -1,0 +1,11 @@
+//! Settings of the workers; every one a flag with an environment variable beside it.
+
+use clap::Args;
+
+/// How a worker pulls and runs turns.
+#[derive(Debug, Clone, Args)]
+pub struct WorkerArgs {
+    /// Most user messages fetched at once; their threads run in parallel.
+    #[arg(long, env = "WORKER_BATCH", default_value_t = 256)]
+    pub worker_batch: usize,
+}

@@ -1,0 +1,14 @@
+//! The agent workers, in the order a user message flows through them: [`consumer`] pulls
+//! user messages from the shared durable consumer (one thread's messages one after the
+//! other, different threads in parallel) and turns each step's outcome into ack / nak /
+//! term; [`turn`] runs one turn — the only place decisions are made — asking an engine
+//! from [`agents`] for the reply and returning the events to publish. [`config`] and
+//! [`startup`] build and run the service.
+
+pub mod agents;
+pub mod config;
+pub mod consumer;
+pub mod startup;
+pub mod turn;
+
+pub use config::WorkerArgs;
