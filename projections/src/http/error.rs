@@ -1,0 +1,68 @@
+//! The one error type of the REST API. Internal causes are logged with their chain and
+//! answered with a plain 500; the client never sees a stack trace or an SQL message.
+
+use axum::{
+    Json,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use serde_json::json;
+
+/// An error answer: `{"error":{"code":"…","message":"…"}}` with a fitting status.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// A parameter is wrong; `code` names which and how.
+    #[error("{message}")]
+    BadRequest { code: &'static str, message: String },
+    #[error("{message}")]
+    NotFound { code: &'static str, message: String },
+    #[error("a valid bearer token is required")]
+    Unauthorized,
+    #[error("{0}")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ApiError {
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::BadRequest {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(err: sqlx::Error) -> ApiError {
+        ApiError::Internal(err.into())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, message) = match &self {
+            ApiError::BadRequest { code, message } => (StatusCode::BAD_REQUEST, *code, message.clone()),
+            ApiError::NotFound { code, message } => (StatusCode::NOT_FOUND, *code, message.clone()),
+            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", self.to_string()),
+            ApiError::Internal(err) => {
+                tracing::error!(error = ?err, "request failed");
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error".to_owned())
+            }
+        };
+        let body = Json(json!({ "error": { "code": code, "message": message } }));
+        let mut response = (status, body).into_response();
+        if matches!(self, ApiError::Unauthorized) {
+            response
+                .headers_mut()
+                .insert("www-authenticate", "Bearer".parse().expect("static header"));
+        }
+        response
+    }
+}
+
+/// Answer for any path under `/api` that does not exist.
+pub async fn not_found() -> ApiError {
+    ApiError::NotFound {
+        code: "not_found",
+        message: "no such endpoint".into(),
+    }
+}

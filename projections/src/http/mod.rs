@@ -1,0 +1,38 @@
+//! The REST API under `/api`: one module per resource, each with its routes, and one
+//! error type ([`error::ApiError`]) that maps to status codes and `{"error":{…}}` bodies.
+
+pub mod auth;
+pub mod conversations;
+pub mod error;
+pub mod health;
+
+use std::sync::Arc;
+
+use async_nats::jetstream::stream::Stream;
+use axum::{Router, middleware};
+use sqlx::PgPool;
+use tokio::sync::watch;
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct ApiState {
+    pub pool: PgPool,
+    pub client: async_nats::Client,
+    pub stream: Stream,
+    /// The projector's checkpoint as it moves (in this process).
+    pub progress: watch::Receiver<u64>,
+    pub api_token: Option<Arc<str>>,
+}
+
+/// Every `/api` route. Operator routes require the bearer token when one is set.
+pub fn router(state: ApiState) -> Router {
+    let operator = conversations::routes().route_layer(middleware::from_fn_with_state(
+        state.clone(),
+        auth::require_token,
+    ));
+    Router::new()
+        .merge(health::routes())
+        .merge(operator)
+        .fallback(error::not_found)
+        .with_state(state)
+}

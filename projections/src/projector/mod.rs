@@ -1,0 +1,132 @@
+//! The projector: pull a batch, apply it in one transaction with the checkpoint, then
+//! acknowledge. The checkpoint in Postgres is the truth: events at or below it are
+//! skipped, so a redelivered batch changes nothing twice, and a batch that failed to
+//! commit is simply applied again.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{Message, consumer::PullConsumer, stream::Stream};
+use common::events::Envelope;
+use common::shutdown::CancellationToken;
+use futures::StreamExt;
+use sqlx::PgPool;
+use tokio::sync::watch;
+
+use crate::read_models::{checkpoint, conversation, replay_step};
+
+/// Name of the conversation projection (its checkpoint row and consumer).
+pub const CONVERSATIONS: &str = common::subjects::PROJECTOR_CONSUMER;
+
+/// One event read from the stream: its sequence and, when it decodes, the event.
+pub struct Delivered {
+    pub seq: u64,
+    pub event: Result<Envelope, common::events::DecodeError>,
+}
+
+/// Applies `batch` (in stream order) in one transaction and moves the checkpoint to its
+/// last sequence. Events at or below `applied` are skipped. Returns the new checkpoint.
+pub async fn apply_batch(pool: &PgPool, applied: u64, batch: &[Delivered]) -> sqlx::Result<u64> {
+    let Some(last) = batch.last().map(|d| d.seq) else {
+        return Ok(applied);
+    };
+    if last <= applied {
+        return Ok(applied);
+    }
+    let mut tx = pool.begin().await?;
+    for delivered in batch.iter().filter(|d| d.seq > applied) {
+        match &delivered.event {
+            Ok(event) => {
+                if replay_step::insert(&mut tx, delivered.seq, event).await? {
+                    conversation::apply(&mut tx, delivered.seq, event).await?;
+                }
+            }
+            Err(err) => {
+                // Never a crash loop: the event is skipped and the checkpoint moves on.
+                tracing::error!(seq = delivered.seq, error = %err, "event skipped: it does not decode");
+            }
+        }
+    }
+    checkpoint::save(&mut tx, CONVERSATIONS, last).await?;
+    tx.commit().await?;
+    Ok(last)
+}
+
+/// Runs the projector until `shutdown`, publishing its checkpoint on `progress`.
+pub async fn run(
+    pool: PgPool,
+    stream: Stream,
+    batch_size: usize,
+    progress: watch::Sender<u64>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let mut applied = checkpoint::load(&pool, CONVERSATIONS).await?;
+    progress.send_replace(applied);
+    let consumer = common::jetstream::ensure_projector_consumer(&stream, CONVERSATIONS, applied).await?;
+    tracing::info!(checkpoint = applied, "projector running");
+    while !shutdown.is_cancelled() {
+        let messages = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            messages = fetch(&consumer, batch_size) => messages,
+        };
+        let Some(last_message) = messages.last() else { continue };
+        let batch: Vec<Delivered> = messages
+            .iter()
+            .filter_map(|m| {
+                let seq = m.info().ok()?.stream_sequence;
+                Some(Delivered {
+                    seq,
+                    event: Envelope::from_json(&m.payload),
+                })
+            })
+            .collect();
+        // Postgres being down is not a reason to drop a batch: retry until it commits.
+        let mut delay = Duration::from_millis(100);
+        loop {
+            match apply_batch(&pool, applied, &batch).await {
+                Ok(seq) => {
+                    applied = seq;
+                    break;
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "batch not applied; retrying");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return Ok(()),
+                        _ = tokio::time::sleep(delay) => {}
+                    }
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+        progress.send_replace(applied);
+        // AckPolicy::All: acknowledging the last message acknowledges the whole batch.
+        if let Err(err) = last_message.ack().await {
+            tracing::warn!(error = %err, "batch ack not sent; it will be redelivered and skipped");
+        }
+    }
+    Ok(())
+}
+
+async fn fetch(consumer: &PullConsumer, batch_size: usize) -> Vec<Message> {
+    let fetched = consumer
+        .fetch()
+        .max_messages(batch_size)
+        .expires(Duration::from_millis(500))
+        .messages()
+        .await;
+    let mut out = Vec::new();
+    match fetched {
+        Ok(mut messages) => {
+            while let Some(message) = messages.next().await {
+                match message {
+                    Ok(message) => out.push(message),
+                    Err(err) => tracing::warn!(error = %err, "fetch error"),
+                }
+            }
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "fetch failed; retrying");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+    out
+}

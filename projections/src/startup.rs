@@ -1,0 +1,47 @@
+//! Builds the projections service (migrations, projector, REST), binds first so port 0
+//! works in tests, and serves until a shutdown signal.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use common::config::{DatabaseArgs, NatsArgs};
+use tokio::sync::watch;
+
+use crate::config::ProjectionArgs;
+use crate::http::{self, ApiState};
+
+/// Runs migrations, the projector and the REST API until Ctrl-C or SIGTERM.
+pub async fn run(
+    listen: SocketAddr,
+    nats: NatsArgs,
+    database: DatabaseArgs,
+    args: ProjectionArgs,
+) -> anyhow::Result<()> {
+    let shutdown = common::shutdown::on_signal();
+    let pool = crate::connect(&database).await?;
+    crate::MIGRATOR.run(&pool).await?;
+    let (client, js) = common::jetstream::connect(&nats).await?;
+    let stream = common::jetstream::ensure_chat_stream(&js, &nats).await?;
+    let (progress_tx, progress) = watch::channel(0);
+    let projector = tokio::spawn(crate::projector::run(
+        pool.clone(),
+        stream.clone(),
+        args.projector_batch,
+        progress_tx,
+        shutdown.clone(),
+    ));
+    let state = ApiState {
+        pool,
+        client,
+        stream,
+        progress,
+        api_token: args.api_token.map(Arc::from),
+    };
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    tracing::info!(addr = %listener.local_addr()?, "projections listening");
+    axum::serve(listener, http::router(state))
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await?;
+    projector.await??;
+    Ok(())
+}

@@ -1,0 +1,46 @@
+/** What a person should read for an event kind, and how it is drawn. */
+export type KindTone = 'user' | 'agent' | 'tool' | 'escalation' | 'failure' | 'system';
+
+export function kindTone(kind: string): KindTone {
+  if (kind === 'message.received' || kind.startsWith('message.')) return 'user';
+  if (kind === 'agent.replied') return 'agent';
+  if (kind.startsWith('tool.')) return 'tool';
+  if (kind.includes('escalat')) return 'escalation';
+  if (kind.includes('fail') || kind.includes('dead_letter') || kind.includes('error')) return 'failure';
+  return 'system';
+}
+
+const LABELS: Record<string, string> = {
+  'message.received': 'Customer message',
+  'agent.replied': 'Agent reply',
+  'turn.started': 'Turn started',
+  'turn.completed': 'Turn completed',
+  'turn.failed': 'Turn failed',
+};
+
+/** "tool.call_started" → "Tool call started" when no better label is known. */
+export function kindLabel(kind: string): string {
+  const known = LABELS[kind];
+  if (known !== undefined) return known;
+  const words = kind.replace(/[._]+/g, ' ').trim();
+  return words.charAt(0).toUpperCase() + words.slice(1);
+}
+
+/** Kinds the chat never draws as a line (they only drive the typing indicator). */
+export function isQuietInChat(kind: string): boolean {
+  return kind === 'turn.started' || kind === 'turn.completed';
+}
+
+/** Short status line for the end-user chat, e.g. for tool calls, escalation, failures. */
+export function chatStatusText(kind: string): string {
+  switch (kindTone(kind)) {
+    case 'tool':
+      return 'Looking that up…';
+    case 'escalation':
+      return 'Your conversation has been passed to a member of our support team.';
+    case 'failure':
+      return 'Sorry, something went wrong while answering. Please try again.';
+    default:
+      return kindLabel(kind);
+  }
+}

@@ -1,0 +1,14 @@
+import type { ButtonHTMLAttributes } from 'react';
+import styles from './Button.module.css';
+
+interface ButtonProps extends ButtonHTMLAttributes<HTMLButtonElement> {
+  variant?: 'primary' | 'secondary' | 'link';
+  size?: 'normal' | 'small';
+}
+
+export function Button({ variant = 'secondary', size = 'normal', className, type = 'button', ...rest }: ButtonProps) {
+  const classes = [styles.button, styles[variant], size === 'small' ? styles.small : null, className]
+    .filter(Boolean)
+    .join(' ');
+  return <button type={type} className={classes} {...rest} />;
+}

@@ -1,0 +1,19 @@
+import type { ReactNode } from 'react';
+import styles from './Notice.module.css';
+
+interface NoticeProps {
+  tone?: 'info' | 'warning' | 'error';
+  children: ReactNode;
+  /** Buttons shown beside the text. */
+  actions?: ReactNode;
+}
+
+/** A banner in plain words. Errors are announced at once (`role="alert"`), the rest politely. */
+export function Notice({ tone = 'info', children, actions }: NoticeProps) {
+  return (
+    <div className={`${styles.notice} ${styles[tone]}`} role={tone === 'error' ? 'alert' : 'status'}>
+      <div className={styles.text}>{children}</div>
+      {actions ? <div className={styles.actions}>{actions}</div> : null}
+    </div>
+  );
+}

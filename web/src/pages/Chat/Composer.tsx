@@ -1,0 +1,63 @@
+import { useId, useState, type FormEvent, type KeyboardEvent } from 'react';
+import { MAX_CONTENT_CHARS } from '../../api/types';
+import { Button } from '../../components/Button/Button';
+import styles from './Composer.module.css';
+
+interface ComposerProps {
+  onSend: (content: string) => void;
+}
+
+/** The message box: Enter sends, Shift+Enter starts a new line. */
+export function Composer({ onSend }: ComposerProps) {
+  const [draft, setDraft] = useState('');
+  const id = useId();
+  const length = draft.length;
+  const tooLong = length > MAX_CONTENT_CHARS;
+  const canSend = draft.trim().length > 0 && !tooLong;
+
+  const send = () => {
+    if (!canSend) return;
+    onSend(draft);
+    setDraft('');
+  };
+
+  const onSubmit = (event: FormEvent) => {
+    event.preventDefault();
+    send();
+  };
+
+  const onKeyDown = (event: KeyboardEvent<HTMLTextAreaElement>) => {
+    if (event.key === 'Enter' && !event.shiftKey && !event.nativeEvent.isComposing) {
+      event.preventDefault();
+      send();
+    }
+  };
+
+  return (
+    <form className={styles.form} onSubmit={onSubmit}>
+      <label className={styles.label} htmlFor={id}>
+        Your message
+      </label>
+      <div className={styles.row}>
+        <textarea
+          id={id}
+          className={styles.textarea}
+          value={draft}
+          rows={2}
+          onChange={(event) => setDraft(event.target.value)}
+          onKeyDown={onKeyDown}
+          aria-describedby={`${id}-hint`}
+          aria-invalid={tooLong}
+        />
+        <Button type="submit" variant="primary" disabled={!canSend}>
+          Send
+        </Button>
+      </div>
+      <p id={`${id}-hint`} className={`${styles.hint} ${tooLong ? styles.over : ''}`}>
+        {tooLong
+          ? `Too long: ${length.toLocaleString()} of ${MAX_CONTENT_CHARS.toLocaleString()} characters.`
+          : 'Enter to send, Shift+Enter for a new line.'}
+      </p>
+    </form>
+  );
+}

@@ -1,0 +1,177 @@
+import { render, screen } from '@testing-library/react';
+import { describe, expect, it } from 'vitest';
+import type { EventEnvelope, ServerFrame } from '../../api/types';
+import { chatReducer, initialChatState, unsentMessages, type ChatAction, type ChatState } from './chatReducer';
+import { MessageList } from './MessageList';
+
+const THREAD = 'thread-1';
+
+function event(seq: number, kind: string, fields: Partial<EventEnvelope> = {}): ServerFrame {
+  return {
+    type: 'event',
+    seq,
+    event: {
+      event_id: `ev-${seq}`,
+      kind,
+      thread_id: THREAD,
+      turn_id: 'turn-1',
+      occurred_at: '2025-11-25T14:00:00Z',
+      ...fields,
+    },
+  };
+}
+
+const frame = (f: ServerFrame): ChatAction => ({ type: 'frame', frame: f });
+const session: ChatAction = frame({ type: 'session', thread_id: THREAD, token: 'tok' });
+
+function run(actions: ChatAction[], start: ChatState = initialChatState()): ChatState {
+  return actions.reduce(chatReducer, start);
+}
+
+function showTranscript(state: ChatState) {
+  render(<MessageList items={state.items} agentTyping={state.agentTyping} onRetry={() => {}} />);
+}
+
+describe('chat state from frames', () => {
+  it('shows the user message and the agent reply exactly once, even when an event repeats', () => {
+    const state = run([
+      session,
+      { type: 'typed', clientMsgId: 'm1', content: 'Where is my order?' },
+      frame({ type: 'ack', client_msg_id: 'm1', seq: 5 }),
+      frame(event(5, 'message.received', { content: 'Where is my order?' })),
+      frame(event(6, 'turn.started')),
+      frame(event(7, 'agent.replied', { text: 'It ships tomorrow.' })),
+      frame(event(7, 'agent.replied', { text: 'It ships tomorrow.' })),
+      frame(event(8, 'turn.completed')),
+    ]);
+
+    showTranscript(state);
+    expect(screen.getAllByText('Where is my order?')).toHaveLength(1);
+    expect(screen.getAllByText('It ships tomorrow.')).toHaveLength(1);
+    expect(screen.queryByText('Sending…')).toBeNull();
+    expect(screen.queryByText('Support is typing…')).toBeNull();
+    expect(state.lastSeq).toBe(8);
+    expect(state.threadId).toBe(THREAD);
+  });
+
+  it('shows a typed message as sending until it is acknowledged', () => {
+    const state = run([session, { type: 'typed', clientMsgId: 'm1', content: 'Hello' }]);
+    showTranscript(state);
+    expect(screen.getByText('Hello')).toBeTruthy();
+    expect(screen.getByText('Sending…')).toBeTruthy();
+    expect(unsentMessages(state).map((m) => m.clientMsgId)).toEqual(['m1']);
+  });
+
+  it('does not duplicate a message whose echo arrives before its ack', () => {
+    const state = run([
+      session,
+      { type: 'typed', clientMsgId: 'm1', content: 'Hi' },
+      frame(event(3, 'message.received', { content: 'Hi' })),
+      frame({ type: 'ack', client_msg_id: 'm1', seq: 3 }),
+    ]);
+    showTranscript(state);
+    expect(screen.getAllByText('Hi')).toHaveLength(1);
+    expect(state.items).toHaveLength(1);
+    expect(unsentMessages(state)).toHaveLength(0);
+  });
+
+  it('matches the echo by client_msg_id when the event carries it', () => {
+    const state = run([
+      session,
+      { type: 'typed', clientMsgId: 'm1', content: 'Same words' },
+      { type: 'typed', clientMsgId: 'm2', content: 'Same words' },
+      frame(event(3, 'message.received', { content: 'Same words', client_msg_id: 'm2' })),
+      frame({ type: 'ack', client_msg_id: 'm2', seq: 3 }),
+      frame({ type: 'ack', client_msg_id: 'm1', seq: 4 }),
+      frame(event(4, 'message.received', { content: 'Same words', client_msg_id: 'm1' })),
+    ]);
+    expect(state.items.map((i) => (i.type === 'user' ? [i.clientMsgId, i.seq, i.status] : null))).toEqual([
+      ['m1', 4, 'sent'],
+      ['m2', 3, 'sent'],
+    ]);
+  });
+
+  it('keeps events that arrive after an ack with a higher seq', () => {
+    // The ack for seq 10 overtakes the reply with seq 9 from the turn before.
+    const state = run([
+      session,
+      { type: 'typed', clientMsgId: 'm2', content: 'Second question' },
+      frame({ type: 'ack', client_msg_id: 'm2', seq: 10 }),
+      frame(event(9, 'agent.replied', { text: 'First answer' })),
+      frame(event(10, 'message.received', { content: 'Second question' })),
+    ]);
+    showTranscript(state);
+    expect(screen.getByText('First answer')).toBeTruthy();
+    expect(screen.getAllByText('Second question')).toHaveLength(1);
+  });
+
+  it('ignores the overlap when a resume replays events already shown', () => {
+    const before = run([
+      session,
+      frame(event(1, 'message.received', { content: 'Hello' })),
+      frame(event(2, 'agent.replied', { text: 'Hi there' })),
+    ]);
+    const after = run(
+      [
+        session,
+        frame(event(1, 'message.received', { content: 'Hello' })),
+        frame(event(2, 'agent.replied', { text: 'Hi there' })),
+        frame(event(3, 'agent.replied', { text: 'Anything else?' })),
+      ],
+      before,
+    );
+    showTranscript(after);
+    expect(screen.getAllByText('Hello')).toHaveLength(1);
+    expect(screen.getAllByText('Hi there')).toHaveLength(1);
+    expect(screen.getByText('Anything else?')).toBeTruthy();
+  });
+
+  it('shows messages from another tab of the same conversation', () => {
+    const state = run([session, frame(event(1, 'message.received', { content: 'Typed elsewhere' }))]);
+    showTranscript(state);
+    expect(screen.getByText('Typed elsewhere')).toBeTruthy();
+  });
+
+  it('shows tool calls and escalation as short status lines and hides turn bookkeeping', () => {
+    const state = run([
+      session,
+      frame(event(1, 'turn.started')),
+      frame(event(2, 'tool.called', { tool: 'get_order' })),
+      frame(event(3, 'escalation.requested')),
+      frame(event(4, 'turn.completed')),
+    ]);
+    showTranscript(state);
+    expect(screen.getByText('Looking that up…')).toBeTruthy();
+    expect(screen.getByText(/passed to a member of our support team/)).toBeTruthy();
+    expect(screen.queryByText(/turn/i)).toBeNull();
+  });
+
+  it('marks a rate-limited message as not sent and offers a retry', () => {
+    const state = run([
+      session,
+      { type: 'typed', clientMsgId: 'm1', content: 'Too fast' },
+      frame({ type: 'error', code: 'rate_limited', message: 'rate limit exceeded' }),
+    ]);
+    showTranscript(state);
+    expect(screen.getByText('Not sent')).toBeTruthy();
+    expect(screen.getByRole('button', { name: 'Retry' })).toBeTruthy();
+    expect(state.notice?.text).toMatch(/too quickly/);
+
+    const retried = chatReducer(state, { type: 'retry', clientMsgId: 'm1' });
+    expect(unsentMessages(retried).map((m) => m.clientMsgId)).toEqual(['m1']);
+    expect(retried.notice).toBeNull();
+  });
+
+  it('stops resuming a thread whose token is refused', () => {
+    const state = run([
+      frame({ type: 'error', code: 'unauthorized', message: 'bad token' }),
+    ], initialChatState({ threadId: THREAD, token: 'old' }));
+    expect(state.resumeRefused).toBe(true);
+    expect(state.notice?.text).toMatch(/Start a new conversation/);
+  });
+
+  it('starts an empty transcript for a new conversation', () => {
+    const state = run([session, frame(event(1, 'agent.replied', { text: 'Hi' })), { type: 'newConversation' }]);
+    expect(state).toEqual(initialChatState());
+  });
+});

@@ -1,0 +1,250 @@
+import { describeErrorCode, refusesResume, rejectsMessage } from '../../api/errorCodes';
+import { chatStatusText, isQuietInChat, kindTone } from '../../api/eventKinds';
+import type { EventEnvelope, ServerFrame } from '../../api/types';
+
+/**
+ * The chat transcript as a pure function of the frames received and the messages typed, so that
+ * ordering, de-duplication and resume can be tested without a socket.
+ *
+ * Rules:
+ * - `event` frames arrive in stream order; one whose `seq` is not above `lastSeq` was already seen
+ *   (a replay after reconnect may overlap) and is dropped. Only events advance `lastSeq`: an `ack`
+ *   can overtake earlier events still on their way, and those must not be skipped.
+ * - A typed message is shown at once as `sending`. It becomes `sent` when its ack or its own
+ *   `message.received` echo arrives, whichever is first; the other one then finds it (by
+ *   `client_msg_id` or by `seq`), so the message is never drawn twice.
+ */
+
+export type UserMessageStatus = 'sending' | 'sent' | 'failed';
+
+export interface UserMessage {
+  type: 'user';
+  key: string;
+  content: string;
+  status: UserMessageStatus;
+  clientMsgId: string | null;
+  seq: number | null;
+  occurredAt: string | null;
+}
+
+export interface AgentMessage {
+  type: 'agent';
+  key: string;
+  text: string;
+  seq: number;
+  occurredAt: string;
+}
+
+export interface StatusLine {
+  type: 'status';
+  key: string;
+  kind: string;
+  text: string;
+  seq: number;
+  occurredAt: string;
+}
+
+export type ChatItem = UserMessage | AgentMessage | StatusLine;
+
+export interface ChatNotice {
+  code: string;
+  text: string;
+}
+
+export interface ChatState {
+  threadId: string | null;
+  token: string | null;
+  /** Highest event `seq` seen: the `after_seq` to resume from. */
+  lastSeq: number;
+  items: ChatItem[];
+  agentTyping: boolean;
+  notice: ChatNotice | null;
+  /** The server refused to resume this thread; reconnecting with it again cannot help. */
+  resumeRefused: boolean;
+}
+
+export type ChatAction =
+  | { type: 'frame'; frame: ServerFrame }
+  | { type: 'typed'; clientMsgId: string; content: string }
+  | { type: 'retry'; clientMsgId: string }
+  | { type: 'dismissNotice' }
+  | { type: 'newConversation' };
+
+export function initialChatState(stored?: { threadId: string; token: string } | null): ChatState {
+  return {
+    threadId: stored?.threadId ?? null,
+    token: stored?.token ?? null,
+    lastSeq: 0,
+    items: [],
+    agentTyping: false,
+    notice: null,
+    resumeRefused: false,
+  };
+}
+
+/** Messages typed but not yet acknowledged; resent (same `client_msg_id`) after every (re)connect. */
+export function unsentMessages(state: ChatState): UserMessage[] {
+  return state.items.filter(
+    (item): item is UserMessage => item.type === 'user' && item.status === 'sending' && item.clientMsgId !== null,
+  );
+}
+
+function stringField(event: EventEnvelope, name: string): string | null {
+  const value = event[name];
+  return typeof value === 'string' ? value : null;
+}
+
+function replaceItem(items: ChatItem[], index: number, item: ChatItem): ChatItem[] {
+  const next = items.slice();
+  next[index] = item;
+  return next;
+}
+
+function onMessageReceived(state: ChatState, seq: number, event: EventEnvelope): ChatItem[] {
+  const content = stringField(event, 'content') ?? '';
+  const clientMsgId = stringField(event, 'client_msg_id');
+  const items = state.items;
+
+  // Our own message echoed back: by its id when the event carries it, by the acked seq, or else
+  // the oldest unacknowledged message with the same words.
+  let index = clientMsgId === null ? -1 : items.findIndex((i) => i.type === 'user' && i.clientMsgId === clientMsgId);
+  if (index < 0) index = items.findIndex((i) => i.type === 'user' && i.seq === seq);
+  if (index < 0) {
+    index = items.findIndex((i) => i.type === 'user' && i.seq === null && i.status !== 'failed' && i.content === content);
+  }
+  const existing = index >= 0 ? items[index] : undefined;
+  if (existing && existing.type === 'user') {
+    return replaceItem(items, index, { ...existing, status: 'sent', seq, occurredAt: event.occurred_at });
+  }
+  return [
+    ...items,
+    { type: 'user', key: `seq-${seq}`, content, status: 'sent', clientMsgId, seq, occurredAt: event.occurred_at },
+  ];
+}
+
+function onEvent(state: ChatState, seq: number, event: EventEnvelope): ChatState {
+  if (seq <= state.lastSeq) return state;
+  if (event.thread_id && state.threadId && event.thread_id !== state.threadId) return state;
+  const next: ChatState = { ...state, lastSeq: seq };
+
+  if (event.kind === 'message.received') {
+    return { ...next, items: onMessageReceived(state, seq, event) };
+  }
+  if (event.kind === 'agent.replied') {
+    const text = stringField(event, 'text') ?? '';
+    return {
+      ...next,
+      agentTyping: false,
+      items: [...state.items, { type: 'agent', key: `seq-${seq}`, text, seq, occurredAt: event.occurred_at }],
+    };
+  }
+  if (event.kind === 'turn.started') return { ...next, agentTyping: true };
+  if (event.kind === 'turn.completed') return { ...next, agentTyping: false };
+  if (isQuietInChat(event.kind)) return next;
+
+  const tone = kindTone(event.kind);
+  return {
+    ...next,
+    agentTyping: tone === 'failure' || tone === 'escalation' ? false : state.agentTyping,
+    items: [
+      ...state.items,
+      {
+        type: 'status',
+        key: `seq-${seq}`,
+        kind: event.kind,
+        // A failure event may carry words meant for the user; otherwise say it in general terms.
+        text: tone === 'failure' ? (stringField(event, 'text') ?? chatStatusText(event.kind)) : chatStatusText(event.kind),
+        seq,
+        occurredAt: event.occurred_at,
+      },
+    ],
+  };
+}
+
+function onAck(state: ChatState, clientMsgId: string, seq: number): ChatState {
+  const index = state.items.findIndex((i) => i.type === 'user' && i.clientMsgId === clientMsgId);
+  const item = index >= 0 ? state.items[index] : undefined;
+  if (!item || item.type !== 'user') return state;
+  const echoedElsewhere = state.items.some((i, at) => at !== index && i.type === 'user' && i.seq === seq);
+  if (echoedElsewhere) {
+    // The echo arrived first and could not be matched to this message: keep the echo only.
+    return { ...state, items: state.items.filter((_, at) => at !== index) };
+  }
+  const notice = state.notice && rejectsMessage(state.notice.code) ? null : state.notice;
+  return { ...state, notice, items: replaceItem(state.items, index, { ...item, status: 'sent', seq }) };
+}
+
+function onError(state: ChatState, code: string, clientMsgId: string | undefined): ChatState {
+  const notice = { code, text: describeErrorCode(code) };
+  if (refusesResume(code)) return { ...state, notice, resumeRefused: true, agentTyping: false };
+  if (!rejectsMessage(code)) return { ...state, notice };
+  // The contract does not say which message was refused. Mark the one named, or every message
+  // still waiting for an ack; an ack arriving later puts a wrongly marked one right again.
+  const items = state.items.map((item) =>
+    item.type === 'user' &&
+    item.status === 'sending' &&
+    (clientMsgId === undefined || item.clientMsgId === clientMsgId)
+      ? { ...item, status: 'failed' as const }
+      : item,
+  );
+  return { ...state, notice, items };
+}
+
+export function chatReducer(state: ChatState, action: ChatAction): ChatState {
+  switch (action.type) {
+    case 'frame': {
+      const frame = action.frame;
+      switch (frame.type) {
+        case 'session':
+          if (state.threadId !== null && state.threadId !== frame.thread_id) {
+            // A different thread than the one we asked for: start its transcript afresh, keeping
+            // only what the user typed and has not been stored yet.
+            return {
+              ...initialChatState({ threadId: frame.thread_id, token: frame.token }),
+              items: state.items.filter((i) => i.type === 'user' && i.seq === null),
+            };
+          }
+          return { ...state, threadId: frame.thread_id, token: frame.token, resumeRefused: false };
+        case 'ack':
+          return onAck(state, frame.client_msg_id, frame.seq);
+        case 'event':
+          return onEvent(state, frame.seq, frame.event);
+        case 'error':
+          return onError(state, frame.code, frame.client_msg_id);
+        case 'pong':
+          return state;
+      }
+      return state;
+    }
+    case 'typed':
+      return {
+        ...state,
+        items: [
+          ...state.items,
+          {
+            type: 'user',
+            key: `local-${action.clientMsgId}`,
+            content: action.content,
+            status: 'sending',
+            clientMsgId: action.clientMsgId,
+            seq: null,
+            occurredAt: null,
+          },
+        ],
+      };
+    case 'retry':
+      return {
+        ...state,
+        notice: null,
+        items: state.items.map((item) =>
+          item.type === 'user' && item.clientMsgId === action.clientMsgId && item.status === 'failed'
+            ? { ...item, status: 'sending' as const }
+            : item,
+        ),
+      };
+    case 'dismissNotice':
+      return { ...state, notice: null };
+    case 'newConversation':
+      return initialChatState(null);
+  }
+}
