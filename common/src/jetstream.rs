@@ -36,16 +36,19 @@ pub async fn ensure_chat_stream(js: &Context, args: &NatsArgs) -> anyhow::Result
         storage: stream::StorageType::File,
         retention: stream::RetentionPolicy::Limits,
         num_replicas: args.stream_replicas,
-        duplicate_window: args.duplicate_window.into(),
+        duplicate_window: args.duplicate_window,
         // A user message is at most 10000 characters; 64 KiB leaves room for the
         // envelope and for tool results in turn events.
         max_message_size: 256 * 1024,
         allow_direct: true,
         ..Default::default()
     };
-    js.create_or_update_stream(config)
-        .await
-        .map_err(|err| anyhow::anyhow!("cannot create or update stream {}: {err}", subjects::CHAT_STREAM))?;
+    js.create_or_update_stream(config).await.map_err(|err| {
+        anyhow::anyhow!(
+            "cannot create or update stream {}: {err}",
+            subjects::CHAT_STREAM
+        )
+    })?;
     Ok(js.get_stream(subjects::CHAT_STREAM).await?)
 }
 
@@ -63,10 +66,15 @@ pub async fn ensure_workers_consumer(stream: &Stream) -> anyhow::Result<PullCons
         max_ack_pending: 1024,
         ..Default::default()
     };
-    Ok(stream
+    stream
         .get_or_create_consumer(subjects::WORKERS_CONSUMER, config)
         .await
-        .map_err(|err| anyhow::anyhow!("cannot create consumer {}: {err}", subjects::WORKERS_CONSUMER))?)
+        .map_err(|err| {
+            anyhow::anyhow!(
+                "cannot create consumer {}: {err}",
+                subjects::WORKERS_CONSUMER
+            )
+        })
 }
 
 /// A projector's durable consumer, positioned just after the projector's checkpoint.
@@ -105,8 +113,8 @@ pub async fn ensure_projector_consumer(
         );
         stream.delete_consumer(name).await?;
     }
-    Ok(stream
+    stream
         .create_consumer(config)
         .await
-        .map_err(|err| anyhow::anyhow!("cannot create consumer {name}: {err}"))?)
+        .map_err(|err| anyhow::anyhow!("cannot create consumer {name}: {err}"))
 }

@@ -179,15 +179,27 @@ mod tests {
 
     #[test]
     fn a_same_origin_page_is_allowed_and_a_foreign_one_is_not() {
-        assert!(origin_allowed(&headers(Some("http://127.0.0.1:8080"), "127.0.0.1:8080"), &[]));
-        assert!(!origin_allowed(&headers(Some("https://evil.example"), "127.0.0.1:8080"), &[]));
+        assert!(origin_allowed(
+            &headers(Some("http://127.0.0.1:8080"), "127.0.0.1:8080"),
+            &[]
+        ));
+        assert!(!origin_allowed(
+            &headers(Some("https://evil.example"), "127.0.0.1:8080"),
+            &[]
+        ));
         assert!(origin_allowed(&headers(None, "127.0.0.1:8080"), &[]));
     }
 
     #[test]
     fn a_listed_origin_is_allowed() {
         let allowed = vec!["https://chat.example.com".to_owned()];
-        assert!(origin_allowed(&headers(Some("https://chat.example.com"), "internal:8080"), &allowed));
-        assert!(!origin_allowed(&headers(Some("http://127.0.0.1:8080"), "127.0.0.1:8080"), &allowed));
+        assert!(origin_allowed(
+            &headers(Some("https://chat.example.com"), "internal:8080"),
+            &allowed
+        ));
+        assert!(!origin_allowed(
+            &headers(Some("http://127.0.0.1:8080"), "127.0.0.1:8080"),
+            &allowed
+        ));
     }
 }

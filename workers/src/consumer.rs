@@ -33,7 +33,13 @@ pub enum Outcome {
 }
 
 /// Handles one delivered message: decode, run the turn, publish its events.
-pub async fn step(js: &Context, engine: &dyn Engine, payload: &[u8], seq: u64, delivered: i64) -> Outcome {
+pub async fn step(
+    js: &Context,
+    engine: &dyn Engine,
+    payload: &[u8],
+    seq: u64,
+    delivered: i64,
+) -> Outcome {
     let event = match Envelope::from_json(payload) {
         Ok(event) => event,
         Err(err) => {

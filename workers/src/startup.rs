@@ -15,5 +15,12 @@ pub async fn run(nats: NatsArgs, args: WorkerArgs) -> anyhow::Result<()> {
     let stream = common::jetstream::ensure_chat_stream(&js, &nats).await?;
     let consumer = common::jetstream::ensure_workers_consumer(&stream).await?;
     tracing::info!("worker pulling user messages");
-    crate::consumer::run(consumer, js, Arc::new(RuleEngine), args.worker_batch, shutdown).await
+    crate::consumer::run(
+        consumer,
+        js,
+        Arc::new(RuleEngine),
+        args.worker_batch,
+        shutdown,
+    )
+    .await
 }

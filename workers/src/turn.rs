@@ -119,23 +119,37 @@ mod tests {
 
     #[tokio::test]
     async fn a_user_message_gets_started_replied_and_completed_in_that_order() {
-        let events = run(&RuleEngine, &incoming("where is my order?"), at).await.unwrap();
+        let events = run(&RuleEngine, &incoming("where is my order?"), at)
+            .await
+            .unwrap();
         let kinds: Vec<_> = events.iter().map(|e| e.payload.kind()).collect();
         assert_eq!(kinds, ["turn.started", "agent.replied", "turn.completed"]);
-        assert!(events.iter().all(|e| e.turn_id == incoming("").event.turn_id));
-        let Payload::AgentReplied(reply) = &events[1].payload else { panic!() };
+        assert!(
+            events
+                .iter()
+                .all(|e| e.turn_id == incoming("").event.turn_id)
+        );
+        let Payload::AgentReplied(reply) = &events[1].payload else {
+            panic!()
+        };
         assert_eq!(reply.agent, "orders");
         assert_eq!(reply.engine, "rules");
-        let Payload::TurnStarted(started) = &events[0].payload else { panic!() };
+        let Payload::TurnStarted(started) = &events[0].payload else {
+            panic!()
+        };
         assert_eq!(started.message_seq, 41);
-        let Payload::TurnCompleted(done) = &events[2].payload else { panic!() };
+        let Payload::TurnCompleted(done) = &events[2].payload else {
+            panic!()
+        };
         assert_eq!(done.latency_ms, 250);
     }
 
     #[tokio::test]
     async fn a_redone_turn_produces_the_same_event_ids() {
         let first = run(&RuleEngine, &incoming("hi"), at).await.unwrap();
-        let again = run(&RuleEngine, &incoming("hi"), OffsetDateTime::now_utc).await.unwrap();
+        let again = run(&RuleEngine, &incoming("hi"), OffsetDateTime::now_utc)
+            .await
+            .unwrap();
         let ids = |events: &[Envelope]| events.iter().map(|e| e.event_id).collect::<Vec<_>>();
         assert_eq!(ids(&first), ids(&again));
     }

@@ -97,7 +97,11 @@ mod tests {
     #[test]
     fn thread_ids_that_would_break_a_subject_are_rejected() {
         for raw in ["", "a.b", "a*", ">", "a b", "é", &"x".repeat(65)] {
-            assert_eq!(ThreadId::parse(raw), Err(IdError::InvalidThreadId), "{raw:?}");
+            assert_eq!(
+                ThreadId::parse(raw),
+                Err(IdError::InvalidThreadId),
+                "{raw:?}"
+            );
         }
     }
 }

@@ -137,7 +137,10 @@ pub fn parse(text: &str, max_bytes: usize) -> Result<ClientFrame, FrameError> {
             let content = match object.remove("content") {
                 Some(Value::String(content)) => MessageContent::parse(content)?,
                 None | Some(Value::Null) => {
-                    return Err(FrameError::new(ErrorCode::EmptyContent, "content is missing"));
+                    return Err(FrameError::new(
+                        ErrorCode::EmptyContent,
+                        "content is missing",
+                    ));
                 }
                 Some(_) => {
                     return Err(FrameError::new(
@@ -185,7 +188,10 @@ mod tests {
 
     #[test]
     fn a_message_frame_is_parsed_with_its_id() {
-        let frame = parse(r#"{"type":"message","content":"hi","client_msg_id":"c-1"}"#, CAP);
+        let frame = parse(
+            r#"{"type":"message","content":"hi","client_msg_id":"c-1"}"#,
+            CAP,
+        );
         assert_eq!(
             frame,
             Ok(ClientFrame::Message {
@@ -221,7 +227,10 @@ mod tests {
     #[test]
     fn missing_empty_or_whitespace_only_content_is_rejected() {
         assert_eq!(code_of(r#"{"type":"message"}"#), ErrorCode::EmptyContent);
-        assert_eq!(code_of(r#"{"type":"message","content":""}"#), ErrorCode::EmptyContent);
+        assert_eq!(
+            code_of(r#"{"type":"message","content":""}"#),
+            ErrorCode::EmptyContent
+        );
         assert_eq!(
             code_of(r#"{"type":"message","content":" \n\t "}"#),
             ErrorCode::EmptyContent
@@ -244,7 +253,10 @@ mod tests {
     #[test]
     fn a_frame_over_the_byte_cap_is_rejected() {
         let frame = format!(r#"{{"type":"message","content":"{}"}}"#, "a".repeat(100));
-        assert_eq!(parse(&frame, 50).unwrap_err().code, ErrorCode::FrameTooLarge);
+        assert_eq!(
+            parse(&frame, 50).unwrap_err().code,
+            ErrorCode::FrameTooLarge
+        );
     }
 
     #[test]
@@ -274,7 +286,13 @@ mod tests {
             ErrorCode::Unavailable,
         ]
         .iter()
-        .map(|code| serde_json::to_value(code).unwrap().as_str().unwrap().to_owned())
+        .map(|code| {
+            serde_json::to_value(code)
+                .unwrap()
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
         .collect();
         assert_eq!(
             names,

@@ -3,7 +3,7 @@
 use async_nats::jetstream::{
     consumer::{
         DeliverPolicy,
-        pull::{OrderedConfig, Ordered},
+        pull::{Ordered, OrderedConfig},
     },
     stream::Stream,
 };

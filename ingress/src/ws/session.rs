@@ -34,18 +34,9 @@ pub struct Resume {
 #[derive(Debug, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerFrame<'a> {
-    Session {
-        thread_id: &'a str,
-        token: &'a str,
-    },
-    Ack {
-        client_msg_id: &'a str,
-        seq: u64,
-    },
-    Error {
-        code: ErrorCode,
-        message: &'a str,
-    },
+    Session { thread_id: &'a str, token: &'a str },
+    Ack { client_msg_id: &'a str, seq: u64 },
+    Error { code: ErrorCode, message: &'a str },
     Pong,
 }
 
@@ -65,7 +56,11 @@ fn event_frame(event: &LiveEvent) -> Option<Message> {
     serde_json::from_slice::<serde::de::IgnoredAny>(&event.payload).ok()?;
     let payload = std::str::from_utf8(&event.payload).ok()?;
     Some(Message::Text(
-        format!(r#"{{"type":"event","seq":{},"event":{payload}}}"#, event.seq).into(),
+        format!(
+            r#"{{"type":"event","seq":{},"event":{payload}}}"#,
+            event.seq
+        )
+        .into(),
     ))
 }
 
@@ -113,7 +108,9 @@ pub async fn run(mut socket: WebSocket, state: IngressState, session: Session) {
                     message: "the conversation history cannot be read now; reconnect to retry",
                 };
                 let _ = socket.send(frame.to_message()).await;
-                let _ = socket.send(close(CLOSE_SLOW_CLIENT, "history unavailable")).await;
+                let _ = socket
+                    .send(close(CLOSE_SLOW_CLIENT, "history unavailable"))
+                    .await;
                 return;
             }
         }
@@ -208,23 +205,36 @@ enum Reply {
 }
 
 #[tracing::instrument(skip_all)]
-async fn handle_text(state: &IngressState, thread: &ThreadId, text: &str) -> Result<Reply, FrameError> {
+async fn handle_text(
+    state: &IngressState,
+    thread: &ThreadId,
+    text: &str,
+) -> Result<Reply, FrameError> {
     match frame::parse(text, state.args.max_frame_bytes)? {
         ClientFrame::Ping => Ok(Reply::Pong),
         ClientFrame::Message {
             content,
             client_msg_id,
         } => {
-            let stored = publish::store_user_message(&state.js, thread, content, client_msg_id.as_ref())
-                .await
-                .map_err(|err| {
-                    tracing::warn!(error = %err, "message not stored");
-                    FrameError::new(
-                        ErrorCode::Unavailable,
-                        "the message could not be stored now; resend it with the same client_msg_id",
-                    )
-                })?;
-            tracing::debug!(seq = stored.seq, duplicate = stored.duplicate, "message stored");
+            let stored = publish::store_user_message(
+                &state.js,
+                thread,
+                content,
+                client_msg_id.as_ref(),
+            )
+            .await
+            .map_err(|err| {
+                tracing::warn!(error = %err, "message not stored");
+                FrameError::new(
+                    ErrorCode::Unavailable,
+                    "the message could not be stored now; resend it with the same client_msg_id",
+                )
+            })?;
+            tracing::debug!(
+                seq = stored.seq,
+                duplicate = stored.duplicate,
+                "message stored"
+            );
             let client_msg_id = client_msg_id
                 .map(|id| id.as_str().to_owned())
                 .unwrap_or_default();
@@ -235,4 +245,3 @@ async fn handle_text(state: &IngressState, thread: &ThreadId, text: &str) -> Res
         }
     }
 }
-

@@ -20,16 +20,22 @@ use crate::read_models::{
 };
 
 /// Statuses a conversation can have (the `status` filter accepts these).
-pub const STATUSES: &[&str] = &["open", "waiting_confirmation", "escalated", "resolved", "failed"];
+pub const STATUSES: &[&str] = &[
+    "open",
+    "waiting_confirmation",
+    "escalated",
+    "resolved",
+    "failed",
+];
 /// Page size when `limit` is not given, and the most a page may hold.
 const DEFAULT_LIMIT: i64 = 20;
 const MAX_LIMIT: i64 = 100;
 
 pub fn routes() -> Router<ApiState> {
     Router::new()
-        .route("/api/conversations", get(list))
-        .route("/api/conversations/{thread_id}", get(show))
-        .route("/api/conversations/{thread_id}/replay", get(replay))
+        .route("/conversations", get(list))
+        .route("/conversations/{thread_id}", get(show))
+        .route("/conversations/{thread_id}/replay", get(replay))
 }
 
 /// A page request, parsed from the query string.
@@ -48,10 +54,16 @@ fn parse_page_query(query: &HashMap<String, String>) -> Result<PageQuery, ApiErr
             .ok()
             .filter(|n| (1..=MAX_LIMIT).contains(n))
             .ok_or_else(|| {
-                ApiError::bad_request("invalid_limit", format!("limit must be a whole number from 1 to {MAX_LIMIT}"))
+                ApiError::bad_request(
+                    "invalid_limit",
+                    format!("limit must be a whole number from 1 to {MAX_LIMIT}"),
+                )
             })?,
     };
-    let after = query.get("cursor").map(|raw| decode_cursor(raw)).transpose()?;
+    let after = query
+        .get("cursor")
+        .map(|raw| decode_cursor(raw))
+        .transpose()?;
     let status = match query.get("status") {
         None => None,
         Some(status) if STATUSES.contains(&status.as_str()) => Some(status.clone()),
@@ -62,12 +74,20 @@ fn parse_page_query(query: &HashMap<String, String>) -> Result<PageQuery, ApiErr
             ));
         }
     };
-    Ok(PageQuery { limit, after, status })
+    Ok(PageQuery {
+        limit,
+        after,
+        status,
+    })
 }
 
 /// The cursor is opaque to clients: base64url of `<start time in ns>~<thread id>`.
 fn encode_cursor(after: &After) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{}~{}", after.started_at.unix_timestamp_nanos(), after.thread_id))
+    URL_SAFE_NO_PAD.encode(format!(
+        "{}~{}",
+        after.started_at.unix_timestamp_nanos(),
+        after.thread_id
+    ))
 }
 
 fn decode_cursor(raw: &str) -> Result<After, ApiError> {
@@ -78,7 +98,9 @@ fn decode_cursor(raw: &str) -> Result<After, ApiError> {
     let nanos: i128 = nanos.parse().map_err(|_| invalid())?;
     Ok(After {
         started_at: OffsetDateTime::from_unix_timestamp_nanos(nanos).map_err(|_| invalid())?,
-        thread_id: ThreadId::parse(thread_id).map_err(|_| invalid())?.to_string(),
+        thread_id: ThreadId::parse(thread_id)
+            .map_err(|_| invalid())?
+            .to_string(),
     })
 }
 
@@ -99,8 +121,13 @@ async fn list(
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
     let page = parse_page_query(&query)?;
-    let mut items =
-        conversation::page(&state.pool, page.status.as_deref(), page.after.as_ref(), page.limit + 1).await?;
+    let mut items = conversation::page(
+        &state.pool,
+        page.status.as_deref(),
+        page.after.as_ref(),
+        page.limit + 1,
+    )
+    .await?;
     let next_cursor = if items.len() as i64 > page.limit {
         items.truncate(page.limit as usize);
         items.last().map(|last: &Summary| {
@@ -115,7 +142,10 @@ async fn list(
     Ok(Json(json!({ "items": items, "next_cursor": next_cursor })))
 }
 
-async fn show(State(state): State<ApiState>, Path(thread_id): Path<String>) -> Result<Json<Summary>, ApiError> {
+async fn show(
+    State(state): State<ApiState>,
+    Path(thread_id): Path<String>,
+) -> Result<Json<Summary>, ApiError> {
     let thread_id = parse_thread_id(&thread_id)?;
     conversation::find(&state.pool, thread_id.as_str())
         .await?
@@ -125,7 +155,10 @@ async fn show(State(state): State<ApiState>, Path(thread_id): Path<String>) -> R
 
 /// Every step of the conversation in stream order: `seq`, `occurred_at`, `kind`,
 /// `turn_id`, `event_id` and the kind's own fields beside them.
-async fn replay(State(state): State<ApiState>, Path(thread_id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn replay(
+    State(state): State<ApiState>,
+    Path(thread_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     let thread_id = parse_thread_id(&thread_id)?;
     let steps = replay_step::for_thread(&state.pool, thread_id.as_str()).await?;
     if steps.is_empty() {
@@ -158,7 +191,10 @@ mod tests {
     use super::*;
 
     fn query(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     fn code(result: Result<PageQuery, ApiError>) -> &'static str {
@@ -171,7 +207,8 @@ mod tests {
     #[test]
     fn a_cursor_round_trips() {
         let after = After {
-            started_at: OffsetDateTime::from_unix_timestamp_nanos(1_764_000_000_123_456_789).unwrap(),
+            started_at: OffsetDateTime::from_unix_timestamp_nanos(1_764_000_000_123_456_789)
+                .unwrap(),
             thread_id: "abc".into(),
         };
         assert_eq!(decode_cursor(&encode_cursor(&after)).unwrap(), after);
@@ -180,26 +217,42 @@ mod tests {
     #[test]
     fn defaults_apply_when_nothing_is_given() {
         let page = parse_page_query(&query(&[])).unwrap();
-        assert_eq!(page, PageQuery { limit: 20, after: None, status: None });
+        assert_eq!(
+            page,
+            PageQuery {
+                limit: 20,
+                after: None,
+                status: None
+            }
+        );
     }
 
     #[test]
     fn a_limit_out_of_range_or_not_a_number_is_rejected() {
         for bad in ["0", "101", "-1", "ten"] {
-            assert_eq!(code(parse_page_query(&query(&[("limit", bad)]))), "invalid_limit");
+            assert_eq!(
+                code(parse_page_query(&query(&[("limit", bad)]))),
+                "invalid_limit"
+            );
         }
     }
 
     #[test]
     fn a_forged_cursor_is_rejected() {
         for bad in ["xyz", "!!", &URL_SAFE_NO_PAD.encode("12~a.b")] {
-            assert_eq!(code(parse_page_query(&query(&[("cursor", bad)]))), "invalid_cursor");
+            assert_eq!(
+                code(parse_page_query(&query(&[("cursor", bad)]))),
+                "invalid_cursor"
+            );
         }
     }
 
     #[test]
     fn an_unknown_status_is_rejected() {
-        assert_eq!(code(parse_page_query(&query(&[("status", "sleeping")]))), "invalid_status");
+        assert_eq!(
+            code(parse_page_query(&query(&[("status", "sleeping")]))),
+            "invalid_status"
+        );
         assert!(parse_page_query(&query(&[("status", "resolved")])).is_ok());
     }
 }

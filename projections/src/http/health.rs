@@ -10,7 +10,7 @@ use crate::projector::CONVERSATIONS;
 use crate::read_models::checkpoint;
 
 pub fn routes() -> Router<ApiState> {
-    Router::new().route("/api/health", get(health))
+    Router::new().route("/health", get(health))
 }
 
 /// 200 when NATS and Postgres answer, 503 otherwise; with the projection's lag.

@@ -24,15 +24,15 @@ pub struct ApiState {
     pub api_token: Option<Arc<str>>,
 }
 
-/// Every `/api` route. Operator routes require the bearer token when one is set.
+/// Every `/api` route (nested, so unknown `/api/…` paths get a JSON 404). Operator routes require the bearer token when one is set.
 pub fn router(state: ApiState) -> Router {
     let operator = conversations::routes().route_layer(middleware::from_fn_with_state(
         state.clone(),
         auth::require_token,
     ));
-    Router::new()
+    let api = Router::new()
         .merge(health::routes())
         .merge(operator)
-        .fallback(error::not_found)
-        .with_state(state)
+        .fallback(error::not_found);
+    Router::new().nest("/api", api).with_state(state)
 }

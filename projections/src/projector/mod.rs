@@ -61,14 +61,17 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let mut applied = checkpoint::load(&pool, CONVERSATIONS).await?;
     progress.send_replace(applied);
-    let consumer = common::jetstream::ensure_projector_consumer(&stream, CONVERSATIONS, applied).await?;
+    let consumer =
+        common::jetstream::ensure_projector_consumer(&stream, CONVERSATIONS, applied).await?;
     tracing::info!(checkpoint = applied, "projector running");
     while !shutdown.is_cancelled() {
         let messages = tokio::select! {
             _ = shutdown.cancelled() => break,
             messages = fetch(&consumer, batch_size) => messages,
         };
-        let Some(last_message) = messages.last() else { continue };
+        let Some(last_message) = messages.last() else {
+            continue;
+        };
         let batch: Vec<Delivered> = messages
             .iter()
             .filter_map(|m| {

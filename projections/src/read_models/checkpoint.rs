@@ -13,7 +13,11 @@ pub async fn load(pool: &PgPool, projection: &str) -> sqlx::Result<u64> {
 }
 
 /// Moves the checkpoint, inside the batch's transaction.
-pub async fn save(tx: &mut Transaction<'_, Postgres>, projection: &str, seq: u64) -> sqlx::Result<()> {
+pub async fn save(
+    tx: &mut Transaction<'_, Postgres>,
+    projection: &str,
+    seq: u64,
+) -> sqlx::Result<()> {
     sqlx::query(
         "insert into projection_checkpoint (projection, last_seq, updated_at) values ($1, $2, now())
          on conflict (projection) do update set last_seq = excluded.last_seq, updated_at = now()",

@@ -9,7 +9,11 @@ use time::OffsetDateTime;
 const PREVIEW_CHARS: usize = 200;
 
 /// Folds one (new) event into its conversation row.
-pub async fn apply(tx: &mut Transaction<'_, Postgres>, seq: u64, event: &Envelope) -> sqlx::Result<()> {
+pub async fn apply(
+    tx: &mut Transaction<'_, Postgres>,
+    seq: u64,
+    event: &Envelope,
+) -> sqlx::Result<()> {
     let (messages, turns, agent, preview) = match &event.payload {
         Payload::MessageReceived(m) => (1, 0, None, Some(cut(&m.content))),
         Payload::AgentReplied(r) => (0, 0, Some(r.agent.as_str()), Some(cut(&r.text))),

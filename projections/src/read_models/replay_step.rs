@@ -7,7 +7,11 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 /// Stores one event as a step; false when it was stored already (a redelivery).
-pub async fn insert(tx: &mut Transaction<'_, Postgres>, seq: u64, event: &Envelope) -> sqlx::Result<bool> {
+pub async fn insert(
+    tx: &mut Transaction<'_, Postgres>,
+    seq: u64,
+    event: &Envelope,
+) -> sqlx::Result<bool> {
     let mut fields = match serde_json::to_value(&event.payload) {
         Ok(Value::Object(fields)) => fields,
         _ => Map::new(),

@@ -49,10 +49,15 @@ impl RuleEngine {
             if keyword.contains(' ') {
                 lower.contains(keyword)
             } else {
-                words.iter().any(|w| w == keyword || w.strip_suffix('s') == Some(keyword))
+                words
+                    .iter()
+                    .any(|w| w == keyword || w.strip_suffix('s') == Some(keyword))
             }
         };
-        match RULES.iter().find(|rule| rule.keywords.iter().any(|k| matches(k))) {
+        match RULES
+            .iter()
+            .find(|rule| rule.keywords.iter().any(|k| matches(k)))
+        {
             Some(rule) => Reply {
                 agent: rule.agent.into(),
                 text: rule.reply.into(),
@@ -99,7 +104,10 @@ mod tests {
     #[test]
     fn order_questions_go_to_the_orders_agent() {
         assert_eq!(RuleEngine.answer("Where is my order?").agent, "orders");
-        assert_eq!(RuleEngine.answer("Track my packages please").agent, "orders");
+        assert_eq!(
+            RuleEngine.answer("Track my packages please").agent,
+            "orders"
+        );
     }
 
     #[test]
@@ -118,7 +126,11 @@ mod tests {
     fn anything_else_gets_a_general_reply_quoting_the_message() {
         let reply = RuleEngine.answer("The   colour is\nwrong");
         assert_eq!(reply.agent, "general");
-        assert!(reply.text.contains("\u{201c}The colour is wrong\u{201d}"), "{}", reply.text);
+        assert!(
+            reply.text.contains("\u{201c}The colour is wrong\u{201d}"),
+            "{}",
+            reply.text
+        );
     }
 
     #[test]

@@ -1,0 +1,157 @@
+//! Starts the stack and talks to it like a client would.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use cli::up::{self, UpArgs};
+use common::{
+    config::{DatabaseArgs, NatsArgs},
+    shutdown::CancellationToken,
+};
+use futures::{SinkExt, StreamExt};
+use serde_json::Value;
+use testkit::{NatsServer, Postgres};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, tungstenite::Message};
+
+pub type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A running system on real servers; everything stops when it is dropped.
+pub struct Stack {
+    pub addr: SocketAddr,
+    pub http: reqwest::Client,
+    shutdown: CancellationToken,
+    _nats: NatsServer,
+    _postgres: Postgres,
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+impl Stack {
+    pub async fn start() -> Stack {
+        let nats = NatsServer::start();
+        let postgres = Postgres::start();
+        let database_url = postgres.create_database();
+        let args = UpArgs {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            web_dir: "does-not-exist".into(),
+            nats: NatsArgs {
+                nats_url: nats.url(),
+                stream_replicas: 1,
+                duplicate_window: Duration::from_secs(600),
+                client_name: "e2e".into(),
+            },
+            database: DatabaseArgs {
+                database_url,
+                database_max_connections: 5,
+            },
+            ingress: ingress::IngressArgs {
+                thread_token_secret: "test-secret".into(),
+                max_frame_bytes: 64 * 1024,
+                outbound_buffer: 256,
+                idle_timeout: Duration::from_secs(60),
+                allowed_origins: vec![],
+            },
+            worker: workers::WorkerArgs { worker_batch: 64 },
+            projection: projections::ProjectionArgs {
+                projector_batch: 100,
+                api_token: None,
+            },
+        };
+        let shutdown = CancellationToken::new();
+        let running = up::start(args, shutdown.clone())
+            .await
+            .expect("the stack starts");
+        Stack {
+            addr: running.addr,
+            http: reqwest::Client::new(),
+            shutdown,
+            _nats: nats,
+            _postgres: postgres,
+        }
+    }
+
+    pub fn ws_url(&self, query: &str) -> String {
+        format!("ws://{}/ws{query}", self.addr)
+    }
+
+    pub async fn connect(&self, query: &str) -> Socket {
+        let (socket, _) = tokio_tungstenite::connect_async(self.ws_url(query))
+            .await
+            .expect("the WebSocket handshake succeeds");
+        socket
+    }
+
+    /// GET a path, returning the status and the JSON body.
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let response = self
+            .http
+            .get(format!("http://{}{path}", self.addr))
+            .send()
+            .await
+            .expect("the request is answered");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("a JSON body"))
+    }
+
+    /// GETs `path` until `done` holds for the body, or fails after 15 s.
+    pub async fn get_until(&self, path: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let (status, body) = self.get(path).await;
+            if status == 200 && done(&body) {
+                return body;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "GET {path} never satisfied the condition; last answer {status} {body}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// The next text frame as JSON, failing after 15 s.
+pub async fn next_frame(socket: &mut Socket) -> Value {
+    let deadline = Duration::from_secs(15);
+    loop {
+        let message = tokio::time::timeout(deadline, socket.next())
+            .await
+            .expect("a frame arrives within 15 s")
+            .expect("the socket is open")
+            .expect("a valid frame");
+        match message {
+            Message::Text(text) => return serde_json::from_str(&text).expect("frames are JSON"),
+            Message::Ping(_) | Message::Pong(_) => continue,
+            other => panic!("expected a text frame, got {other:?}"),
+        }
+    }
+}
+
+/// Reads frames until one satisfies `done`; returns every frame read, that one last.
+pub async fn frames_until(socket: &mut Socket, done: impl Fn(&Value) -> bool) -> Vec<Value> {
+    let mut frames = Vec::new();
+    loop {
+        let frame = next_frame(socket).await;
+        let stop = done(&frame);
+        frames.push(frame);
+        if stop {
+            return frames;
+        }
+    }
+}
+
+pub async fn send_json(socket: &mut Socket, value: Value) {
+    socket
+        .send(Message::Text(value.to_string().into()))
+        .await
+        .expect("the frame is sent");
+}
+
+/// Whether a frame is the event of this kind.
+pub fn is_event(frame: &Value, kind: &str) -> bool {
+    frame["type"] == "event" && frame["event"]["kind"] == kind
+}
