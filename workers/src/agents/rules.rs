@@ -16,14 +16,14 @@ struct Rule {
 
 const RULES: &[Rule] = &[
     Rule {
-        agent: "orders",
-        keywords: &["order", "delivery", "shipping", "package", "track"],
-        reply: "I can help with your order. Please send me your order number (for example ORD-1001) and I will look it up.",
-    },
-    Rule {
         agent: "billing",
         keywords: &["refund", "invoice", "bill", "charge", "payment", "paid"],
         reply: "I can help with billing. Tell me the order number and what looks wrong with the charge.",
+    },
+    Rule {
+        agent: "orders",
+        keywords: &["order", "delivery", "shipping", "package", "track"],
+        reply: "I can help with your order. Please send me your order number (for example ORD-1001) and I will look it up.",
     },
     Rule {
         agent: "triage",
@@ -113,6 +113,7 @@ mod tests {
     #[test]
     fn refund_questions_go_to_the_billing_agent() {
         assert_eq!(RuleEngine.answer("I want a refund").agent, "billing");
+        assert_eq!(RuleEngine.answer("Refund my order ORD-1001").agent, "billing");
     }
 
     #[test]

@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# `make demo`: installs what is missing, starts NATS (JetStream) and PostgreSQL of its own
+# under .data/ (unless NATS_URL / DATABASE_URL point at running ones), applies the
+# migrations, runs every service on http://127.0.0.1:8080, and stays in the foreground.
+# Ctrl-C or SIGTERM stops everything it started; a second run reuses the data.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
+
+DATA_DIR=${SMART_SUPPORT_DATA:-$PWD/.data}
+NATS_PORT=${NATS_PORT:-4222}
+PG_PORT=${PG_PORT:-54329}
+LISTEN_ADDR=${LISTEN_ADDR:-127.0.0.1:8080}
+export LISTEN_ADDR
+
+mkdir -p "$DATA_DIR"
+pids=()
+pg_data=""
+
+stop_all() {
+  trap - EXIT INT TERM
+  say "stopping"
+  # Newest first: the services drain while NATS and PostgreSQL are still up.
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+    kill -TERM "${pids[i]}" 2>/dev/null || true
+    wait "${pids[i]}" 2>/dev/null || true
+  done
+  if [ -n "$pg_data" ]; then
+    runuser -u postgres -- "$(pg_bin_dir)/pg_ctl" -D "$pg_data" -m fast -w stop >/dev/null 2>&1 || true
+  fi
+  wait 2>/dev/null || true
+}
+trap stop_all EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+wait_for() { # what, seconds, command... (gives up early if the last process started died)
+  local what=$1 seconds=$2; shift 2
+  for _ in $(seq $((seconds * 10))); do
+    "$@" >/dev/null 2>&1 && return 0
+    if [ ${#pids[@]} -gt 0 ] && ! kill -0 "${pids[-1]}" 2>/dev/null; then
+      die "$what exited during start-up; see the output above and $DATA_DIR/*.log"
+    fi
+    sleep 0.1
+  done
+  die "$what did not come up within ${seconds}s"
+}
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+[ -n "${NATS_URL:-}" ] || ensure_nats_server
+[ -n "${DATABASE_URL:-}" ] || ensure_postgres
+ensure_web_built
+
+say "building the services (cargo build --release)"
+cargo build --release --locked --quiet -p cli
+
+# Secrets are made once per data folder, so conversations and the operator token
+# survive a restart.
+if [ ! -f "$DATA_DIR/secrets.env" ]; then
+  umask 077
+  {
+    echo "THREAD_TOKEN_SECRET=$(head -c 32 /dev/urandom | base64 | tr -d '/+=\n')"
+    echo "API_TOKEN=$(head -c 18 /dev/urandom | base64 | tr -d '/+=\n')"
+  } > "$DATA_DIR/secrets.env"
+  umask 022
+fi
+set -a; . "$DATA_DIR/secrets.env"; set +a
+
+if [ -z "${NATS_URL:-}" ]; then
+  port_free "$NATS_PORT" || die "port $NATS_PORT is taken: stop what uses it, set NATS_PORT, or point NATS_URL at a running server"
+  mkdir -p "$DATA_DIR/nats"
+  say "starting nats-server (JetStream, store in $DATA_DIR/nats)"
+  nats-server -c nats/nats-server.conf -a 127.0.0.1 -p "$NATS_PORT" -sd "$DATA_DIR/nats" \
+    -l "$DATA_DIR/nats.log" &
+  pids+=($!)
+  export NATS_URL="nats://127.0.0.1:$NATS_PORT"
+  wait_for "nats-server" 15 bash -c "exec 3<>/dev/tcp/127.0.0.1/$NATS_PORT"
+fi
+
+if [ -z "${DATABASE_URL:-}" ]; then
+  # PostgreSQL refuses to run as root: it runs as the postgres system user, on a data
+  # folder that user owns. If that user cannot reach the checkout, use /var/tmp.
+  pg_root="$DATA_DIR"
+  if [ "$(id -u)" = 0 ] && ! runuser -u postgres -- test -x "$DATA_DIR"; then
+    pg_root="/var/tmp/smart-support-$(printf '%s' "$PWD" | md5sum | cut -c1-8)"
+  fi
+  pg_data="$pg_root/postgres"
+  mkdir -p "$pg_root/pg-socket"
+  run_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+  [ "$(id -u)" = 0 ] && chown postgres:postgres "$pg_root/pg-socket" && { [ -d "$pg_data" ] || { mkdir -p "$pg_data"; chown postgres:postgres "$pg_data"; }; }
+  if [ ! -f "$pg_data/PG_VERSION" ]; then
+    say "initialising PostgreSQL in $pg_data"
+    run_pg "$(pg_bin_dir)/initdb" -D "$pg_data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
+  fi
+  port_free "$PG_PORT" || die "port $PG_PORT is taken: set PG_PORT, or point DATABASE_URL at a running server"
+  say "starting PostgreSQL on 127.0.0.1:$PG_PORT"
+  run_pg "$(pg_bin_dir)/postgres" -D "$pg_data" -p "$PG_PORT" -c listen_addresses=127.0.0.1 \
+    -k "$pg_root/pg-socket" >"$DATA_DIR/postgres.log" 2>&1 &
+  pids+=($!)
+  wait_for "PostgreSQL" 30 "$(pg_bin_dir)/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT"
+  psql_q() { "$(pg_bin_dir)/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -tAq "$@"; }
+  [ "$(psql_q -c "select 1 from pg_database where datname = 'smart_support'")" = 1 ] \
+    || psql_q -c "create database smart_support" >/dev/null
+  export DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/smart_support"
+fi
+
+say "applying migrations"
+target/release/smart-support migrate
+
+say "starting ingress, workers, projections and the web UI"
+target/release/smart-support up --web-dir web/dist &
+pids+=($!)
+wait_for "smart-support" 30 bash -c "exec 3<>/dev/tcp/${LISTEN_ADDR%:*}/${LISTEN_ADDR##*:}"
+
+cat <<MSG
+
+  smart-support is running:  http://$LISTEN_ADDR
+  WebSocket:                 ws://$LISTEN_ADDR/ws
+  REST API:                  http://$LISTEN_ADDR/api/health
+  Operator token:            $API_TOKEN   (Authorization: Bearer …)
+  Data:                      $DATA_DIR
+
+  Ctrl-C stops everything.
+
+MSG
+# Stay in the foreground until Ctrl-C, SIGTERM, or one of the processes exits.
+wait -n "${pids[@]}" || true
+die "a service stopped unexpectedly; see the output above and $DATA_DIR/*.log"
