@@ -113,7 +113,10 @@ mod tests {
     #[test]
     fn refund_questions_go_to_the_billing_agent() {
         assert_eq!(RuleEngine.answer("I want a refund").agent, "billing");
-        assert_eq!(RuleEngine.answer("Refund my order ORD-1001").agent, "billing");
+        assert_eq!(
+            RuleEngine.answer("Refund my order ORD-1001").agent,
+            "billing"
+        );
     }
 
     #[test]
