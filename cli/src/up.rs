@@ -80,9 +80,11 @@ pub async fn start(args: UpArgs, shutdown: CancellationToken) -> anyhow::Result<
         client.clone(),
         js,
         stream.clone(),
+        &args.nats,
         args.ingress,
         shutdown.clone(),
-    );
+    )
+    .await?;
     let api_state = projections::http::ApiState {
         pool,
         client,
@@ -92,6 +94,7 @@ pub async fn start(args: UpArgs, shutdown: CancellationToken) -> anyhow::Result<
     };
     let app = ingress::router(ingress_state)
         .merge(projections::http::router(api_state))
+        .merge(common::metrics::router())
         .merge(web(&args.web_dir));
 
     let listener = tokio::net::TcpListener::bind(args.listen).await?;

@@ -18,6 +18,7 @@ pub async fn connect(args: &NatsArgs) -> anyhow::Result<(async_nats::Client, Con
         .name(args.client_name.clone())
         .retry_on_initial_connect()
         .connection_timeout(Duration::from_secs(5))
+        .request_timeout(Some(Duration::from_secs(5)))
         .connect(args.nats_url.as_str())
         .await
         .map_err(|err| anyhow::anyhow!("cannot connect to NATS at {}: {err}", args.nats_url))?;

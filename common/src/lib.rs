@@ -2,12 +2,13 @@
 //! [`events`] is the event contract (the envelope every service reads and writes, and one
 //! module per event family), [`subjects`] names every stream, subject and consumer,
 //! [`jetstream`] creates them idempotently at start-up, [`config`] holds the clap argument
-//! groups the services share, [`telemetry`] sets up tracing, and [`shutdown`] turns
+//! groups the services share, [`telemetry`] sets up tracing, [`metrics`] serves the Prometheus registry, and [`shutdown`] turns
 //! Ctrl-C / SIGTERM into a cancellation token that every loop takes as a parameter.
 
 pub mod config;
 pub mod events;
 pub mod jetstream;
+pub mod metrics;
 pub mod shutdown;
 pub mod subjects;
 pub mod telemetry;

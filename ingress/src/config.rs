@@ -3,6 +3,8 @@
 use std::time::Duration;
 
 use clap::Args;
+
+use crate::rate_limit::Limit;
 use common::config::parse_duration;
 
 /// Settings of the WebSocket endpoint.
@@ -27,8 +29,26 @@ pub struct IngressArgs {
     #[arg(long, env = "WS_IDLE_TIMEOUT", default_value = "5m", value_parser = parse_duration)]
     pub idle_timeout: Duration,
 
+    /// Most messages one thread may send per window (over every connection and instance).
+    #[arg(long, env = "RATE_LIMIT_MESSAGES", default_value_t = 10)]
+    pub rate_limit_messages: usize,
+
+    /// The rate limit's window.
+    #[arg(long, env = "RATE_LIMIT_WINDOW", default_value = "10s", value_parser = parse_duration)]
+    pub rate_limit_window: Duration,
+
     /// Origins allowed to open a WebSocket, comma-separated (e.g. https://chat.example.com).
     /// Empty: only requests without an Origin header or whose Origin matches the Host.
     #[arg(long, env = "WS_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
+}
+
+impl IngressArgs {
+    /// The per-thread rate limit these settings describe.
+    pub fn rate_limit(&self) -> Limit {
+        Limit {
+            messages: self.rate_limit_messages,
+            window: self.rate_limit_window,
+        }
+    }
 }

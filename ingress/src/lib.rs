@@ -1,14 +1,17 @@
 //! The WebSocket ingress, in the order a frame flows through it: [`ws::frame`] parses a
 //! client frame into typed values (or a named error), [`ws::session`] runs one connection
-//! (session frame, frame → publish → ack, events out), [`publish`] stores a user message in
+//! (session frame, frame → limit → publish → ack, events out), [`rate_limit`] holds each
+//! thread to its message rate across instances, [`publish`] stores a user message in
 //! JetStream and waits for its PubAck, [`live`] tails the stream once per process and fans
 //! each event out to the sockets of its thread, and [`ws::resume`] replays a thread's
 //! history after a sequence when a client reconnects. [`config`] and [`startup`] build and
-//! run the service.
+//! run the service, and [`metrics`] counts what happens.
 
 pub mod config;
 pub mod live;
+pub mod metrics;
 pub mod publish;
+pub mod rate_limit;
 pub mod startup;
 pub mod ws;
 

@@ -55,11 +55,16 @@ impl Drop for Subscription {
 }
 
 impl LiveTail {
-    /// Starts tailing new events of the stream until `shutdown`.
-    pub fn start(stream: Stream, shutdown: CancellationToken) -> LiveTail {
+    /// Starts tailing the events stored from now on, until `shutdown`.
+    pub async fn start(
+        client: async_nats::Client,
+        mut stream: Stream,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<LiveTail> {
         let tail = LiveTail::default();
-        tokio::spawn(tail.clone().run(stream, shutdown));
-        tail
+        let position = stream.info().await?.state.last_sequence;
+        tokio::spawn(tail.clone().run(client, stream, position, shutdown));
+        Ok(tail)
     }
 
     /// Registers a connection for the events of `thread`.
@@ -108,15 +113,19 @@ impl LiveTail {
         }
     }
 
-    async fn run(self, stream: Stream, shutdown: CancellationToken) {
-        // After the first event, a restarted tail resumes right after the last one seen.
-        let mut last_seq: Option<u64> = None;
+    async fn run(
+        self,
+        client: async_nats::Client,
+        stream: Stream,
+        position: u64,
+        shutdown: CancellationToken,
+    ) {
+        // The tail starts at the stream's end and, when recreated, resumes right after
+        // the last event it saw, so a reconnect to NATS loses nothing.
+        let mut last_seq = position;
         while !shutdown.is_cancelled() {
-            let deliver_policy = match last_seq {
-                Some(seq) => DeliverPolicy::ByStartSequence {
-                    start_sequence: seq + 1,
-                },
-                None => DeliverPolicy::New,
+            let deliver_policy = DeliverPolicy::ByStartSequence {
+                start_sequence: last_seq + 1,
             };
             let config = OrderedConfig {
                 filter_subject: subjects::CHAT_SUBJECTS.into(),
@@ -139,16 +148,29 @@ impl LiveTail {
                     continue;
                 }
             };
+            // An ordered consumer lives in the server's memory: after NATS restarts it is
+            // gone, and waiting for missed heartbeats would take many seconds. Watching the
+            // connection recreates it as soon as the client is back.
+            let connects = || client.statistics().connects.load(Ordering::Relaxed);
+            let connects_at_start = connects();
+            let mut watch = tokio::time::interval(Duration::from_millis(200));
             loop {
                 let next = tokio::select! {
                     _ = shutdown.cancelled() => return,
+                    _ = watch.tick() => {
+                        if connects() != connects_at_start {
+                            tracing::info!("NATS reconnected; recreating the live tail");
+                            break;
+                        }
+                        continue;
+                    }
                     next = messages.next() => next,
                 };
                 match next {
                     Some(Ok(message)) => {
                         let Ok(info) = message.info() else { continue };
                         let seq = info.stream_sequence;
-                        last_seq = Some(seq);
+                        last_seq = seq;
                         if let Some(thread) = subjects::thread_of(&message.subject) {
                             let payload = message.payload.clone();
                             self.dispatch(thread, LiveEvent { seq, payload });

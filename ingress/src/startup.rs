@@ -27,6 +27,10 @@ use crate::ws::{
 #[derive(Clone)]
 pub struct IngressState {
     pub js: Context,
+    /// The rate limit bucket.
+    pub limits: async_nats::jetstream::kv::Store,
+    /// Replicas of the stream and bucket (to recreate the bucket after a NATS restart).
+    pub replicas: usize,
     pub client: async_nats::Client,
     pub stream: Stream,
     pub live: LiveTail,
@@ -36,23 +40,29 @@ pub struct IngressState {
 }
 
 impl IngressState {
-    /// Starts the live tail on `stream`; the stream must exist.
-    pub fn new(
+    /// Creates the rate limit bucket and starts the live tail on `stream` (which must
+    /// exist).
+    pub async fn new(
         client: async_nats::Client,
         js: Context,
         stream: Stream,
+        nats: &NatsArgs,
         args: IngressArgs,
         shutdown: CancellationToken,
-    ) -> IngressState {
-        IngressState {
-            live: LiveTail::start(stream.clone(), shutdown.clone()),
+    ) -> anyhow::Result<IngressState> {
+        let limits =
+            crate::rate_limit::ensure_bucket(&js, args.rate_limit(), nats.stream_replicas).await?;
+        Ok(IngressState {
+            limits,
+            replicas: nats.stream_replicas,
+            live: LiveTail::start(client.clone(), stream.clone(), shutdown.clone()).await?,
             signer: TokenSigner::new(&args.thread_token_secret),
             args: Arc::new(args),
             js,
             client,
             stream,
             shutdown,
-        }
+        })
     }
 }
 
@@ -69,10 +79,10 @@ pub async fn run(listen: SocketAddr, nats: NatsArgs, args: IngressArgs) -> anyho
     let shutdown = common::shutdown::on_signal();
     let (client, js) = common::jetstream::connect(&nats).await?;
     let stream = common::jetstream::ensure_chat_stream(&js, &nats).await?;
-    let state = IngressState::new(client, js, stream, args, shutdown.clone());
+    let state = IngressState::new(client, js, stream, &nats, args, shutdown.clone()).await?;
     let listener = tokio::net::TcpListener::bind(listen).await?;
     tracing::info!(addr = %listener.local_addr()?, "ingress listening");
-    axum::serve(listener, router(state))
+    axum::serve(listener, router(state).merge(common::metrics::router()))
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await?;
     Ok(())

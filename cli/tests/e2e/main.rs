@@ -1,5 +1,9 @@
 //! End-to-end tests: the whole system in one process (`smart-support up`) against a real
 //! `nats-server -js` and a real PostgreSQL, driven over a real WebSocket and real HTTP.
 
+mod bad_input;
 mod chat_round_trip;
+mod operations;
+mod rate_limit;
+mod resume;
 mod support;

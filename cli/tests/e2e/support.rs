@@ -19,8 +19,9 @@ pub type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
 pub struct Stack {
     pub addr: SocketAddr,
     pub http: reqwest::Client,
-    shutdown: CancellationToken,
-    _nats: NatsServer,
+    pub args: UpArgs,
+    pub shutdown: CancellationToken,
+    pub nats: NatsServer,
     _postgres: Postgres,
 }
 
@@ -32,10 +33,19 @@ impl Drop for Stack {
 
 impl Stack {
     pub async fn start() -> Stack {
+        Stack::start_with(|_| {}).await
+    }
+
+    /// Starts the stack with settings changed by `tweak`.
+    pub async fn start_with(tweak: impl FnOnce(&mut UpArgs)) -> Stack {
+        // Quiet unless asked: RUST_LOG=debug cargo nextest run … shows the services' logs.
+        if std::env::var_os("RUST_LOG").is_some() {
+            common::telemetry::init();
+        }
         let nats = NatsServer::start();
         let postgres = Postgres::start();
         let database_url = postgres.create_database();
-        let args = UpArgs {
+        let mut args = UpArgs {
             listen: "127.0.0.1:0".parse().unwrap(),
             web_dir: "does-not-exist".into(),
             nats: NatsArgs {
@@ -54,6 +64,8 @@ impl Stack {
                 outbound_buffer: 256,
                 idle_timeout: Duration::from_secs(60),
                 allowed_origins: vec![],
+                rate_limit_messages: 10,
+                rate_limit_window: Duration::from_secs(10),
             },
             worker: workers::WorkerArgs { worker_batch: 64 },
             projection: projections::ProjectionArgs {
@@ -61,17 +73,53 @@ impl Stack {
                 api_token: None,
             },
         };
+        tweak(&mut args);
         let shutdown = CancellationToken::new();
-        let running = up::start(args, shutdown.clone())
+        let running = up::start(args.clone(), shutdown.clone())
             .await
             .expect("the stack starts");
         Stack {
             addr: running.addr,
             http: reqwest::Client::new(),
+            args,
             shutdown,
-            _nats: nats,
+            nats,
             _postgres: postgres,
         }
+    }
+
+    /// Starts one more ingress instance on the same NATS server (as a second process
+    /// would be); returns its address.
+    pub async fn start_ingress(&self) -> SocketAddr {
+        let nats = &self.args.nats;
+        let (client, js) = common::jetstream::connect(nats).await.unwrap();
+        let stream = common::jetstream::ensure_chat_stream(&js, nats)
+            .await
+            .unwrap();
+        let state = ingress::IngressState::new(
+            client,
+            js,
+            stream,
+            nats,
+            self.args.ingress.clone(),
+            self.shutdown.clone(),
+        )
+        .await
+        .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shutdown = self.shutdown.clone();
+        tokio::spawn(async move {
+            axum::serve(listener, ingress::router(state))
+                .with_graceful_shutdown(shutdown.cancelled_owned())
+                .await
+        });
+        addr
+    }
+
+    /// A plain NATS connection to the stack's server (to act on the stream directly).
+    pub async fn nats_client(&self) -> async_nats::Client {
+        async_nats::connect(self.nats.url()).await.unwrap()
     }
 
     pub fn ws_url(&self, query: &str) -> String {
@@ -79,10 +127,24 @@ impl Stack {
     }
 
     pub async fn connect(&self, query: &str) -> Socket {
-        let (socket, _) = tokio_tungstenite::connect_async(self.ws_url(query))
+        connect_to(self.addr, query).await
+    }
+
+    /// The value of a counter or gauge in `/metrics` (0 when absent).
+    pub async fn metric(&self, name: &str) -> f64 {
+        let text = self
+            .http
+            .get(format!("http://{}/metrics", self.addr))
+            .send()
             .await
-            .expect("the WebSocket handshake succeeds");
-        socket
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .filter_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+            .filter_map(|value| value.trim().parse::<f64>().ok())
+            .sum()
     }
 
     /// GET a path, returning the status and the JSON body.
@@ -110,6 +172,42 @@ impl Stack {
                 "GET {path} never satisfied the condition; last answer {status} {body}"
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// Opens a WebSocket to `/ws` at `addr`.
+pub async fn connect_to(addr: SocketAddr, query: &str) -> Socket {
+    let (socket, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws{query}"))
+        .await
+        .expect("the WebSocket handshake succeeds");
+    socket
+}
+
+/// The query that resumes the thread of a session frame.
+pub fn resume_query(session: &Value, after_seq: Option<u64>) -> String {
+    let mut query = format!(
+        "?thread_id={}&token={}",
+        session["thread_id"].as_str().unwrap(),
+        session["token"].as_str().unwrap()
+    );
+    if let Some(seq) = after_seq {
+        query.push_str(&format!("&after_seq={seq}"));
+    }
+    query
+}
+
+/// Reads until the server closes; returns the close code.
+pub async fn close_code(socket: &mut Socket) -> u16 {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(30), socket.next())
+            .await
+            .expect("the server closes within 30 s");
+        match message {
+            Some(Ok(Message::Close(Some(frame)))) => return frame.code.into(),
+            Some(Ok(Message::Close(None))) | None => return 1005,
+            Some(Ok(_)) => continue,
+            Some(Err(err)) => panic!("socket error before a close frame: {err}"),
         }
     }
 }

@@ -76,8 +76,7 @@ impl ClientMsgId {
 }
 
 /// The `code` of an error frame. The names are part of the v1 contract (API.md).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
     InvalidJson,
     NotAnObject,
@@ -93,18 +92,43 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// The code as written in error frames.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidJson => "invalid_json",
+            ErrorCode::NotAnObject => "not_an_object",
+            ErrorCode::UnknownType => "unknown_type",
+            ErrorCode::EmptyContent => "empty_content",
+            ErrorCode::ContentTooLong => "content_too_long",
+            ErrorCode::InvalidClientMsgId => "invalid_client_msg_id",
+            ErrorCode::FrameTooLarge => "frame_too_large",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::BinaryNotSupported => "binary_not_supported",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Unavailable => "unavailable",
+        }
+    }
+
     /// Whether the server closes the connection after sending this error.
     pub fn closes(self) -> bool {
         matches!(self, ErrorCode::Unauthorized)
     }
 }
 
+impl Serialize for ErrorCode {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
 /// A rejected frame: its code and a sentence for people.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{code:?}: {message}")]
+#[error("{}: {message}", code.as_str())]
 pub struct FrameError {
     pub code: ErrorCode,
     pub message: String,
+    /// For `rate_limited`: how long until a message would be accepted.
+    pub retry_after_ms: Option<u64>,
 }
 
 impl FrameError {
@@ -112,6 +136,7 @@ impl FrameError {
         FrameError {
             code,
             message: message.into(),
+            retry_after_ms: None,
         }
     }
 }

@@ -2,15 +2,26 @@
 //! the thread's events → event frames, until the client leaves, idles out, reads too
 //! slowly, or the service shuts down.
 
+use std::time::Instant;
+
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, close_code};
 use common::events::ThreadId;
 use serde::Serialize;
 
 use crate::live::LiveEvent;
+use crate::metrics::METRICS;
 use crate::publish;
+use crate::rate_limit::{Decision, LimitUnavailable, ThreadLimiter};
 use crate::startup::IngressState;
 use crate::ws::frame::{self, ClientFrame, ErrorCode, FrameError};
 use crate::ws::resume::History;
+
+/// How long one event may take to reach the client's socket before the connection is
+/// dropped (the client resumes with `after_seq`).
+pub const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Longest wait for the rate limit state before a message is refused as `unavailable`.
+const LIMIT_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Close code for a client dropped because it read too slowly (RFC 6455 "try again later").
 pub const CLOSE_SLOW_CLIENT: u16 = 1013;
@@ -34,9 +45,24 @@ pub struct Resume {
 #[derive(Debug, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerFrame<'a> {
-    Session { thread_id: &'a str, token: &'a str },
-    Ack { client_msg_id: &'a str, seq: u64 },
-    Error { code: ErrorCode, message: &'a str },
+    Session {
+        thread_id: &'a str,
+        token: &'a str,
+    },
+    Ack {
+        client_msg_id: &'a str,
+        seq: u64,
+    },
+    Error {
+        code: ErrorCode,
+        message: &'a str,
+        /// The message the error is about, when the frame named one.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        client_msg_id: Option<&'a str>,
+        /// For `rate_limited`: milliseconds until a message would be accepted.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        retry_after_ms: Option<u64>,
+    },
     Pong,
 }
 
@@ -64,6 +90,16 @@ fn event_frame(event: &LiveEvent) -> Option<Message> {
     ))
 }
 
+fn error_frame(error: &FrameError, client_msg_id: Option<&str>) -> Message {
+    ServerFrame::Error {
+        code: error.code,
+        message: &error.message,
+        client_msg_id,
+        retry_after_ms: error.retry_after_ms,
+    }
+    .to_message()
+}
+
 fn close(code: u16, reason: &'static str) -> Message {
     Message::Close(Some(CloseFrame {
         code,
@@ -73,18 +109,29 @@ fn close(code: u16, reason: &'static str) -> Message {
 
 /// Refuses a connection after the upgrade: an `unauthorized` frame, then a close.
 pub async fn refuse(mut socket: WebSocket, error: FrameError) {
-    let frame = ServerFrame::Error {
-        code: error.code,
-        message: &error.message,
-    };
-    let _ = socket.send(frame.to_message()).await;
+    METRICS.error(error.code);
+    let _ = socket.send(error_frame(&error, None)).await;
     let _ = socket.send(close(close_code::POLICY, "unauthorized")).await;
 }
 
 /// Runs one connection to its end.
 #[tracing::instrument(skip_all, fields(thread_id = %session.thread_id))]
-pub async fn run(mut socket: WebSocket, state: IngressState, session: Session) {
+pub async fn run(socket: WebSocket, state: IngressState, session: Session) {
+    METRICS.connections_opened.inc();
+    METRICS.connections.inc();
+    serve(socket, &state, session).await;
+    METRICS.connections.dec();
+}
+
+async fn serve(mut socket: WebSocket, state: &IngressState, session: Session) {
     let args = &state.args;
+    let mut limiter = ThreadLimiter::new(
+        state.js.clone(),
+        state.replicas,
+        state.limits.clone(),
+        &session.thread_id,
+        args.rate_limit(),
+    );
     // Register before replaying, so nothing published meanwhile is missed.
     let mut live = state
         .live
@@ -98,16 +145,17 @@ pub async fn run(mut socket: WebSocket, state: IngressState, session: Session) {
     }
     let mut last_sent: u64 = 0;
     if let Some(resume) = session.resume {
-        match replay(&mut socket, &state, &session.thread_id, resume.after_seq).await {
+        match replay(&mut socket, state, &session.thread_id, resume.after_seq).await {
             Ok(Some(last)) => last_sent = last,
             Ok(None) => return,
             Err(err) => {
                 tracing::warn!(error = %err, "cannot replay the thread");
-                let frame = ServerFrame::Error {
-                    code: ErrorCode::Unavailable,
-                    message: "the conversation history cannot be read now; reconnect to retry",
-                };
-                let _ = socket.send(frame.to_message()).await;
+                let error = FrameError::new(
+                    ErrorCode::Unavailable,
+                    "the conversation history cannot be read now; reconnect to retry",
+                );
+                METRICS.error(error.code);
+                let _ = socket.send(error_frame(&error, None)).await;
                 let _ = socket
                     .send(close(CLOSE_SLOW_CLIENT, "history unavailable"))
                     .await;
@@ -131,14 +179,17 @@ pub async fn run(mut socket: WebSocket, state: IngressState, session: Session) {
             event = live.events.recv() => match event {
                 Some(event) if event.seq > last_sent => {
                     last_sent = event.seq;
-                    if let Some(message) = event_frame(&event)
-                        && socket.send(message).await.is_err()
-                    {
-                        return;
+                    if let Some(message) = event_frame(&event) {
+                        // A client that does not read at all would hold this task forever.
+                        match tokio::time::timeout(SEND_TIMEOUT, socket.send(message)).await {
+                            Ok(Ok(())) => {}
+                            Ok(Err(_)) | Err(_) => return,
+                        }
                     }
                 }
                 Some(_) => {}
                 None => {
+                    METRICS.slow_clients.inc();
                     let _ = socket
                         .send(close(CLOSE_SLOW_CLIENT, "too slow; resume with after_seq"))
                         .await;
@@ -149,10 +200,15 @@ pub async fn run(mut socket: WebSocket, state: IngressState, session: Session) {
                 let Some(Ok(incoming)) = incoming else { return };
                 deadline = tokio::time::Instant::now() + idle;
                 let reply = match incoming {
-                    Message::Text(text) => handle_text(&state, &session.thread_id, &text).await,
-                    Message::Binary(_) => Err(FrameError::new(
-                        ErrorCode::BinaryNotSupported,
-                        "frames are UTF-8 JSON text; binary frames are not supported",
+                    Message::Text(text) => {
+                        handle_text(state, &mut limiter, &session.thread_id, &text).await
+                    }
+                    Message::Binary(_) => Err((
+                        FrameError::new(
+                            ErrorCode::BinaryNotSupported,
+                            "frames are UTF-8 JSON text; binary frames are not supported",
+                        ),
+                        None,
                     )),
                     Message::Close(_) => return,
                     Message::Ping(_) | Message::Pong(_) => continue,
@@ -164,11 +220,10 @@ pub async fn run(mut socket: WebSocket, state: IngressState, session: Session) {
                     }
                     .to_message(),
                     Ok(Reply::Pong) => ServerFrame::Pong.to_message(),
-                    Err(error) => ServerFrame::Error {
-                        code: error.code,
-                        message: &error.message,
+                    Err((error, client_msg_id)) => {
+                        METRICS.error(error.code);
+                        error_frame(error, client_msg_id.as_deref())
                     }
-                    .to_message(),
                 };
                 if socket.send(message).await.is_err() {
                     return;
@@ -204,44 +259,81 @@ enum Reply {
     Pong,
 }
 
+/// A rejected frame, with the `client_msg_id` it named when it got that far.
+type Rejection = (FrameError, Option<String>);
+
+/// One text frame: parse → rate limit → store → ack.
 #[tracing::instrument(skip_all)]
 async fn handle_text(
     state: &IngressState,
+    limiter: &mut ThreadLimiter,
     thread: &ThreadId,
     text: &str,
-) -> Result<Reply, FrameError> {
-    match frame::parse(text, state.args.max_frame_bytes)? {
-        ClientFrame::Ping => Ok(Reply::Pong),
+) -> Result<Reply, Rejection> {
+    let frame = frame::parse(text, state.args.max_frame_bytes).map_err(|err| (err, None))?;
+    let (content, client_msg_id) = match frame {
+        ClientFrame::Ping => return Ok(Reply::Pong),
         ClientFrame::Message {
             content,
             client_msg_id,
-        } => {
-            let stored = publish::store_user_message(
-                &state.js,
-                thread,
-                content,
-                client_msg_id.as_ref(),
-            )
-            .await
-            .map_err(|err| {
-                tracing::warn!(error = %err, "message not stored");
-                FrameError::new(
-                    ErrorCode::Unavailable,
-                    "the message could not be stored now; resend it with the same client_msg_id",
-                )
-            })?;
-            tracing::debug!(
-                seq = stored.seq,
-                duplicate = stored.duplicate,
-                "message stored"
+        } => (content, client_msg_id),
+    };
+    let named = client_msg_id.as_ref().map(|id| id.as_str().to_owned());
+    let unavailable = |named: Option<String>| {
+        (
+            FrameError::new(
+                ErrorCode::Unavailable,
+                "the message could not be stored now; resend it with the same client_msg_id",
+            ),
+            named,
+        )
+    };
+    // Without a connection every step below would only wait for its time-out.
+    if state.client.connection_state() != async_nats::connection::State::Connected {
+        return Err(unavailable(named));
+    }
+    let checked = tokio::time::timeout(LIMIT_CHECK_TIMEOUT, limiter.check())
+        .await
+        .unwrap_or_else(|_| Err(LimitUnavailable("timed out".into())));
+    match checked {
+        Ok(Decision::Allowed) => {}
+        Ok(Decision::Limited { retry_after }) => {
+            let limit = state.args.rate_limit();
+            let mut error = FrameError::new(
+                ErrorCode::RateLimited,
+                format!(
+                    "at most {} messages per {} s in a conversation; retry in {} ms",
+                    limit.messages,
+                    limit.window.as_secs(),
+                    retry_after.as_millis()
+                ),
             );
-            let client_msg_id = client_msg_id
-                .map(|id| id.as_str().to_owned())
-                .unwrap_or_default();
-            Ok(Reply::Ack {
-                client_msg_id,
-                seq: stored.seq,
-            })
+            error.retry_after_ms = Some(retry_after.as_millis() as u64);
+            return Err((error, named));
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "rate limit not checked");
+            return Err(unavailable(named));
         }
     }
+    let started = Instant::now();
+    let stored = publish::store_user_message(&state.js, thread, content, client_msg_id.as_ref())
+        .await
+        .map_err(|err| {
+            tracing::warn!(error = %err, "message not stored");
+            unavailable(named.clone())
+        })?;
+    METRICS
+        .publish_seconds
+        .observe(started.elapsed().as_secs_f64());
+    METRICS.messages.inc();
+    tracing::debug!(
+        seq = stored.seq,
+        duplicate = stored.duplicate,
+        "message stored"
+    );
+    Ok(Reply::Ack {
+        client_msg_id: named.unwrap_or_default(),
+        seq: stored.seq,
+    })
 }

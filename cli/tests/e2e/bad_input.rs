@@ -1,0 +1,108 @@
+//! Every bad frame gets its named error code, the connection stays open, and nothing
+//! invalid reaches the stream.
+
+use serde_json::json;
+use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
+
+use crate::support::{Stack, frames_until, is_event, next_frame, send_json};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_bad_frame_is_named_and_the_next_good_message_is_answered() {
+    let stack = Stack::start().await;
+    let mut socket = stack.connect("").await;
+    let session = next_frame(&mut socket).await;
+    let thread_id = session["thread_id"].as_str().unwrap().to_owned();
+
+    let too_long = "x".repeat(10_001);
+    let too_large = format!(r#"{{"type":"message","content":"{}"}}"#, "y".repeat(70_000));
+    let cases: Vec<(Message, &str)> = vec![
+        (Message::Text("not json".into()), "invalid_json"),
+        (Message::Text("[1,2,3]".into()), "not_an_object"),
+        (Message::Text("42".into()), "not_an_object"),
+        (Message::Text(r#"{"type":"dance"}"#.into()), "unknown_type"),
+        (
+            Message::Text(r#"{"type":"message"}"#.into()),
+            "empty_content",
+        ),
+        (
+            Message::Text(r#"{"type":"message","content":"   \n "}"#.into()),
+            "empty_content",
+        ),
+        (
+            Message::Text(
+                json!({"type": "message", "content": too_long})
+                    .to_string()
+                    .into(),
+            ),
+            "content_too_long",
+        ),
+        (Message::Text(too_large.into()), "frame_too_large"),
+        (
+            Message::Text(r#"{"type":"message","content":"hi","client_msg_id":"a b"}"#.into()),
+            "invalid_client_msg_id",
+        ),
+        (
+            Message::Binary(vec![1, 2, 3].into()),
+            "binary_not_supported",
+        ),
+    ];
+    for (frame, code) in cases {
+        use futures::SinkExt;
+        socket.send(frame).await.unwrap();
+        let error = next_frame(&mut socket).await;
+        assert_eq!(error["type"], "error", "for {code}");
+        assert_eq!(error["code"], code);
+        assert!(!error["message"].as_str().unwrap().is_empty());
+    }
+
+    send_json(&mut socket, json!({"type": "ping"})).await;
+    assert_eq!(next_frame(&mut socket).await["type"], "pong");
+    send_json(
+        &mut socket,
+        json!({"type": "message", "content": "hello after all that"}),
+    )
+    .await;
+    let frames = frames_until(&mut socket, |f| is_event(f, "agent.replied")).await;
+    assert!(frames.iter().any(|f| f["type"] == "ack"));
+
+    let replay = stack
+        .get_until(&format!("/api/conversations/{thread_id}/replay"), |r| {
+            r["steps"].as_array().is_some_and(|s| s.len() >= 2)
+        })
+        .await;
+    let messages: Vec<&str> = replay["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["kind"] == "message.received")
+        .map(|s| s["content"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        messages,
+        ["hello after all that"],
+        "no invalid frame was stored"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_from_another_origin_cannot_open_a_socket() {
+    let stack = Stack::start().await;
+    let mut request = stack.ws_url("").into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("origin", "https://evil.example".parse().unwrap());
+    let err = tokio_tungstenite::connect_async(request).await.unwrap_err();
+    match err {
+        tokio_tungstenite::tungstenite::Error::Http(response) => {
+            assert_eq!(response.status(), 403)
+        }
+        other => panic!("expected an HTTP 403, got {other}"),
+    }
+
+    let mut same_origin = stack.ws_url("").into_client_request().unwrap();
+    let origin = format!("http://{}", stack.addr);
+    same_origin
+        .headers_mut()
+        .insert("origin", origin.parse().unwrap());
+    assert!(tokio_tungstenite::connect_async(same_origin).await.is_ok());
+}
