@@ -1,5 +1,6 @@
 //! Creates the streams and consumers at start-up, idempotently: whichever service starts
-//! first creates them, the others find them (and bring their settings up to date).
+//! first creates them, the others find them. The stream's settings are brought up to date
+//! (create-or-update); an existing workers consumer is kept as it is.
 
 use std::time::Duration;
 
@@ -38,8 +39,8 @@ pub async fn ensure_chat_stream(js: &Context, args: &NatsArgs) -> anyhow::Result
         retention: stream::RetentionPolicy::Limits,
         num_replicas: args.stream_replicas,
         duplicate_window: args.duplicate_window,
-        // A user message is at most 10000 characters; 64 KiB leaves room for the
-        // envelope and for tool results in turn events.
+        // A user message is at most 10000 characters (40 KB of UTF-8); 256 KiB leaves
+        // room for the envelope and for tool results in turn events.
         max_message_size: 256 * 1024,
         allow_direct: true,
         ..Default::default()
@@ -81,9 +82,10 @@ pub async fn ensure_workers_consumer(stream: &Stream) -> anyhow::Result<PullCons
 /// A projector's durable consumer, positioned just after the projector's checkpoint.
 ///
 /// The checkpoint in Postgres is the truth (it commits with the effects); the consumer is
-/// how events reach the projector. If the consumer's acknowledged position is ahead of the
-/// checkpoint (a fresh database, a restored backup), it is recreated at `checkpoint + 1`
-/// so no event is skipped.
+/// only how events reach the projector. It is recreated at `checkpoint + 1` every time a
+/// projector starts: deliveries a crashed projector fetched but never committed would
+/// otherwise come back only after `ack_wait`, behind newer events, and be skipped as
+/// already applied. Only the active projector of a projection may call this.
 pub async fn ensure_projector_consumer(
     stream: &Stream,
     name: &str,
@@ -101,17 +103,11 @@ pub async fn ensure_projector_consumer(
         max_ack_pending: 20_000,
         ..Default::default()
     };
-    if let Ok(mut existing) = stream.get_consumer::<consumer::pull::Config>(name).await {
-        let acked = existing.info().await?.ack_floor.stream_sequence;
-        if acked <= checkpoint {
-            return Ok(existing);
-        }
-        tracing::warn!(
-            consumer = name,
-            acked,
-            checkpoint,
-            "consumer is ahead of the checkpoint; recreating it at the checkpoint"
-        );
+    if stream
+        .get_consumer::<consumer::pull::Config>(name)
+        .await
+        .is_ok()
+    {
         stream.delete_consumer(name).await?;
     }
     stream

@@ -50,7 +50,8 @@ pub enum ServerFrame<'a> {
         token: &'a str,
     },
     Ack {
-        client_msg_id: &'a str,
+        /// The client's id for the message; `null` when it sent none.
+        client_msg_id: Option<&'a str>,
         seq: u64,
     },
     Error {
@@ -215,7 +216,7 @@ async fn serve(mut socket: WebSocket, state: &IngressState, session: Session) {
                 };
                 let message = match &reply {
                     Ok(Reply::Ack { client_msg_id, seq }) => ServerFrame::Ack {
-                        client_msg_id,
+                        client_msg_id: client_msg_id.as_deref(),
                         seq: *seq,
                     }
                     .to_message(),
@@ -255,7 +256,10 @@ async fn replay(
 }
 
 enum Reply {
-    Ack { client_msg_id: String, seq: u64 },
+    Ack {
+        client_msg_id: Option<String>,
+        seq: u64,
+    },
     Pong,
 }
 
@@ -333,7 +337,7 @@ async fn handle_text(
         "message stored"
     );
     Ok(Reply::Ack {
-        client_msg_id: named.unwrap_or_default(),
+        client_msg_id: named,
         seq: stored.seq,
     })
 }

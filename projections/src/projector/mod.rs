@@ -32,19 +32,25 @@ pub async fn apply_batch(pool: &PgPool, applied: u64, batch: &[Delivered]) -> sq
     if last <= applied {
         return Ok(applied);
     }
-    let mut tx = pool.begin().await?;
+    let mut events: Vec<(u64, &Envelope)> = Vec::with_capacity(batch.len());
     for delivered in batch.iter().filter(|d| d.seq > applied) {
         match &delivered.event {
-            Ok(event) => {
-                if replay_step::insert(&mut tx, delivered.seq, event).await? {
-                    conversation::apply(&mut tx, delivered.seq, event).await?;
-                }
-            }
+            Ok(event) => events.push((delivered.seq, event)),
+            // Never a crash loop: the event is skipped and the checkpoint moves on.
             Err(err) => {
-                // Never a crash loop: the event is skipped and the checkpoint moves on.
-                tracing::error!(seq = delivered.seq, error = %err, "event skipped: it does not decode");
+                tracing::error!(seq = delivered.seq, error = %err, "event skipped: it does not decode")
             }
         }
+    }
+    let mut tx = pool.begin().await?;
+    if !events.is_empty() {
+        let new = replay_step::insert_many(&mut tx, &events).await?;
+        // Only events stored for the first time change the counters.
+        if new.len() < events.len() {
+            let new: std::collections::HashSet<u64> = new.into_iter().collect();
+            events.retain(|(seq, _)| new.contains(seq));
+        }
+        conversation::apply(&mut tx, &conversation::fold(&events)).await?;
     }
     checkpoint::save(&mut tx, CONVERSATIONS, last).await?;
     tx.commit().await?;
