@@ -92,6 +92,7 @@ pub async fn start(args: UpArgs, shutdown: CancellationToken) -> anyhow::Result<
         progress,
         api_token: args.projection.api_token.map(Arc::from),
     };
+    let sessions = ingress_state.clone();
     let app = ingress::router(ingress_state)
         .merge(projections::http::router(api_state))
         .merge(common::metrics::router())
@@ -104,6 +105,7 @@ pub async fn start(args: UpArgs, shutdown: CancellationToken) -> anyhow::Result<
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown.cancelled_owned())
             .await?;
+        sessions.drain().await;
         Ok(())
     });
     Ok(Running {

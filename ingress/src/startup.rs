@@ -14,6 +14,7 @@ use axum::{
 };
 use common::{config::NatsArgs, events::ThreadId, shutdown::CancellationToken};
 use serde::Deserialize;
+use tokio_util::task::TaskTracker;
 
 use crate::config::IngressArgs;
 use crate::live::LiveTail;
@@ -37,6 +38,8 @@ pub struct IngressState {
     pub signer: TokenSigner,
     pub args: Arc<IngressArgs>,
     pub shutdown: CancellationToken,
+    /// Open sessions, so shutdown can wait for them to finish the message in hand.
+    pub sessions: TaskTracker,
 }
 
 impl IngressState {
@@ -62,7 +65,15 @@ impl IngressState {
             client,
             stream,
             shutdown,
+            sessions: TaskTracker::new(),
         })
+    }
+
+    /// After shutdown was signalled: waits until every session has finished its message
+    /// in hand and closed its socket with "going away".
+    pub async fn drain(&self) {
+        self.sessions.close();
+        self.sessions.wait().await;
     }
 }
 
@@ -80,11 +91,13 @@ pub async fn run(listen: SocketAddr, nats: NatsArgs, args: IngressArgs) -> anyho
     let (client, js) = common::jetstream::connect(&nats).await?;
     let stream = common::jetstream::ensure_chat_stream(&js, &nats).await?;
     let state = IngressState::new(client, js, stream, &nats, args, shutdown.clone()).await?;
+    let sessions = state.clone();
     let listener = tokio::net::TcpListener::bind(listen).await?;
     tracing::info!(addr = %listener.local_addr()?, "ingress listening");
     axum::serve(listener, router(state).merge(common::metrics::router()))
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await?;
+    sessions.drain().await;
     Ok(())
 }
 
@@ -144,7 +157,8 @@ async fn ws_handler(
             }
         }
     };
-    ws.on_upgrade(move |socket| session::run(socket, state, session))
+    let sessions = state.sessions.clone();
+    ws.on_upgrade(move |socket| sessions.track_future(session::run(socket, state, session)))
 }
 
 /// An Origin header is allowed when it is listed, or, with no list, when it names the
