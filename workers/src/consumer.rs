@@ -1,12 +1,12 @@
-//! The pull loop. Each fetched batch is grouped by thread: one thread's messages run one
-//! after the other in stream order, different threads run in parallel, and the next batch
-//! is fetched only when this one is done, so a thread's turns never overlap in a worker.
+//! The pull loop. Messages flow from the shared durable consumer into one lane per
+//! thread: a thread's messages are answered one after the other in delivery order,
+//! different threads run in parallel, so a thread's turns never overlap in a worker.
 //!
 //! [`step`] handles one message and returns an [`Outcome`]; [`settle`] turns the outcome
 //! into ack / nak-with-delay / term. Tests call `step` directly.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_nats::jetstream::{
@@ -16,6 +16,8 @@ use common::events::Envelope;
 use common::shutdown::CancellationToken;
 use futures::StreamExt;
 use time::OffsetDateTime;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::task::TaskTracker;
 
 use crate::agents::{Engine, EngineError};
 use crate::turn::{self, Incoming, TurnError};
@@ -112,58 +114,103 @@ pub async fn settle(message: &Message, outcome: &Outcome) {
     }
 }
 
-/// Pulls and answers user messages until `shutdown`; the batch in hand is finished first.
+/// Messages of one thread waiting for its lane, keyed by thread id. A thread has an
+/// entry exactly while a lane task is running for it.
+type Lanes = Arc<Mutex<HashMap<String, VecDeque<InHand>>>>;
+
+/// A delivered message and the permit that counts it against `max_in_flight`.
+type InHand = (Message, OwnedSemaphorePermit);
+
+/// Pulls and answers user messages until `shutdown`, then finishes every message in
+/// hand. Messages flow continuously (no fetch round trips); each thread gets a lane that
+/// answers its messages one after the other in delivery order, lanes of different threads
+/// run in parallel, and at most `max_in_flight` messages are in hand at once.
 pub async fn run(
     consumer: PullConsumer,
     js: Context,
     engine: Arc<dyn Engine>,
-    batch: usize,
+    max_in_flight: usize,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    while !shutdown.is_cancelled() {
-        let fetched = consumer
-            .fetch()
-            .max_messages(batch)
-            .expires(Duration::from_millis(500))
+    let lanes: Lanes = Arc::default();
+    let permits = Arc::new(Semaphore::new(max_in_flight.max(1)));
+    let tasks = TaskTracker::new();
+    'connect: while !shutdown.is_cancelled() {
+        let stream = consumer
+            .stream()
+            .max_messages_per_batch(max_in_flight.max(1))
+            .heartbeat(Duration::from_secs(5))
             .messages()
             .await;
-        let mut messages = match fetched {
+        let mut messages = match stream {
             Ok(messages) => messages,
             Err(err) => {
-                tracing::warn!(error = %err, "fetch failed; retrying");
+                tracing::warn!(error = %err, "cannot pull messages; retrying");
                 tokio::time::sleep(Duration::from_millis(500)).await;
                 continue;
             }
         };
-        let mut threads: HashMap<String, Vec<Message>> = HashMap::new();
-        while let Some(message) = messages.next().await {
-            match message {
-                Ok(message) => {
-                    let thread = common::subjects::thread_of(&message.subject)
-                        .unwrap_or_default()
-                        .to_owned();
-                    threads.entry(thread).or_default().push(message);
+        loop {
+            let permit = tokio::select! {
+                _ = shutdown.cancelled() => break 'connect,
+                permit = permits.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+            };
+            let next = tokio::select! {
+                _ = shutdown.cancelled() => break 'connect,
+                next = messages.next() => next,
+            };
+            let message = match next {
+                Some(Ok(message)) => message,
+                Some(Err(err)) => {
+                    tracing::warn!(error = %err, "pull error; reconnecting");
+                    break;
                 }
-                Err(err) => tracing::warn!(error = %err, "fetch error"),
+                None => break,
+            };
+            let thread = common::subjects::thread_of(&message.subject)
+                .unwrap_or_default()
+                .to_owned();
+            let mut waiting = lanes.lock().expect("lanes lock");
+            match waiting.get_mut(&thread) {
+                Some(queue) => queue.push_back((message, permit)),
+                None => {
+                    waiting.insert(thread.clone(), VecDeque::new());
+                    tasks.spawn(lane(
+                        thread,
+                        (message, permit),
+                        lanes.clone(),
+                        js.clone(),
+                        engine.clone(),
+                    ));
+                }
             }
         }
-        let lanes = threads.into_values().map(|lane| {
-            let js = &js;
-            let engine = engine.as_ref();
-            async move {
-                for message in lane {
-                    let (seq, delivered) = match message.info() {
-                        Ok(info) => (info.stream_sequence, info.delivered),
-                        Err(_) => (0, 1),
-                    };
-                    let outcome = step(js, engine, &message.payload, seq, delivered).await;
-                    settle(&message, &outcome).await;
-                }
-            }
-        });
-        futures::future::join_all(lanes).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    tasks.close();
+    tasks.wait().await;
     Ok(())
+}
+
+/// Answers one thread's messages in order until its queue is empty.
+async fn lane(thread: String, first: InHand, lanes: Lanes, js: Context, engine: Arc<dyn Engine>) {
+    let mut next = Some(first);
+    while let Some((message, _permit)) = next {
+        let (seq, delivered) = match message.info() {
+            Ok(info) => (info.stream_sequence, info.delivered),
+            Err(_) => (0, 1),
+        };
+        let outcome = step(&js, engine.as_ref(), &message.payload, seq, delivered).await;
+        settle(&message, &outcome).await;
+        let mut waiting = lanes.lock().expect("lanes lock");
+        next = match waiting.get_mut(&thread).and_then(VecDeque::pop_front) {
+            Some(queued) => Some(queued),
+            None => {
+                waiting.remove(&thread);
+                None
+            }
+        };
+    }
 }
 
 #[cfg(test)]

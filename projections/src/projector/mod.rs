@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use async_nats::jetstream::{Message, consumer::PullConsumer, stream::Stream};
+use async_nats::jetstream::{Message, stream::Stream};
 use common::events::Envelope;
 use common::shutdown::CancellationToken;
 use futures::StreamExt;
@@ -70,72 +70,90 @@ pub async fn run(
     let consumer =
         common::jetstream::ensure_projector_consumer(&stream, CONVERSATIONS, applied).await?;
     tracing::info!(checkpoint = applied, "projector running");
-    while !shutdown.is_cancelled() {
-        let messages = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            messages = fetch(&consumer, batch_size) => messages,
+    'connect: while !shutdown.is_cancelled() {
+        // Events flow continuously; whatever has arrived when the projector is ready is
+        // one batch (up to `batch_size`): small batches when idle, large under load.
+        let messages = consumer
+            .stream()
+            .max_messages_per_batch(batch_size)
+            .heartbeat(Duration::from_secs(5))
+            .messages()
+            .await;
+        let mut batches = match messages {
+            Ok(messages) => messages.ready_chunks(batch_size),
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot pull events; retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
         };
-        let Some(last_message) = messages.last() else {
-            continue;
-        };
-        let batch: Vec<Delivered> = messages
-            .iter()
-            .filter_map(|m| {
-                let seq = m.info().ok()?.stream_sequence;
-                Some(Delivered {
-                    seq,
-                    event: Envelope::from_json(&m.payload),
-                })
-            })
-            .collect();
-        // Postgres being down is not a reason to drop a batch: retry until it commits.
-        let mut delay = Duration::from_millis(100);
         loop {
-            match apply_batch(&pool, applied, &batch).await {
-                Ok(seq) => {
-                    applied = seq;
-                    break;
-                }
-                Err(err) => {
-                    tracing::warn!(error = %err, "batch not applied; retrying");
-                    tokio::select! {
-                        _ = shutdown.cancelled() => return Ok(()),
-                        _ = tokio::time::sleep(delay) => {}
+            let chunk = tokio::select! {
+                _ = shutdown.cancelled() => break 'connect,
+                chunk = batches.next() => chunk,
+            };
+            let Some(chunk) = chunk else { break };
+            let mut messages = Vec::with_capacity(chunk.len());
+            let mut broken = false;
+            for message in chunk {
+                match message {
+                    Ok(message) => messages.push(message),
+                    Err(err) => {
+                        tracing::warn!(error = %err, "pull error; reconnecting");
+                        broken = true;
                     }
-                    delay = (delay * 2).min(Duration::from_secs(5));
                 }
             }
+            if let Some(last) = messages.last() {
+                applied = apply_with_retry(&pool, applied, &messages, &shutdown).await;
+                progress.send_replace(applied);
+                if last.info().is_ok_and(|info| info.stream_sequence > applied) {
+                    break 'connect; // shutdown came before the commit
+                }
+                // AckPolicy::All: acknowledging the last message acknowledges the batch.
+                if let Err(err) = last.ack().await {
+                    tracing::warn!(error = %err, "batch ack not sent; it will be redelivered and skipped");
+                }
+            }
+            if broken {
+                break;
+            }
         }
-        progress.send_replace(applied);
-        // AckPolicy::All: acknowledging the last message acknowledges the whole batch.
-        if let Err(err) = last_message.ack().await {
-            tracing::warn!(error = %err, "batch ack not sent; it will be redelivered and skipped");
-        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
     Ok(())
 }
 
-async fn fetch(consumer: &PullConsumer, batch_size: usize) -> Vec<Message> {
-    let fetched = consumer
-        .fetch()
-        .max_messages(batch_size)
-        .expires(Duration::from_millis(500))
-        .messages()
-        .await;
-    let mut out = Vec::new();
-    match fetched {
-        Ok(mut messages) => {
-            while let Some(message) = messages.next().await {
-                match message {
-                    Ok(message) => out.push(message),
-                    Err(err) => tracing::warn!(error = %err, "fetch error"),
+/// Applies a batch, retrying while Postgres is unavailable: a batch is never dropped.
+/// Returns the new checkpoint (the old one if shutdown came first).
+async fn apply_with_retry(
+    pool: &PgPool,
+    applied: u64,
+    messages: &[Message],
+    shutdown: &CancellationToken,
+) -> u64 {
+    let batch: Vec<Delivered> = messages
+        .iter()
+        .filter_map(|m| {
+            let seq = m.info().ok()?.stream_sequence;
+            Some(Delivered {
+                seq,
+                event: Envelope::from_json(&m.payload),
+            })
+        })
+        .collect();
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match apply_batch(pool, applied, &batch).await {
+            Ok(seq) => return seq,
+            Err(err) => {
+                tracing::warn!(error = %err, "batch not applied; retrying");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return applied,
+                    _ = tokio::time::sleep(delay) => {}
                 }
+                delay = (delay * 2).min(Duration::from_secs(5));
             }
         }
-        Err(err) => {
-            tracing::warn!(error = %err, "fetch failed; retrying");
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
     }
-    out
 }
