@@ -12,6 +12,7 @@ DATA_DIR=${SMART_SUPPORT_DATA:-$PWD/.data}
 NATS_PORT=${NATS_PORT:-4222}
 PG_PORT=${PG_PORT:-54329}
 LISTEN_ADDR=${LISTEN_ADDR:-127.0.0.1:8080}
+# NATS_CONFIG picks the nats-server config (default nats/nats-server.conf: sync always).
 export LISTEN_ADDR
 
 mkdir -p "$DATA_DIR"
@@ -72,7 +73,7 @@ if [ -z "${NATS_URL:-}" ]; then
   port_free "$NATS_PORT" || die "port $NATS_PORT is taken: stop what uses it, set NATS_PORT, or point NATS_URL at a running server"
   mkdir -p "$DATA_DIR/nats"
   say "starting nats-server (JetStream, store in $DATA_DIR/nats)"
-  nats-server -c nats/nats-server.conf -a 127.0.0.1 -p "$NATS_PORT" -sd "$DATA_DIR/nats" \
+  nats-server -c "${NATS_CONFIG:-nats/nats-server.conf}" -a 127.0.0.1 -p "$NATS_PORT" -sd "$DATA_DIR/nats" \
     -l "$DATA_DIR/nats.log" &
   pids+=($!)
   export NATS_URL="nats://127.0.0.1:$NATS_PORT"

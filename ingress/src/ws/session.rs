@@ -2,7 +2,12 @@
 //! the thread's events → event frames, until the client leaves, idles out, reads too
 //! slowly, or the service shuts down.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Instant;
+
+use futures::StreamExt;
+use futures::stream::FuturesOrdered;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, close_code};
 use common::events::ThreadId;
@@ -165,11 +170,16 @@ async fn serve(mut socket: WebSocket, state: &IngressState, session: Session) {
         }
     }
 
+    let mut pending: FuturesOrdered<PendingReply> = FuturesOrdered::new();
     let idle = args.idle_timeout;
     let mut deadline = tokio::time::Instant::now() + idle;
     loop {
         tokio::select! {
             _ = state.shutdown.cancelled() => {
+                // Finish the messages in hand: their acks go out before the close.
+                while let Some(reply) = pending.next().await {
+                    let _ = socket.send(reply_frame(reply)).await;
+                }
                 let _ = socket.send(close(close_code::AWAY, "server shutting down")).await;
                 return;
             }
@@ -197,7 +207,12 @@ async fn serve(mut socket: WebSocket, state: &IngressState, session: Session) {
                     return;
                 }
             },
-            incoming = socket.recv() => {
+            Some(reply) = pending.next(), if !pending.is_empty() => {
+                if socket.send(reply_frame(reply)).await.is_err() {
+                    return;
+                }
+            }
+            incoming = socket.recv(), if pending.len() < MAX_PENDING => {
                 let Some(Ok(incoming)) = incoming else { return };
                 deadline = tokio::time::Instant::now() + idle;
                 let reply = match incoming {
@@ -214,22 +229,28 @@ async fn serve(mut socket: WebSocket, state: &IngressState, session: Session) {
                     Message::Close(_) => return,
                     Message::Ping(_) | Message::Pong(_) => continue,
                 };
-                let message = match &reply {
-                    Ok(Reply::Ack { client_msg_id, seq }) => ServerFrame::Ack {
-                        client_msg_id: client_msg_id.as_deref(),
-                        seq: *seq,
-                    }
-                    .to_message(),
-                    Ok(Reply::Pong) => ServerFrame::Pong.to_message(),
-                    Err((error, client_msg_id)) => {
-                        METRICS.error(error.code);
-                        error_frame(error, client_msg_id.as_deref())
-                    }
-                };
-                if socket.send(message).await.is_err() {
-                    return;
-                }
+                // Answers go out in the order the frames came in, after the acks of
+                // earlier messages still waiting for JetStream.
+                pending.push_back(match reply {
+                    Ok(stored) => stored,
+                    Err(rejected) => Box::pin(std::future::ready(Err(rejected))),
+                });
             }
+        }
+    }
+}
+
+fn reply_frame(reply: Result<Reply, Rejection>) -> Message {
+    match &reply {
+        Ok(Reply::Ack { client_msg_id, seq }) => ServerFrame::Ack {
+            client_msg_id: client_msg_id.as_deref(),
+            seq: *seq,
+        }
+        .to_message(),
+        Ok(Reply::Pong) => ServerFrame::Pong.to_message(),
+        Err((error, client_msg_id)) => {
+            METRICS.error(error.code);
+            error_frame(error, client_msg_id.as_deref())
         }
     }
 }
@@ -266,17 +287,25 @@ enum Reply {
 /// A rejected frame, with the `client_msg_id` it named when it got that far.
 type Rejection = (FrameError, Option<String>);
 
-/// One text frame: parse → rate limit → store → ack.
+/// An answer still waiting for JetStream.
+type PendingReply = Pin<Box<dyn Future<Output = Result<Reply, Rejection>> + Send>>;
+
+/// Most messages of one connection waiting for their PubAck; past it the connection
+/// reads no further frames until an ack is in (back-pressure on the client).
+const MAX_PENDING: usize = 64;
+
+/// One text frame: parse → rate limit, then the store → ack step as a future, so the
+/// session keeps delivering events (and reading frames) while JetStream stores it.
 #[tracing::instrument(skip_all)]
 async fn handle_text(
     state: &IngressState,
     limiter: &mut ThreadLimiter,
     thread: &ThreadId,
     text: &str,
-) -> Result<Reply, Rejection> {
+) -> Result<PendingReply, Rejection> {
     let frame = frame::parse(text, state.args.max_frame_bytes).map_err(|err| (err, None))?;
     let (content, client_msg_id) = match frame {
-        ClientFrame::Ping => return Ok(Reply::Pong),
+        ClientFrame::Ping => return Ok(Box::pin(std::future::ready(Ok(Reply::Pong)))),
         ClientFrame::Message {
             content,
             client_msg_id,
@@ -320,24 +349,28 @@ async fn handle_text(
             return Err(unavailable(named));
         }
     }
-    let started = Instant::now();
-    let stored = publish::store_user_message(&state.js, thread, content, client_msg_id.as_ref())
-        .await
-        .map_err(|err| {
-            tracing::warn!(error = %err, "message not stored");
-            unavailable(named.clone())
-        })?;
-    METRICS
-        .publish_seconds
-        .observe(started.elapsed().as_secs_f64());
-    METRICS.messages.inc();
-    tracing::debug!(
-        seq = stored.seq,
-        duplicate = stored.duplicate,
-        "message stored"
-    );
-    Ok(Reply::Ack {
-        client_msg_id: named,
-        seq: stored.seq,
-    })
+    let js = state.js.clone();
+    let thread = thread.clone();
+    Ok(Box::pin(async move {
+        let started = Instant::now();
+        let stored = publish::store_user_message(&js, &thread, content, client_msg_id.as_ref())
+            .await
+            .map_err(|err| {
+                tracing::warn!(error = %err, "message not stored");
+                unavailable(named.clone())
+            })?;
+        METRICS
+            .publish_seconds
+            .observe(started.elapsed().as_secs_f64());
+        METRICS.messages.inc();
+        tracing::debug!(
+            seq = stored.seq,
+            duplicate = stored.duplicate,
+            "message stored"
+        );
+        Ok(Reply::Ack {
+            client_msg_id: named,
+            seq: stored.seq,
+        })
+    }))
 }

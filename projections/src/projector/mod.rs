@@ -67,10 +67,22 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let mut applied = checkpoint::load(&pool, CONVERSATIONS).await?;
     progress.send_replace(applied);
-    let consumer =
-        common::jetstream::ensure_projector_consumer(&stream, CONVERSATIONS, applied).await?;
     tracing::info!(checkpoint = applied, "projector running");
     'connect: while !shutdown.is_cancelled() {
+        // Recreated at the checkpoint on every (re)connect: events a broken pull had in
+        // flight would otherwise come back only after ack_wait, behind newer ones, and be
+        // skipped as already applied.
+        let consumer =
+            match common::jetstream::ensure_projector_consumer(&stream, CONVERSATIONS, applied)
+                .await
+            {
+                Ok(consumer) => consumer,
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot create the projector consumer; retrying");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    continue;
+                }
+            };
         // Events flow continuously; whatever has arrived when the projector is ready is
         // one batch (up to `batch_size`): small batches when idle, large under load.
         let messages = consumer
