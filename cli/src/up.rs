@@ -80,7 +80,6 @@ pub async fn start(args: UpArgs, shutdown: CancellationToken) -> anyhow::Result<
         client.clone(),
         js,
         stream.clone(),
-        &args.nats,
         args.ingress,
         shutdown.clone(),
     )

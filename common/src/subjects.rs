@@ -15,8 +15,6 @@ pub const CHAT_STREAM: &str = "CHAT";
 pub const CHAT_SUBJECTS: &str = "chat.>";
 /// Filter of the user messages the workers answer.
 pub const USER_MESSAGES: &str = "chat.*.user";
-/// KV bucket of the ingress's per-thread rate limit.
-pub const RATE_LIMIT_BUCKET: &str = "RATE_LIMITS";
 /// Durable consumer the workers share.
 pub const WORKERS_CONSUMER: &str = "workers";
 /// Durable consumer of the conversation projector.

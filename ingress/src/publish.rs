@@ -1,8 +1,9 @@
-//! Stores a user message in JetStream. A publish counts only once its PubAck is in, and
-//! every publish carries a `Nats-Msg-Id`, so a resend with the same `client_msg_id` is
-//! answered with the sequence of the first one instead of becoming a second message.
+//! The user message as an event and as a JetStream publish. A publish counts only once
+//! its PubAck is in, and every publish carries a `Nats-Msg-Id` (the event id), so a resend
+//! with the same `client_msg_id` is answered with the sequence of the first one instead of
+//! becoming a second message. [`crate::rate_limit`] does the publishing.
 
-use async_nats::jetstream::{Context, message::PublishMessage};
+use async_nats::jetstream::message::PublishMessage;
 use common::events::{Envelope, MessageReceived, ThreadId, TurnId};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -19,11 +20,6 @@ pub struct Stored {
     pub duplicate: bool,
 }
 
-/// Why a message was not stored. The client may resend with the same `client_msg_id`.
-#[derive(Debug, thiserror::Error)]
-#[error("JetStream did not store the message: {0}")]
-pub struct Unavailable(String);
-
 /// The event id of a user message: derived from the client's id when it sent one, so a
 /// resend is the same event; random otherwise.
 pub fn message_event_id(thread: &ThreadId, client_msg_id: Option<&ClientMsgId>) -> Uuid {
@@ -36,16 +32,14 @@ pub fn message_event_id(thread: &ThreadId, client_msg_id: Option<&ClientMsgId>) 
     }
 }
 
-/// Publishes `message.received` and waits until JetStream has stored it.
-#[tracing::instrument(skip_all, fields(thread_id = %thread))]
-pub async fn store_user_message(
-    js: &Context,
+/// The `message.received` event of a user message.
+pub fn user_message(
     thread: &ThreadId,
     content: MessageContent,
     client_msg_id: Option<&ClientMsgId>,
-) -> Result<Stored, Unavailable> {
+) -> Envelope {
     let event_id = message_event_id(thread, client_msg_id);
-    let event = Envelope::new(
+    Envelope::new(
         event_id,
         thread.clone(),
         TurnId::from_uuid(Uuid::new_v5(&event_id, b"turn")),
@@ -54,18 +48,36 @@ pub async fn store_user_message(
             content: content.into_string(),
             client_msg_id: client_msg_id.map(|id| id.as_str().to_owned()),
         },
-    );
-    let publish = PublishMessage::build()
+    )
+}
+
+/// The publish of an event: its JSON with its event id as `Nats-Msg-Id`.
+pub fn message(event: &Envelope) -> PublishMessage {
+    PublishMessage::build()
         .payload(event.to_json().into())
-        .message_id(event_id.to_string());
-    let ack = js
-        .send_publish(event.subject(), publish)
-        .await
-        .map_err(|err| Unavailable(err.to_string()))?
-        .await
-        .map_err(|err| Unavailable(err.to_string()))?;
-    Ok(Stored {
-        seq: ack.sequence,
-        duplicate: ack.duplicate,
-    })
+        .message_id(event.event_id.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_resend_with_the_same_client_id_is_the_same_event() {
+        let thread = ThreadId::parse("t").unwrap();
+        let id = ClientMsgId::parse("m-1".into()).unwrap();
+        assert_eq!(
+            message_event_id(&thread, Some(&id)),
+            message_event_id(&thread, Some(&id))
+        );
+        let other = ThreadId::parse("u").unwrap();
+        assert_ne!(
+            message_event_id(&thread, Some(&id)),
+            message_event_id(&other, Some(&id))
+        );
+        assert_ne!(
+            message_event_id(&thread, None),
+            message_event_id(&thread, None)
+        );
+    }
 }

@@ -1,21 +1,31 @@
-//! Per-thread rate limit, shared by every ingress instance: at most `limit` messages per
-//! `window` for one thread, however many connections or instances it uses.
+//! Per-thread rate limit, shared by every connection and ingress instance: at most
+//! `limit.messages` messages per `limit.window` in one thread.
 //!
-//! The state is a NATS KV bucket (`RATE_LIMITS`): one key per thread holding the arrival
-//! times (ms) of its recent messages, changed with compare-and-set on the key's revision,
-//! so two instances cannot both take the last slot. A connection keeps the revision it
-//! wrote last, so the common case costs one KV write; a conflict re-reads and retries.
-//! Keys expire with the bucket's `max_age` (the window).
+//! The state travels with the messages themselves. Every stored user message carries, in
+//! the `Smart-Support-Arrivals` header, the arrival times (ms) of the thread's recent
+//! messages including its own. A publish names the sequence of the thread's last user
+//! message it knows (`Nats-Expected-Last-Subject-Sequence` on `chat.<thread>.user`): if
+//! another connection or instance stored one meanwhile, JetStream refuses the publish,
+//! and the limiter reads the thread's last message (a direct get) and decides again. So
+//! two instances can never both take the last slot, and a message costs one JetStream
+//! write: the limit needs no store of its own.
+//!
+//! A connection's messages are therefore stored one after the other (each publish names
+//! the previous one's sequence); [`ThreadLimiter::store`] is called from one task per
+//! connection.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_nats::jetstream::{
-    Context,
-    kv::{self, CreateErrorKind, UpdateErrorKind},
-    stream::StorageType,
+    Context, context::PublishErrorKind, stream::DirectGetErrorKind, stream::Stream,
 };
-use bytes::Bytes;
 use common::{events::ThreadId, subjects};
+
+use crate::publish::{self, Stored};
+use crate::ws::frame::{ClientMsgId, MessageContent};
+
+/// Header with the arrival times of the thread's recent messages (comma-separated ms).
+pub const ARRIVALS_HEADER: &str = "Smart-Support-Arrivals";
 
 /// Settings of the limit.
 #[derive(Debug, Clone, Copy)]
@@ -34,129 +44,121 @@ pub enum Decision {
     },
 }
 
-/// Why the limit could not be checked (the message is then refused as `unavailable`).
-#[derive(Debug, thiserror::Error)]
-#[error("rate limit state unavailable: {0}")]
-pub struct LimitUnavailable(pub String);
-
-/// Creates (or updates) the bucket. Memory storage: losing it on a restart only forgets
-/// recent arrivals, which errs on the side of letting messages through.
-pub async fn ensure_bucket(
-    js: &Context,
-    limit: Limit,
-    replicas: usize,
-) -> anyhow::Result<kv::Store> {
-    js.create_or_update_key_value(kv::Config {
-        bucket: subjects::RATE_LIMIT_BUCKET.into(),
-        description: "Recent message arrival times per thread (ingress rate limit)".into(),
-        history: 1,
-        max_age: limit.window,
-        storage: StorageType::Memory,
-        num_replicas: replicas,
-        ..Default::default()
-    })
-    .await
-    .map_err(|err| {
-        anyhow::anyhow!(
-            "cannot create KV bucket {}: {err}",
-            subjects::RATE_LIMIT_BUCKET
-        )
-    })
+/// Why a message was not stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// Over the thread's limit.
+    Limited { retry_after: Duration },
+    /// JetStream did not store it (down, timed out, too much contention); the client may
+    /// resend with the same `client_msg_id`.
+    Unavailable(String),
 }
 
-/// One connection's view of its thread's limit.
+/// What this connection knows of its thread's last stored user message.
+#[derive(Debug, Clone)]
+struct Known {
+    last_seq: u64,
+    arrivals: Vec<u64>,
+}
+
+/// Stores one thread's user messages within its rate limit.
 pub struct ThreadLimiter {
     js: Context,
-    replicas: usize,
-    store: kv::Store,
-    key: String,
+    stream: Stream,
+    thread: ThreadId,
+    subject: String,
     limit: Limit,
-    /// Revision and arrivals this connection wrote last; `None` until known.
-    cached: Option<(u64, Vec<u64>)>,
+    known: Option<Known>,
 }
 
 impl ThreadLimiter {
-    pub fn new(
-        js: Context,
-        replicas: usize,
-        store: kv::Store,
-        thread: &ThreadId,
-        limit: Limit,
-    ) -> ThreadLimiter {
+    pub fn new(js: Context, stream: Stream, thread: ThreadId, limit: Limit) -> ThreadLimiter {
         ThreadLimiter {
+            subject: subjects::user_message(&thread),
             js,
-            replicas,
-            store,
-            key: thread.as_str().to_owned(),
+            stream,
+            thread,
             limit,
-            cached: None,
+            known: None,
         }
     }
 
-    /// Takes a slot for one message, or says how long until one frees up.
-    pub async fn check(&mut self) -> Result<Decision, LimitUnavailable> {
-        match self.try_check().await {
-            Ok(decision) => Ok(decision),
-            Err(first) if !connected(&self.js) => Err(first),
-            Err(first) => {
-                // The bucket lives in memory: a restarted NATS server has lost it.
-                // Recreate it once and try again before refusing the message.
-                tracing::info!(error = %first, "recreating the rate limit bucket");
-                self.cached = None;
-                self.store = ensure_bucket(&self.js, self.limit, self.replicas)
+    /// Stores a user message if the thread is under its limit.
+    pub async fn store(
+        &mut self,
+        content: MessageContent,
+        client_msg_id: Option<&ClientMsgId>,
+    ) -> Result<Stored, Refusal> {
+        let event = publish::user_message(&self.thread, content, client_msg_id);
+        for _ in 0..8 {
+            let known = match self.known.take() {
+                Some(known) => known,
+                None => self.load().await?,
+            };
+            let (decision, arrivals) = decide(known.arrivals.clone(), now_ms(), self.limit);
+            if let Decision::Limited { retry_after } = decision {
+                self.known = Some(known);
+                return Err(Refusal::Limited { retry_after });
+            }
+            let message = publish::message(&event)
+                .expected_last_subject_sequence(known.last_seq)
+                .header(ARRIVALS_HEADER, encode(&arrivals).as_str());
+            let ack = async {
+                self.js
+                    .send_publish(self.subject.clone(), message)
+                    .await?
                     .await
-                    .map_err(|_| first)?;
-                self.try_check().await
+            };
+            match ack.await {
+                Ok(ack) if ack.duplicate => {
+                    // A resend of a stored message: nothing new was stored.
+                    self.known = Some(known);
+                    return Ok(Stored {
+                        seq: ack.sequence,
+                        duplicate: true,
+                    });
+                }
+                Ok(ack) => {
+                    self.known = Some(Known {
+                        last_seq: ack.sequence,
+                        arrivals,
+                    });
+                    return Ok(Stored {
+                        seq: ack.sequence,
+                        duplicate: false,
+                    });
+                }
+                // Another connection or instance stored a message of this thread first.
+                Err(err) if err.kind() == PublishErrorKind::WrongLastSequence => continue,
+                Err(err) => return Err(Refusal::Unavailable(err.to_string())),
             }
         }
-    }
-
-    async fn try_check(&mut self) -> Result<Decision, LimitUnavailable> {
-        let unavailable = |err: &dyn std::fmt::Display| LimitUnavailable(err.to_string());
-        for _ in 0..16 {
-            let (revision, arrivals) = match self.cached.take() {
-                Some(cached) => (Some(cached.0), cached.1),
-                None => match self
-                    .store
-                    .entry(self.key.clone())
-                    .await
-                    .map_err(|e| unavailable(&e))?
-                {
-                    Some(entry) if entry.operation == kv::Operation::Put => {
-                        (Some(entry.revision), decode(&entry.value))
-                    }
-                    Some(entry) => (Some(entry.revision), Vec::new()),
-                    None => (None, Vec::new()),
-                },
-            };
-            let now = now_ms();
-            let (decision, arrivals) = decide(arrivals, now, self.limit);
-            if decision != Decision::Allowed {
-                self.cached = revision.map(|r| (r, arrivals));
-                return Ok(decision);
-            }
-            let value = encode(&arrivals);
-            let written = match revision {
-                Some(revision) => match self.store.update(&self.key, value, revision).await {
-                    Ok(new) => Some(new),
-                    Err(err) if err.kind() == UpdateErrorKind::WrongLastRevision => None,
-                    Err(err) => return Err(unavailable(&err)),
-                },
-                None => match self.store.create(&self.key, value).await {
-                    Ok(new) => Some(new),
-                    Err(err) if err.kind() == CreateErrorKind::AlreadyExists => None,
-                    Err(err) => return Err(unavailable(&err)),
-                },
-            };
-            if let Some(new_revision) = written {
-                self.cached = Some((new_revision, arrivals));
-                return Ok(Decision::Allowed);
-            }
-            // Another connection or instance wrote first (or the key expired): re-read.
-        }
-        Err(LimitUnavailable(
-            "too much contention on the thread's rate limit key".into(),
+        Err(Refusal::Unavailable(
+            "too much contention on the thread; resend".into(),
         ))
+    }
+
+    /// Reads the thread's last user message: its sequence and recent arrivals.
+    async fn load(&self) -> Result<Known, Refusal> {
+        match self
+            .stream
+            .direct_get_last_for_subject(self.subject.clone())
+            .await
+        {
+            Ok(message) => Ok(Known {
+                last_seq: message.sequence,
+                arrivals: message
+                    .headers
+                    .get(ARRIVALS_HEADER)
+                    .map(|value| decode(value.as_str()))
+                    .unwrap_or_default(),
+            }),
+            Err(err) if err.kind() == DirectGetErrorKind::NotFound => Ok(Known {
+                last_seq: 0,
+                arrivals: Vec::new(),
+            }),
+            Err(err) => Err(Refusal::Unavailable(err.to_string())),
+        }
     }
 }
 
@@ -174,10 +176,6 @@ pub fn decide(mut arrivals: Vec<u64>, now: u64, limit: Limit) -> (Decision, Vec<
     (Decision::Allowed, arrivals)
 }
 
-fn connected(js: &Context) -> bool {
-    js.client().connection_state() == async_nats::connection::State::Connected
-}
-
 fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -185,14 +183,19 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-fn encode(arrivals: &[u64]) -> Bytes {
-    serde_json::to_vec(arrivals)
-        .expect("numbers serialize")
-        .into()
+fn encode(arrivals: &[u64]) -> String {
+    arrivals
+        .iter()
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
-fn decode(bytes: &[u8]) -> Vec<u64> {
-    serde_json::from_slice(bytes).unwrap_or_default()
+fn decode(header: &str) -> Vec<u64> {
+    header
+        .split(',')
+        .filter_map(|t| t.trim().parse().ok())
+        .collect()
 }
 
 #[cfg(test)]
@@ -228,5 +231,12 @@ mod tests {
         let (decision, arrivals) = decide(vec![1_000, 2_000, 3_000], 11_500, LIMIT);
         assert_eq!(decision, Decision::Allowed);
         assert_eq!(arrivals, [2_000, 3_000, 11_500]);
+    }
+
+    #[test]
+    fn the_arrivals_header_round_trips_and_ignores_garbage() {
+        assert_eq!(decode(&encode(&[1, 22, 333])), [1, 22, 333]);
+        assert_eq!(decode("5,x,,7"), [5, 7]);
+        assert!(decode("").is_empty());
     }
 }

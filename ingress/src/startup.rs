@@ -28,10 +28,6 @@ use crate::ws::{
 #[derive(Clone)]
 pub struct IngressState {
     pub js: Context,
-    /// The rate limit bucket.
-    pub limits: async_nats::jetstream::kv::Store,
-    /// Replicas of the stream and bucket (to recreate the bucket after a NATS restart).
-    pub replicas: usize,
     pub client: async_nats::Client,
     pub stream: Stream,
     pub live: LiveTail,
@@ -43,21 +39,15 @@ pub struct IngressState {
 }
 
 impl IngressState {
-    /// Creates the rate limit bucket and starts the live tail on `stream` (which must
-    /// exist).
+    /// Starts the live tail on `stream` (which must exist).
     pub async fn new(
         client: async_nats::Client,
         js: Context,
         stream: Stream,
-        nats: &NatsArgs,
         args: IngressArgs,
         shutdown: CancellationToken,
     ) -> anyhow::Result<IngressState> {
-        let limits =
-            crate::rate_limit::ensure_bucket(&js, args.rate_limit(), nats.stream_replicas).await?;
         Ok(IngressState {
-            limits,
-            replicas: nats.stream_replicas,
             live: LiveTail::start(client.clone(), stream.clone(), shutdown.clone()).await?,
             signer: TokenSigner::new(&args.thread_token_secret),
             args: Arc::new(args),
@@ -90,7 +80,7 @@ pub async fn run(listen: SocketAddr, nats: NatsArgs, args: IngressArgs) -> anyho
     let shutdown = common::shutdown::on_signal();
     let (client, js) = common::jetstream::connect(&nats).await?;
     let stream = common::jetstream::ensure_chat_stream(&js, &nats).await?;
-    let state = IngressState::new(client, js, stream, &nats, args, shutdown.clone()).await?;
+    let state = IngressState::new(client, js, stream, args, shutdown.clone()).await?;
     let sessions = state.clone();
     let listener = tokio::net::TcpListener::bind(listen).await?;
     tracing::info!(addr = %listener.local_addr()?, "ingress listening");

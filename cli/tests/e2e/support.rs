@@ -100,7 +100,6 @@ impl Stack {
             client,
             js,
             stream,
-            nats,
             self.args.ingress.clone(),
             self.shutdown.clone(),
         )

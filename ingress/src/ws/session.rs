@@ -6,8 +6,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Instant;
 
-use futures::StreamExt;
 use futures::stream::FuturesOrdered;
+use futures::{FutureExt, SinkExt, StreamExt};
+use tokio::sync::{mpsc, oneshot};
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, close_code};
 use common::events::ThreadId;
@@ -15,18 +16,18 @@ use serde::Serialize;
 
 use crate::live::LiveEvent;
 use crate::metrics::METRICS;
-use crate::publish;
-use crate::rate_limit::{Decision, LimitUnavailable, ThreadLimiter};
+use crate::rate_limit::{Refusal, ThreadLimiter};
 use crate::startup::IngressState;
 use crate::ws::frame::{self, ClientFrame, ErrorCode, FrameError};
+use crate::ws::frame::{ClientMsgId, MessageContent};
 use crate::ws::resume::History;
 
 /// How long one event may take to reach the client's socket before the connection is
 /// dropped (the client resumes with `after_seq`).
 pub const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Longest wait for the rate limit state before a message is refused as `unavailable`.
-const LIMIT_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+/// Longest wait for a message to be stored before it is refused as `unavailable`.
+const STORE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Close code for a client dropped because it read too slowly (RFC 6455 "try again later").
 pub const CLOSE_SLOW_CLIENT: u16 = 1013;
@@ -131,13 +132,7 @@ pub async fn run(socket: WebSocket, state: IngressState, session: Session) {
 
 async fn serve(mut socket: WebSocket, state: &IngressState, session: Session) {
     let args = &state.args;
-    let mut limiter = ThreadLimiter::new(
-        state.js.clone(),
-        state.replicas,
-        state.limits.clone(),
-        &session.thread_id,
-        args.rate_limit(),
-    );
+    let store = Storer::start(state, &session.thread_id);
     // Register before replaying, so nothing published meanwhile is missed.
     let mut live = state
         .live
@@ -188,17 +183,27 @@ async fn serve(mut socket: WebSocket, state: &IngressState, session: Session) {
                 return;
             }
             event = live.events.recv() => match event {
-                Some(event) if event.seq > last_sent => {
-                    last_sent = event.seq;
-                    if let Some(message) = event_frame(&event) {
-                        // A client that does not read at all would hold this task forever.
-                        match tokio::time::timeout(SEND_TIMEOUT, socket.send(message)).await {
-                            Ok(Ok(())) => {}
-                            Ok(Err(_)) | Err(_) => return,
+                Some(first) => {
+                    // Write every event already waiting, then flush once: one syscall
+                    // for a burst instead of one per frame.
+                    let mut batch = Vec::new();
+                    let mut next = Some(first);
+                    while let Some(event) = next {
+                        if event.seq > last_sent {
+                            last_sent = event.seq;
+                            batch.extend(event_frame(&event));
                         }
+                        next = if batch.len() < WRITE_BATCH {
+                            live.events.try_recv().ok()
+                        } else {
+                            None
+                        };
+                    }
+                    // A client that does not read at all would hold this task forever.
+                    if !send_all(&mut socket, batch).await {
+                        return;
                     }
                 }
-                Some(_) => {}
                 None => {
                     METRICS.slow_clients.inc();
                     let _ = socket
@@ -208,7 +213,14 @@ async fn serve(mut socket: WebSocket, state: &IngressState, session: Session) {
                 }
             },
             Some(reply) = pending.next(), if !pending.is_empty() => {
-                if socket.send(reply_frame(reply)).await.is_err() {
+                let mut batch = vec![reply_frame(reply)];
+                while batch.len() < WRITE_BATCH {
+                    match pending.next().now_or_never() {
+                        Some(Some(reply)) => batch.push(reply_frame(reply)),
+                        _ => break,
+                    }
+                }
+                if !send_all(&mut socket, batch).await {
                     return;
                 }
             }
@@ -217,7 +229,7 @@ async fn serve(mut socket: WebSocket, state: &IngressState, session: Session) {
                 deadline = tokio::time::Instant::now() + idle;
                 let reply = match incoming {
                     Message::Text(text) => {
-                        handle_text(state, &mut limiter, &session.thread_id, &text).await
+                        handle_text(state, &store, &text)
                     }
                     Message::Binary(_) => Err((
                         FrameError::new(
@@ -238,6 +250,24 @@ async fn serve(mut socket: WebSocket, state: &IngressState, session: Session) {
             }
         }
     }
+}
+
+/// Most frames written before one flush.
+const WRITE_BATCH: usize = 64;
+
+/// Writes the frames and flushes once, within [`SEND_TIMEOUT`]; false when the client is
+/// gone or stuck.
+async fn send_all(socket: &mut WebSocket, frames: Vec<Message>) -> bool {
+    if frames.is_empty() {
+        return true;
+    }
+    let write = async {
+        for frame in frames {
+            socket.feed(frame).await?;
+        }
+        socket.flush().await
+    };
+    matches!(tokio::time::timeout(SEND_TIMEOUT, write).await, Ok(Ok(())))
 }
 
 fn reply_frame(reply: Result<Reply, Rejection>) -> Message {
@@ -294,43 +324,122 @@ type PendingReply = Pin<Box<dyn Future<Output = Result<Reply, Rejection>> + Send
 /// reads no further frames until an ack is in (back-pressure on the client).
 const MAX_PENDING: usize = 64;
 
-/// One text frame: parse → rate limit, then the store → ack step as a future, so the
-/// session keeps delivering events (and reading frames) while JetStream stores it.
-#[tracing::instrument(skip_all)]
-async fn handle_text(
+/// One text frame: parsed here; storing it (rate limit → publish → PubAck) is handed to
+/// the connection's storer, and the answer is a future, so the session keeps delivering
+/// events (and reading frames) while JetStream stores it.
+fn handle_text(
     state: &IngressState,
-    limiter: &mut ThreadLimiter,
-    thread: &ThreadId,
+    store: &Storer,
     text: &str,
 ) -> Result<PendingReply, Rejection> {
     let frame = frame::parse(text, state.args.max_frame_bytes).map_err(|err| (err, None))?;
-    let (content, client_msg_id) = match frame {
-        ClientFrame::Ping => return Ok(Box::pin(std::future::ready(Ok(Reply::Pong)))),
+    match frame {
+        ClientFrame::Ping => Ok(Box::pin(std::future::ready(Ok(Reply::Pong)))),
         ClientFrame::Message {
             content,
             client_msg_id,
-        } => (content, client_msg_id),
-    };
+        } => Ok(store.submit(content, client_msg_id)),
+    }
+}
+
+/// A message for the storer, with where to send its answer.
+struct StoreRequest {
+    content: MessageContent,
+    client_msg_id: Option<ClientMsgId>,
+    answer: oneshot::Sender<Result<Reply, Rejection>>,
+}
+
+/// One task per connection that stores its messages one after the other (each publish
+/// names the sequence of the thread's previous message; see [`crate::rate_limit`]).
+struct Storer {
+    requests: mpsc::Sender<StoreRequest>,
+}
+
+impl Storer {
+    fn start(state: &IngressState, thread: &ThreadId) -> Storer {
+        let (requests, mut incoming) = mpsc::channel::<StoreRequest>(MAX_PENDING);
+        let mut limiter = ThreadLimiter::new(
+            state.js.clone(),
+            state.stream.clone(),
+            thread.clone(),
+            state.args.rate_limit(),
+        );
+        let state = state.clone();
+        tokio::spawn(async move {
+            while let Some(request) = incoming.recv().await {
+                let answer =
+                    store(&state, &mut limiter, request.content, request.client_msg_id).await;
+                let _ = request.answer.send(answer);
+            }
+        });
+        Storer { requests }
+    }
+
+    /// Queues a message; the session never has more than [`MAX_PENDING`] in flight, so
+    /// the queue always has room.
+    fn submit(&self, content: MessageContent, client_msg_id: Option<ClientMsgId>) -> PendingReply {
+        let named = client_msg_id.as_ref().map(|id| id.as_str().to_owned());
+        let (answer, answered) = oneshot::channel();
+        let request = StoreRequest {
+            content,
+            client_msg_id,
+            answer,
+        };
+        if self.requests.try_send(request).is_err() {
+            return Box::pin(std::future::ready(Err(unavailable(named))));
+        }
+        Box::pin(async move { answered.await.unwrap_or_else(|_| Err(unavailable(named))) })
+    }
+}
+
+fn unavailable(named: Option<String>) -> Rejection {
+    (
+        FrameError::new(
+            ErrorCode::Unavailable,
+            "the message could not be stored now; resend it with the same client_msg_id",
+        ),
+        named,
+    )
+}
+
+/// Stores one message: refuses at once while NATS is disconnected, then rate limit →
+/// publish → PubAck, bounded by [`STORE_TIMEOUT`].
+#[tracing::instrument(skip_all)]
+async fn store(
+    state: &IngressState,
+    limiter: &mut ThreadLimiter,
+    content: MessageContent,
+    client_msg_id: Option<ClientMsgId>,
+) -> Result<Reply, Rejection> {
     let named = client_msg_id.as_ref().map(|id| id.as_str().to_owned());
-    let unavailable = |named: Option<String>| {
-        (
-            FrameError::new(
-                ErrorCode::Unavailable,
-                "the message could not be stored now; resend it with the same client_msg_id",
-            ),
-            named,
-        )
-    };
     // Without a connection every step below would only wait for its time-out.
     if state.client.connection_state() != async_nats::connection::State::Connected {
         return Err(unavailable(named));
     }
-    let checked = tokio::time::timeout(LIMIT_CHECK_TIMEOUT, limiter.check())
-        .await
-        .unwrap_or_else(|_| Err(LimitUnavailable("timed out".into())));
-    match checked {
-        Ok(Decision::Allowed) => {}
-        Ok(Decision::Limited { retry_after }) => {
+    let started = Instant::now();
+    let stored = tokio::time::timeout(
+        STORE_TIMEOUT,
+        limiter.store(content, client_msg_id.as_ref()),
+    )
+    .await
+    .unwrap_or_else(|_| Err(Refusal::Unavailable("timed out".into())));
+    match stored {
+        Ok(stored) => {
+            METRICS
+                .publish_seconds
+                .observe(started.elapsed().as_secs_f64());
+            METRICS.messages.inc();
+            tracing::debug!(
+                seq = stored.seq,
+                duplicate = stored.duplicate,
+                "message stored"
+            );
+            Ok(Reply::Ack {
+                client_msg_id: named,
+                seq: stored.seq,
+            })
+        }
+        Err(Refusal::Limited { retry_after }) => {
             let limit = state.args.rate_limit();
             let mut error = FrameError::new(
                 ErrorCode::RateLimited,
@@ -342,35 +451,11 @@ async fn handle_text(
                 ),
             );
             error.retry_after_ms = Some(retry_after.as_millis() as u64);
-            return Err((error, named));
+            Err((error, named))
         }
-        Err(err) => {
-            tracing::warn!(error = %err, "rate limit not checked");
-            return Err(unavailable(named));
+        Err(Refusal::Unavailable(reason)) => {
+            tracing::warn!(%reason, "message not stored");
+            Err(unavailable(named))
         }
     }
-    let js = state.js.clone();
-    let thread = thread.clone();
-    Ok(Box::pin(async move {
-        let started = Instant::now();
-        let stored = publish::store_user_message(&js, &thread, content, client_msg_id.as_ref())
-            .await
-            .map_err(|err| {
-                tracing::warn!(error = %err, "message not stored");
-                unavailable(named.clone())
-            })?;
-        METRICS
-            .publish_seconds
-            .observe(started.elapsed().as_secs_f64());
-        METRICS.messages.inc();
-        tracing::debug!(
-            seq = stored.seq,
-            duplicate = stored.duplicate,
-            "message stored"
-        );
-        Ok(Reply::Ack {
-            client_msg_id: named,
-            seq: stored.seq,
-        })
-    }))
 }
