@@ -14,6 +14,7 @@
 //! the previous one's sequence); [`ThreadLimiter::store`] is called from one task per
 //! connection.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_nats::jetstream::{
@@ -64,7 +65,7 @@ struct Known {
 /// Stores one thread's user messages within its rate limit.
 pub struct ThreadLimiter {
     js: Context,
-    stream: Stream,
+    stream: Arc<Stream>,
     thread: ThreadId,
     subject: String,
     limit: Limit,
@@ -72,7 +73,7 @@ pub struct ThreadLimiter {
 }
 
 impl ThreadLimiter {
-    pub fn new(js: Context, stream: Stream, thread: ThreadId, limit: Limit) -> ThreadLimiter {
+    pub fn new(js: Context, stream: Arc<Stream>, thread: ThreadId, limit: Limit) -> ThreadLimiter {
         ThreadLimiter {
             subject: subjects::user_message(&thread),
             js,

@@ -29,7 +29,8 @@ use crate::ws::{
 pub struct IngressState {
     pub js: Context,
     pub client: async_nats::Client,
-    pub stream: Stream,
+    /// Shared, not cloned per connection: a `Stream` carries its whole info.
+    pub stream: Arc<Stream>,
     pub live: LiveTail,
     pub signer: TokenSigner,
     pub args: Arc<IngressArgs>,
@@ -53,7 +54,7 @@ impl IngressState {
             args: Arc::new(args),
             js,
             client,
-            stream,
+            stream: Arc::new(stream),
             shutdown,
             sessions: TaskTracker::new(),
         })

@@ -132,7 +132,8 @@ pub async fn run(socket: WebSocket, state: IngressState, session: Session) {
 
 async fn serve(mut socket: WebSocket, state: &IngressState, session: Session) {
     let args = &state.args;
-    let store = Storer::start(state, &session.thread_id);
+    // Started at the first message: an idle connection costs no task for it.
+    let mut store: Option<Storer> = None;
     // Register before replaying, so nothing published meanwhile is missed.
     let mut live = state
         .live
@@ -229,7 +230,7 @@ async fn serve(mut socket: WebSocket, state: &IngressState, session: Session) {
                 deadline = tokio::time::Instant::now() + idle;
                 let reply = match incoming {
                     Message::Text(text) => {
-                        handle_text(state, &store, &text)
+                        handle_text(state, &mut store, &session.thread_id, &text)
                     }
                     Message::Binary(_) => Err((
                         FrameError::new(
@@ -329,7 +330,8 @@ const MAX_PENDING: usize = 64;
 /// events (and reading frames) while JetStream stores it.
 fn handle_text(
     state: &IngressState,
-    store: &Storer,
+    store: &mut Option<Storer>,
+    thread: &ThreadId,
     text: &str,
 ) -> Result<PendingReply, Rejection> {
     let frame = frame::parse(text, state.args.max_frame_bytes).map_err(|err| (err, None))?;
@@ -338,7 +340,9 @@ fn handle_text(
         ClientFrame::Message {
             content,
             client_msg_id,
-        } => Ok(store.submit(content, client_msg_id)),
+        } => Ok(store
+            .get_or_insert_with(|| Storer::start(state, thread))
+            .submit(content, client_msg_id)),
     }
 }
 
