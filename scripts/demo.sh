@@ -17,21 +17,22 @@ export LISTEN_ADDR
 
 mkdir -p "$DATA_DIR"
 pids=()
+app_pid=""
 pg_data=""
 
 stop_all() {
   trap - EXIT INT TERM
   say "stopping"
-  # Newest first: the services drain while NATS and PostgreSQL are still up.
-  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-    kill -TERM "${pids[i]}" 2>/dev/null || true
-    wait "${pids[i]}" 2>/dev/null || true
-  done
-  if [ -n "$pg_data" ]; then
-    runuser -u postgres -- "$(pg_bin_dir)/pg_ctl" -D "$pg_data" -m fast -w stop >/dev/null 2>&1 || true
+  # The services first (they drain while NATS and PostgreSQL are still up), then
+  # PostgreSQL (pg_ctl: its runuser wrapper does not pass signals on), then NATS.
+  if [ -n "$app_pid" ]; then kill -TERM "$app_pid" 2>/dev/null || true; wait "$app_pid" 2>/dev/null || true; fi
+  if [ -n "$pg_data" ] && [ -f "$pg_data/postmaster.pid" ]; then
+    run_pg "$(pg_bin_dir)/pg_ctl" -D "$pg_data" -m fast -w stop >/dev/null 2>&1 || true
   fi
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
 }
+run_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 trap stop_all EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
@@ -89,7 +90,6 @@ if [ -z "${DATABASE_URL:-}" ]; then
   fi
   pg_data="$pg_root/postgres"
   mkdir -p "$pg_root/pg-socket"
-  run_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
   [ "$(id -u)" = 0 ] && chown postgres:postgres "$pg_root/pg-socket" && { [ -d "$pg_data" ] || { mkdir -p "$pg_data"; chown postgres:postgres "$pg_data"; }; }
   if [ ! -f "$pg_data/PG_VERSION" ]; then
     say "initialising PostgreSQL in $pg_data"
@@ -112,6 +112,7 @@ target/release/smart-support migrate
 
 say "starting ingress, workers, projections and the web UI"
 target/release/smart-support up --web-dir web/dist &
+app_pid=$!
 pids+=($!)
 wait_for "smart-support" 30 bash -c "exec 3<>/dev/tcp/${LISTEN_ADDR%:*}/${LISTEN_ADDR##*:}"
 
