@@ -24,7 +24,7 @@ pub struct IngressMetrics {
     pub messages: Counter,
     /// Error frames sent, by code.
     pub errors: Family<CodeLabel, Counter>,
-    /// Time from a frame's arrival to its PubAck.
+    /// Time to store a message: rate decision, publish and PubAck.
     pub publish_seconds: Histogram,
     /// Connections closed because the client read too slowly.
     pub slow_clients: Counter,
@@ -64,7 +64,7 @@ pub static METRICS: LazyLock<IngressMetrics> = LazyLock::new(|| {
         );
         r.register(
             "ws_publish_seconds",
-            "Seconds from a message frame to its JetStream PubAck",
+            "Seconds to store a user message: rate decision, publish, PubAck",
             metrics.publish_seconds.clone(),
         );
         r.register(
