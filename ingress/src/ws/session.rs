@@ -147,7 +147,16 @@ async fn serve(mut socket: WebSocket, state: &IngressState, session: Session) {
     }
     let mut last_sent: u64 = 0;
     if let Some(resume) = session.resume {
-        match replay(&mut socket, state, &session.thread_id, resume.after_seq).await {
+        // Boxed: the history read's futures are large and only a resume needs them; inline
+        // they would enlarge every connection's task (10,000 idle connections, heaptrack).
+        match Box::pin(replay(
+            &mut socket,
+            state,
+            &session.thread_id,
+            resume.after_seq,
+        ))
+        .await
+        {
             Ok(Some(last)) => last_sent = last,
             Ok(None) => return,
             Err(err) => {
@@ -201,7 +210,7 @@ async fn serve(mut socket: WebSocket, state: &IngressState, session: Session) {
                         };
                     }
                     // A client that does not read at all would hold this task forever.
-                    if !send_all(&mut socket, batch).await {
+                    if !Box::pin(send_all(&mut socket, batch)).await {
                         return;
                     }
                 }
@@ -221,7 +230,7 @@ async fn serve(mut socket: WebSocket, state: &IngressState, session: Session) {
                         _ => break,
                     }
                 }
-                if !send_all(&mut socket, batch).await {
+                if !Box::pin(send_all(&mut socket, batch)).await {
                     return;
                 }
             }
