@@ -106,3 +106,35 @@ async fn a_page_from_another_origin_cannot_open_a_socket() {
         .insert("origin", origin.parse().unwrap());
     assert!(tokio_tungstenite::connect_async(same_origin).await.is_ok());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_rest_requests_get_a_named_json_error() {
+    let stack = Stack::start().await;
+    let url = |path: &str| format!("http://{}{path}", stack.addr);
+    for (path, status, code) in [
+        ("/api/conversations?limit=0", 400, "invalid_limit"),
+        ("/api/conversations?cursor=forged", 400, "invalid_cursor"),
+        ("/api/conversations?status=sleeping", 400, "invalid_status"),
+        ("/api/conversations/a.b", 400, "invalid_thread_id"),
+        (
+            "/api/conversations/nobody/replay",
+            404,
+            "conversation_not_found",
+        ),
+        ("/api/nothing-here", 404, "not_found"),
+    ] {
+        let response = stack.http.get(url(path)).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), status, "{path}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], code, "{path}");
+    }
+    let response = stack
+        .http
+        .delete(url("/api/conversations"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 405);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "method_not_allowed");
+}

@@ -108,11 +108,6 @@ impl ErrorCode {
             ErrorCode::Unavailable => "unavailable",
         }
     }
-
-    /// Whether the server closes the connection after sending this error.
-    pub fn closes(self) -> bool {
-        matches!(self, ErrorCode::Unauthorized)
-    }
 }
 
 impl Serialize for ErrorCode {

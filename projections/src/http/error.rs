@@ -16,6 +16,8 @@ pub enum ApiError {
     BadRequest { code: &'static str, message: String },
     #[error("{message}")]
     NotFound { code: &'static str, message: String },
+    #[error("{0}")]
+    MethodNotAllowed(&'static str),
     #[error("a valid bearer token is required")]
     Unauthorized,
     #[error("{0}")]
@@ -44,6 +46,11 @@ impl IntoResponse for ApiError {
                 (StatusCode::BAD_REQUEST, *code, message.clone())
             }
             ApiError::NotFound { code, message } => (StatusCode::NOT_FOUND, *code, message.clone()),
+            ApiError::MethodNotAllowed(message) => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                (*message).to_owned(),
+            ),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", self.to_string()),
             ApiError::Internal(err) => {
                 tracing::error!(error = ?err, "request failed");
@@ -71,4 +78,9 @@ pub async fn not_found() -> ApiError {
         code: "not_found",
         message: "no such endpoint".into(),
     }
+}
+
+/// Answer for a known path under `/api` asked with a method it does not take.
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed("this endpoint does not take that method")
 }

@@ -33,6 +33,7 @@ pub fn router(state: ApiState) -> Router {
     let api = Router::new()
         .merge(health::routes())
         .merge(operator)
-        .fallback(error::not_found);
+        .fallback(error::not_found)
+        .method_not_allowed_fallback(error::method_not_allowed);
     Router::new().nest("/api", api).with_state(state)
 }
