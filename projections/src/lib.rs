@@ -2,10 +2,12 @@
 //! chat events in batches and applies each batch in one Postgres transaction together
 //! with its checkpoint (so a crash neither loses nor double-counts an event), using the
 //! table modules in [`read_models`]; [`http`] serves those tables over REST under `/api`.
-//! [`config`] and [`startup`] build and run the service; [`MIGRATOR`] holds the schema.
+//! [`config`] and [`startup`] build and run the service, [`metrics`] counts what the projector
+//! does; [`MIGRATOR`] holds the schema.
 
 pub mod config;
 pub mod http;
+pub mod metrics;
 pub mod projector;
 pub mod read_models;
 pub mod startup;

@@ -39,9 +39,12 @@ pub async fn run(
     };
     let listener = tokio::net::TcpListener::bind(listen).await?;
     tracing::info!(addr = %listener.local_addr()?, "projections listening");
-    axum::serve(listener, http::router(state).merge(common::metrics::router()))
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await?;
+    axum::serve(
+        listener,
+        http::router(state).merge(common::metrics::router()),
+    )
+    .with_graceful_shutdown(shutdown.cancelled_owned())
+    .await?;
     projector.await??;
     Ok(())
 }

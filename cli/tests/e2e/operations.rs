@@ -104,4 +104,25 @@ async fn metrics_count_connections_messages_and_errors_by_code() {
         1.0
     );
     assert!(stack.metric("smart_support_ws_publish_seconds_count").await >= 1.0);
+
+    // The projector's side: the message and its turn events are applied once.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while stack
+        .metric("smart_support_projection_events_applied_total")
+        .await
+        < 4.0
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the turn was never projected"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        stack
+            .metric("smart_support_projection_events_applied_total")
+            .await,
+        4.0
+    );
+    assert!(stack.metric("smart_support_projection_checkpoint").await >= 4.0);
 }

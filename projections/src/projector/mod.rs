@@ -3,7 +3,7 @@
 //! skipped, so a redelivered batch changes nothing twice, and a batch that failed to
 //! commit is simply applied again.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{Message, stream::Stream};
 use common::events::Envelope;
@@ -12,6 +12,7 @@ use futures::StreamExt;
 use sqlx::PgPool;
 use tokio::sync::watch;
 
+use crate::metrics::METRICS;
 use crate::read_models::{checkpoint, conversation, replay_step};
 
 /// Name of the conversation projection (its checkpoint row and consumer).
@@ -54,6 +55,8 @@ pub async fn apply_batch(pool: &PgPool, applied: u64, batch: &[Delivered]) -> sq
     }
     checkpoint::save(&mut tx, CONVERSATIONS, last).await?;
     tx.commit().await?;
+    // `events` now holds only the events stored for the first time.
+    METRICS.events_applied.inc_by(events.len() as u64);
     Ok(last)
 }
 
@@ -117,7 +120,15 @@ pub async fn run(
                 }
             }
             if let Some(last) = messages.last() {
+                let started = Instant::now();
                 applied = apply_with_retry(&pool, applied, &messages, &shutdown).await;
+                METRICS
+                    .batch_seconds
+                    .observe(started.elapsed().as_secs_f64());
+                METRICS.checkpoint.set(applied as i64);
+                if let Ok(info) = last.info() {
+                    METRICS.lag_events.set(info.pending as i64);
+                }
                 progress.send_replace(applied);
                 if last.info().is_ok_and(|info| info.stream_sequence > applied) {
                     break 'connect; // shutdown came before the commit

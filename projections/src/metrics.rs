@@ -1,0 +1,51 @@
+//! The projector's Prometheus metrics (served at `/metrics`).
+
+use std::sync::LazyLock;
+
+use prometheus_client::metrics::{counter::Counter, gauge::Gauge, histogram::Histogram};
+
+/// Every projector metric.
+pub struct ProjectionMetrics {
+    /// Stream sequence of the last event applied (the checkpoint).
+    pub checkpoint: Gauge,
+    /// Events the consumer still had pending after the last batch: the projection's lag.
+    pub lag_events: Gauge,
+    /// Events applied (first time stored; redeliveries and replays not counted).
+    pub events_applied: Counter,
+    /// Time to apply one batch, commit included.
+    pub batch_seconds: Histogram,
+}
+
+pub static METRICS: LazyLock<ProjectionMetrics> = LazyLock::new(|| {
+    let metrics = ProjectionMetrics {
+        checkpoint: Gauge::default(),
+        lag_events: Gauge::default(),
+        events_applied: Counter::default(),
+        batch_seconds: Histogram::new([
+            0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+        ]),
+    };
+    common::metrics::register(|r| {
+        r.register(
+            "projection_checkpoint",
+            "Stream sequence of the last event the conversation projection applied",
+            metrics.checkpoint.clone(),
+        );
+        r.register(
+            "projection_lag_events",
+            "Events still pending for the conversation projection after its last batch",
+            metrics.lag_events.clone(),
+        );
+        r.register(
+            "projection_events_applied",
+            "Events applied by the conversation projection",
+            metrics.events_applied.clone(),
+        );
+        r.register(
+            "projection_batch_seconds",
+            "Seconds to apply one batch, commit included",
+            metrics.batch_seconds.clone(),
+        );
+    });
+    metrics
+});
