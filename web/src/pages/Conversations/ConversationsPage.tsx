@@ -4,8 +4,7 @@ import { listConversations } from '../../api/client';
 import type { ConversationPage, ConversationSummary } from '../../api/types';
 import { useOperatorRequest } from '../../api/useOperatorRequest';
 import { Button } from '../../components/Button/Button';
-import { Notice } from '../../components/Notice/Notice';
-import { TokenPrompt } from '../../components/TokenPrompt/TokenPrompt';
+import { RequestStatus } from '../../components/RequestStatus/RequestStatus';
 import { formatDateTime } from '../../lib/format';
 import styles from './ConversationsPage.module.css';
 
@@ -47,26 +46,7 @@ export function ConversationsPage() {
         Conversations
       </h1>
 
-      {request.needsToken ? (
-        <TokenPrompt
-          rejected={request.tokenRejected}
-          busy={request.loading}
-          onSubmit={request.submitToken}
-          onCancel={request.cancelToken}
-        />
-      ) : null}
-      {request.error ? (
-        <Notice
-          tone="error"
-          actions={
-            <Button size="small" onClick={() => load(loaded ? nextCursor : null)}>
-              Try again
-            </Button>
-          }
-        >
-          {request.error}
-        </Notice>
-      ) : null}
+      <RequestStatus request={request} onRetry={() => load(loaded ? nextCursor : null)} />
 
       {loaded && items.length === 0 ? <p className={styles.muted}>No conversations yet.</p> : null}
 

@@ -4,9 +4,7 @@ import { getReplay } from '../../api/client';
 import { kindLabel, kindTone } from '../../api/eventKinds';
 import type { Replay, ReplayStep } from '../../api/types';
 import { useOperatorRequest } from '../../api/useOperatorRequest';
-import { Button } from '../../components/Button/Button';
-import { Notice } from '../../components/Notice/Notice';
-import { TokenPrompt } from '../../components/TokenPrompt/TokenPrompt';
+import { RequestStatus } from '../../components/RequestStatus/RequestStatus';
 import { formatDateTimeSeconds } from '../../lib/format';
 import styles from './ReplayPage.module.css';
 
@@ -65,26 +63,7 @@ export function ReplayPage() {
         <p className={styles.threadId}>{threadId}</p>
       </div>
 
-      {request.needsToken ? (
-        <TokenPrompt
-          rejected={request.tokenRejected}
-          busy={request.loading}
-          onSubmit={request.submitToken}
-          onCancel={request.cancelToken}
-        />
-      ) : null}
-      {request.error ? (
-        <Notice
-          tone="error"
-          actions={
-            <Button size="small" onClick={() => run(() => getReplay(threadId), setReplay)}>
-              Try again
-            </Button>
-          }
-        >
-          {request.error}
-        </Notice>
-      ) : null}
+      <RequestStatus request={request} onRetry={() => run(() => getReplay(threadId), setReplay)} />
       {request.loading && !replay ? <p role="status">Loading…</p> : null}
 
       {replay ? (
