@@ -11,7 +11,7 @@ use common::{
     config::{DatabaseArgs, NatsArgs},
     shutdown::CancellationToken,
 };
-use tokio::{sync::watch, task::JoinHandle};
+use tokio::task::JoinHandle;
 use tower_http::services::{ServeDir, ServeFile};
 
 /// Settings of `smart-support up`: the union of the services' settings.
@@ -67,12 +67,10 @@ pub async fn start(args: UpArgs, shutdown: CancellationToken) -> anyhow::Result<
         args.worker.worker_batch,
         shutdown.clone(),
     ));
-    let (progress_tx, progress) = watch::channel(0);
     let projector = tokio::spawn(projections::projector::run(
         pool.clone(),
         stream.clone(),
         args.projection.projector_batch,
-        progress_tx,
         shutdown.clone(),
     ));
 
@@ -88,7 +86,6 @@ pub async fn start(args: UpArgs, shutdown: CancellationToken) -> anyhow::Result<
         pool,
         client,
         stream,
-        progress,
         api_token: args.projection.api_token.map(Arc::from),
     };
     let sessions = ingress_state.clone();

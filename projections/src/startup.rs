@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use common::config::{DatabaseArgs, NatsArgs};
-use tokio::sync::watch;
 
 use crate::config::ProjectionArgs;
 use crate::http::{self, ApiState};
@@ -22,19 +21,16 @@ pub async fn run(
     crate::MIGRATOR.run(&pool).await?;
     let (client, js) = common::jetstream::connect(&nats).await?;
     let stream = common::jetstream::ensure_chat_stream(&js, &nats).await?;
-    let (progress_tx, progress) = watch::channel(0);
     let projector = tokio::spawn(crate::projector::run(
         pool.clone(),
         stream.clone(),
         args.projector_batch,
-        progress_tx,
         shutdown.clone(),
     ));
     let state = ApiState {
         pool,
         client,
         stream,
-        progress,
         api_token: args.api_token.map(Arc::from),
     };
     let listener = tokio::net::TcpListener::bind(listen).await?;

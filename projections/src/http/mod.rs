@@ -11,7 +11,6 @@ use std::sync::Arc;
 use async_nats::jetstream::stream::Stream;
 use axum::{Router, middleware};
 use sqlx::PgPool;
-use tokio::sync::watch;
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -19,8 +18,6 @@ pub struct ApiState {
     pub pool: PgPool,
     pub client: async_nats::Client,
     pub stream: Stream,
-    /// The projector's checkpoint as it moves (in this process).
-    pub progress: watch::Receiver<u64>,
     pub api_token: Option<Arc<str>>,
 }
 

@@ -10,7 +10,6 @@ use common::events::Envelope;
 use common::shutdown::CancellationToken;
 use futures::StreamExt;
 use sqlx::PgPool;
-use tokio::sync::watch;
 
 use crate::metrics::METRICS;
 use crate::read_models::{checkpoint, conversation, replay_step};
@@ -60,16 +59,14 @@ pub async fn apply_batch(pool: &PgPool, applied: u64, batch: &[Delivered]) -> sq
     Ok(last)
 }
 
-/// Runs the projector until `shutdown`, publishing its checkpoint on `progress`.
+/// Runs the projector until `shutdown`.
 pub async fn run(
     pool: PgPool,
     stream: Stream,
     batch_size: usize,
-    progress: watch::Sender<u64>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let mut applied = checkpoint::load(&pool, CONVERSATIONS).await?;
-    progress.send_replace(applied);
     tracing::info!(checkpoint = applied, "projector running");
     'connect: while !shutdown.is_cancelled() {
         // Recreated at the checkpoint on every (re)connect: events a broken pull had in
@@ -129,7 +126,6 @@ pub async fn run(
                 if let Ok(info) = last.info() {
                     METRICS.lag_events.set(info.pending as i64);
                 }
-                progress.send_replace(applied);
                 if last.info().is_ok_and(|info| info.stream_sequence > applied) {
                     break 'connect; // shutdown came before the commit
                 }
