@@ -15,18 +15,32 @@ use async_nats::jetstream::{
     consumer::{DeliverPolicy, pull::OrderedConfig},
     stream::Stream,
 };
-use bytes::Bytes;
+use axum::extract::ws::Utf8Bytes;
 use common::{events::ThreadId, shutdown::CancellationToken, subjects};
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
-/// One stored event on its way to a socket.
+/// One stored event on its way to sockets, with its frame built once for every socket
+/// of the thread: `{"type":"event","seq":N,"event":<the event as stored>}`.
 #[derive(Debug, Clone)]
 pub struct LiveEvent {
     /// Stream sequence.
     pub seq: u64,
-    /// The event as stored (JSON).
-    pub payload: Bytes,
+    /// The event frame (cheap to clone: reference-counted).
+    pub frame: Utf8Bytes,
+}
+
+impl LiveEvent {
+    /// The frame of a stored event, or `None` for bytes that are not JSON: those never
+    /// reach a client.
+    pub fn from_stored(seq: u64, payload: &[u8]) -> Option<LiveEvent> {
+        serde_json::from_slice::<serde::de::IgnoredAny>(payload).ok()?;
+        let event = std::str::from_utf8(payload).ok()?;
+        Some(LiveEvent {
+            seq,
+            frame: format!(r#"{{"type":"event","seq":{seq},"event":{event}}}"#).into(),
+        })
+    }
 }
 
 type Registry = HashMap<String, Vec<(u64, mpsc::Sender<LiveEvent>)>>;
@@ -171,9 +185,10 @@ impl LiveTail {
                         let Ok(info) = message.info() else { continue };
                         let seq = info.stream_sequence;
                         last_seq = seq;
-                        if let Some(thread) = subjects::thread_of(&message.subject) {
-                            let payload = message.payload.clone();
-                            self.dispatch(thread, LiveEvent { seq, payload });
+                        if let Some(thread) = subjects::thread_of(&message.subject)
+                            && let Some(event) = LiveEvent::from_stored(seq, &message.payload)
+                        {
+                            self.dispatch(thread, event);
                         }
                     }
                     Some(Err(err)) => {
@@ -184,6 +199,27 @@ impl LiveTail {
                 }
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stored_event_becomes_its_frame_with_the_event_as_stored() {
+        let event = LiveEvent::from_stored(7, br#"{"kind":"agent.replied","text":"hi"}"#).unwrap();
+        let frame: serde_json::Value = serde_json::from_str(event.frame.as_str()).unwrap();
+        assert_eq!(frame["type"], "event");
+        assert_eq!(frame["seq"], 7);
+        assert_eq!(frame["event"]["text"], "hi");
+    }
+
+    #[test]
+    fn stored_bytes_that_are_not_json_never_become_a_frame() {
+        for garbage in [&b"not json"[..], b"{\"a\":", b"\xff\xfe", b""] {
+            assert!(LiveEvent::from_stored(1, garbage).is_none());
         }
     }
 }

@@ -46,8 +46,20 @@ impl History {
         })
     }
 
-    /// The next stored event, or `None` once the history is exhausted.
+    /// The next stored event, or `None` once the history is exhausted. Stored bytes
+    /// that are not JSON are skipped.
     pub async fn next(&mut self) -> anyhow::Result<Option<LiveEvent>> {
+        loop {
+            let Some(message) = self.next_message().await? else {
+                return Ok(None);
+            };
+            if let Some(event) = LiveEvent::from_stored(message.0, &message.1) {
+                return Ok(Some(event));
+            }
+        }
+    }
+
+    async fn next_message(&mut self) -> anyhow::Result<Option<(u64, bytes::Bytes)>> {
         let Some(messages) = self.messages.as_mut() else {
             return Ok(None);
         };
@@ -60,9 +72,6 @@ impl History {
         if info.pending == 0 {
             self.messages = None;
         }
-        Ok(Some(LiveEvent {
-            seq: info.stream_sequence,
-            payload: message.payload.clone(),
-        }))
+        Ok(Some((info.stream_sequence, message.payload.clone())))
     }
 }

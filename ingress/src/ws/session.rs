@@ -14,7 +14,6 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, close_code};
 use common::events::ThreadId;
 use serde::Serialize;
 
-use crate::live::LiveEvent;
 use crate::metrics::METRICS;
 use crate::rate_limit::{Refusal, ThreadLimiter};
 use crate::startup::IngressState;
@@ -81,20 +80,6 @@ impl ServerFrame<'_> {
                 .into(),
         )
     }
-}
-
-/// `{"type":"event","seq":N,"event":<the event as stored>}`, or `None` for bytes on the
-/// stream that are not JSON (those never reach a client).
-fn event_frame(event: &LiveEvent) -> Option<Message> {
-    serde_json::from_slice::<serde::de::IgnoredAny>(&event.payload).ok()?;
-    let payload = std::str::from_utf8(&event.payload).ok()?;
-    Some(Message::Text(
-        format!(
-            r#"{{"type":"event","seq":{},"event":{payload}}}"#,
-            event.seq
-        )
-        .into(),
-    ))
 }
 
 fn error_frame(error: &FrameError, client_msg_id: Option<&str>) -> Message {
@@ -201,7 +186,7 @@ async fn serve(mut socket: WebSocket, state: &IngressState, session: Session) {
                     while let Some(event) = next {
                         if event.seq > last_sent {
                             last_sent = event.seq;
-                            batch.extend(event_frame(&event));
+                            batch.push(Message::Text(event.frame));
                         }
                         next = if batch.len() < WRITE_BATCH {
                             live.events.try_recv().ok()
@@ -307,9 +292,7 @@ async fn replay(
     let mut last = after_seq.unwrap_or(0);
     while let Some(event) = history.next().await? {
         last = event.seq;
-        if let Some(message) = event_frame(&event)
-            && socket.send(message).await.is_err()
-        {
+        if socket.send(Message::Text(event.frame)).await.is_err() {
             return Ok(None);
         }
     }
