@@ -6,6 +6,7 @@
 //! Ctrl-C / SIGTERM into a cancellation token that every loop takes as a parameter.
 
 pub mod config;
+pub mod dead_letters;
 pub mod events;
 pub mod jetstream;
 pub mod metrics;

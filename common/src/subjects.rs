@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! stream CHAT   chat.<thread_id>.user   message.received        (ingress → workers, projectors)
-//!               chat.<thread_id>.turn   turn.* / agent.*        (workers → ingress, projectors)
+//!               chat.<thread_id>.turn   turn.* / agent.* / tool.* (workers → ingress, projectors)
+//! stream DEAD_LETTERS  dead.<thread_id>    user messages that could not be answered (workers → operators)
 //! ```
 //! A thread id is one subject token (see [`crate::events::ThreadId`]), so the events of one
 //! conversation are `chat.<thread_id>.>` and a consumer can follow one thread alone.
@@ -17,6 +18,10 @@ pub const CHAT_SUBJECTS: &str = "chat.>";
 pub const USER_MESSAGES: &str = "chat.*.user";
 /// Durable consumer the workers share.
 pub const WORKERS_CONSUMER: &str = "workers";
+/// The stream of dead letters: user messages the workers gave up on.
+pub const DEAD_LETTER_STREAM: &str = "DEAD_LETTERS";
+/// The subjects the dead-letter stream captures.
+pub const DEAD_LETTER_SUBJECTS: &str = "dead.>";
 /// Durable consumer of the conversation projector.
 pub const PROJECTOR_CONSUMER: &str = "projector";
 
@@ -28,6 +33,12 @@ pub fn user_message(thread: &ThreadId) -> String {
 /// Subject of the worker's turn events of this thread.
 pub fn turn_event(thread: &ThreadId) -> String {
     format!("chat.{thread}.turn")
+}
+
+/// Subject of a dead letter of this thread (`dead.<thread>`; `dead._` when the failed
+/// message's subject names no thread).
+pub fn dead_letter(thread: Option<&str>) -> String {
+    format!("dead.{}", thread.unwrap_or("_"))
 }
 
 /// Filter for every event of one thread.

@@ -9,7 +9,7 @@ use common::events::{
 };
 use time::OffsetDateTime;
 
-use crate::agents::{Engine, EngineError};
+use crate::agents::{AgentCard, Engine, EngineError, Step, TurnView};
 
 /// A user message as the worker received it.
 #[derive(Debug, Clone)]
@@ -57,7 +57,27 @@ pub async fn run(
         }
         .into(),
     );
-    let reply = engine.reply(content).await?;
+    let agent = engine
+        .choose_agent(&[], content)
+        .await?
+        .unwrap_or_else(|| "general".into());
+    let card = AgentCard {
+        name: agent.clone(),
+        description: String::new(),
+        instructions: String::new(),
+    };
+    let view = TurnView {
+        agent: &card,
+        tools: &[],
+        message: content,
+        calls: &[],
+    };
+    let Step::Reply(text) = engine.next_step(view).await? else {
+        return Err(TurnError::Engine(EngineError::Permanent(
+            "no tools yet".into(),
+        )));
+    };
+    let reply = crate::agents::rules::Reply { agent, text };
     let replied_at = now();
     let latency_ms = (replied_at - message.occurred_at)
         .whole_milliseconds()
@@ -80,6 +100,8 @@ pub async fn run(
             TurnCompleted {
                 outcome: TurnOutcome::Replied,
                 latency_ms,
+                message_seq: incoming.seq,
+                pending: None,
             }
             .into(),
         ),

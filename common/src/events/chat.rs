@@ -1,4 +1,4 @@
-//! Events the ingress writes on behalf of the user.
+//! Events the ingress writes on behalf of the user, and the redrive of a dead letter.
 
 use serde::{Deserialize, Serialize};
 
@@ -11,4 +11,17 @@ pub struct MessageReceived {
     /// is dropped by JetStream's duplicate window.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_msg_id: Option<String>,
+}
+
+/// `message.redriven`: an operator sent a dead-lettered user message back to the workers.
+/// It is answered like a user message, with a turn of its own (`turn_id` is new), but it
+/// is not a new message from the user.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MessageRedriven {
+    /// The original message's text.
+    pub content: String,
+    /// Stream sequence of the original `message.received`.
+    pub original_seq: u64,
+    /// Id of the dead letter that was redriven.
+    pub dead_letter_id: u64,
 }

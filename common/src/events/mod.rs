@@ -13,9 +13,13 @@ mod chat;
 mod ids;
 mod turn;
 
-pub use chat::MessageReceived;
+pub use chat::{MessageReceived, MessageRedriven};
 pub use ids::{IdError, ThreadId, TurnId};
-pub use turn::{AgentReplied, TurnCompleted, TurnOutcome, TurnStarted};
+pub use turn::{
+    AgentReplied, AgentRouted, ConfirmationRequested, ConversationEscalated, ErrorCategory,
+    EscalationReason, PendingAction, Permission, ToolCalled, ToolFailed, ToolSucceeded,
+    TurnCompleted, TurnFailed, TurnOutcome, TurnStarted,
+};
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -53,15 +57,39 @@ pub enum Payload {
     /// A user's chat message, stored by the ingress.
     #[serde(rename = "message.received")]
     MessageReceived(MessageReceived),
+    /// An operator redrove a dead-lettered user message.
+    #[serde(rename = "message.redriven")]
+    MessageRedriven(MessageRedriven),
     /// A worker began the turn that answers a user message.
     #[serde(rename = "turn.started")]
     TurnStarted(TurnStarted),
+    /// The agent that answers the turn was chosen.
+    #[serde(rename = "agent.routed")]
+    AgentRouted(AgentRouted),
+    /// The agent calls a tool.
+    #[serde(rename = "tool.called")]
+    ToolCalled(ToolCalled),
+    /// A tool call succeeded.
+    #[serde(rename = "tool.succeeded")]
+    ToolSucceeded(ToolSucceeded),
+    /// A tool call failed.
+    #[serde(rename = "tool.failed")]
+    ToolFailed(ToolFailed),
+    /// The agent asks the user to confirm a write.
+    #[serde(rename = "confirmation.requested")]
+    ConfirmationRequested(ConfirmationRequested),
+    /// A human takes the conversation over.
+    #[serde(rename = "conversation.escalated")]
+    ConversationEscalated(ConversationEscalated),
     /// The agent's answer to the user.
     #[serde(rename = "agent.replied")]
     AgentReplied(AgentReplied),
     /// The turn ended; nothing more will be published for it.
     #[serde(rename = "turn.completed")]
     TurnCompleted(TurnCompleted),
+    /// The message could not be answered; it was dead-lettered.
+    #[serde(rename = "turn.failed")]
+    TurnFailed(TurnFailed),
 }
 
 /// Why bytes from the stream are not an event this code can read.
@@ -80,10 +108,33 @@ impl Payload {
     pub fn kind(&self) -> &'static str {
         match self {
             Payload::MessageReceived(_) => "message.received",
+            Payload::MessageRedriven(_) => "message.redriven",
             Payload::TurnStarted(_) => "turn.started",
+            Payload::AgentRouted(_) => "agent.routed",
+            Payload::ToolCalled(_) => "tool.called",
+            Payload::ToolSucceeded(_) => "tool.succeeded",
+            Payload::ToolFailed(_) => "tool.failed",
+            Payload::ConfirmationRequested(_) => "confirmation.requested",
+            Payload::ConversationEscalated(_) => "conversation.escalated",
             Payload::AgentReplied(_) => "agent.replied",
             Payload::TurnCompleted(_) => "turn.completed",
+            Payload::TurnFailed(_) => "turn.failed",
         }
+    }
+
+    /// Whether this is a message the workers answer (`message.received`,
+    /// `message.redriven`).
+    pub fn is_user_message(&self) -> bool {
+        matches!(
+            self,
+            Payload::MessageReceived(_) | Payload::MessageRedriven(_)
+        )
+    }
+
+    /// Whether this event ends a turn (`turn.completed`, `turn.failed`): nothing more is
+    /// published for the turn after it.
+    pub fn is_terminal(&self) -> bool {
+        matches!(self, Payload::TurnCompleted(_) | Payload::TurnFailed(_))
     }
 }
 
@@ -108,11 +159,10 @@ impl Envelope {
 
     /// The subject this event is published on.
     pub fn subject(&self) -> String {
-        match self.payload {
-            Payload::MessageReceived(_) => subjects::user_message(&self.thread_id),
-            Payload::TurnStarted(_) | Payload::AgentReplied(_) | Payload::TurnCompleted(_) => {
-                subjects::turn_event(&self.thread_id)
-            }
+        if self.payload.is_user_message() {
+            subjects::user_message(&self.thread_id)
+        } else {
+            subjects::turn_event(&self.thread_id)
         }
     }
 
@@ -148,7 +198,20 @@ macro_rules! payload_from {
         }
     )*};
 }
-payload_from!(MessageReceived, TurnStarted, AgentReplied, TurnCompleted);
+payload_from!(
+    MessageReceived,
+    MessageRedriven,
+    TurnStarted,
+    AgentRouted,
+    ToolCalled,
+    ToolSucceeded,
+    ToolFailed,
+    ConfirmationRequested,
+    ConversationEscalated,
+    AgentReplied,
+    TurnCompleted,
+    TurnFailed,
+);
 
 #[cfg(test)]
 mod tests {

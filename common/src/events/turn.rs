@@ -1,12 +1,161 @@
-//! Events a worker writes while it runs one agent turn.
+//! Events a worker writes while it runs one agent turn, in the order a turn writes them:
+//! `turn.started`, `agent.routed`, then per tool call `tool.called` and `tool.succeeded` or
+//! `tool.failed`, then `confirmation.requested` or `conversation.escalated` when the turn
+//! ends that way, `agent.replied`, and last `turn.completed` (or `turn.failed`, which is
+//! also written for a message that could not be answered at all).
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 /// `turn.started`: a worker took the user message and began answering it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TurnStarted {
     /// Stream sequence of the `message.received` event this turn answers.
     pub message_seq: u64,
+}
+
+/// `agent.routed`: which agent of the agents config answers this turn, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentRouted {
+    /// Name of the agent (from the agents config).
+    pub agent: String,
+    /// Why it was chosen, in words (`keyword "refund"`, `the model's choice`, `default`).
+    pub reason: String,
+}
+
+/// The permission level of a tool, from the agents config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Permission {
+    /// Runs at once.
+    Read,
+    /// Runs only after the user confirmed it in the conversation.
+    Write,
+    /// Never run by an agent; the conversation is escalated to a human.
+    Destructive,
+}
+
+/// `tool.called`: the agent calls one HTTP operation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolCalled {
+    /// The call's step within the turn (`tool-1`, `tool-2`, …); the matching
+    /// `tool.succeeded`/`tool.failed` carries the same id.
+    pub call_id: String,
+    /// The tool's name: the operation id in the OpenAPI document.
+    pub tool: String,
+    /// The arguments, as a JSON object.
+    pub params: Value,
+    /// The tool's permission level.
+    pub permission: Permission,
+}
+
+/// `tool.succeeded`: the operation answered with a 2xx status.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolSucceeded {
+    pub call_id: String,
+    pub tool: String,
+    /// The HTTP status.
+    pub status: u16,
+    /// The response body (JSON; a non-JSON body is a JSON string).
+    pub result: Value,
+    /// Milliseconds from the first attempt to the answer.
+    pub latency_ms: u64,
+    /// How many HTTP attempts it took (retries of retryable failures included).
+    pub attempts: u32,
+}
+
+/// How a failure is classified where it enters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCategory {
+    /// Worth another try: time-outs, connection errors, HTTP 429 and 5xx, an engine that
+    /// is down.
+    Retryable,
+    /// Fails the same way again: HTTP 4xx, invalid arguments, a refused permission or
+    /// address.
+    NotRetryable,
+    /// The input itself is broken: an event that does not parse.
+    Fatal,
+}
+
+impl ErrorCategory {
+    /// The category as written on the wire (`retryable`, `not_retryable`, `fatal`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCategory::Retryable => "retryable",
+            ErrorCategory::NotRetryable => "not_retryable",
+            ErrorCategory::Fatal => "fatal",
+        }
+    }
+
+    /// Parses the wire form.
+    pub fn parse(raw: &str) -> Option<ErrorCategory> {
+        match raw {
+            "retryable" => Some(ErrorCategory::Retryable),
+            "not_retryable" => Some(ErrorCategory::NotRetryable),
+            "fatal" => Some(ErrorCategory::Fatal),
+            _ => None,
+        }
+    }
+}
+
+/// `tool.failed`: the operation failed after its retries, or was refused.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolFailed {
+    pub call_id: String,
+    pub tool: String,
+    pub category: ErrorCategory,
+    /// What went wrong, for operators.
+    pub error: String,
+    /// The HTTP status, when the operation answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    pub latency_ms: u64,
+    pub attempts: u32,
+}
+
+/// A write operation that waits for the user's "yes".
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PendingAction {
+    /// The agent that proposed it.
+    pub agent: String,
+    /// The tool to call.
+    pub tool: String,
+    /// Its arguments.
+    pub params: Value,
+}
+
+/// `confirmation.requested`: the agent wants to run a `write` tool and asks the user first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConfirmationRequested {
+    #[serde(flatten)]
+    pub action: PendingAction,
+    /// The question shown to the user.
+    pub prompt: String,
+}
+
+/// Why a conversation was handed to a human.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EscalationReason {
+    /// The user asked for a human.
+    UserRequest,
+    /// A configured escalation keyword appeared.
+    Keyword,
+    /// Too many failed tool calls in one turn.
+    ToolFailures,
+    /// The agent wanted a `destructive` tool, which only a human may run.
+    DestructiveAction,
+}
+
+/// `conversation.escalated`: a human takes over.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConversationEscalated {
+    pub reason: EscalationReason,
+    /// Details for the operator (the keyword, the tool, the errors).
+    pub detail: String,
+    /// The agent that escalated.
+    pub agent: String,
 }
 
 /// `agent.replied`: the agent's answer, shown to the user.
@@ -26,6 +175,10 @@ pub struct AgentReplied {
 pub enum TurnOutcome {
     /// The agent replied.
     Replied,
+    /// The agent asked the user to confirm a write; the next message answers it.
+    AwaitingConfirmation,
+    /// The conversation was handed to a human.
+    Escalated,
 }
 
 /// `turn.completed`: the turn is over; nothing more is published for it.
@@ -35,4 +188,30 @@ pub struct TurnCompleted {
     pub outcome: TurnOutcome,
     /// Milliseconds from the user message being stored to the reply being published.
     pub latency_ms: u64,
+    /// Stream sequence of the message this turn answered (0 in events written before
+    /// this field existed).
+    #[serde(default)]
+    pub message_seq: u64,
+    /// The write waiting for the user's confirmation, when the outcome is
+    /// `awaiting_confirmation`; the next turn of the thread reads it from here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<PendingAction>,
+}
+
+/// `turn.failed`: the message could not be answered; it is in the dead-letter stream and
+/// the user is told (`text`). Nothing more is published for the turn.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TurnFailed {
+    /// Stream sequence of the message that failed.
+    pub message_seq: u64,
+    pub category: ErrorCategory,
+    /// What went wrong, for operators.
+    pub error: String,
+    /// How many times the message was delivered.
+    pub attempts: u32,
+    /// The apology shown to the user.
+    pub text: String,
+    /// Id (sequence in the dead-letter stream) of the message's dead letter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dead_letter_id: Option<u64>,
 }

@@ -57,8 +57,17 @@ pub fn fold(events: &[(u64, &Envelope)]) -> Vec<Delta> {
                 delta.agent = Some(r.agent.clone());
                 delta.preview = Some(cut(&r.text));
             }
-            Payload::TurnCompleted(_) => delta.turns += 1,
-            Payload::TurnStarted(_) => {}
+            Payload::TurnCompleted(_) | Payload::TurnFailed(_) => delta.turns += 1,
+            // The lifecycle (statuses, tool calls) is folded by the read models of the
+            // projections issue; until then these only show in the replay.
+            Payload::MessageRedriven(_)
+            | Payload::TurnStarted(_)
+            | Payload::AgentRouted(_)
+            | Payload::ToolCalled(_)
+            | Payload::ToolSucceeded(_)
+            | Payload::ToolFailed(_)
+            | Payload::ConfirmationRequested(_)
+            | Payload::ConversationEscalated(_) => {}
         }
     }
     deltas

@@ -1,41 +1,125 @@
-//! Agents answer a user message. An [`Engine`] produces the reply; the built-in
-//! [`RuleEngine`] is deterministic and works offline (the default for the demo and tests).
+//! Agents answer a user message. The agents config ([`config`]) says which agents exist,
+//! how a message is routed to one, which tools each may call with which permission, and
+//! when to escalate. An [`Engine`] proposes the next step of a turn (call a tool, or
+//! reply); the turn ([`crate::turn`]) decides whether the step is allowed and runs it.
+//! The built-in [`RuleEngine`] is deterministic and works offline (the default for the
+//! demo and tests); [`OpenAiEngine`] asks any OpenAI-compatible chat-completions server.
 
-mod rules;
+pub mod config;
+mod openai;
+pub(crate) mod rules;
 
+pub use openai::{OpenAiArgs, OpenAiEngine};
 pub use rules::RuleEngine;
 
 use std::future::Future;
 use std::pin::Pin;
 
-/// What an engine answered.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reply {
-    /// The agent that answered.
-    pub agent: String,
-    /// The reply text.
-    pub text: String,
+use common::events::ErrorCategory;
+use serde_json::Value;
+
+/// A boxed future, the shape of the engine's methods (the trait is used as `dyn Engine`).
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// An agent as an engine sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentCard {
+    pub name: String,
+    pub description: String,
+    /// The agent's instructions (a model engine's system prompt).
+    pub instructions: String,
 }
 
-/// Why an engine could not answer.
+/// A tool an agent may call, as an engine sees it: a function with JSON-schema parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolDef {
+    /// The tool's name: the operation id.
+    pub name: String,
+    pub description: String,
+    /// JSON schema of the arguments: an object schema.
+    pub parameters: Value,
+}
+
+/// A tool call made earlier in this turn, and what came of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallRecord {
+    pub tool: String,
+    pub params: Value,
+    pub outcome: CallOutcome,
+}
+
+/// What came of a tool call.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallOutcome {
+    /// The operation answered 2xx with this body.
+    Succeeded { status: u16, result: Value },
+    /// The operation failed (after its retries).
+    Failed {
+        category: ErrorCategory,
+        error: String,
+        status: Option<u16>,
+    },
+    /// The turn did not run it (not one of the agent's tools, invalid arguments).
+    Refused { reason: String },
+}
+
+/// Everything an engine needs to propose the next step of a turn.
+#[derive(Debug, Clone)]
+pub struct TurnView<'a> {
+    /// The agent answering the turn.
+    pub agent: &'a AgentCard,
+    /// The tools that agent may call.
+    pub tools: &'a [ToolDef],
+    /// The user's message.
+    pub message: &'a str,
+    /// The tool calls made so far in this turn, in order.
+    pub calls: &'a [CallRecord],
+}
+
+/// What an engine proposes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// Answer the user with this text; the turn ends.
+    Reply(String),
+    /// Call this tool with these arguments (a JSON object), then ask again.
+    CallTool { tool: String, params: Value },
+}
+
+/// Why an engine could not propose a step.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
-    /// Worth trying again later (a time-out, a model server that is down).
+    /// Worth trying again later (a time-out, a model server that is down or answered
+    /// garbage).
     #[error("engine temporarily unavailable: {0}")]
     Retryable(String),
-    /// Will fail the same way again.
+    /// Will fail the same way again (a rejected request, a bad key).
     #[error("engine failed: {0}")]
     Permanent(String),
 }
 
-/// A way of producing replies.
+impl EngineError {
+    /// The failure's category.
+    pub fn category(&self) -> ErrorCategory {
+        match self {
+            EngineError::Retryable(_) => ErrorCategory::Retryable,
+            EngineError::Permanent(_) => ErrorCategory::NotRetryable,
+        }
+    }
+}
+
+/// A way of producing the steps of a turn.
 pub trait Engine: Send + Sync {
-    /// The engine's name, written into `agent.replied`.
+    /// The engine's name, written into `agent.replied` (`rules`, `openai`).
     fn name(&self) -> &'static str;
 
-    /// Answers one user message.
-    fn reply<'a>(
+    /// Chooses an agent for a message no routing rule matched, among `agents`; `None`
+    /// means the config's default agent.
+    fn choose_agent<'a>(
         &'a self,
+        agents: &'a [AgentCard],
         message: &'a str,
-    ) -> Pin<Box<dyn Future<Output = Result<Reply, EngineError>> + Send + 'a>>;
+    ) -> BoxFuture<'a, Result<Option<String>, EngineError>>;
+
+    /// Proposes the next step of a turn.
+    fn next_step<'a>(&'a self, turn: TurnView<'a>) -> BoxFuture<'a, Result<Step, EngineError>>;
 }

@@ -2,10 +2,14 @@
 //! deterministic — the same message always gets the same reply — so tests and the
 //! offline demo need no model server.
 
-use std::future::Future;
-use std::pin::Pin;
+use super::{AgentCard, BoxFuture, Engine, EngineError, Step, TurnView};
 
-use super::{Engine, EngineError, Reply};
+/// An agent's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub agent: String,
+    pub text: String,
+}
 
 /// One routing rule: any of these words sends the message to this agent.
 struct Rule {
@@ -78,11 +82,16 @@ impl Engine for RuleEngine {
         "rules"
     }
 
-    fn reply<'a>(
+    fn choose_agent<'a>(
         &'a self,
+        _agents: &'a [AgentCard],
         message: &'a str,
-    ) -> Pin<Box<dyn Future<Output = Result<Reply, EngineError>> + Send + 'a>> {
-        Box::pin(async move { Ok(self.answer(message)) })
+    ) -> BoxFuture<'a, Result<Option<String>, EngineError>> {
+        Box::pin(async move { Ok(Some(self.answer(message).agent)) })
+    }
+
+    fn next_step<'a>(&'a self, turn: TurnView<'a>) -> BoxFuture<'a, Result<Step, EngineError>> {
+        Box::pin(async move { Ok(Step::Reply(self.answer(turn.message).text)) })
     }
 }
 

@@ -1,0 +1,1 @@
+//! The agents config (in progress).

@@ -1,0 +1,135 @@
+//! Tools: the HTTP operations of an OpenAPI 3.0 document that agents may call.
+//! [`openapi`] turns a document into [`ToolSpec`]s (JSON-schema parameters, how to build
+//! the request); [`http`] makes one call (URL, query and body from the arguments,
+//! time-outs, size caps, failures classified); [`ssrf`] refuses private, loopback,
+//! link-local and metadata addresses (after DNS resolution and on every redirect) unless
+//! the host is allow-listed. (Interface only; implementation in progress.)
+
+use std::time::Duration;
+
+use clap::Args;
+use common::events::ErrorCategory;
+use serde_json::Value;
+
+use crate::agents::ToolDef;
+
+/// How tools are called.
+#[derive(Debug, Clone, Args)]
+pub struct ToolArgs {
+    /// Base URL that replaces the `servers` of the OpenAPI document (e.g. where the demo
+    /// shop API runs).
+    #[arg(long, env = "TOOLS_BASE_URL")]
+    pub tools_base_url: Option<String>,
+    /// Hosts the SSRF guard lets through although they resolve to private or loopback
+    /// addresses: comma-separated `host` or `host:port`.
+    #[arg(long, env = "TOOLS_ALLOW_HOSTS", value_delimiter = ',')]
+    pub tools_allow_hosts: Vec<String>,
+    /// Time-out of one HTTP attempt of a tool call.
+    #[arg(long, env = "TOOLS_TIMEOUT", default_value = "10s", value_parser = common::config::parse_duration)]
+    pub tools_timeout: Duration,
+    /// Largest response body read from a tool, in bytes; a larger one is a failure.
+    #[arg(long, env = "TOOLS_MAX_RESPONSE_BYTES", default_value_t = 1024 * 1024)]
+    pub tools_max_response_bytes: usize,
+    /// Attempts of one tool call when it fails in a retryable way (time-out, connection
+    /// error, 429, 5xx), with exponential back-off and jitter between them.
+    #[arg(long, env = "TOOLS_ATTEMPTS", default_value_t = 3)]
+    pub tools_attempts: u32,
+    /// First back-off delay between attempts of a tool call (doubles each time).
+    #[arg(long, env = "TOOLS_RETRY_DELAY", default_value = "200ms", value_parser = common::config::parse_duration)]
+    pub tools_retry_delay: Duration,
+}
+
+/// One callable operation.
+#[derive(Debug, Clone)]
+pub struct ToolSpec {
+    /// Operation id (or a stable generated one: `<method>_<path>`).
+    pub name: String,
+    pub description: String,
+    /// HTTP method, upper case.
+    pub method: String,
+    /// Path template, e.g. `/orders/{order_id}`.
+    pub path: String,
+    /// JSON schema of the arguments (an object; path and query parameters as properties,
+    /// a JSON request body as property `body`).
+    pub parameters: Value,
+}
+
+impl ToolSpec {
+    /// The tool as an engine sees it.
+    pub fn def(&self) -> ToolDef {
+        ToolDef {
+            name: self.name.clone(),
+            description: self.description.clone(),
+            parameters: self.parameters.clone(),
+        }
+    }
+}
+
+/// What a successful call returned.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolResponse {
+    pub status: u16,
+    /// The JSON body (a non-JSON body becomes a JSON string).
+    pub body: Value,
+}
+
+/// Why a call failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct ToolError {
+    pub category: ErrorCategory,
+    /// The HTTP status, when the operation answered.
+    pub status: Option<u16>,
+    pub message: String,
+}
+
+/// A call and its retries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallReport {
+    pub result: Result<ToolResponse, ToolError>,
+    /// HTTP attempts made.
+    pub attempts: u32,
+    /// From the first attempt to the last answer.
+    pub elapsed: Duration,
+}
+
+/// The tools of one OpenAPI document, ready to call.
+#[derive(Debug)]
+pub struct Toolbox {
+    specs: Vec<ToolSpec>,
+}
+
+/// Why a document cannot become tools.
+#[derive(Debug, thiserror::Error)]
+pub enum ToolsError {
+    #[error("invalid OpenAPI document: {0}")]
+    Invalid(String),
+}
+
+impl Toolbox {
+    /// Reads an OpenAPI 3.0 document (JSON or YAML text).
+    pub fn from_openapi(_document: &str, _args: &ToolArgs) -> Result<Toolbox, ToolsError> {
+        todo!("tools: in progress")
+    }
+
+    /// The tool with this name.
+    pub fn spec(&self, name: &str) -> Option<&ToolSpec> {
+        self.specs.iter().find(|spec| spec.name == name)
+    }
+
+    /// Every tool, in document order.
+    pub fn specs(&self) -> &[ToolSpec] {
+        &self.specs
+    }
+
+    /// Calls a tool, retrying retryable failures with back-off; `idempotency_key` is sent
+    /// as `Idempotency-Key` (the same on every attempt).
+    pub async fn call(
+        &self,
+        _name: &str,
+        _params: &Value,
+        _idempotency_key: Option<&str>,
+    ) -> CallReport {
+        todo!("tools: in progress")
+    }
+}
