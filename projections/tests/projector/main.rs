@@ -51,6 +51,8 @@ fn turn(thread: &ThreadId, first_seq: u64) -> Vec<Delivered> {
             TurnCompleted {
                 outcome: TurnOutcome::Replied,
                 latency_ms: 3,
+                message_seq: 1,
+                pending: None,
             },
         ),
     ];
