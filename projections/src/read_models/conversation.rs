@@ -222,6 +222,8 @@ mod tests {
                 TurnCompleted {
                     outcome: TurnOutcome::Replied,
                     latency_ms: 5,
+                    message_seq: 1,
+                    pending: None,
                 },
             ),
             event(
