@@ -25,6 +25,13 @@ pub const DEAD_LETTER_SUBJECTS: &str = "dead.>";
 /// Durable consumer of the conversation projector.
 pub const PROJECTOR_CONSUMER: &str = "projector";
 
+/// Header of a user message (`chat.<thread>.user`) with the stream sequence of the
+/// thread's previous user message, absent for the first. Whoever stores a user message
+/// (the ingress, a redrive) stores it with `Nats-Expected-Last-Subject-Sequence` set to the
+/// same number, so the chain has no gap; a worker answers a message only after the turn of
+/// the previous one has ended, which keeps a thread's turns in order across workers.
+pub const PREVIOUS_SEQ_HEADER: &str = "Smart-Support-Previous-Seq";
+
 /// Subject of a user message of this thread.
 pub fn user_message(thread: &ThreadId) -> String {
     format!("chat.{thread}.user")
