@@ -54,16 +54,18 @@ impl Running {
 
 /// Migrates, connects, binds and starts everything; returns once the port is bound.
 pub async fn start(args: UpArgs, shutdown: CancellationToken) -> anyhow::Result<Running> {
+    let agents = workers::startup::load_agents(&args.worker)?;
     let pool = projections::connect(&args.database).await?;
     projections::MIGRATOR.run(&pool).await?;
     let (client, js) = common::jetstream::connect(&args.nats).await?;
     let stream = common::jetstream::ensure_chat_stream(&js, &args.nats).await?;
-    let workers_consumer = common::jetstream::ensure_workers_consumer(&stream).await?;
+    common::dead_letters::ensure_stream(&js, &args.nats).await?;
+    let (workers_consumer, worker_state) =
+        workers::startup::build(js.clone(), stream.clone(), agents, &args.worker).await?;
 
     let worker = tokio::spawn(workers::consumer::run(
         workers_consumer,
-        js.clone(),
-        Arc::new(workers::agents::RuleEngine),
+        worker_state,
         args.worker.worker_batch,
         shutdown.clone(),
     ));

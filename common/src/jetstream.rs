@@ -1,6 +1,6 @@
 //! Creates the streams and consumers at start-up, idempotently: whichever service starts
 //! first creates them, the others find them. The stream's settings are brought up to date
-//! (create-or-update); an existing workers consumer is kept as it is.
+//! (create-or-update), and so are the workers consumer's.
 
 use std::time::Duration;
 
@@ -54,29 +54,31 @@ pub async fn ensure_chat_stream(js: &Context, args: &NatsArgs) -> anyhow::Result
     Ok(js.get_stream(subjects::CHAT_STREAM).await?)
 }
 
-/// The durable pull consumer the workers share: one delivery of each user message at a
-/// time, explicit acks, redelivery after `ack_wait` up to `max_deliver` times.
-pub async fn ensure_workers_consumer(stream: &Stream) -> anyhow::Result<PullConsumer> {
+/// The durable pull consumer the workers share, created or brought up to date: explicit
+/// acks, redelivery after `ack_wait` when a worker goes quiet. There is no server-side
+/// delivery limit: the worker dead-letters a message after its own limit, and a limit
+/// here would silently drop a message whose dead-lettering was interrupted.
+pub async fn ensure_workers_consumer(
+    stream: &Stream,
+    ack_wait: Duration,
+) -> anyhow::Result<PullConsumer> {
     let config = consumer::pull::Config {
         durable_name: Some(subjects::WORKERS_CONSUMER.into()),
         description: Some("Agent workers: one turn per user message".into()),
         filter_subject: subjects::USER_MESSAGES.into(),
         ack_policy: AckPolicy::Explicit,
         deliver_policy: DeliverPolicy::All,
-        ack_wait: Duration::from_secs(30),
-        max_deliver: 5,
+        ack_wait,
+        max_deliver: -1,
         max_ack_pending: 1024,
         ..Default::default()
     };
-    stream
-        .get_or_create_consumer(subjects::WORKERS_CONSUMER, config)
-        .await
-        .map_err(|err| {
-            anyhow::anyhow!(
-                "cannot create consumer {}: {err}",
-                subjects::WORKERS_CONSUMER
-            )
-        })
+    stream.create_consumer(config).await.map_err(|err| {
+        anyhow::anyhow!(
+            "cannot create or update consumer {}: {err}",
+            subjects::WORKERS_CONSUMER
+        )
+    })
 }
 
 /// A projector's durable consumer, positioned just after the projector's checkpoint.

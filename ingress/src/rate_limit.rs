@@ -13,6 +13,10 @@
 //! A connection's messages are therefore stored one after the other (each publish names
 //! the previous one's sequence); [`ThreadLimiter::store`] is called from one task per
 //! connection.
+//!
+//! The same compare-and-set gives every user message the sequence of the thread's previous
+//! one (`Smart-Support-Previous-Seq`), which the workers use to keep a thread's turns in
+//! order.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -101,9 +105,16 @@ impl ThreadLimiter {
                 self.known = Some(known);
                 return Err(Refusal::Limited { retry_after });
             }
-            let message = publish::message(&event)
+            let mut message = publish::message(&event)
                 .expected_last_subject_sequence(known.last_seq)
                 .header(ARRIVALS_HEADER, encode(&arrivals).as_str());
+            if known.last_seq > 0 {
+                // The chain the workers follow to answer a thread's messages in order.
+                message = message.header(
+                    subjects::PREVIOUS_SEQ_HEADER,
+                    known.last_seq.to_string().as_str(),
+                );
+            }
             let ack = async {
                 self.js
                     .send_publish(self.subject.clone(), message)

@@ -1,140 +1,427 @@
 //! The pull loop. Messages flow from the shared durable consumer into one lane per
-//! thread: a thread's messages are answered one after the other in delivery order,
-//! different threads run in parallel, so a thread's turns never overlap in a worker.
+//! thread: a thread's messages are answered one after the other in delivery order, and
+//! different threads run in parallel.
 //!
-//! [`step`] handles one message and returns an [`Outcome`]; [`settle`] turns the outcome
-//! into ack / nak-with-delay / term. Tests call `step` directly.
+//! Order across worker processes comes from the stream itself. Every user message names
+//! its thread's previous one (`Smart-Support-Previous-Seq`), and a worker starts a turn
+//! only once the thread's last turn event is the end (`turn.completed`/`turn.failed`) of
+//! that previous message's turn. Until then the message is parked — out of its lane,
+//! its ack deadline pushed back with progress acks — and tried again when a turn ends in
+//! this process or after a short poll.
+//!
+//! [`step`] handles one message and returns an [`Outcome`]; the lane turns it into ack /
+//! nak-with-delay / dead letter + term. Tests call `step` directly.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use async_nats::HeaderMap;
 use async_nats::jetstream::{
-    AckKind, Context, Message, consumer::PullConsumer, message::PublishMessage,
+    AckKind, Context, Message,
+    consumer::PullConsumer,
+    context::PublishAckFuture,
+    message::PublishMessage,
+    stream::{DirectGetErrorKind, Stream},
 };
-use common::events::Envelope;
+use common::dead_letters::{self, Failure, Source};
+use common::events::{
+    Envelope, ErrorCategory, Payload, PendingAction, ThreadId, TurnFailed, TurnId, step_event_id,
+};
 use common::shutdown::CancellationToken;
+use common::subjects;
 use futures::StreamExt;
 use time::OffsetDateTime;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_util::task::TaskTracker;
+use uuid::Uuid;
 
-use crate::agents::{Engine, EngineError};
-use crate::turn::{self, Incoming, TurnError};
+use crate::agents::{BoxFuture, EngineError};
+use crate::turn::{self, Agents, Incoming, Prior, Sink, TurnError};
+
+/// What the user is told when their message cannot be answered.
+const APOLOGY: &str = "Sorry, I could not process your message. It has been passed to our support team, who will get back to you here.";
+
+/// How redeliveries back off and when the worker gives up.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Delay before the second delivery; doubles each time.
+    pub first_delay: Duration,
+    /// Longest delay.
+    pub max_delay: Duration,
+    /// Deliveries before a message whose turn keeps failing is dead-lettered.
+    pub max_deliveries: u32,
+    /// The consumer's ack wait: a parked message sends progress well within it.
+    pub ack_wait: Duration,
+}
+
+impl RetryPolicy {
+    /// Delay before the next delivery after `delivered` failed ones: exponential with
+    /// up to 20 % jitter (so messages that failed together do not come back together),
+    /// capped at `max_delay`.
+    pub fn delay(&self, delivered: u32) -> Duration {
+        let exponent = delivered.clamp(1, 20) - 1;
+        let base = self
+            .first_delay
+            .saturating_mul(2u32.saturating_pow(exponent))
+            .min(self.max_delay);
+        let jitter = base.mul_f64(fastrand_fraction() * 0.2);
+        (base + jitter).min(self.max_delay)
+    }
+}
+
+/// A number in [0, 1) that differs between calls; enough for jitter.
+fn fastrand_fraction() -> f64 {
+    (Uuid::new_v4().as_u128() % 1_000_000) as f64 / 1_000_000.0
+}
+
+/// Everything a worker needs to run turns.
+pub struct Worker {
+    pub js: Context,
+    /// The chat stream, for direct reads of a thread's turn events.
+    pub stream: Stream,
+    pub agents: Agents,
+    pub policy: RetryPolicy,
+    /// Woken whenever a turn of this process ends, so parked messages look again.
+    settled: Notify,
+}
+
+impl Worker {
+    pub fn new(js: Context, stream: Stream, agents: Agents, policy: RetryPolicy) -> Worker {
+        Worker {
+            js,
+            stream,
+            agents,
+            policy,
+            settled: Notify::new(),
+        }
+    }
+}
+
+/// A delivered message.
+#[derive(Debug, Clone, Copy)]
+pub struct Delivery<'a> {
+    pub subject: &'a str,
+    pub seq: u64,
+    /// How many times it has been delivered, this time included.
+    pub delivered: u32,
+    pub payload: &'a [u8],
+    pub headers: Option<&'a HeaderMap>,
+}
 
 /// What to do with a message after its step.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// Every event of the turn is stored: acknowledge.
+    /// The turn ended and every event of it is stored: acknowledge.
     Done,
+    /// The thread's previous message is still being answered: try again when it is.
+    Wait,
     /// Worth another try after this delay (nak with delay: a plain nak would redeliver at
     /// once and hot-loop).
-    Retry { after: Duration },
-    /// Will never succeed: terminate the message (the dead-letter stream comes later).
-    DeadLetter { reason: String },
+    Retry { after: Duration, error: String },
+    /// Will never succeed, or retries are exhausted: dead-letter, tell the user, terminate.
+    DeadLetter {
+        category: ErrorCategory,
+        error: String,
+    },
 }
 
-/// Handles one delivered message: decode, run the turn, publish its events.
-pub async fn step(
-    js: &Context,
-    engine: &dyn Engine,
-    payload: &[u8],
-    seq: u64,
-    delivered: i64,
-) -> Outcome {
-    let event = match Envelope::from_json(payload) {
-        Ok(event) => event,
-        Err(err) => {
+/// Handles one delivered message: decode, check the thread's order, run the turn.
+pub async fn step(worker: &Worker, delivery: Delivery<'_>) -> Outcome {
+    let event = match Envelope::from_json(delivery.payload) {
+        Ok(event) if event.payload.is_user_message() => event,
+        Ok(event) => {
             return Outcome::DeadLetter {
-                reason: err.to_string(),
-            };
-        }
-    };
-    let incoming = Incoming { event, seq };
-    let events = match turn::run(engine, &incoming, OffsetDateTime::now_utc).await {
-        Ok(events) => events,
-        Err(TurnError::Engine(EngineError::Retryable(reason))) => {
-            tracing::warn!(%reason, "engine unavailable; retrying later");
-            return Outcome::Retry {
-                after: retry_delay(delivered),
+                category: ErrorCategory::Fatal,
+                error: format!("expected a user message, got {}", event.payload.kind()),
             };
         }
         Err(err) => {
             return Outcome::DeadLetter {
-                reason: err.to_string(),
+                category: ErrorCategory::Fatal,
+                error: err.to_string(),
             };
         }
     };
-    match publish_all(js, &events).await {
+    let retry = |error: String| worker_retry(worker, delivery.delivered, error);
+    let last = match last_turn_event(&worker.stream, &event.thread_id).await {
+        Ok(last) => last,
+        Err(err) => return retry(err),
+    };
+    let own = last
+        .as_ref()
+        .is_some_and(|last| last.turn_id == event.turn_id);
+    if own && last.as_ref().is_some_and(|last| last.payload.is_terminal()) {
+        // An earlier delivery finished the turn; only its ack was lost.
+        return Outcome::Done;
+    }
+    let previous = previous_seq(delivery.headers);
+    if let Some(previous) = previous
+        && !own
+        && !last
+            .as_ref()
+            .is_some_and(|last| ends_turn_of(last, previous))
+    {
+        return Outcome::Wait;
+    }
+    let prior = if own {
+        let recorded = match turn_events(&worker.stream, &event, delivery.seq).await {
+            Ok(recorded) => recorded,
+            Err(err) => return retry(err),
+        };
+        let pending = recorded.iter().find_map(|e| match &e.payload {
+            Payload::TurnStarted(started) => started.confirming.clone(),
+            _ => None,
+        });
+        Prior { pending, recorded }
+    } else {
+        Prior {
+            pending: last.and_then(pending_of),
+            recorded: Vec::new(),
+        }
+    };
+    let incoming = Incoming {
+        event,
+        seq: delivery.seq,
+    };
+    let mut sink = JetStreamSink {
+        js: &worker.js,
+        acks: Vec::new(),
+    };
+    match turn::run(
+        &worker.agents,
+        &incoming,
+        prior,
+        &mut sink,
+        OffsetDateTime::now_utc,
+    )
+    .await
+    {
         Ok(()) => Outcome::Done,
-        Err(err) => {
-            tracing::warn!(error = %err, "turn events not stored; retrying later");
-            Outcome::Retry {
-                after: retry_delay(delivered),
+        Err(TurnError::Engine(EngineError::Retryable(reason))) => {
+            retry(format!("engine unavailable: {reason}"))
+        }
+        Err(TurnError::Publish(reason)) => retry(reason),
+        Err(err @ TurnError::Engine(EngineError::Permanent(_))) => Outcome::DeadLetter {
+            category: ErrorCategory::NotRetryable,
+            error: err.to_string(),
+        },
+        Err(err @ TurnError::NotAUserMessage(_)) => Outcome::DeadLetter {
+            category: ErrorCategory::Fatal,
+            error: err.to_string(),
+        },
+    }
+}
+
+/// A retry, or a dead letter once the deliveries are used up.
+fn worker_retry(worker: &Worker, delivered: u32, error: String) -> Outcome {
+    if delivered >= worker.policy.max_deliveries {
+        Outcome::DeadLetter {
+            category: ErrorCategory::Retryable,
+            error: format!("gave up after {delivered} deliveries: {error}"),
+        }
+    } else {
+        Outcome::Retry {
+            after: worker.policy.delay(delivered),
+            error,
+        }
+    }
+}
+
+/// The sequence of the thread's previous user message, from the header.
+fn previous_seq(headers: Option<&HeaderMap>) -> Option<u64> {
+    headers?
+        .get(subjects::PREVIOUS_SEQ_HEADER)?
+        .as_str()
+        .parse()
+        .ok()
+        .filter(|&seq| seq > 0)
+}
+
+/// Whether `event` ends the turn of the message at `seq` or of a later one.
+fn ends_turn_of(event: &Envelope, seq: u64) -> bool {
+    match &event.payload {
+        Payload::TurnCompleted(done) => done.message_seq >= seq,
+        Payload::TurnFailed(failed) => failed.message_seq >= seq,
+        _ => false,
+    }
+}
+
+/// The write a finished turn left waiting for the user's answer.
+fn pending_of(event: Envelope) -> Option<PendingAction> {
+    match event.payload {
+        Payload::TurnCompleted(done) => done.pending,
+        _ => None,
+    }
+}
+
+/// The thread's last turn event; an event this code cannot read counts as none (it
+/// must not block the thread forever).
+async fn last_turn_event(stream: &Stream, thread: &ThreadId) -> Result<Option<Envelope>, String> {
+    match stream
+        .direct_get_last_for_subject(subjects::turn_event(thread))
+        .await
+    {
+        Ok(message) => Ok(Envelope::from_json(&message.payload).ok()),
+        Err(err) if err.kind() == DirectGetErrorKind::NotFound => Ok(None),
+        Err(err) => Err(format!("cannot read the thread's last turn event: {err}")),
+    }
+}
+
+/// The events of this message's turn an earlier delivery stored: the thread's turn
+/// events after the message, of this turn id.
+async fn turn_events(stream: &Stream, event: &Envelope, seq: u64) -> Result<Vec<Envelope>, String> {
+    let subject = subjects::turn_event(&event.thread_id);
+    let mut found = Vec::new();
+    let mut next = seq + 1;
+    loop {
+        let message = match stream
+            .direct_get_next_for_subject(subject.as_str(), Some(next))
+            .await
+        {
+            Ok(message) => message,
+            Err(err) if err.kind() == DirectGetErrorKind::NotFound => return Ok(found),
+            Err(err) => return Err(format!("cannot read the turn's events: {err}")),
+        };
+        next = message.sequence + 1;
+        if let Ok(stored) = Envelope::from_json(&message.payload)
+            && stored.turn_id == event.turn_id
+        {
+            let terminal = stored.payload.is_terminal();
+            found.push(stored);
+            if terminal {
+                return Ok(found);
             }
         }
     }
 }
 
-/// Publishes the events pipelined (all sent, then all PubAcks awaited), each with its
-/// event id as `Nats-Msg-Id`. Ok only when every PubAck is in.
-pub async fn publish_all(js: &Context, events: &[Envelope]) -> anyhow::Result<()> {
-    let mut acks = Vec::with_capacity(events.len());
-    for event in events {
-        let publish = PublishMessage::build()
-            .payload(event.to_json().into())
-            .message_id(event.event_id.to_string());
-        acks.push(js.send_publish(event.subject(), publish).await?);
-    }
-    for ack in acks {
-        ack.await?;
-    }
-    Ok(())
+/// Publishes a turn's events pipelined, each with its event id as `Nats-Msg-Id`; `flush`
+/// returns once every PubAck is in.
+struct JetStreamSink<'a> {
+    js: &'a Context,
+    acks: Vec<PublishAckFuture>,
 }
 
-/// Exponential back-off for redelivery: 1 s, 2 s, 4 s … capped at 60 s.
-pub fn retry_delay(delivered: i64) -> Duration {
-    let exponent = delivered.clamp(1, 7) as u32 - 1;
-    Duration::from_secs(2u64.pow(exponent)).min(Duration::from_secs(60))
+impl Sink for JetStreamSink<'_> {
+    fn emit(&mut self, event: Envelope) -> BoxFuture<'_, Result<(), TurnError>> {
+        Box::pin(async move {
+            let publish = PublishMessage::build()
+                .payload(event.to_json().into())
+                .message_id(event.event_id.to_string());
+            let ack = self
+                .js
+                .send_publish(event.subject(), publish)
+                .await
+                .map_err(|err| TurnError::Publish(err.to_string()))?;
+            self.acks.push(ack);
+            Ok(())
+        })
+    }
+
+    fn flush(&mut self) -> BoxFuture<'_, Result<(), TurnError>> {
+        Box::pin(async move {
+            for ack in self.acks.drain(..) {
+                ack.await
+                    .map_err(|err| TurnError::Publish(err.to_string()))?;
+            }
+            Ok(())
+        })
+    }
 }
 
-/// Acknowledges, naks or terminates according to the outcome.
-pub async fn settle(message: &Message, outcome: &Outcome) {
-    let result = match outcome {
-        Outcome::Done => message.ack().await,
-        Outcome::Retry { after } => message.ack_with(AckKind::Nak(Some(*after))).await,
-        Outcome::DeadLetter { reason } => {
-            tracing::error!(subject = %message.subject, %reason, "message cannot be answered; terminated");
-            message.ack_with(AckKind::Term).await
-        }
+/// Dead-letters a message, tells the user with `turn.failed`, and returns the dead
+/// letter's id. Both publishes are de-duplicated, so doing it again after a crash stores
+/// nothing twice.
+pub async fn dead_letter(
+    worker: &Worker,
+    delivery: Delivery<'_>,
+    category: ErrorCategory,
+    error: &str,
+) -> anyhow::Result<u64> {
+    let failure = Failure {
+        category,
+        error: error.to_owned(),
+        attempts: delivery.delivered,
     };
-    if let Err(err) = result {
-        // The message will be redelivered after ack_wait; its events are de-duplicated.
-        tracing::warn!(error = %err, "ack not sent");
+    let source = Source {
+        subject: delivery.subject,
+        seq: delivery.seq,
+        payload: delivery.payload,
+        headers: delivery.headers,
+    };
+    let id = dead_letters::publish(&worker.js, source, &failure).await?;
+    let parsed = Envelope::from_json(delivery.payload).ok();
+    let (thread, turn) = match parsed {
+        Some(event) => (Some(event.thread_id), event.turn_id),
+        None => (
+            subjects::thread_of(delivery.subject).and_then(|t| ThreadId::parse(t).ok()),
+            // A message that does not parse has no turn id: derive one from its place.
+            TurnId::from_uuid(Uuid::new_v5(
+                &Uuid::NAMESPACE_OID,
+                format!("chat-seq-{}", delivery.seq).as_bytes(),
+            )),
+        ),
+    };
+    if let Some(thread) = thread {
+        let failed = Envelope::new(
+            step_event_id(&turn, &format!("failed-{}", delivery.seq)),
+            thread,
+            turn,
+            OffsetDateTime::now_utc(),
+            TurnFailed {
+                message_seq: delivery.seq,
+                category,
+                error: error.to_owned(),
+                attempts: delivery.delivered,
+                text: APOLOGY.into(),
+                dead_letter_id: Some(id),
+            },
+        );
+        let publish = PublishMessage::build()
+            .payload(failed.to_json().into())
+            .message_id(failed.event_id.to_string());
+        worker
+            .js
+            .send_publish(failed.subject(), publish)
+            .await?
+            .await?;
     }
+    Ok(id)
 }
 
-/// Messages of one thread waiting for its lane, keyed by thread id. A thread has an
-/// entry exactly while a lane task is running for it.
+/// Messages of one thread waiting for its lane, keyed by thread. A thread has an entry
+/// exactly while a lane task is running for it.
 type Lanes = Arc<Mutex<HashMap<String, VecDeque<InHand>>>>;
 
-/// A delivered message and the permit that counts it against `max_in_flight`.
-type InHand = (Message, OwnedSemaphorePermit);
+/// A delivered message and the permit that counts it against the most in hand (none
+/// once it was parked).
+type InHand = (Message, Option<OwnedSemaphorePermit>);
+
+/// Shared by the pull loop, the lanes and the parked messages.
+struct Shared {
+    worker: Arc<Worker>,
+    lanes: Lanes,
+    tasks: TaskTracker,
+    shutdown: CancellationToken,
+}
 
 /// Pulls and answers user messages until `shutdown`, then finishes every message in
-/// hand. Messages flow continuously (no fetch round trips); each thread gets a lane that
-/// answers its messages one after the other in delivery order, lanes of different threads
-/// run in parallel, and at most `max_in_flight` messages are in hand at once.
+/// hand. Messages flow continuously (no fetch round trips); at most `max_in_flight` are in
+/// hand at once, not counting parked ones.
 pub async fn run(
     consumer: PullConsumer,
-    js: Context,
-    engine: Arc<dyn Engine>,
+    worker: Arc<Worker>,
     max_in_flight: usize,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let lanes: Lanes = Arc::default();
+    let shared = Arc::new(Shared {
+        worker,
+        lanes: Arc::default(),
+        tasks: TaskTracker::new(),
+        shutdown: shutdown.clone(),
+    });
     let permits = Arc::new(Semaphore::new(max_in_flight.max(1)));
-    let tasks = TaskTracker::new();
     'connect: while !shutdown.is_cancelled() {
         let stream = consumer
             .stream()
@@ -159,50 +446,64 @@ pub async fn run(
                 _ = shutdown.cancelled() => break 'connect,
                 next = messages.next() => next,
             };
-            let message = match next {
-                Some(Ok(message)) => message,
+            match next {
+                Some(Ok(message)) => enqueue(&shared, (message, Some(permit))),
                 Some(Err(err)) => {
                     tracing::warn!(error = %err, "pull error; reconnecting");
                     break;
                 }
                 None => break,
-            };
-            let thread = common::subjects::thread_of(&message.subject)
-                .unwrap_or_default()
-                .to_owned();
-            let mut waiting = lanes.lock().expect("lanes lock");
-            match waiting.get_mut(&thread) {
-                Some(queue) => queue.push_back((message, permit)),
-                None => {
-                    waiting.insert(thread.clone(), VecDeque::new());
-                    tasks.spawn(lane(
-                        thread,
-                        (message, permit),
-                        lanes.clone(),
-                        js.clone(),
-                        engine.clone(),
-                    ));
-                }
             }
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    tasks.close();
-    tasks.wait().await;
+    shared.tasks.close();
+    shared.tasks.wait().await;
     Ok(())
 }
 
+/// Queues a message on its thread's lane, starting the lane if it is idle.
+fn enqueue(shared: &Arc<Shared>, in_hand: InHand) {
+    let thread = subjects::thread_of(&in_hand.0.subject)
+        .unwrap_or_default()
+        .to_owned();
+    let mut waiting = shared.lanes.lock().expect("lanes lock");
+    match waiting.get_mut(&thread) {
+        Some(queue) => queue.push_back(in_hand),
+        None => {
+            waiting.insert(thread.clone(), VecDeque::new());
+            shared.tasks.spawn(lane(thread, in_hand, shared.clone()));
+        }
+    }
+}
+
 /// Answers one thread's messages in order until its queue is empty.
-async fn lane(thread: String, first: InHand, lanes: Lanes, js: Context, engine: Arc<dyn Engine>) {
+async fn lane(thread: String, first: InHand, shared: Arc<Shared>) {
     let mut next = Some(first);
-    while let Some((message, _permit)) = next {
+    while let Some((message, permit)) = next {
         let (seq, delivered) = match message.info() {
             Ok(info) => (info.stream_sequence, info.delivered),
             Err(_) => (0, 1),
         };
-        let outcome = step(&js, engine.as_ref(), &message.payload, seq, delivered).await;
-        settle(&message, &outcome).await;
-        let mut waiting = lanes.lock().expect("lanes lock");
+        let delivery = Delivery {
+            subject: &message.subject,
+            seq,
+            delivered: u32::try_from(delivered).unwrap_or(u32::MAX),
+            payload: &message.payload,
+            headers: message.headers.as_ref(),
+        };
+        let worker = &shared.worker;
+        match step(worker, delivery).await {
+            Outcome::Wait => {
+                drop(permit);
+                shared.tasks.spawn(park(message, shared.clone()));
+            }
+            outcome => {
+                settle(worker, &message, delivery, outcome).await;
+                worker.settled.notify_waiters();
+            }
+        }
+        let mut waiting = shared.lanes.lock().expect("lanes lock");
         next = match waiting.get_mut(&thread).and_then(VecDeque::pop_front) {
             Some(queued) => Some(queued),
             None => {
@@ -213,13 +514,125 @@ async fn lane(thread: String, first: InHand, lanes: Lanes, js: Context, engine: 
     }
 }
 
+/// Holds a message whose thread's previous message is still being answered, keeping its
+/// delivery alive, and puts it back on its lane when a turn ends here or a poll is due.
+/// On shutdown it is released for redelivery at once.
+async fn park(message: Message, shared: Arc<Shared>) {
+    let worker = &shared.worker;
+    let progress_every = worker.policy.ack_wait / 3;
+    let mut last_progress = tokio::time::Instant::now();
+    let mut poll = Duration::from_millis(5);
+    loop {
+        tokio::select! {
+            _ = shared.shutdown.cancelled() => {
+                let _ = message.ack_with(AckKind::Nak(None)).await;
+                return;
+            }
+            _ = worker.settled.notified() => {}
+            _ = tokio::time::sleep(poll) => poll = (poll * 2).min(Duration::from_millis(250)),
+        }
+        if last_progress.elapsed() >= progress_every {
+            if let Err(err) = message.ack_with(AckKind::Progress).await {
+                tracing::warn!(error = %err, "progress ack not sent");
+            }
+            last_progress = tokio::time::Instant::now();
+        }
+        let Ok(event) = Envelope::from_json(&message.payload) else {
+            break;
+        };
+        let Some(previous) = previous_seq(message.headers.as_ref()) else {
+            break;
+        };
+        match last_turn_event(&worker.stream, &event.thread_id).await {
+            Ok(Some(last)) if ends_turn_of(&last, previous) || last.turn_id == event.turn_id => {
+                break;
+            }
+            Ok(_) => {}
+            Err(err) => tracing::warn!(%err, "parked message cannot check its thread"),
+        }
+    }
+    enqueue(&shared, (message, None));
+}
+
+/// Acknowledges, naks or dead-letters according to the outcome.
+async fn settle(worker: &Worker, message: &Message, delivery: Delivery<'_>, outcome: Outcome) {
+    let result = match outcome {
+        Outcome::Done => message.ack().await,
+        Outcome::Wait => unreachable!("a waiting message is parked, not settled"),
+        Outcome::Retry { after, error } => {
+            tracing::warn!(subject = %message.subject, %error, ?after, "turn failed; redelivery later");
+            message.ack_with(AckKind::Nak(Some(after))).await
+        }
+        Outcome::DeadLetter { category, error } => {
+            match dead_letter(worker, delivery, category, &error).await {
+                Ok(id) => {
+                    tracing::error!(subject = %message.subject, dead_letter = id, category = category.as_str(), %error, "message dead-lettered");
+                    message.ack_with(AckKind::Term).await
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "dead letter not stored; redelivery later");
+                    message
+                        .ack_with(AckKind::Nak(Some(worker.policy.delay(delivery.delivered))))
+                        .await
+                }
+            }
+        }
+    };
+    if let Err(err) = result {
+        // The message will be redelivered after ack_wait; its events are de-duplicated.
+        tracing::warn!(error = %err, "ack not sent");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn redelivery_backs_off_exponentially_up_to_a_minute() {
-        let delays: Vec<u64> = (1..=9).map(|n| retry_delay(n).as_secs()).collect();
-        assert_eq!(delays, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
+    fn redelivery_backs_off_exponentially_with_jitter_up_to_the_cap() {
+        let policy = RetryPolicy {
+            first_delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(60),
+            max_deliveries: 5,
+            ack_wait: Duration::from_secs(30),
+        };
+        for (delivered, base) in [(1, 1), (2, 2), (3, 4), (4, 8), (7, 60), (9, 60)] {
+            let delay = policy.delay(delivered);
+            let base = Duration::from_secs(base);
+            assert!(
+                delay >= base && delay <= (base.mul_f64(1.2)).min(Duration::from_secs(60)),
+                "{delivered}: {delay:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn only_the_end_of_the_previous_turn_or_a_later_one_lets_a_message_start() {
+        let thread = ThreadId::parse("t").unwrap();
+        let turn = TurnId::from_uuid(Uuid::from_u128(1));
+        let event = |payload: Payload| Envelope {
+            event_id: Uuid::from_u128(2),
+            schema_version: 1,
+            thread_id: thread.clone(),
+            turn_id: turn,
+            occurred_at: OffsetDateTime::UNIX_EPOCH,
+            payload,
+        };
+        let completed = |seq| {
+            event(Payload::TurnCompleted(common::events::TurnCompleted {
+                outcome: common::events::TurnOutcome::Replied,
+                latency_ms: 1,
+                message_seq: seq,
+                pending: None,
+            }))
+        };
+        assert!(ends_turn_of(&completed(7), 7));
+        assert!(ends_turn_of(&completed(9), 7));
+        assert!(!ends_turn_of(&completed(5), 7));
+        let started = event(Payload::TurnStarted(common::events::TurnStarted {
+            message_seq: 7,
+            confirming: None,
+        }));
+        assert!(!ends_turn_of(&started, 7));
     }
 }

@@ -1,189 +1,527 @@
-//! One agent turn: given the user message, decide what happens and return the events to
-//! publish. No I/O but the engine call, so a test says "given this message, expect these
-//! events". Every event id is derived from the turn id and the step, so a redone turn
-//! publishes the same ids and JetStream drops the repeats.
+//! One agent turn: the only place decisions are made. Given the user message, what the
+//! thread's previous turn left pending, and what an earlier attempt of this turn already
+//! stored, it routes the message to an agent, asks the engine for steps, enforces the
+//! agent's tool permissions and the escalation rules, calls tools, and emits the turn's
+//! events as it goes.
+//!
+//! Every event id is derived from the turn id and the step, so a redone turn publishes the
+//! same ids: JetStream drops the repeats, and events an earlier attempt stored are not
+//! emitted again. A tool result already stored is reused, not fetched again, and a tool
+//! call carries `Idempotency-Key: <turn id>:<call id>`, so a crash between a call and its
+//! event does not repeat the side effect.
+//!
+//! I/O comes in through two traits, [`Tools`] and [`Sink`], so a test says "given this
+//! message, expect these events".
+
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use common::events::{
-    AgentReplied, Envelope, MessageReceived, Payload, TurnCompleted, TurnOutcome, TurnStarted,
-    step_event_id,
+    AgentReplied, AgentRouted, ConfirmationRequested, ConversationEscalated, Envelope,
+    EscalationReason, MessageReceived, MessageRedriven, Payload, PendingAction, Permission,
+    ToolCalled, ToolFailed, ToolSucceeded, TurnCompleted, TurnOutcome, TurnStarted, step_event_id,
 };
+use serde_json::Value;
 use time::OffsetDateTime;
+use uuid::Uuid;
 
-use crate::agents::{AgentCard, Engine, EngineError, Step, TurnView};
+use crate::agents::config::{Agent, AgentsConfig, Answer, render};
+use crate::agents::{BoxFuture, CallOutcome, CallRecord, Engine, EngineError, Step, TurnView};
+use crate::tools::{CallReport, Toolbox};
 
 /// A user message as the worker received it.
 #[derive(Debug, Clone)]
 pub struct Incoming {
-    /// The `message.received` envelope.
+    /// The `message.received` (or `message.redriven`) envelope.
     pub event: Envelope,
     /// Its stream sequence.
     pub seq: u64,
 }
 
-/// Why a stream message cannot be a turn.
+/// What the worker knows before the turn runs.
+#[derive(Debug, Clone, Default)]
+pub struct Prior {
+    /// The write the thread's previous turn asked the user to confirm.
+    pub pending: Option<PendingAction>,
+    /// Events of this very turn an earlier attempt already stored, in stream order.
+    pub recorded: Vec<Envelope>,
+}
+
+/// Why a turn did not end.
 #[derive(Debug, thiserror::Error)]
 pub enum TurnError {
     /// The event is not a user message (a worker's filter should never deliver one).
-    #[error("expected message.received, got {0}")]
+    #[error("expected a user message, got {0}")]
     NotAUserMessage(&'static str),
     #[error(transparent)]
     Engine(#[from] EngineError),
+    /// An event was not stored.
+    #[error("turn event not stored: {0}")]
+    Publish(String),
 }
 
-/// Runs the turn that answers `incoming` and returns its events in publish order.
+/// Calls tools (the [`Toolbox`] in production).
+pub trait Tools: Send + Sync {
+    /// Calls a tool, retries included.
+    fn call<'a>(
+        &'a self,
+        name: &'a str,
+        params: &'a Value,
+        idempotency_key: &'a str,
+    ) -> BoxFuture<'a, CallReport>;
+
+    /// The JSON schema and description of a tool, for the engine.
+    fn def(&self, name: &str) -> Option<crate::agents::ToolDef>;
+}
+
+impl Tools for Toolbox {
+    fn call<'a>(
+        &'a self,
+        name: &'a str,
+        params: &'a Value,
+        idempotency_key: &'a str,
+    ) -> BoxFuture<'a, CallReport> {
+        Box::pin(Toolbox::call(self, name, params, Some(idempotency_key)))
+    }
+
+    fn def(&self, name: &str) -> Option<crate::agents::ToolDef> {
+        self.spec(name).map(|spec| spec.def())
+    }
+}
+
+/// Where a turn's events go (JetStream in production). `emit` may return before the
+/// event is stored; `flush` returns once every emitted event is.
+pub trait Sink: Send {
+    fn emit(&mut self, event: Envelope) -> BoxFuture<'_, Result<(), TurnError>>;
+    fn flush(&mut self) -> BoxFuture<'_, Result<(), TurnError>>;
+}
+
+/// What a turn needs: the config, the engine and the tools.
+#[derive(Clone)]
+pub struct Agents {
+    pub config: Arc<AgentsConfig>,
+    pub engine: Arc<dyn Engine>,
+    pub tools: Arc<dyn Tools>,
+}
+
+/// Runs the turn that answers `incoming`, emitting its events into `sink` (flushed at the
+/// end). `now` stamps the events.
 pub async fn run(
-    engine: &dyn Engine,
+    agents: &Agents,
     incoming: &Incoming,
-    now: impl Fn() -> OffsetDateTime,
-) -> Result<Vec<Envelope>, TurnError> {
-    let Payload::MessageReceived(MessageReceived { content, .. }) = &incoming.event.payload else {
-        return Err(TurnError::NotAUserMessage(incoming.event.payload.kind()));
+    prior: Prior,
+    sink: &mut dyn Sink,
+    now: impl Fn() -> OffsetDateTime + Send + Sync,
+) -> Result<(), TurnError> {
+    let content = match &incoming.event.payload {
+        Payload::MessageReceived(MessageReceived { content, .. })
+        | Payload::MessageRedriven(MessageRedriven { content, .. }) => content.as_str(),
+        other => return Err(TurnError::NotAUserMessage(other.kind())),
     };
-    let message = &incoming.event;
-    let event = |step: &str, at: OffsetDateTime, payload: Payload| {
-        Envelope::new(
-            step_event_id(&message.turn_id, step),
-            message.thread_id.clone(),
-            message.turn_id,
-            at,
-            payload,
-        )
+    let mut turn = Turn {
+        agents,
+        incoming,
+        content,
+        recorded: prior
+            .recorded
+            .into_iter()
+            .map(|event| (event.event_id, event))
+            .collect(),
+        sink,
+        now: &now,
+        calls: Vec::new(),
+        failed_calls: 0,
     };
-    let started = event(
+    if turn
+        .recorded
+        .values()
+        .any(|event| event.payload.is_terminal())
+    {
+        // An earlier attempt finished the turn; only its ack was lost.
+        return Ok(());
+    }
+    turn.emit(
         "started",
-        now(),
         TurnStarted {
             message_seq: incoming.seq,
-        }
-        .into(),
-    );
-    let agent = engine
-        .choose_agent(&[], content)
-        .await?
-        .unwrap_or_else(|| "general".into());
-    let card = AgentCard {
-        name: agent.clone(),
-        description: String::new(),
-        instructions: String::new(),
-    };
-    let view = TurnView {
-        agent: &card,
-        tools: &[],
-        message: content,
-        calls: &[],
-    };
-    let Step::Reply(text) = engine.next_step(view).await? else {
-        return Err(TurnError::Engine(EngineError::Permanent(
-            "no tools yet".into(),
-        )));
-    };
-    let reply = crate::agents::rules::Reply { agent, text };
-    let replied_at = now();
-    let latency_ms = (replied_at - message.occurred_at)
-        .whole_milliseconds()
-        .clamp(0, i128::from(u64::MAX)) as u64;
-    Ok(vec![
-        started,
-        event(
-            "replied",
-            replied_at,
-            AgentReplied {
-                text: reply.text,
-                agent: reply.agent,
-                engine: engine.name().into(),
-            }
-            .into(),
-        ),
-        event(
-            "completed",
-            now(),
-            TurnCompleted {
-                outcome: TurnOutcome::Replied,
-                latency_ms,
-                message_seq: incoming.seq,
-                pending: None,
-            }
-            .into(),
-        ),
-    ])
+            confirming: prior.pending.clone(),
+        },
+    )
+    .await?;
+    turn.answer(prior.pending).await?;
+    turn.sink.flush().await
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::agents::RuleEngine;
-    use common::events::{ThreadId, TurnId};
-    use time::macros::datetime;
+/// The state of a running turn.
+struct Turn<'a> {
+    agents: &'a Agents,
+    incoming: &'a Incoming,
+    content: &'a str,
+    /// Events an earlier attempt stored, by id.
+    recorded: HashMap<Uuid, Envelope>,
+    sink: &'a mut dyn Sink,
+    now: &'a (dyn Fn() -> OffsetDateTime + Send + Sync),
+    calls: Vec<CallRecord>,
+    failed_calls: usize,
+}
 
-    fn incoming(content: &str) -> Incoming {
-        Incoming {
-            event: Envelope::new(
-                uuid_from(1),
-                ThreadId::parse("t").unwrap(),
-                TurnId::from_uuid(uuid_from(2)),
-                datetime!(2026-11-25 10:00:00 UTC),
-                MessageReceived {
-                    content: content.into(),
-                    client_msg_id: None,
-                },
-            ),
-            seq: 41,
+impl<'a> Turn<'a> {
+    async fn answer(&mut self, pending: Option<PendingAction>) -> Result<(), TurnError> {
+        let config: &'a AgentsConfig = &self.agents.config;
+        if let Some(action) = pending {
+            let agent = config.agent(&action.agent);
+            match (config.answer(self.content), agent) {
+                (Answer::Yes, Some(agent)) => {
+                    self.routed(agent, format!("confirmation of {}", action.tool))
+                        .await?;
+                    self.call(agent, action.tool, action.params).await?;
+                    return self.steps(agent).await;
+                }
+                (Answer::No, Some(agent)) => {
+                    self.routed(agent, format!("confirmation of {}", action.tool))
+                        .await?;
+                    let text = config.confirmation.cancelled_reply.clone();
+                    return self.reply(agent, text, TurnOutcome::Replied, None).await;
+                }
+                // Anything else drops the pending action: the message is a new request.
+                _ => {}
+            }
+        }
+        let agent = self.route().await?;
+        if let Some((reason, detail)) = config.escalation_trigger(self.content) {
+            return self.escalate(agent, reason, detail).await;
+        }
+        self.steps(agent).await
+    }
+
+    /// Chooses the agent: the config's routing rules, else the engine, else the default.
+    async fn route(&mut self) -> Result<&'a Agent, TurnError> {
+        let config: &'a AgentsConfig = &self.agents.config;
+        let (agent, reason) = match config.route(self.content) {
+            Some(found) => found,
+            None => {
+                let cards = config.cards();
+                let chosen = self
+                    .agents
+                    .engine
+                    .choose_agent(&cards, self.content)
+                    .await?;
+                match chosen.as_deref().and_then(|name| config.agent(name)) {
+                    Some(agent) => (agent, "the engine's choice".to_owned()),
+                    None => (
+                        config
+                            .agent(&config.default_agent)
+                            .expect("the config checks that the default agent exists"),
+                        "default agent".to_owned(),
+                    ),
+                }
+            }
+        };
+        self.routed(agent, reason).await?;
+        Ok(agent)
+    }
+
+    /// Asks the engine for steps until it replies, running the tool calls it proposes.
+    async fn steps(&mut self, agent: &Agent) -> Result<(), TurnError> {
+        let config: &'a AgentsConfig = &self.agents.config;
+        let tools: Vec<_> = agent
+            .tools
+            .iter()
+            .filter_map(|tool| self.agents.tools.def(&tool.operation))
+            .collect();
+        loop {
+            let view = TurnView {
+                agent: &agent.card,
+                tools: &tools,
+                message: self.content,
+                calls: &self.calls,
+            };
+            match self.agents.engine.next_step(view).await? {
+                Step::Reply(text) => {
+                    return self.reply(agent, text, TurnOutcome::Replied, None).await;
+                }
+                Step::CallTool { tool, params } => {
+                    if self.calls.len() >= config.max_tool_calls {
+                        let detail = format!(
+                            "the agent wanted more than {} tool calls in one turn",
+                            config.max_tool_calls
+                        );
+                        return self
+                            .escalate(agent, EscalationReason::ToolFailures, detail)
+                            .await;
+                    }
+                    match agent.tool(&tool).map(|t| (t.permission, t.confirm.clone())) {
+                        None => {
+                            let reason =
+                                format!("{tool} is not one of agent {}'s tools", agent.card.name);
+                            self.refuse(tool, params, reason).await?;
+                        }
+                        Some((Permission::Read, _)) => self.call(agent, tool, params).await?,
+                        Some((Permission::Write, confirm)) => {
+                            return self.ask_confirmation(agent, tool, params, confirm).await;
+                        }
+                        Some((Permission::Destructive, _)) => {
+                            let detail = format!(
+                                "the agent wanted to run the destructive tool {tool} with {params}"
+                            );
+                            return self
+                                .escalate(agent, EscalationReason::DestructiveAction, detail)
+                                .await;
+                        }
+                    }
+                    if self.failed_calls >= config.escalation.max_failed_tool_calls {
+                        let errors: Vec<String> = self
+                            .calls
+                            .iter()
+                            .filter_map(|call| match &call.outcome {
+                                CallOutcome::Failed { error, .. }
+                                | CallOutcome::Refused { reason: error } => {
+                                    Some(format!("{}: {error}", call.tool))
+                                }
+                                CallOutcome::Succeeded { .. } => None,
+                            })
+                            .collect();
+                        let detail = format!(
+                            "{} failed tool calls: {}",
+                            self.failed_calls,
+                            errors.join("; ")
+                        );
+                        return self
+                            .escalate(agent, EscalationReason::ToolFailures, detail)
+                            .await;
+                    }
+                }
+            }
         }
     }
 
-    fn uuid_from(n: u128) -> uuid::Uuid {
-        uuid::Uuid::from_u128(n)
+    /// Runs a permitted tool call, or reuses the result an earlier attempt stored.
+    async fn call(&mut self, agent: &Agent, tool: String, params: Value) -> Result<(), TurnError> {
+        let permission = agent.tool(&tool).map_or(Permission::Read, |t| t.permission);
+        let call_id = format!("tool-{}", self.calls.len() + 1);
+        let step = format!("{call_id}/{tool}/{params}");
+        self.emit(
+            &format!("{step}.called"),
+            ToolCalled {
+                call_id: call_id.clone(),
+                tool: tool.clone(),
+                params: params.clone(),
+                permission,
+            },
+        )
+        .await?;
+        let result_id = self.step_id(&format!("{step}.result"));
+        let outcome = match self.recorded.get(&result_id).map(|e| &e.payload) {
+            Some(Payload::ToolSucceeded(done)) => CallOutcome::Succeeded {
+                status: done.status,
+                result: done.result.clone(),
+            },
+            Some(Payload::ToolFailed(failed)) => CallOutcome::Failed {
+                category: failed.category,
+                error: failed.error.clone(),
+                status: failed.status,
+            },
+            _ => {
+                // The call is on record before its side effect happens.
+                self.sink.flush().await?;
+                let key = format!("{}:{call_id}", self.incoming.event.turn_id);
+                let report = self.agents.tools.call(&tool, &params, &key).await;
+                let latency_ms = report.elapsed.as_millis().min(u128::from(u64::MAX)) as u64;
+                let (payload, outcome): (Payload, _) = match report.result {
+                    Ok(response) => (
+                        ToolSucceeded {
+                            call_id,
+                            tool: tool.clone(),
+                            status: response.status,
+                            result: response.body.clone(),
+                            latency_ms,
+                            attempts: report.attempts,
+                        }
+                        .into(),
+                        CallOutcome::Succeeded {
+                            status: response.status,
+                            result: response.body,
+                        },
+                    ),
+                    Err(err) => (
+                        ToolFailed {
+                            call_id,
+                            tool: tool.clone(),
+                            category: err.category,
+                            error: err.message.clone(),
+                            status: err.status,
+                            latency_ms,
+                            attempts: report.attempts,
+                        }
+                        .into(),
+                        CallOutcome::Failed {
+                            category: err.category,
+                            error: err.message,
+                            status: err.status,
+                        },
+                    ),
+                };
+                self.emit(&format!("{step}.result"), payload).await?;
+                outcome
+            }
+        };
+        if !matches!(outcome, CallOutcome::Succeeded { .. }) {
+            self.failed_calls += 1;
+        }
+        self.calls.push(CallRecord {
+            tool,
+            params,
+            outcome,
+        });
+        Ok(())
     }
 
-    fn at() -> OffsetDateTime {
-        datetime!(2026-11-25 10:00:00.250 UTC)
+    /// Records a call the agent may not make; the engine hears why.
+    async fn refuse(
+        &mut self,
+        tool: String,
+        params: Value,
+        reason: String,
+    ) -> Result<(), TurnError> {
+        let call_id = format!("tool-{}", self.calls.len() + 1);
+        self.emit(
+            &format!("{call_id}/{tool}/{params}.refused"),
+            ToolFailed {
+                call_id,
+                tool: tool.clone(),
+                category: common::events::ErrorCategory::NotRetryable,
+                error: reason.clone(),
+                status: None,
+                latency_ms: 0,
+                attempts: 0,
+            },
+        )
+        .await?;
+        self.failed_calls += 1;
+        self.calls.push(CallRecord {
+            tool,
+            params,
+            outcome: CallOutcome::Refused { reason },
+        });
+        Ok(())
     }
 
-    #[tokio::test]
-    async fn a_user_message_gets_started_replied_and_completed_in_that_order() {
-        let events = run(&RuleEngine, &incoming("where is my order?"), at)
-            .await
-            .unwrap();
-        let kinds: Vec<_> = events.iter().map(|e| e.payload.kind()).collect();
-        assert_eq!(kinds, ["turn.started", "agent.replied", "turn.completed"]);
-        assert!(
-            events
-                .iter()
-                .all(|e| e.turn_id == incoming("").event.turn_id)
+    async fn ask_confirmation(
+        &mut self,
+        agent: &Agent,
+        tool: String,
+        params: Value,
+        confirm: Option<String>,
+    ) -> Result<(), TurnError> {
+        let prompt = match confirm {
+            Some(template) => render(&template, &params),
+            None => {
+                format!("Shall I run {tool} with {params}? Reply yes to confirm or no to cancel.")
+            }
+        };
+        let action = PendingAction {
+            agent: agent.card.name.clone(),
+            tool,
+            params,
+        };
+        self.emit(
+            "confirmation",
+            ConfirmationRequested {
+                action: action.clone(),
+                prompt: prompt.clone(),
+            },
+        )
+        .await?;
+        self.reply(
+            agent,
+            prompt,
+            TurnOutcome::AwaitingConfirmation,
+            Some(action),
+        )
+        .await
+    }
+
+    async fn escalate(
+        &mut self,
+        agent: &Agent,
+        reason: EscalationReason,
+        detail: String,
+    ) -> Result<(), TurnError> {
+        self.emit(
+            "escalated",
+            ConversationEscalated {
+                reason,
+                detail,
+                agent: agent.card.name.clone(),
+            },
+        )
+        .await?;
+        let text = self.agents.config.escalation.reply.clone();
+        self.reply(agent, text, TurnOutcome::Escalated, None).await
+    }
+
+    async fn routed(&mut self, agent: &Agent, reason: String) -> Result<(), TurnError> {
+        self.emit(
+            "routed",
+            AgentRouted {
+                agent: agent.card.name.clone(),
+                reason,
+            },
+        )
+        .await
+    }
+
+    /// `agent.replied` and `turn.completed`: the end of the turn.
+    async fn reply(
+        &mut self,
+        agent: &Agent,
+        text: String,
+        outcome: TurnOutcome,
+        pending: Option<PendingAction>,
+    ) -> Result<(), TurnError> {
+        self.emit(
+            "replied",
+            AgentReplied {
+                text,
+                agent: agent.card.name.clone(),
+                engine: self.agents.engine.name().into(),
+            },
+        )
+        .await?;
+        let replied_at = (self.now)();
+        let latency_ms = (replied_at - self.incoming.event.occurred_at)
+            .whole_milliseconds()
+            .clamp(0, i128::from(u64::MAX)) as u64;
+        self.emit(
+            "completed",
+            TurnCompleted {
+                outcome,
+                latency_ms,
+                message_seq: self.incoming.seq,
+                pending,
+            },
+        )
+        .await
+    }
+
+    fn step_id(&self, step: &str) -> Uuid {
+        step_event_id(&self.incoming.event.turn_id, step)
+    }
+
+    /// Emits the event of a step, unless an earlier attempt stored it already.
+    async fn emit(&mut self, step: &str, payload: impl Into<Payload>) -> Result<(), TurnError> {
+        let id = self.step_id(step);
+        if self.recorded.contains_key(&id) {
+            return Ok(());
+        }
+        let message = &self.incoming.event;
+        let event = Envelope::new(
+            id,
+            message.thread_id.clone(),
+            message.turn_id,
+            (self.now)(),
+            payload,
         );
-        let Payload::AgentReplied(reply) = &events[1].payload else {
-            panic!()
-        };
-        assert_eq!(reply.agent, "orders");
-        assert_eq!(reply.engine, "rules");
-        let Payload::TurnStarted(started) = &events[0].payload else {
-            panic!()
-        };
-        assert_eq!(started.message_seq, 41);
-        let Payload::TurnCompleted(done) = &events[2].payload else {
-            panic!()
-        };
-        assert_eq!(done.latency_ms, 250);
-    }
-
-    #[tokio::test]
-    async fn a_redone_turn_produces_the_same_event_ids() {
-        let first = run(&RuleEngine, &incoming("hi"), at).await.unwrap();
-        let again = run(&RuleEngine, &incoming("hi"), OffsetDateTime::now_utc)
-            .await
-            .unwrap();
-        let ids = |events: &[Envelope]| events.iter().map(|e| e.event_id).collect::<Vec<_>>();
-        assert_eq!(ids(&first), ids(&again));
-    }
-
-    #[tokio::test]
-    async fn a_turn_event_is_not_answered() {
-        let events = run(&RuleEngine, &incoming("hi"), at).await.unwrap();
-        let not_a_message = Incoming {
-            event: events[1].clone(),
-            seq: 42,
-        };
-        let err = run(&RuleEngine, &not_a_message, at).await.unwrap_err();
-        assert!(matches!(err, TurnError::NotAUserMessage("agent.replied")));
+        self.sink.emit(event).await
     }
 }

@@ -67,7 +67,13 @@ impl Stack {
                 rate_limit_messages: 10,
                 rate_limit_window: Duration::from_secs(10),
             },
-            worker: workers::WorkerArgs { worker_batch: 64 },
+            worker: workers::WorkerArgs::from_flags([
+                "--worker-batch",
+                "64",
+                "--agents-config",
+                concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/agents.yaml"),
+            ])
+            .expect("valid worker flags"),
             projection: projections::ProjectionArgs {
                 projector_batch: 100,
                 api_token: None,

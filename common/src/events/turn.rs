@@ -12,6 +12,9 @@ use serde_json::Value;
 pub struct TurnStarted {
     /// Stream sequence of the `message.received` event this turn answers.
     pub message_seq: u64,
+    /// The write this message may confirm: the previous turn ended asking for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirming: Option<PendingAction>,
 }
 
 /// `agent.routed`: which agent of the agents config answers this turn, and why.

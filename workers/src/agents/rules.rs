@@ -1,78 +1,100 @@
-//! The rule engine: keyword routing to an agent and a reply template per agent. It is
-//! deterministic — the same message always gets the same reply — so tests and the
-//! offline demo need no model server.
+//! The rule engine: the agents config's intents, applied without a model. It is
+//! deterministic — the same message and tool results always give the same steps — so tests
+//! and the offline demo need no model server.
+//!
+//! For a message, the agent's first intent whose pattern matches is taken. An intent with
+//! a tool first calls it with the arguments found in the message (a missing one gets the
+//! intent's `missing_reply`), then answers with its `reply` template filled from the
+//! result, or its `error_reply` when the call failed.
 
-use super::{AgentCard, BoxFuture, Engine, EngineError, Step, TurnView};
+use std::sync::Arc;
 
-/// An agent's answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reply {
-    pub agent: String,
-    pub text: String,
-}
+use serde_json::{Map, Value, json};
 
-/// One routing rule: any of these words sends the message to this agent.
-struct Rule {
-    agent: &'static str,
-    keywords: &'static [&'static str],
-    reply: &'static str,
-}
-
-const RULES: &[Rule] = &[
-    Rule {
-        agent: "billing",
-        keywords: &["refund", "invoice", "bill", "charge", "payment", "paid"],
-        reply: "I can help with billing. Tell me the order number and what looks wrong with the charge.",
-    },
-    Rule {
-        agent: "orders",
-        keywords: &["order", "delivery", "shipping", "package", "track"],
-        reply: "I can help with your order. Please send me your order number (for example ORD-1001) and I will look it up.",
-    },
-    Rule {
-        agent: "triage",
-        keywords: &["hello", "hi", "hey", "good morning", "good evening"],
-        reply: "Hello! I am the support assistant. Ask me about an order, a delivery or a charge.",
-    },
-];
+use super::config::{AgentsConfig, Intent, render};
+use super::{AgentCard, BoxFuture, CallOutcome, CallRecord, Engine, EngineError, Step, TurnView};
 
 /// The built-in deterministic engine.
-#[derive(Debug, Default, Clone)]
-pub struct RuleEngine;
+#[derive(Debug, Clone)]
+pub struct RuleEngine {
+    config: Arc<AgentsConfig>,
+}
 
 impl RuleEngine {
-    /// The reply to a message, without I/O.
-    pub fn answer(&self, message: &str) -> Reply {
-        let words: Vec<String> = message
-            .split(|c: char| !c.is_alphanumeric())
-            .filter(|w| !w.is_empty())
-            .map(str::to_lowercase)
-            .collect();
-        let lower = message.to_lowercase();
-        let matches = |keyword: &str| {
-            if keyword.contains(' ') {
-                lower.contains(keyword)
-            } else {
-                words
-                    .iter()
-                    .any(|w| w == keyword || w.strip_suffix('s') == Some(keyword))
-            }
+    pub fn new(config: Arc<AgentsConfig>) -> RuleEngine {
+        RuleEngine { config }
+    }
+
+    /// The next step, without I/O.
+    pub fn decide(&self, agent: &str, message: &str, calls: &[CallRecord]) -> Step {
+        let Some(agent) = self.config.agent(agent) else {
+            return Step::Reply(self.fallback(None, message));
         };
-        match RULES
-            .iter()
-            .find(|rule| rule.keywords.iter().any(|k| matches(k)))
-        {
-            Some(rule) => Reply {
-                agent: rule.agent.into(),
-                text: rule.reply.into(),
-            },
-            None => Reply {
-                agent: "general".into(),
-                text: format!(
-                    "Thanks for your message: \u{201c}{}\u{201d}. I can help with orders, deliveries and charges — what do you need?",
-                    excerpt(message, 80)
-                ),
-            },
+        let matching = |intent: &&Intent| intent.patterns.iter().any(|p| p.is_match(message));
+        if let Some(call) = calls.last() {
+            // Answer with the template of the intent that made this call (the one matching
+            // the message, or any with that tool when the message was a "yes").
+            let intent = agent
+                .intents
+                .iter()
+                .filter(|i| i.tool.as_deref() == Some(call.tool.as_str()))
+                .find(matching)
+                .or_else(|| {
+                    agent
+                        .intents
+                        .iter()
+                        .find(|i| i.tool.as_deref() == Some(call.tool.as_str()))
+                });
+            return Step::Reply(answer(intent, call));
+        }
+        let Some(intent) = agent.intents.iter().find(matching) else {
+            return Step::Reply(self.fallback(Some(&agent.fallback_reply), message));
+        };
+        let Some(tool) = &intent.tool else {
+            return Step::Reply(render(&intent.reply, &json!({ "message": message })));
+        };
+        let mut params = Map::new();
+        for (name, pattern) in &intent.params {
+            let Some(found) = pattern
+                .captures(message)
+                .and_then(|c| c.get(1).or(c.get(0)))
+            else {
+                let reply = intent.missing_reply.clone().unwrap_or_else(|| {
+                    format!("I need the {} to help with that.", name.replace('_', " "))
+                });
+                return Step::Reply(reply);
+            };
+            params.insert(name.clone(), Value::String(found.as_str().to_uppercase()));
+        }
+        Step::CallTool {
+            tool: tool.clone(),
+            params: Value::Object(params),
+        }
+    }
+
+    fn fallback(&self, template: Option<&str>, message: &str) -> String {
+        let template = template.unwrap_or("Thanks for your message. How can I help?");
+        render(template, &json!({ "message": excerpt(message, 80) }))
+    }
+}
+
+/// The reply after a tool call.
+fn answer(intent: Option<&Intent>, call: &CallRecord) -> String {
+    let mut context = json!({ "params": call.params });
+    match &call.outcome {
+        CallOutcome::Succeeded { result, .. } => {
+            context["result"] = result.clone();
+            match intent {
+                Some(intent) => render(&intent.reply, &context),
+                None => format!("Done: {} answered.", call.tool),
+            }
+        }
+        CallOutcome::Failed { error, .. } | CallOutcome::Refused { reason: error } => {
+            context["error"] = Value::String(error.clone());
+            match intent.and_then(|i| i.error_reply.as_ref()) {
+                Some(template) => render(template, &context),
+                None => format!("Sorry, that did not work: {error}"),
+            }
         }
     }
 }
@@ -85,13 +107,14 @@ impl Engine for RuleEngine {
     fn choose_agent<'a>(
         &'a self,
         _agents: &'a [AgentCard],
-        message: &'a str,
+        _message: &'a str,
     ) -> BoxFuture<'a, Result<Option<String>, EngineError>> {
-        Box::pin(async move { Ok(Some(self.answer(message).agent)) })
+        // No rule matched: the config's default agent answers.
+        Box::pin(async { Ok(None) })
     }
 
     fn next_step<'a>(&'a self, turn: TurnView<'a>) -> BoxFuture<'a, Result<Step, EngineError>> {
-        Box::pin(async move { Ok(Step::Reply(self.answer(turn.message).text)) })
+        Box::pin(async move { Ok(self.decide(&turn.agent.name, turn.message, turn.calls)) })
     }
 }
 
@@ -109,45 +132,93 @@ fn excerpt(text: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use common::events::ErrorCategory;
+    use std::path::Path;
+
+    fn engine() -> RuleEngine {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/agents.yaml");
+        RuleEngine::new(Arc::new(AgentsConfig::load(&path).unwrap()))
+    }
 
     #[test]
-    fn order_questions_go_to_the_orders_agent() {
-        assert_eq!(RuleEngine.answer("Where is my order?").agent, "orders");
+    fn an_order_question_with_a_number_calls_get_order() {
+        let step = engine().decide("orders", "where is ord-1001?", &[]);
         assert_eq!(
-            RuleEngine.answer("Track my packages please").agent,
-            "orders"
+            step,
+            Step::CallTool {
+                tool: "getOrder".into(),
+                params: json!({"order_id": "ORD-1001"})
+            }
         );
     }
 
     #[test]
-    fn refund_questions_go_to_the_billing_agent() {
-        assert_eq!(RuleEngine.answer("I want a refund").agent, "billing");
+    fn an_order_question_without_a_number_asks_for_it() {
+        let Step::Reply(text) = engine().decide("orders", "where is my order?", &[]) else {
+            panic!()
+        };
+        assert!(text.contains("order number"), "{text}");
+    }
+
+    #[test]
+    fn the_reply_uses_the_tool_result() {
+        let call = CallRecord {
+            tool: "getOrder".into(),
+            params: json!({"order_id": "ORD-1001"}),
+            outcome: CallOutcome::Succeeded {
+                status: 200,
+                result: json!({"id": "ORD-1001", "status": "shipped", "total_cents": 4250}),
+            },
+        };
+        let step = engine().decide("orders", "where is ORD-1001", &[call]);
         assert_eq!(
-            RuleEngine.answer("Refund my order ORD-1001").agent,
-            "billing"
+            step,
+            Step::Reply("Order ORD-1001 is shipped (total $42.50).".into())
         );
     }
 
     #[test]
-    fn a_greeting_is_answered_by_triage() {
-        assert_eq!(RuleEngine.answer("hi there").agent, "triage");
-        // "hi" inside another word is not a greeting.
-        assert_eq!(RuleEngine.answer("this is odd").agent, "general");
-    }
-
-    #[test]
-    fn anything_else_gets_a_general_reply_quoting_the_message() {
-        let reply = RuleEngine.answer("The   colour is\nwrong");
-        assert_eq!(reply.agent, "general");
-        assert!(
-            reply.text.contains("\u{201c}The colour is wrong\u{201d}"),
-            "{}",
-            reply.text
+    fn a_failed_call_gets_the_error_reply() {
+        let call = CallRecord {
+            tool: "cancelOrder".into(),
+            params: json!({"order_id": "ORD-1002"}),
+            outcome: CallOutcome::Failed {
+                category: ErrorCategory::NotRetryable,
+                error: "order already shipped".into(),
+                status: Some(409),
+            },
+        };
+        let Step::Reply(text) = engine().decide("orders", "yes", &[call]) else {
+            panic!()
+        };
+        assert_eq!(
+            text,
+            "I could not cancel order ORD-1002: order already shipped"
         );
     }
 
     #[test]
-    fn the_same_message_always_gets_the_same_reply() {
-        assert_eq!(RuleEngine.answer("hello"), RuleEngine.answer("hello"));
+    fn a_greeting_needs_no_tool() {
+        let Step::Reply(text) = engine().decide("triage", "hi there", &[]) else {
+            panic!()
+        };
+        assert!(text.starts_with("Hello!"), "{text}");
+    }
+
+    #[test]
+    fn the_fallback_quotes_the_message_on_one_line() {
+        let Step::Reply(text) = engine().decide("general", "The   colour is\nwrong", &[]) else {
+            panic!()
+        };
+        assert!(text.contains("“The colour is wrong”"), "{text}");
+    }
+
+    #[test]
+    fn the_same_message_always_gets_the_same_step() {
+        let engine = engine();
+        assert_eq!(
+            engine.decide("billing", "refund ORD-1004", &[]),
+            engine.decide("billing", "refund ORD-1004", &[])
+        );
     }
 }
