@@ -101,16 +101,19 @@ impl OpenAiEngine {
         }
         let mut response = request.send().await.map_err(|err| self.transport(&err))?;
         let status = response.status();
-        let bytes = read_capped(&mut response)
+        let received = read_capped(&mut response)
             .await
             .map_err(|err| self.transport(&err))?;
         tracing::debug!(
             status = status.as_u16(),
-            bytes = bytes.len(),
+            bytes = received.as_ref().map(Vec::len),
             "model answered"
         );
         if !status.is_success() {
-            let excerpt = self.redact(&excerpt(&String::from_utf8_lossy(&bytes)));
+            let excerpt = match &received {
+                Some(body) => self.redact(&excerpt(&String::from_utf8_lossy(body))),
+                None => format!("(body larger than {MAX_RESPONSE_BYTES} bytes)"),
+            };
             let message = format!("model server answered {status}: {excerpt}");
             return Err(if is_retryable_status(status) {
                 EngineError::Retryable(message)
@@ -118,11 +121,8 @@ impl OpenAiEngine {
                 EngineError::Permanent(message)
             });
         }
-        if bytes.len() > MAX_RESPONSE_BYTES {
-            return Err(malformed(format!(
-                "body larger than {MAX_RESPONSE_BYTES} bytes"
-            )));
-        }
+        let bytes = received
+            .ok_or_else(|| malformed(format!("body larger than {MAX_RESPONSE_BYTES} bytes")))?;
         serde_json::from_slice(&bytes).map_err(|err| malformed(format!("not JSON: {err}")))
     }
 
@@ -369,25 +369,24 @@ fn is_retryable_status(status: StatusCode) -> bool {
     status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
 }
 
-/// Reads the body, stopping one chunk past [`MAX_RESPONSE_BYTES`] so a huge answer
-/// cannot exhaust memory; the caller sees the length and rejects it.
-async fn read_capped(response: &mut reqwest::Response) -> Result<Vec<u8>, reqwest::Error> {
-    let mut body = Vec::new();
+/// Reads the body; `None` when it is larger than [`MAX_RESPONSE_BYTES`] (announced by
+/// `Content-Length`, or found while reading, which then stops) so a huge answer cannot
+/// exhaust memory.
+async fn read_capped(response: &mut reqwest::Response) -> Result<Option<Vec<u8>>, reqwest::Error> {
     if response
         .content_length()
         .is_some_and(|len| len > MAX_RESPONSE_BYTES as u64)
     {
-        // Announced too large: do not read it at all; the length check rejects it.
-        body.resize(MAX_RESPONSE_BYTES + 1, 0);
-        return Ok(body);
+        return Ok(None);
     }
+    let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await? {
         body.extend_from_slice(&chunk);
         if body.len() > MAX_RESPONSE_BYTES {
-            break;
+            return Ok(None);
         }
     }
-    Ok(body)
+    Ok(Some(body))
 }
 
 /// The first characters of an error body, on one line.
