@@ -397,3 +397,17 @@ async fn a_body_over_one_mebibyte_is_a_retryable_malformed_response() {
     llm.push_reply(&"x".repeat(1024 * 1024 + 1));
     assert_malformed(first_step(&engine(&llm)).await);
 }
+
+#[tokio::test]
+async fn a_key_that_cannot_be_a_header_is_permanent_and_not_shown() {
+    let llm = FakeLlm::start().await;
+    let key = "sk-broken\nkey";
+    match first_step(&engine_with(&llm, Some(key), Duration::from_secs(10))).await {
+        Err(err @ EngineError::Permanent(_)) => {
+            let text = format!("{err} {err:?}");
+            assert!(!text.contains("sk-broken"), "the key leaked: {text}");
+        }
+        other => panic!("expected permanent, got {other:?}"),
+    }
+    assert!(llm.requests().is_empty(), "nothing was sent");
+}
