@@ -7,7 +7,11 @@
 //! `kill` a server (SIGKILL, data kept) and `restart` it on the same port; dropping a server,
 //! also while a test panics, kills it, waits for every process it started and removes its
 //! directory. [`free_port`] and [`wait_until`] are the small pieces the servers are built on.
+//! The one fake is [`FakeLlm`] (in `fake_llm`), since no model runs in a test: an async
+//! OpenAI-compatible chat-completions server on 127.0.0.1 that answers from a script and
+//! records every request.
 
+pub mod fake_llm;
 mod nats;
 mod postgres;
 mod process;
@@ -16,6 +20,7 @@ use std::net::TcpListener;
 use std::thread;
 use std::time::{Duration, Instant};
 
+pub use fake_llm::{Answer, FakeLlm};
 pub use nats::{NatsOptions, NatsServer};
 pub use postgres::Postgres;
 

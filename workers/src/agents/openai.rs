@@ -1,11 +1,30 @@
 //! The OpenAI-compatible engine: chat-completions with tool (function) calling against
-//! any compatible server. (Interface only; implementation in progress.)
+//! any compatible server (OpenAI, or a local server exposing `/v1/chat/completions`).
+//!
+//! Each call is one stateless request: the turn so far (system prompt, user message,
+//! every tool call with its outcome) is rebuilt into `messages`, so a redelivered message
+//! asks the same question again. The request bodies ([`step_request`],
+//! [`choose_agent_request`]) and the reading of answers ([`parse_step`],
+//! [`parse_agent_choice`]) are plain functions; only [`OpenAiEngine::complete`] does I/O
+//! and classifies its failures.
 
+use std::fmt;
 use std::time::Duration;
 
 use clap::Args;
+use reqwest::StatusCode;
+use serde_json::{Map, Value, json};
 
-use super::{AgentCard, BoxFuture, Engine, EngineError, Step, TurnView};
+use super::{AgentCard, BoxFuture, CallOutcome, CallRecord, Engine, EngineError, Step, TurnView};
+
+/// The largest response body read from the model server; a larger one is malformed.
+const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
+
+/// How much of an error body goes into an error message.
+const ERROR_EXCERPT_CHARS: usize = 200;
+
+/// The tool `choose_agent` forces the model to call.
+const CHOOSE_AGENT_TOOL: &str = "choose_agent";
 
 /// Where the OpenAI-compatible model server is.
 #[derive(Debug, Clone, Args)]
@@ -30,12 +49,103 @@ pub struct OpenAiArgs {
 
 /// An engine backed by an OpenAI-compatible chat-completions server.
 pub struct OpenAiEngine {
-    _args: OpenAiArgs,
+    client: reqwest::Client,
+    /// `{base}/chat/completions`.
+    endpoint: String,
+    model: String,
+    api_key: Option<String>,
+}
+
+impl fmt::Debug for OpenAiEngine {
+    // By hand so the API key never reaches a log line.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OpenAiEngine")
+            .field("endpoint", &self.endpoint)
+            .field("model", &self.model)
+            .field("api_key", &self.api_key.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
 }
 
 impl OpenAiEngine {
+    /// Builds the engine and its one HTTP client (time-out per request, no proxy).
     pub fn new(args: OpenAiArgs) -> anyhow::Result<OpenAiEngine> {
-        Ok(OpenAiEngine { _args: args })
+        // reqwest is built with `rustls-no-provider`: the default `rustls` feature would
+        // compile aws-lc-rs (a C/cmake build), while `ring` is already in the tree through
+        // async-nats. Installing fails only when a provider is already installed, which
+        // serves just as well.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = reqwest::Client::builder()
+            .timeout(args.openai_timeout)
+            .no_proxy()
+            .build()?;
+        let endpoint = format!(
+            "{}/chat/completions",
+            args.openai_base_url.trim_end_matches('/')
+        );
+        Ok(OpenAiEngine {
+            client,
+            endpoint,
+            model: args.openai_model,
+            api_key: args.openai_api_key.filter(|key| !key.is_empty()),
+        })
+    }
+
+    /// POSTs one chat-completions request and returns the parsed JSON body of a 2xx
+    /// answer, classifying every failure where it enters.
+    #[tracing::instrument(skip_all, fields(model = %self.model, purpose = purpose))]
+    async fn complete(&self, purpose: &'static str, body: &Value) -> Result<Value, EngineError> {
+        let mut request = self.client.post(&self.endpoint).json(body);
+        if let Some(key) = &self.api_key {
+            request = request.bearer_auth(key);
+        }
+        let mut response = request.send().await.map_err(|err| self.transport(&err))?;
+        let status = response.status();
+        let received = read_capped(&mut response)
+            .await
+            .map_err(|err| self.transport(&err))?;
+        tracing::debug!(
+            status = status.as_u16(),
+            bytes = received.as_ref().map(Vec::len),
+            "model answered"
+        );
+        if !status.is_success() {
+            let excerpt = match &received {
+                Some(body) => self.redact(&excerpt(&String::from_utf8_lossy(body))),
+                None => format!("(body larger than {MAX_RESPONSE_BYTES} bytes)"),
+            };
+            let message = format!("model server answered {status}: {excerpt}");
+            return Err(if is_retryable_status(status) {
+                EngineError::Retryable(message)
+            } else {
+                EngineError::Permanent(message)
+            });
+        }
+        let bytes = received
+            .ok_or_else(|| malformed(format!("body larger than {MAX_RESPONSE_BYTES} bytes")))?;
+        serde_json::from_slice(&bytes).map_err(|err| malformed(format!("not JSON: {err}")))
+    }
+
+    /// A request that got no (complete) answer: a builder error (a bad base URL) fails
+    /// the same way every time; anything else — refused connection, time-out, reset —
+    /// is the server's state at the moment.
+    fn transport(&self, err: &reqwest::Error) -> EngineError {
+        let message = self.redact(&error_chain(err));
+        if err.is_builder() {
+            EngineError::Permanent(format!("cannot build the request: {message}"))
+        } else if err.is_timeout() {
+            EngineError::Retryable(format!("model server timed out: {message}"))
+        } else {
+            EngineError::Retryable(format!("model server unreachable: {message}"))
+        }
+    }
+
+    /// Removes the API key from text going into an error (some servers echo it back).
+    fn redact(&self, text: &str) -> String {
+        match &self.api_key {
+            Some(key) => text.replace(key.as_str(), "[redacted]"),
+            None => text.to_owned(),
+        }
     }
 }
 
@@ -46,13 +156,364 @@ impl Engine for OpenAiEngine {
 
     fn choose_agent<'a>(
         &'a self,
-        _agents: &'a [AgentCard],
-        _message: &'a str,
+        agents: &'a [AgentCard],
+        message: &'a str,
     ) -> BoxFuture<'a, Result<Option<String>, EngineError>> {
-        Box::pin(async { Err(EngineError::Permanent("not implemented yet".into())) })
+        Box::pin(async move {
+            // An empty `enum` is an invalid schema; there is nothing to choose anyway.
+            if agents.is_empty() {
+                return Ok(None);
+            }
+            let body = choose_agent_request(&self.model, agents, message);
+            let answer = self.complete("choose_agent", &body).await?;
+            parse_agent_choice(&answer, agents)
+        })
     }
 
-    fn next_step<'a>(&'a self, _turn: TurnView<'a>) -> BoxFuture<'a, Result<Step, EngineError>> {
-        Box::pin(async { Err(EngineError::Permanent("not implemented yet".into())) })
+    fn next_step<'a>(&'a self, turn: TurnView<'a>) -> BoxFuture<'a, Result<Step, EngineError>> {
+        Box::pin(async move {
+            let body = step_request(&self.model, &turn);
+            let answer = self.complete("next_step", &body).await?;
+            parse_step(&answer)
+        })
+    }
+}
+
+/// The request body asking for the next step of `turn`.
+fn step_request(model: &str, turn: &TurnView<'_>) -> Value {
+    let agent = turn.agent;
+    let system = format!(
+        "You are {name}, a customer support agent. {description}\n\n{instructions}\n\n\
+         Answer the customer as support agent {name}. Call a tool when you need facts you do \
+         not have; never invent order data.",
+        name = agent.name,
+        description = agent.description,
+        instructions = agent.instructions,
+    );
+    let mut messages = vec![
+        json!({"role": "system", "content": system}),
+        json!({"role": "user", "content": turn.message}),
+    ];
+    for (i, call) in turn.calls.iter().enumerate() {
+        messages.extend(call_messages(&format!("call_{}", i + 1), call));
+    }
+    let mut body = Map::new();
+    body.insert("model".into(), json!(model));
+    body.insert("messages".into(), Value::Array(messages));
+    // Some servers reject an empty `tools` array, so a tool-less agent sends none.
+    if !turn.tools.is_empty() {
+        let tools = turn
+            .tools
+            .iter()
+            .map(|tool| function_tool(&tool.name, &tool.description, &tool.parameters))
+            .collect();
+        body.insert("tools".into(), Value::Array(tools));
+    }
+    Value::Object(body)
+}
+
+/// The assistant message that made `call` and the tool message with its outcome.
+fn call_messages(id: &str, call: &CallRecord) -> [Value; 2] {
+    let arguments = call.params.to_string();
+    let outcome = match &call.outcome {
+        CallOutcome::Succeeded { status, result } => json!({"status": status, "result": result}),
+        CallOutcome::Failed {
+            category,
+            error,
+            status,
+        } => json!({"error": error, "category": category.as_str(), "status": status}),
+        CallOutcome::Refused { reason } => json!({"refused": reason}),
+    };
+    [
+        json!({
+            "role": "assistant",
+            "content": null,
+            "tool_calls": [{
+                "id": id,
+                "type": "function",
+                "function": {"name": call.tool, "arguments": arguments},
+            }],
+        }),
+        json!({"role": "tool", "tool_call_id": id, "content": outcome.to_string()}),
+    ]
+}
+
+fn function_tool(name: &str, description: &str, parameters: &Value) -> Value {
+    json!({
+        "type": "function",
+        "function": {"name": name, "description": description, "parameters": parameters},
+    })
+}
+
+/// The request body asking which of `agents` should answer `message`: one forced call of
+/// the `choose_agent` tool whose only argument is an enum of the agents' names.
+fn choose_agent_request(model: &str, agents: &[AgentCard], message: &str) -> Value {
+    let listing: String = agents
+        .iter()
+        .map(|agent| format!("- {}: {}\n", agent.name, agent.description))
+        .collect();
+    let system = format!(
+        "You route customer support messages to the agent best suited to answer them. \
+         The agents:\n{listing}\nCall {CHOOSE_AGENT_TOOL} with the name of one of them."
+    );
+    let names: Vec<&str> = agents.iter().map(|agent| agent.name.as_str()).collect();
+    let parameters = json!({
+        "type": "object",
+        "properties": {"agent": {"type": "string", "enum": names}},
+        "required": ["agent"],
+    });
+    json!({
+        "model": model,
+        "messages": [
+            {"role": "system", "content": system},
+            {"role": "user", "content": message},
+        ],
+        "tools": [function_tool(
+            CHOOSE_AGENT_TOOL,
+            "Choose the support agent that answers the message.",
+            &parameters,
+        )],
+        "tool_choice": {"type": "function", "function": {"name": CHOOSE_AGENT_TOOL}},
+    })
+}
+
+/// Reads a chat-completion body as the next step: the first tool call if there is one,
+/// else the text reply.
+///
+/// A 2xx body of another shape is `Retryable`, not `Permanent`: a model server answering
+/// garbage is treated like one answering 5xx (overloaded, restarting, a proxy's error
+/// page, a model that produced broken arguments this once). The message is retried by
+/// redelivery and dead-lettered when it keeps failing, so a persistent fault still ends.
+fn parse_step(answer: &Value) -> Result<Step, EngineError> {
+    let message = first_message(answer)?;
+    if let Some((tool, params)) = first_tool_call(message)? {
+        return Ok(Step::CallTool { tool, params });
+    }
+    match message.get("content").and_then(Value::as_str) {
+        Some(content) if !content.trim().is_empty() => Ok(Step::Reply(content.to_owned())),
+        _ => Err(malformed("neither tool_calls nor content")),
+    }
+}
+
+/// Reads the answer to a [`choose_agent_request`]: `Some(name)` when the model called
+/// `choose_agent` with a listed agent, `None` when it chose something else or did not
+/// call the tool (the config's default agent answers then). Malformed bodies are
+/// `Retryable`, as in [`parse_step`].
+fn parse_agent_choice(answer: &Value, agents: &[AgentCard]) -> Result<Option<String>, EngineError> {
+    let message = first_message(answer)?;
+    let Some((tool, params)) = first_tool_call(message)? else {
+        return Ok(None);
+    };
+    if tool != CHOOSE_AGENT_TOOL {
+        return Ok(None);
+    }
+    let chosen = params.get("agent").and_then(Value::as_str);
+    Ok(agents
+        .iter()
+        .find(|agent| Some(agent.name.as_str()) == chosen)
+        .map(|agent| agent.name.clone()))
+}
+
+/// `choices[0].message`.
+fn first_message(answer: &Value) -> Result<&Map<String, Value>, EngineError> {
+    answer
+        .get("choices")
+        .and_then(|choices| choices.get(0))
+        .and_then(|choice| choice.get("message"))
+        .and_then(Value::as_object)
+        .ok_or_else(|| malformed("no choices[0].message"))
+}
+
+/// The first of `message.tool_calls` as (name, arguments object); `None` when there are
+/// no tool calls.
+fn first_tool_call(message: &Map<String, Value>) -> Result<Option<(String, Value)>, EngineError> {
+    let Some(call) = message
+        .get("tool_calls")
+        .and_then(Value::as_array)
+        .and_then(|calls| calls.first())
+    else {
+        return Ok(None);
+    };
+    let function = call
+        .get("function")
+        .ok_or_else(|| malformed("tool call without function"))?;
+    let name = function
+        .get("name")
+        .and_then(Value::as_str)
+        .filter(|name| !name.is_empty())
+        .ok_or_else(|| malformed("tool call without a name"))?;
+    let arguments = function
+        .get("arguments")
+        .and_then(Value::as_str)
+        .ok_or_else(|| malformed("tool call arguments are not a string"))?;
+    // Some models send "" for a tool without parameters; that means no arguments.
+    let params = if arguments.trim().is_empty() {
+        Value::Object(Map::new())
+    } else {
+        serde_json::from_str(arguments)
+            .map_err(|err| malformed(format!("tool call arguments are not JSON: {err}")))?
+    };
+    if !params.is_object() {
+        return Err(malformed("tool call arguments are not a JSON object"));
+    }
+    Ok(Some((name.to_owned(), params)))
+}
+
+fn malformed(why: impl fmt::Display) -> EngineError {
+    EngineError::Retryable(format!("malformed response: {why}"))
+}
+
+/// 429 (rate limited) and 5xx are the server's state at the moment; other statuses
+/// (400, 401, 403, 404, …) say the request or the key is wrong and will stay wrong.
+fn is_retryable_status(status: StatusCode) -> bool {
+    status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
+}
+
+/// Reads the body; `None` when it is larger than [`MAX_RESPONSE_BYTES`] (announced by
+/// `Content-Length`, or found while reading, which then stops) so a huge answer cannot
+/// exhaust memory.
+async fn read_capped(response: &mut reqwest::Response) -> Result<Option<Vec<u8>>, reqwest::Error> {
+    if response
+        .content_length()
+        .is_some_and(|len| len > MAX_RESPONSE_BYTES as u64)
+    {
+        return Ok(None);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        body.extend_from_slice(&chunk);
+        if body.len() > MAX_RESPONSE_BYTES {
+            return Ok(None);
+        }
+    }
+    Ok(Some(body))
+}
+
+/// The first characters of an error body, on one line.
+fn excerpt(text: &str) -> String {
+    let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() > ERROR_EXCERPT_CHARS {
+        let cut: String = flat.chars().take(ERROR_EXCERPT_CHARS).collect();
+        format!("{cut}…")
+    } else {
+        flat
+    }
+}
+
+/// An error with its sources (reqwest's own message hides the cause, e.g. "connection
+/// refused").
+fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agents::ToolDef;
+    use common::events::ErrorCategory;
+
+    fn agent() -> AgentCard {
+        AgentCard {
+            name: "orders".into(),
+            description: "Order status and delivery.".into(),
+            instructions: "Look orders up before answering.".into(),
+        }
+    }
+
+    fn completion(message: Value) -> Value {
+        json!({"choices": [{"index": 0, "message": message, "finish_reason": "stop"}]})
+    }
+
+    #[test]
+    fn a_failed_call_is_sent_back_as_error_category_and_status() {
+        let agent = agent();
+        let calls = [CallRecord {
+            tool: "getOrder".into(),
+            params: json!({"order_id": "ORD-9"}),
+            outcome: CallOutcome::Failed {
+                category: ErrorCategory::NotRetryable,
+                error: "not found".into(),
+                status: Some(404),
+            },
+        }];
+        let turn = TurnView {
+            agent: &agent,
+            tools: &[],
+            message: "where is ORD-9?",
+            calls: &calls,
+        };
+        let body = step_request("m", &turn);
+        assert!(body.get("tools").is_none(), "no tools, no tools key");
+        let tool_message = &body["messages"][3];
+        let content: Value =
+            serde_json::from_str(tool_message["content"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            content,
+            json!({"error": "not found", "category": "not_retryable", "status": 404})
+        );
+    }
+
+    #[test]
+    fn a_refused_call_is_sent_back_with_its_reason() {
+        let agent = agent();
+        let tools = [ToolDef {
+            name: "getOrder".into(),
+            description: "d".into(),
+            parameters: json!({"type": "object"}),
+        }];
+        let calls = [CallRecord {
+            tool: "deleteOrder".into(),
+            params: json!({}),
+            outcome: CallOutcome::Refused {
+                reason: "not allowed".into(),
+            },
+        }];
+        let turn = TurnView {
+            agent: &agent,
+            tools: &tools,
+            message: "m",
+            calls: &calls,
+        };
+        let body = step_request("m", &turn);
+        assert_eq!(
+            body["messages"][3]["content"],
+            r#"{"refused":"not allowed"}"#
+        );
+    }
+
+    #[test]
+    fn empty_arguments_mean_an_empty_object() {
+        let answer = completion(json!({"role": "assistant", "content": null, "tool_calls": [
+            {"id": "c", "type": "function", "function": {"name": "listOrders", "arguments": ""}}
+        ]}));
+        assert_eq!(
+            parse_step(&answer).unwrap(),
+            Step::CallTool {
+                tool: "listOrders".into(),
+                params: json!({})
+            }
+        );
+    }
+
+    #[test]
+    fn whitespace_content_without_tool_calls_is_malformed() {
+        let answer = completion(json!({"role": "assistant", "content": "  "}));
+        let err = parse_step(&answer).unwrap_err();
+        assert!(matches!(err, EngineError::Retryable(m) if m.starts_with("malformed response:")));
+    }
+
+    #[test]
+    fn an_error_excerpt_is_one_short_line() {
+        let long = format!("line one\n{}", "x".repeat(500));
+        let short = excerpt(&long);
+        assert!(short.starts_with("line one x"));
+        assert_eq!(short.chars().count(), ERROR_EXCERPT_CHARS + 1);
     }
 }
