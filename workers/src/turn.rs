@@ -525,3 +525,498 @@ impl<'a> Turn<'a> {
         self.sink.emit(event).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agents::{AgentCard, RuleEngine, ToolDef};
+    use crate::tools::{ToolError, ToolResponse};
+    use common::events::{ErrorCategory, ThreadId, TurnId};
+    use serde_json::json;
+    use std::path::Path;
+    use std::sync::Mutex;
+    use std::time::Duration;
+    use time::macros::datetime;
+
+    /// A scripted tool answer: a body, or a failure's category and status.
+    type Scripted = Result<Value, (ErrorCategory, u16)>;
+
+    /// Tools that answer from a script and count their calls.
+    #[derive(Default)]
+    struct FakeTools {
+        answers: Mutex<HashMap<String, Vec<Scripted>>>,
+        calls: Mutex<Vec<(String, Value, String)>>,
+    }
+
+    impl FakeTools {
+        fn answering(tool: &str, answers: Vec<Scripted>) -> FakeTools {
+            let fake = FakeTools::default();
+            fake.answers.lock().unwrap().insert(tool.into(), answers);
+            fake
+        }
+    }
+
+    impl Tools for FakeTools {
+        fn call<'a>(
+            &'a self,
+            name: &'a str,
+            params: &'a Value,
+            key: &'a str,
+        ) -> BoxFuture<'a, CallReport> {
+            self.calls
+                .lock()
+                .unwrap()
+                .push((name.into(), params.clone(), key.into()));
+            let answer = self
+                .answers
+                .lock()
+                .unwrap()
+                .get_mut(name)
+                .and_then(|answers| (!answers.is_empty()).then(|| answers.remove(0)))
+                .unwrap_or(Ok(
+                    json!({"id": "ORD-1001", "status": "processing", "total_cents": 1000}),
+                ));
+            Box::pin(async move {
+                CallReport {
+                    result: answer
+                        .map(|body| ToolResponse { status: 200, body })
+                        .map_err(|(category, status)| ToolError {
+                            category,
+                            status: Some(status),
+                            message: format!("HTTP {status}"),
+                        }),
+                    attempts: 1,
+                    elapsed: Duration::from_millis(3),
+                }
+            })
+        }
+
+        fn def(&self, name: &str) -> Option<ToolDef> {
+            Some(ToolDef {
+                name: name.into(),
+                description: String::new(),
+                parameters: json!({"type": "object"}),
+            })
+        }
+    }
+
+    /// Keeps what it is given; can be told to fail from the n-th event on.
+    #[derive(Default)]
+    struct VecSink {
+        events: Vec<Envelope>,
+        fail_from: Option<usize>,
+    }
+
+    impl Sink for VecSink {
+        fn emit(&mut self, event: Envelope) -> BoxFuture<'_, Result<(), TurnError>> {
+            Box::pin(async move {
+                if self.fail_from.is_some_and(|n| self.events.len() >= n) {
+                    return Err(TurnError::Publish("stream down".into()));
+                }
+                self.events.push(event);
+                Ok(())
+            })
+        }
+
+        fn flush(&mut self) -> BoxFuture<'_, Result<(), TurnError>> {
+            Box::pin(async { Ok(()) })
+        }
+    }
+
+    fn config() -> Arc<AgentsConfig> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/agents.yaml");
+        Arc::new(AgentsConfig::load(&path).unwrap())
+    }
+
+    fn agents(tools: FakeTools) -> (Agents, Arc<FakeTools>) {
+        let config = config();
+        let tools = Arc::new(tools);
+        let agents = Agents {
+            engine: Arc::new(RuleEngine::new(config.clone())),
+            config,
+            tools: tools.clone(),
+        };
+        (agents, tools)
+    }
+
+    fn incoming(content: &str, turn: u128) -> Incoming {
+        Incoming {
+            event: Envelope::new(
+                Uuid::from_u128(turn + 1000),
+                ThreadId::parse("t").unwrap(),
+                TurnId::from_uuid(Uuid::from_u128(turn)),
+                datetime!(2026-11-25 10:00:00 UTC),
+                MessageReceived {
+                    content: content.into(),
+                    client_msg_id: None,
+                },
+            ),
+            seq: 40 + turn as u64,
+        }
+    }
+
+    fn at() -> OffsetDateTime {
+        datetime!(2026-11-25 10:00:00.250 UTC)
+    }
+
+    async fn turn(agents: &Agents, incoming: &Incoming, prior: Prior) -> Vec<Envelope> {
+        let mut sink = VecSink::default();
+        run(agents, incoming, prior, &mut sink, at).await.unwrap();
+        sink.events
+    }
+
+    fn kinds(events: &[Envelope]) -> Vec<&'static str> {
+        events.iter().map(|e| e.payload.kind()).collect()
+    }
+
+    fn reply_text(events: &[Envelope]) -> &str {
+        events
+            .iter()
+            .find_map(|e| match &e.payload {
+                Payload::AgentReplied(reply) => Some(reply.text.as_str()),
+                _ => None,
+            })
+            .expect("a reply")
+    }
+
+    fn completed(events: &[Envelope]) -> &TurnCompleted {
+        match &events.last().unwrap().payload {
+            Payload::TurnCompleted(done) => done,
+            other => panic!("the turn ended with {}", other.kind()),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_greeting_is_routed_and_answered_without_tools() {
+        let (agents, tools) = agents(FakeTools::default());
+        let events = turn(&agents, &incoming("hello there", 1), Prior::default()).await;
+        assert_eq!(
+            kinds(&events),
+            [
+                "turn.started",
+                "agent.routed",
+                "agent.replied",
+                "turn.completed"
+            ]
+        );
+        let Payload::AgentRouted(routed) = &events[1].payload else {
+            panic!()
+        };
+        assert_eq!(
+            (routed.agent.as_str(), routed.reason.as_str()),
+            ("triage", "keyword \"hello\"")
+        );
+        assert_eq!(completed(&events).latency_ms, 250);
+        assert_eq!(completed(&events).message_seq, 41);
+        assert!(tools.calls.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_read_tool_runs_at_once_and_its_result_is_in_the_reply() {
+        let (agents, tools) = agents(FakeTools::answering(
+            "getOrder",
+            vec![Ok(
+                json!({"id": "ORD-1001", "status": "shipped", "total_cents": 4250}),
+            )],
+        ));
+        let events = turn(
+            &agents,
+            &incoming("Where is ORD-1001?", 1),
+            Prior::default(),
+        )
+        .await;
+        assert_eq!(
+            kinds(&events),
+            [
+                "turn.started",
+                "agent.routed",
+                "tool.called",
+                "tool.succeeded",
+                "agent.replied",
+                "turn.completed"
+            ]
+        );
+        assert_eq!(
+            reply_text(&events),
+            "Order ORD-1001 is shipped (total $42.50)."
+        );
+        let calls = tools.calls.lock().unwrap();
+        assert_eq!(calls.len(), 1);
+        assert_eq!(calls[0].1, json!({"order_id": "ORD-1001"}));
+        assert_eq!(
+            calls[0].2,
+            format!("{}:tool-1", TurnId::from_uuid(Uuid::from_u128(1)))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_write_asks_first_and_runs_after_yes() {
+        let (agents, tools) = agents(FakeTools::default());
+        let first = turn(
+            &agents,
+            &incoming("Please cancel ORD-1001", 1),
+            Prior::default(),
+        )
+        .await;
+        assert_eq!(
+            kinds(&first),
+            [
+                "turn.started",
+                "agent.routed",
+                "confirmation.requested",
+                "agent.replied",
+                "turn.completed"
+            ]
+        );
+        assert!(
+            tools.calls.lock().unwrap().is_empty(),
+            "nothing runs before the yes"
+        );
+        assert_eq!(
+            reply_text(&first),
+            "Shall I cancel order ORD-1001? Reply yes to confirm or no to keep it."
+        );
+        let done = completed(&first);
+        assert_eq!(done.outcome, TurnOutcome::AwaitingConfirmation);
+        let pending = done.pending.clone().unwrap();
+        assert_eq!(pending.tool, "cancelOrder");
+
+        let prior = Prior {
+            pending: Some(pending),
+            recorded: Vec::new(),
+        };
+        let second = turn(&agents, &incoming("yes", 2), prior).await;
+        assert_eq!(
+            kinds(&second),
+            [
+                "turn.started",
+                "agent.routed",
+                "tool.called",
+                "tool.succeeded",
+                "agent.replied",
+                "turn.completed"
+            ]
+        );
+        assert_eq!(tools.calls.lock().unwrap()[0].0, "cancelOrder");
+        assert_eq!(completed(&second).outcome, TurnOutcome::Replied);
+    }
+
+    #[tokio::test]
+    async fn a_no_drops_the_pending_write() {
+        let (agents, tools) = agents(FakeTools::default());
+        let first = turn(&agents, &incoming("cancel ORD-1001", 1), Prior::default()).await;
+        let prior = Prior {
+            pending: completed(&first).pending.clone(),
+            recorded: Vec::new(),
+        };
+        let second = turn(&agents, &incoming("no", 2), prior).await;
+        assert!(reply_text(&second).starts_with("All right, I won't"));
+        assert!(tools.calls.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_destructive_tool_is_never_run_and_escalates() {
+        let (agents, tools) = agents(FakeTools::default());
+        let events = turn(
+            &agents,
+            &incoming("delete ORD-1001 now", 1),
+            Prior::default(),
+        )
+        .await;
+        assert_eq!(
+            kinds(&events),
+            [
+                "turn.started",
+                "agent.routed",
+                "conversation.escalated",
+                "agent.replied",
+                "turn.completed"
+            ]
+        );
+        let Payload::ConversationEscalated(escalated) = &events[2].payload else {
+            panic!()
+        };
+        assert_eq!(escalated.reason, EscalationReason::DestructiveAction);
+        assert_eq!(completed(&events).outcome, TurnOutcome::Escalated);
+        assert!(tools.calls.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn asking_for_a_human_escalates() {
+        let (agents, _) = agents(FakeTools::default());
+        let events = turn(
+            &agents,
+            &incoming("I want to talk to a human", 1),
+            Prior::default(),
+        )
+        .await;
+        let Payload::ConversationEscalated(escalated) = &events[2].payload else {
+            panic!()
+        };
+        assert_eq!(escalated.reason, EscalationReason::UserRequest);
+    }
+
+    /// An engine that always wants the same tool.
+    struct Stubborn;
+
+    impl Engine for Stubborn {
+        fn name(&self) -> &'static str {
+            "stubborn"
+        }
+        fn choose_agent<'a>(
+            &'a self,
+            _: &'a [AgentCard],
+            _: &'a str,
+        ) -> BoxFuture<'a, Result<Option<String>, EngineError>> {
+            Box::pin(async { Ok(None) })
+        }
+        fn next_step<'a>(&'a self, _: TurnView<'a>) -> BoxFuture<'a, Result<Step, EngineError>> {
+            Box::pin(async {
+                Ok(Step::CallTool {
+                    tool: "getOrder".into(),
+                    params: json!({"order_id": "ORD-1"}),
+                })
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn repeated_tool_failures_escalate() {
+        let tools = FakeTools::answering(
+            "getOrder",
+            vec![
+                Err((ErrorCategory::Retryable, 503)),
+                Err((ErrorCategory::Retryable, 503)),
+            ],
+        );
+        let (mut agents, tools) = agents(tools);
+        agents.engine = Arc::new(Stubborn);
+        let events = turn(&agents, &incoming("where is ORD-1", 1), Prior::default()).await;
+        assert_eq!(tools.calls.lock().unwrap().len(), 2);
+        let escalated = events
+            .iter()
+            .find_map(|e| match &e.payload {
+                Payload::ConversationEscalated(x) => Some(x),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(escalated.reason, EscalationReason::ToolFailures);
+        assert!(
+            escalated.detail.contains("2 failed tool calls"),
+            "{}",
+            escalated.detail
+        );
+    }
+
+    #[tokio::test]
+    async fn a_tool_the_agent_may_not_call_is_refused_and_the_engine_hears_why() {
+        struct Outsider;
+        impl Engine for Outsider {
+            fn name(&self) -> &'static str {
+                "outsider"
+            }
+            fn choose_agent<'a>(
+                &'a self,
+                _: &'a [AgentCard],
+                _: &'a str,
+            ) -> BoxFuture<'a, Result<Option<String>, EngineError>> {
+                Box::pin(async { Ok(None) })
+            }
+            fn next_step<'a>(
+                &'a self,
+                turn: TurnView<'a>,
+            ) -> BoxFuture<'a, Result<Step, EngineError>> {
+                let step = match turn.calls.first() {
+                    None => Step::CallTool {
+                        tool: "refundOrder".into(),
+                        params: json!({}),
+                    },
+                    Some(call) => Step::Reply(format!("{:?}", call.outcome)),
+                };
+                Box::pin(async move { Ok(step) })
+            }
+        }
+        let (mut agents, tools) = agents(FakeTools::default());
+        agents.engine = Arc::new(Outsider);
+        // "track" routes to orders, which has no refundOrder.
+        let events = turn(&agents, &incoming("track it", 1), Prior::default()).await;
+        assert!(tools.calls.lock().unwrap().is_empty());
+        assert!(
+            reply_text(&events).contains("not one of agent orders's tools"),
+            "{}",
+            reply_text(&events)
+        );
+        assert!(kinds(&events).contains(&"tool.failed"));
+    }
+
+    #[tokio::test]
+    async fn a_redone_turn_reuses_the_stored_tool_result_and_repeats_no_event() {
+        let (agents, tools) = agents(FakeTools::default());
+        let message = incoming("Where is ORD-1001?", 1);
+        // The first attempt stores four events (through tool.succeeded), then the stream
+        // goes away.
+        let mut sink = VecSink {
+            events: Vec::new(),
+            fail_from: Some(4),
+        };
+        let err = run(&agents, &message, Prior::default(), &mut sink, at)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, TurnError::Publish(_)));
+        assert_eq!(
+            kinds(&sink.events),
+            [
+                "turn.started",
+                "agent.routed",
+                "tool.called",
+                "tool.succeeded"
+            ]
+        );
+        let stored = sink.events;
+
+        let prior = Prior {
+            pending: None,
+            recorded: stored.clone(),
+        };
+        let again = turn(&agents, &message, prior).await;
+        assert_eq!(kinds(&again), ["agent.replied", "turn.completed"]);
+        assert_eq!(
+            tools.calls.lock().unwrap().len(),
+            1,
+            "the tool is not called again"
+        );
+
+        // Nothing more once the turn is complete.
+        let all: Vec<_> = stored.into_iter().chain(again).collect();
+        let prior = Prior {
+            pending: None,
+            recorded: all,
+        };
+        assert!(turn(&agents, &message, prior).await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_redone_turn_produces_the_same_event_ids() {
+        let (agents, _) = agents(FakeTools::default());
+        let message = incoming("Where is ORD-1001?", 1);
+        let first = turn(&agents, &message, Prior::default()).await;
+        let again = turn(&agents, &message, Prior::default()).await;
+        let ids = |events: &[Envelope]| events.iter().map(|e| e.event_id).collect::<Vec<_>>();
+        assert_eq!(ids(&first), ids(&again));
+    }
+
+    #[tokio::test]
+    async fn a_turn_event_is_not_answered() {
+        let (agents, _) = agents(FakeTools::default());
+        let events = turn(&agents, &incoming("hi", 1), Prior::default()).await;
+        let not_a_message = Incoming {
+            event: events[2].clone(),
+            seq: 42,
+        };
+        let mut sink = VecSink::default();
+        let err = run(&agents, &not_a_message, Prior::default(), &mut sink, at)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, TurnError::NotAUserMessage("agent.replied")));
+    }
+}
