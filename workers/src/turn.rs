@@ -574,7 +574,7 @@ mod tests {
                 .get_mut(name)
                 .and_then(|answers| (!answers.is_empty()).then(|| answers.remove(0)))
                 .unwrap_or(Ok(
-                    json!({"id": "ORD-1001", "status": "processing", "total_cents": 1000}),
+                    json!({"order_id": "ORD-1001", "status": "processing", "total_cents": 1000}),
                 ));
             Box::pin(async move {
                 CallReport {
@@ -716,7 +716,7 @@ mod tests {
         let (agents, tools) = agents(FakeTools::answering(
             "getOrder",
             vec![Ok(
-                json!({"id": "ORD-1001", "status": "shipped", "total_cents": 4250}),
+                json!({"order_id": "ORD-1001", "status": "shipped", "total_cents": 4250}),
             )],
         ));
         let events = turn(

@@ -40,6 +40,7 @@ async fn a_message_is_acked_answered_and_then_listed_and_replayed_over_rest() {
         [
             "message.received",
             "turn.started",
+            "agent.routed",
             "agent.replied",
             "turn.completed"
         ]
@@ -51,7 +52,7 @@ async fn a_message_is_acked_answered_and_then_listed_and_replayed_over_rest() {
         seqs.windows(2).all(|w| w[0] < w[1]),
         "events in stream order: {seqs:?}"
     );
-    let reply = &events[2]["event"];
+    let reply = &events[3]["event"];
     assert_eq!(reply["thread_id"], thread_id.as_str());
     assert_eq!(reply["agent"], "orders");
     assert!(reply["text"].as_str().unwrap().contains("order number"));
@@ -82,14 +83,15 @@ async fn a_message_is_acked_answered_and_then_listed_and_replayed_over_rest() {
         [
             "message.received",
             "turn.started",
+            "agent.routed",
             "agent.replied",
             "turn.completed"
         ]
     );
     assert_eq!(steps[0]["content"], "Where is my order?");
     assert_eq!(steps[0]["seq"].as_u64(), Some(message_seq));
-    assert_eq!(steps[2]["text"], reply["text"]);
-    assert!(steps[2]["occurred_at"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(steps[3]["text"], reply["text"]);
+    assert!(steps[3]["occurred_at"].as_str().unwrap().ends_with('Z'));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

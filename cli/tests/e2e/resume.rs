@@ -40,7 +40,10 @@ async fn a_client_disconnected_mid_turn_gets_the_rest_of_the_turn_on_reconnect_w
         .filter(|f| f["type"] == "event")
         .map(|f| f["event"]["kind"].as_str().unwrap())
         .collect();
-    assert_eq!(kinds, ["turn.started", "agent.replied", "turn.completed"]);
+    assert_eq!(
+        kinds,
+        ["turn.started", "agent.routed", "agent.replied", "turn.completed"]
+    );
     let got = seqs(&frames);
     assert!(
         got.windows(2).all(|w| w[0] < w[1]) && got[0] > acked,

@@ -167,7 +167,7 @@ mod tests {
             params: json!({"order_id": "ORD-1001"}),
             outcome: CallOutcome::Succeeded {
                 status: 200,
-                result: json!({"id": "ORD-1001", "status": "shipped", "total_cents": 4250}),
+                result: json!({"order_id": "ORD-1001", "status": "shipped", "total_cents": 4250}),
             },
         };
         let step = engine().decide("orders", "where is ORD-1001", &[call]);
