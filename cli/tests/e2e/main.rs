@@ -1,6 +1,7 @@
 //! End-to-end tests: the whole system in one process (`smart-support up`) against a real
 //! `nats-server -js` and a real PostgreSQL, driven over a real WebSocket and real HTTP.
 
+mod agent_turns;
 mod bad_input;
 mod chat_round_trip;
 mod operations;

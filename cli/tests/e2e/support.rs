@@ -22,6 +22,8 @@ pub struct Stack {
     pub args: UpArgs,
     pub shutdown: CancellationToken,
     pub nats: NatsServer,
+    /// Where the demo shop API the agents call runs (in-process, fresh seed data).
+    pub shop: SocketAddr,
     _postgres: Postgres,
 }
 
@@ -44,6 +46,10 @@ impl Stack {
         }
         let nats = NatsServer::start();
         let postgres = Postgres::start();
+        let shutdown = CancellationToken::new();
+        let shop_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let shop = shop_listener.local_addr().unwrap();
+        tokio::spawn(shop::serve(shop_listener, shutdown.clone().cancelled_owned()));
         let database_url = postgres.create_database();
         let mut args = UpArgs {
             listen: "127.0.0.1:0".parse().unwrap(),
@@ -72,6 +78,14 @@ impl Stack {
                 "64",
                 "--agents-config",
                 concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/agents.yaml"),
+                "--tools-base-url",
+                &format!("http://{shop}"),
+                "--tools-allow-hosts",
+                &shop.to_string(),
+                "--tools-retry-delay",
+                "20ms",
+                "--worker-retry-delay",
+                "50ms",
             ])
             .expect("valid worker flags"),
             projection: projections::ProjectionArgs {
@@ -80,7 +94,6 @@ impl Stack {
             },
         };
         tweak(&mut args);
-        let shutdown = CancellationToken::new();
         let running = up::start(args.clone(), shutdown.clone())
             .await
             .expect("the stack starts");
@@ -90,6 +103,7 @@ impl Stack {
             args,
             shutdown,
             nats,
+            shop,
             _postgres: postgres,
         }
     }
