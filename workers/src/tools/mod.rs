@@ -126,10 +126,15 @@ impl Toolbox {
     pub fn from_openapi(document: &str, args: &ToolArgs) -> Result<Toolbox, ToolsError> {
         let document = openapi::parse(document, args.tools_base_url.as_deref())?;
         let guard = ssrf::Guard::new(&args.tools_allow_hosts).map_err(ToolsError::Invalid)?;
-        // reqwest is built without a default crypto provider (the default one, aws-lc-rs,
-        // needs a C build); ring is already in the tree through async-nats. Installing
-        // fails only when a provider is already installed, which is as good.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        // http only: reqwest's rustls needs either aws-lc-rs (a C build) or a process-wide
+        // crypto provider, and the latter would make every other reqwest client in the
+        // workspace (same feature set once unified) panic unless it installed one too.
+        if document.base_url.scheme() != "http" {
+            return Err(ToolsError::Invalid(format!(
+                "base URL `{}`: this build calls tools over http only (docs/tools.md)",
+                document.base_url
+            )));
+        }
         let client = reqwest::Client::builder()
             // A proxy would connect on our behalf to addresses the guard never saw.
             .no_proxy()

@@ -110,7 +110,8 @@ pub fn parse(text: &str, base_url: Option<&str>) -> Result<Document, ToolsError>
         )));
     }
     // YAML is (nearly) a superset of JSON, but JSON parses faster and with better errors.
-    let raw: Value = if text.trim_start().starts_with('{') {
+    let is_json = text.trim_start().starts_with('{');
+    let raw: Value = if is_json {
         serde_json::from_str(text).map_err(|e| invalid(format!("not JSON: {e}")))?
     } else {
         serde_yaml_ng::from_str(text).map_err(|e| invalid(format!("not YAML: {e}")))?
@@ -132,8 +133,13 @@ pub fn parse(text: &str, base_url: Option<&str>) -> Result<Document, ToolsError>
         }
         None => return Err(invalid("no `openapi` version field")),
     }
-    let document: OpenAPI =
-        serde_json::from_value(raw.clone()).map_err(|e| invalid(e.to_string()))?;
+    // Parsed again from the text, not from `raw`: `serde_json::Value` sorts keys, and the
+    // tools keep the document's order (`raw` only serves `$ref` lookups).
+    let document: OpenAPI = if is_json {
+        serde_json::from_str(text).map_err(|e| invalid(e.to_string()))?
+    } else {
+        serde_yaml_ng::from_str(text).map_err(|e| invalid(e.to_string()))?
+    };
     let base_url = match base_url {
         Some(url) => parse_base_url(url, "TOOLS_BASE_URL")?,
         None => {
