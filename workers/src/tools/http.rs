@@ -10,7 +10,9 @@ use reqwest::{Client, Method, Url};
 use serde_json::{Map, Value};
 
 use super::openapi::{Location, Operation};
-use super::ssrf::{Guard, Refused};
+#[cfg(doc)]
+use super::ssrf::Guard;
+use super::ssrf::Refused;
 use super::{ToolError, ToolResponse};
 
 /// Characters of a 4xx body quoted in the error message.
@@ -161,19 +163,15 @@ pub fn encode_segment(text: &str) -> String {
     out
 }
 
-/// One attempt: the guard's check, the request, the body read up to the cap, all within
-/// the time-out; the outcome classified.
+/// One attempt: the request and the body read up to the cap, within the time-out; the
+/// outcome classified. The caller has checked the URL with [`Guard::check_url`]; names
+/// and redirects are checked by the client's resolver and redirect policy.
 pub async fn send(
     client: &Client,
-    guard: &Guard,
     request: &Prepared,
     idempotency_key: Option<&str>,
     limits: Limits,
 ) -> Result<ToolResponse, ToolError> {
-    guard
-        .check_url(&request.url)
-        .await
-        .map_err(|refused| not_retryable(refused.to_string()))?;
     let attempt = async {
         let mut builder = client
             .request(request.method.clone(), request.url.clone())

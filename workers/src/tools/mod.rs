@@ -193,6 +193,11 @@ impl Toolbox {
             Ok(request) => request,
             Err(error) => return refused(error),
         };
+        // The URL is the same on every attempt: checked once, and a refused address gets
+        // no request at all.
+        if let Err(refusal) = self.guard.check_url(&request.url).await {
+            return refused(http::not_retryable(refusal.to_string()));
+        }
 
         let attempts = AtomicU32::new(0);
         let backoff = ExponentialBuilder::default()
@@ -202,14 +207,7 @@ impl Toolbox {
         let started = Instant::now();
         let result = (|| async {
             attempts.fetch_add(1, Ordering::Relaxed);
-            http::send(
-                &self.client,
-                &self.guard,
-                &request,
-                idempotency_key,
-                self.limits,
-            )
-            .await
+            http::send(&self.client, &request, idempotency_key, self.limits).await
         })
         .retry(backoff)
         .when(|error: &ToolError| error.category == ErrorCategory::Retryable)

@@ -312,13 +312,11 @@ async fn loopback_is_refused_when_not_allow_listed() {
         tools_allow_hosts: vec![],
         ..args(&server.base)
     };
-    let error = toolbox(&args)
-        .call("addNote", &note(), None)
-        .await
-        .result
-        .unwrap_err();
+    let report = toolbox(&args).call("addNote", &note(), None).await;
+    let error = report.result.unwrap_err();
     assert_eq!(error.category, ErrorCategory::NotRetryable);
     assert!(error.message.contains("127.0.0.1"), "{}", error.message);
+    assert_eq!(report.attempts, 0);
     assert!(server.seen().is_empty());
 }
 
