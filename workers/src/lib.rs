@@ -9,6 +9,7 @@ pub mod agents;
 pub mod config;
 pub mod consumer;
 pub mod startup;
+pub mod tls;
 pub mod tools;
 pub mod turn;
 

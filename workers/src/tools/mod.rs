@@ -3,10 +3,17 @@
 //! the request); [`http`] makes one call (URL, query and body from the arguments,
 //! time-outs, size caps, failures classified); [`ssrf`] refuses private, loopback,
 //! link-local and metadata addresses (after DNS resolution and on every redirect) unless
-//! the host is allow-listed. (Interface only; implementation in progress.)
+//! the host is allow-listed. [`Toolbox`] ties them together and retries retryable
+//! failures with exponential back-off (`backon`).
 
-use std::time::Duration;
+pub mod http;
+pub mod openapi;
+pub mod ssrf;
 
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use backon::{ExponentialBuilder, Retryable};
 use clap::Args;
 use common::events::ErrorCategory;
 use serde_json::Value;
@@ -97,6 +104,14 @@ pub struct CallReport {
 #[derive(Debug)]
 pub struct Toolbox {
     specs: Vec<ToolSpec>,
+    /// How to build each spec's request, in the same order as `specs`.
+    operations: Vec<openapi::Operation>,
+    base_url: reqwest::Url,
+    client: reqwest::Client,
+    guard: ssrf::Guard,
+    limits: http::Limits,
+    attempts: u32,
+    retry_delay: Duration,
 }
 
 /// Why a document cannot become tools.
@@ -108,8 +123,31 @@ pub enum ToolsError {
 
 impl Toolbox {
     /// Reads an OpenAPI 3.0 document (JSON or YAML text).
-    pub fn from_openapi(_document: &str, _args: &ToolArgs) -> Result<Toolbox, ToolsError> {
-        todo!("tools: in progress")
+    pub fn from_openapi(document: &str, args: &ToolArgs) -> Result<Toolbox, ToolsError> {
+        let document = openapi::parse(document, args.tools_base_url.as_deref())?;
+        let guard = ssrf::Guard::new(&args.tools_allow_hosts).map_err(ToolsError::Invalid)?;
+        // https verifies with the system's root certificates (rustls platform verifier).
+        crate::tls::install_crypto_provider();
+        let client = reqwest::Client::builder()
+            // A proxy would connect on our behalf to addresses the guard never saw.
+            .no_proxy()
+            .dns_resolver(guard.resolver())
+            .redirect(guard.redirect_policy())
+            .build()
+            .map_err(|e| ToolsError::Invalid(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Toolbox {
+            specs: document.operations.iter().map(|o| o.spec.clone()).collect(),
+            operations: document.operations,
+            base_url: document.base_url,
+            client,
+            guard,
+            limits: http::Limits {
+                timeout: args.tools_timeout,
+                max_response_bytes: args.tools_max_response_bytes,
+            },
+            attempts: args.tools_attempts.max(1),
+            retry_delay: args.tools_retry_delay,
+        })
     }
 
     /// The tool with this name.
@@ -122,14 +160,58 @@ impl Toolbox {
         &self.specs
     }
 
+    /// The base URL requests go to.
+    pub fn base_url(&self) -> &str {
+        self.base_url.as_str()
+    }
+
     /// Calls a tool, retrying retryable failures with back-off; `idempotency_key` is sent
     /// as `Idempotency-Key` (the same on every attempt).
+    #[tracing::instrument(skip_all, fields(tool = name))]
     pub async fn call(
         &self,
-        _name: &str,
-        _params: &Value,
-        _idempotency_key: Option<&str>,
+        name: &str,
+        params: &Value,
+        idempotency_key: Option<&str>,
     ) -> CallReport {
-        todo!("tools: in progress")
+        let refused = |error| CallReport {
+            result: Err(error),
+            attempts: 0,
+            elapsed: Duration::ZERO,
+        };
+        let Some(operation) = self.operations.iter().find(|o| o.spec.name == name) else {
+            return refused(http::not_retryable(format!("no tool named `{name}`")));
+        };
+        let request = match http::prepare(&self.base_url, operation, params) {
+            Ok(request) => request,
+            Err(error) => return refused(error),
+        };
+        // The URL is the same on every attempt: checked once, and a refused address gets
+        // no request at all.
+        if let Err(refusal) = self.guard.check_url(&request.url).await {
+            return refused(http::not_retryable(refusal.to_string()));
+        }
+
+        let attempts = AtomicU32::new(0);
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(self.retry_delay)
+            .with_max_times(self.attempts as usize - 1)
+            .with_jitter();
+        let started = Instant::now();
+        let result = (|| async {
+            attempts.fetch_add(1, Ordering::Relaxed);
+            http::send(&self.client, &request, idempotency_key, self.limits).await
+        })
+        .retry(backoff)
+        .when(|error: &ToolError| error.category == ErrorCategory::Retryable)
+        .notify(|error, delay| {
+            tracing::debug!(error = %error, ?delay, "tool call failed; retrying");
+        })
+        .await;
+        CallReport {
+            result,
+            attempts: attempts.load(Ordering::Relaxed),
+            elapsed: started.elapsed(),
+        }
     }
 }
