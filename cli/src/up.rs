@@ -58,6 +58,7 @@ pub async fn start(args: UpArgs, shutdown: CancellationToken) -> anyhow::Result<
     projections::MIGRATOR.run(&pool).await?;
     let (client, js) = common::jetstream::connect(&args.nats).await?;
     let stream = common::jetstream::ensure_chat_stream(&js, &args.nats).await?;
+    common::dead_letters::ensure_stream(&js, &args.nats).await?;
     let workers_consumer = common::jetstream::ensure_workers_consumer(&stream).await?;
 
     let worker = tokio::spawn(workers::consumer::run(
