@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod chat_round_trip;
+mod dead_letters;
 mod operations;
 mod rate_limit;
 mod resume;
