@@ -21,6 +21,7 @@ pub async fn run(
     crate::MIGRATOR.run(&pool).await?;
     let (client, js) = common::jetstream::connect(&nats).await?;
     let stream = common::jetstream::ensure_chat_stream(&js, &nats).await?;
+    common::dead_letters::ensure_stream(&js, &nats).await?;
     let projector = tokio::spawn(crate::projector::run(
         pool.clone(),
         stream.clone(),

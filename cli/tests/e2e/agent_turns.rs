@@ -78,7 +78,10 @@ async fn a_read_tool_call_is_answered_with_the_shops_data() {
     assert_eq!(called["tool"], "getOrder");
     assert_eq!(called["params"], json!({"order_id": "ORD-1002"}));
     assert_eq!(called["permission"], "read");
-    assert_eq!(find(&events, "tool.succeeded")["result"]["status"], "shipped");
+    assert_eq!(
+        find(&events, "tool.succeeded")["result"]["status"],
+        "shipped"
+    );
     let reply = find(&events, "agent.replied")["text"].as_str().unwrap();
     assert!(reply.starts_with("Order ORD-1002 is shipped"), "{reply}");
 }
@@ -88,18 +91,31 @@ async fn a_write_asks_for_confirmation_and_runs_only_after_yes() {
     let stack = Stack::start().await;
     let (mut socket, _) = new_session(&stack).await;
     let asked = turn(&mut socket, "Please cancel ORD-1001").await;
-    assert!(!kinds(&asked).contains(&"tool.called"), "{:?}", kinds(&asked));
+    assert!(
+        !kinds(&asked).contains(&"tool.called"),
+        "{:?}",
+        kinds(&asked)
+    );
     let question = find(&asked, "confirmation.requested");
     assert_eq!(question["tool"], "cancelOrder");
-    assert_eq!(find(&asked, "turn.completed")["outcome"], "awaiting_confirmation");
-    assert_eq!(shop_order(&stack, "ORD-1001").await.1["status"], "processing");
+    assert_eq!(
+        find(&asked, "turn.completed")["outcome"],
+        "awaiting_confirmation"
+    );
+    assert_eq!(
+        shop_order(&stack, "ORD-1001").await.1["status"],
+        "processing"
+    );
 
     let confirmed = turn(&mut socket, "yes").await;
     assert_eq!(find(&confirmed, "tool.called")["tool"], "cancelOrder");
     assert_eq!(find(&confirmed, "tool.succeeded")["status"], 200);
     let reply = find(&confirmed, "agent.replied")["text"].as_str().unwrap();
     assert_eq!(reply, "Done: order ORD-1001 is now cancelled.");
-    assert_eq!(shop_order(&stack, "ORD-1001").await.1["status"], "cancelled");
+    assert_eq!(
+        shop_order(&stack, "ORD-1001").await.1["status"],
+        "cancelled"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -107,7 +123,11 @@ async fn a_destructive_request_escalates_and_changes_nothing() {
     let stack = Stack::start().await;
     let (mut socket, _) = new_session(&stack).await;
     let events = turn(&mut socket, "Delete ORD-1006 please").await;
-    assert!(!kinds(&events).contains(&"tool.called"), "{:?}", kinds(&events));
+    assert!(
+        !kinds(&events).contains(&"tool.called"),
+        "{:?}",
+        kinds(&events)
+    );
     let escalated = find(&events, "conversation.escalated");
     assert_eq!(escalated["reason"], "destructive_action");
     assert_eq!(find(&events, "turn.completed")["outcome"], "escalated");
@@ -124,7 +144,10 @@ async fn a_client_error_from_a_tool_is_not_retried() {
     assert_eq!(failed["category"], "not_retryable");
     assert_eq!(failed["attempts"], 1);
     let reply = find(&events, "agent.replied")["text"].as_str().unwrap();
-    assert!(reply.starts_with("I could not look up order ORD-9999"), "{reply}");
+    assert!(
+        reply.starts_with("I could not look up order ORD-9999"),
+        "{reply}"
+    );
 }
 
 /// A stand-in HTTP API whose `GET /status` answers 500 twice, then 200.
@@ -139,7 +162,10 @@ async fn flaky_api() -> (std::net::SocketAddr, Arc<std::sync::atomic::AtomicUsiz
             let hit = counter.fetch_add(1, Ordering::SeqCst);
             async move {
                 if hit < 2 {
-                    (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({"error": "busy"})))
+                    (
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        Json(json!({"error": "busy"})),
+                    )
                 } else {
                     (StatusCode::OK, Json(json!({"state": "all systems go"})))
                 }
@@ -182,7 +208,10 @@ async fn a_tool_failing_twice_with_500_is_retried_and_answered() {
     let succeeded = find(&events, "tool.succeeded");
     assert_eq!(succeeded["attempts"], 3);
     assert!(!kinds(&events).contains(&"tool.failed"));
-    assert_eq!(find(&events, "agent.replied")["text"], "Status: all systems go");
+    assert_eq!(
+        find(&events, "agent.replied")["text"],
+        "Status: all systems go"
+    );
     assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 3);
 }
 
@@ -225,7 +254,10 @@ async fn a_message_that_always_fails_is_dead_lettered_then_redriven_and_answered
     let failure = find(&events, "turn.failed");
     assert_eq!(failure["category"], "retryable");
     assert_eq!(failure["attempts"], 3);
-    assert!(failure["error"].as_str().unwrap().contains("503"), "{failure}");
+    assert!(
+        failure["error"].as_str().unwrap().contains("503"),
+        "{failure}"
+    );
     assert!(!kinds(&events).contains(&"agent.replied"));
 
     llm.set_default_reply("Back on my feet: hello!");
@@ -234,8 +266,14 @@ async fn a_message_that_always_fails_is_dead_lettered_then_redriven_and_answered
     common::dead_letters::redrive(&js, id).await.unwrap();
     let redriven = turn_events(&mut socket).await;
     assert_eq!(kinds(&redriven)[0], "message.redriven");
-    assert_eq!(find(&redriven, "agent.replied")["text"], "Back on my feet: hello!");
-    assert!(common::dead_letters::get(&js, id).await.is_err(), "the dead letter is gone");
+    assert_eq!(
+        find(&redriven, "agent.replied")["text"],
+        "Back on my feet: hello!"
+    );
+    assert!(
+        common::dead_letters::get(&js, id).await.is_err(),
+        "the dead letter is gone"
+    );
 }
 
 /// The rule engine under another name, so replies show which worker answered.
@@ -271,11 +309,18 @@ async fn two_workers_keep_one_conversations_turns_in_order() {
     let mut agents = workers::startup::load_agents(&stack.args.worker).unwrap();
     agents.engine = Arc::new(Named(agents.engine.clone(), "second-worker"));
     let (_client, js) = common::jetstream::connect(&stack.args.nats).await.unwrap();
-    let stream = common::jetstream::ensure_chat_stream(&js, &stack.args.nats).await.unwrap();
+    let stream = common::jetstream::ensure_chat_stream(&js, &stack.args.nats)
+        .await
+        .unwrap();
     let (consumer, worker) = workers::startup::build(js, stream, agents, &stack.args.worker)
         .await
         .unwrap();
-    tokio::spawn(workers::consumer::run(consumer, worker, 64, stack.shutdown.clone()));
+    tokio::spawn(workers::consumer::run(
+        consumer,
+        worker,
+        64,
+        stack.shutdown.clone(),
+    ));
 
     let (mut socket, _) = new_session(&stack).await;
     // Other conversations run beside it.
@@ -285,19 +330,35 @@ async fn two_workers_keep_one_conversations_turns_in_order() {
     }
     const MESSAGES: usize = 40;
     for i in 0..MESSAGES {
-        let content = if i % 2 == 0 { format!("hello {i}") } else { format!("where is ORD-100{} ({i})", i % 9 + 1) };
-        send_json(&mut socket, json!({"type": "message", "content": content, "client_msg_id": format!("m-{i}")})).await;
+        let content = if i % 2 == 0 {
+            format!("hello {i}")
+        } else {
+            format!("where is ORD-100{} ({i})", i % 9 + 1)
+        };
+        send_json(
+            &mut socket,
+            json!({"type": "message", "content": content, "client_msg_id": format!("m-{i}")}),
+        )
+        .await;
         for other in &mut others {
             send_json(other, json!({"type": "message", "content": "hi"})).await;
         }
     }
     let mut events = Vec::new();
-    while events.iter().filter(|e: &&Value| e["kind"] == "turn.completed").count() < MESSAGES {
+    while events
+        .iter()
+        .filter(|e: &&Value| e["kind"] == "turn.completed")
+        .count()
+        < MESSAGES
+    {
         events.extend(turn_events(&mut socket).await);
     }
     // Walking the thread's events in stream order: a turn starts only after the previous
     // one completed, and turns answer the messages in the order they were stored.
-    let received = events.iter().filter(|e| e["kind"] == "message.received").count();
+    let received = events
+        .iter()
+        .filter(|e| e["kind"] == "message.received")
+        .count();
     assert_eq!(received, MESSAGES);
     let mut open: Option<String> = None;
     let mut answered = Vec::new();
@@ -307,7 +368,10 @@ async fn two_workers_keep_one_conversations_turns_in_order() {
         match event["kind"].as_str().unwrap() {
             "message.received" => {}
             "turn.started" => {
-                assert!(open.is_none(), "turn {turn} started while {open:?} was running");
+                assert!(
+                    open.is_none(),
+                    "turn {turn} started while {open:?} was running"
+                );
                 open = Some(turn.clone());
                 answered.push(event["message_seq"].as_u64().unwrap());
             }
@@ -321,11 +385,17 @@ async fn two_workers_keep_one_conversations_turns_in_order() {
             _ => assert_eq!(open.as_deref(), Some(turn.as_str()), "{event}"),
         }
     }
-    assert!(answered.windows(2).all(|w| w[0] < w[1]), "answered out of order: {answered:?}");
+    assert!(
+        answered.windows(2).all(|w| w[0] < w[1]),
+        "answered out of order: {answered:?}"
+    );
     assert_eq!(answered.len(), MESSAGES);
     assert_eq!(
         engines,
-        ["rules", "second-worker"].map(String::from).into_iter().collect(),
+        ["rules", "second-worker"]
+            .map(String::from)
+            .into_iter()
+            .collect(),
         "both workers answered messages of the conversation"
     );
 }

@@ -42,7 +42,12 @@ async fn a_client_disconnected_mid_turn_gets_the_rest_of_the_turn_on_reconnect_w
         .collect();
     assert_eq!(
         kinds,
-        ["turn.started", "agent.routed", "agent.replied", "turn.completed"]
+        [
+            "turn.started",
+            "agent.routed",
+            "agent.replied",
+            "turn.completed"
+        ]
     );
     let got = seqs(&frames);
     assert!(

@@ -49,7 +49,10 @@ impl Stack {
         let shutdown = CancellationToken::new();
         let shop_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let shop = shop_listener.local_addr().unwrap();
-        tokio::spawn(shop::serve(shop_listener, shutdown.clone().cancelled_owned()));
+        tokio::spawn(shop::serve(
+            shop_listener,
+            shutdown.clone().cancelled_owned(),
+        ));
         let database_url = postgres.create_database();
         let mut args = UpArgs {
             listen: "127.0.0.1:0".parse().unwrap(),

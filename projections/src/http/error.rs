@@ -18,6 +18,12 @@ pub enum ApiError {
     NotFound { code: &'static str, message: String },
     #[error("{0}")]
     MethodNotAllowed(&'static str),
+    /// The request contradicts the current state (e.g. a count that changed meanwhile).
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    /// A dependency (NATS) did not answer; the cause is logged, the client may retry.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("a valid bearer token is required")]
     Unauthorized,
     #[error("{0}")]
@@ -51,7 +57,16 @@ impl IntoResponse for ApiError {
                 "method_not_allowed",
                 (*message).to_owned(),
             ),
+            ApiError::Conflict { code, message } => (StatusCode::CONFLICT, *code, message.clone()),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", self.to_string()),
+            ApiError::Unavailable(cause) => {
+                tracing::warn!(%cause, "dependency unavailable");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "the event log is unavailable; try again".to_owned(),
+                )
+            }
             ApiError::Internal(err) => {
                 tracing::error!(error = ?err, "request failed");
                 (

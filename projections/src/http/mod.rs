@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod conversations;
+pub mod dead_letters;
 pub mod error;
 pub mod health;
 
@@ -23,10 +24,12 @@ pub struct ApiState {
 
 /// Every `/api` route (nested, so unknown `/api/…` paths get a JSON 404). Operator routes require the bearer token when one is set.
 pub fn router(state: ApiState) -> Router {
-    let operator = conversations::routes().route_layer(middleware::from_fn_with_state(
-        state.clone(),
-        auth::require_token,
-    ));
+    let operator = conversations::routes()
+        .merge(dead_letters::routes())
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ));
     let api = Router::new()
         .merge(health::routes())
         .merge(operator)

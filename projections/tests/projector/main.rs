@@ -1,5 +1,8 @@
 //! The projector against a real PostgreSQL: batches commit with their checkpoint, and a
-//! redelivered or replayed event changes nothing twice.
+//! redelivered or replayed event changes nothing twice. The REST endpoints of the
+//! resources that live in JetStream are in their own files.
+
+mod dead_letters;
 
 use common::events::{
     AgentReplied, Envelope, MessageReceived, ThreadId, TurnCompleted, TurnId, TurnOutcome,

@@ -66,7 +66,10 @@ fn spawn_worker(nats: &str, config: &std::path::Path, api: std::net::SocketAddr)
         .env("TOOLS_ALLOW_HOSTS", api.to_string())
         .env("TOOLS_TIMEOUT", "120s")
         .env("WORKER_ACK_WAIT", "2s")
-        .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()))
+        .env(
+            "RUST_LOG",
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         .stdout(Stdio::null())
         .spawn()
         .expect("the workers binary starts");
@@ -95,7 +98,10 @@ async fn wait_for(stream: &Stream, thread: &ThreadId, kind: &str) -> Vec<Envelop
         if events.iter().any(|e| e.payload.kind() == kind) {
             return events;
         }
-        assert!(tokio::time::Instant::now() < deadline, "no {kind} within 30 s");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no {kind} within 30 s"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -128,7 +134,9 @@ async fn a_worker_killed_mid_tool_call_is_replaced_and_the_message_gets_exactly_
         client_name: "kill-test".into(),
     };
     let (_client, js) = common::jetstream::connect(&args).await.unwrap();
-    let stream = common::jetstream::ensure_chat_stream(&js, &args).await.unwrap();
+    let stream = common::jetstream::ensure_chat_stream(&js, &args)
+        .await
+        .unwrap();
     let mut first = spawn_worker(&nats.url(), &config, api);
 
     let thread = ThreadId::generate();

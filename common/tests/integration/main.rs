@@ -1,0 +1,3 @@
+//! The shared plumbing against a real `nats-server` with JetStream.
+
+mod dead_letters;
