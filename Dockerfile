@@ -1,5 +1,5 @@
 # The Rust services: one image with every binary (ingress, workers, projections,
-# smart-support); compose picks the command. Multi-stage: the build stage caches
+# smart-support, shop-api) and the demo's agents config; compose picks the command. Multi-stage: the build stage caches
 # dependencies in BuildKit cache mounts, the runtime stage is slim and non-root.
 # syntax=docker/dockerfile:1.7
 
@@ -8,10 +8,10 @@ WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked -p ingress -p workers -p projections -p cli \
+    cargo build --release --locked -p ingress -p workers -p projections -p cli -p shop \
  && mkdir -p /out \
  && cp target/release/ingress target/release/workers target/release/projections \
-       target/release/smart-support /out/
+       target/release/smart-support target/release/shop-api /out/
 
 FROM debian:bookworm-slim AS runtime
 RUN apt-get update \
@@ -19,6 +19,9 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --home-dir /nonexistent --shell /usr/sbin/nologin app
 COPY --from=build /out/ /usr/local/bin/
+# The default AGENTS_CONFIG (fixtures/agents.yaml) and the OpenAPI document it names.
+WORKDIR /app
+COPY fixtures/ /app/fixtures/
 USER app
 ENV RUST_LOG=info
 # Each service's compose entry sets its own health check (ports differ).

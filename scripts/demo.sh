@@ -12,8 +12,13 @@ DATA_DIR=${SMART_SUPPORT_DATA:-$PWD/.data}
 NATS_PORT=${NATS_PORT:-4222}
 PG_PORT=${PG_PORT:-54329}
 LISTEN_ADDR=${LISTEN_ADDR:-127.0.0.1:8080}
+SHOP_BIND=${SHOP_BIND:-127.0.0.1:8090}
 # NATS_CONFIG picks the nats-server config (default nats/nats-server.conf: sync always).
-export LISTEN_ADDR
+export LISTEN_ADDR SHOP_BIND
+# The agents' tools call the demo shop API, which runs on loopback: allow it past the
+# SSRF guard (nothing else on a private address is reachable).
+export TOOLS_BASE_URL=${TOOLS_BASE_URL:-http://$SHOP_BIND}
+export TOOLS_ALLOW_HOSTS=${TOOLS_ALLOW_HOSTS:-$SHOP_BIND}
 
 mkdir -p "$DATA_DIR"
 pids=()
@@ -56,7 +61,7 @@ port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 ensure_web_built
 
 say "building the services (cargo build --release)"
-cargo build --release --locked --quiet -p cli
+cargo build --release --locked --quiet -p cli -p shop
 
 # Secrets are made once per data folder, so conversations and the operator token
 # survive a restart.
@@ -110,6 +115,12 @@ fi
 say "applying migrations"
 target/release/smart-support migrate
 
+say "starting the demo shop API on http://$SHOP_BIND"
+port_free "${SHOP_BIND##*:}" || die "port ${SHOP_BIND##*:} is taken: stop what uses it or set SHOP_BIND"
+target/release/shop-api &
+pids+=($!)
+wait_for "shop-api" 15 bash -c "exec 3<>/dev/tcp/${SHOP_BIND%:*}/${SHOP_BIND##*:}"
+
 say "starting ingress, workers, projections and the web UI"
 target/release/smart-support up --web-dir web/dist &
 app_pid=$!
@@ -121,6 +132,7 @@ cat <<MSG
   smart-support is running:  http://$LISTEN_ADDR
   WebSocket:                 ws://$LISTEN_ADDR/ws
   REST API:                  http://$LISTEN_ADDR/api/health
+  Demo shop API (tools):     http://$SHOP_BIND/orders/ORD-1001
   Operator token:            $API_TOKEN   (Authorization: Bearer …)
   Data:                      $DATA_DIR
 
