@@ -37,6 +37,7 @@ use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
 use crate::agents::{BoxFuture, EngineError};
+use crate::metrics;
 use crate::turn::{self, Agents, Incoming, Prior, Sink, TurnError};
 
 /// What the user is told when their message cannot be answered.
@@ -493,13 +494,19 @@ async fn lane(thread: String, first: InHand, shared: Arc<Shared>) {
             headers: message.headers.as_ref(),
         };
         let worker = &shared.worker;
+        let started = std::time::Instant::now();
         match step(worker, delivery).await {
             Outcome::Wait => {
                 drop(permit);
+                metrics::settled("parked");
+                metrics::METRICS.parked.inc();
                 shared.tasks.spawn(park(message, shared.clone()));
             }
             outcome => {
                 settle(worker, &message, delivery, outcome).await;
+                metrics::METRICS
+                    .turn_seconds
+                    .observe(started.elapsed().as_secs_f64());
                 worker.settled.notify_waiters();
             }
         }
@@ -525,6 +532,7 @@ async fn park(message: Message, shared: Arc<Shared>) {
     loop {
         tokio::select! {
             _ = shared.shutdown.cancelled() => {
+                metrics::METRICS.parked.dec();
                 let _ = message.ack_with(AckKind::Nak(None)).await;
                 return;
             }
@@ -551,21 +559,27 @@ async fn park(message: Message, shared: Arc<Shared>) {
             Err(err) => tracing::warn!(%err, "parked message cannot check its thread"),
         }
     }
+    metrics::METRICS.parked.dec();
     enqueue(&shared, (message, None));
 }
 
 /// Acknowledges, naks or dead-letters according to the outcome.
 async fn settle(worker: &Worker, message: &Message, delivery: Delivery<'_>, outcome: Outcome) {
     let result = match outcome {
-        Outcome::Done => message.ack().await,
+        Outcome::Done => {
+            metrics::settled("done");
+            message.ack().await
+        }
         Outcome::Wait => unreachable!("a waiting message is parked, not settled"),
         Outcome::Retry { after, error } => {
+            metrics::settled("retry");
             tracing::warn!(subject = %message.subject, %error, ?after, "turn failed; redelivery later");
             message.ack_with(AckKind::Nak(Some(after))).await
         }
         Outcome::DeadLetter { category, error } => {
             match dead_letter(worker, delivery, category, &error).await {
                 Ok(id) => {
+                    metrics::settled("dead_letter");
                     tracing::error!(subject = %message.subject, dead_letter = id, category = category.as_str(), %error, "message dead-lettered");
                     message.ack_with(AckKind::Term).await
                 }

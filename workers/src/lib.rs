@@ -8,6 +8,7 @@
 pub mod agents;
 pub mod config;
 pub mod consumer;
+pub mod metrics;
 pub mod startup;
 pub mod tls;
 pub mod tools;

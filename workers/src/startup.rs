@@ -22,6 +22,20 @@ pub async fn run(nats: NatsArgs, args: WorkerArgs) -> anyhow::Result<()> {
     let stream = common::jetstream::ensure_chat_stream(&js, &nats).await?;
     common::dead_letters::ensure_stream(&js, &nats).await?;
     let (consumer, worker) = build(js, stream, agents, &args).await?;
+    if let Some(addr) = args.worker_metrics_addr {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|err| anyhow::anyhow!("cannot listen on {addr}: {err}"))?;
+        let app =
+            common::metrics::router().route("/healthz", axum::routing::get(|| async { "ok" }));
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(stop.cancelled_owned())
+                .await
+        });
+        tracing::info!(%addr, "serving /metrics and /healthz");
+    }
     tracing::info!("worker pulling user messages");
     crate::consumer::run(consumer, worker, args.worker_batch, shutdown).await
 }

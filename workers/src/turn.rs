@@ -326,6 +326,17 @@ impl<'a> Turn<'a> {
                 self.sink.flush().await?;
                 let key = format!("{}:{call_id}", self.incoming.event.turn_id);
                 let report = self.agents.tools.call(&tool, &params, &key).await;
+                let result = match &report.result {
+                    Ok(_) => "succeeded",
+                    Err(err) => err.category.as_str(),
+                };
+                crate::metrics::METRICS
+                    .tool_calls
+                    .get_or_create(&crate::metrics::ToolLabel {
+                        tool: tool.clone(),
+                        result,
+                    })
+                    .inc();
                 let latency_ms = report.elapsed.as_millis().min(u128::from(u64::MAX)) as u64;
                 let (payload, outcome): (Payload, _) = match report.result {
                     Ok(response) => (

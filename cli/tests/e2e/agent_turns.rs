@@ -84,6 +84,10 @@ async fn a_read_tool_call_is_answered_with_the_shops_data() {
     );
     let reply = find(&events, "agent.replied")["text"].as_str().unwrap();
     assert!(reply.starts_with("Order ORD-1002 is shipped"), "{reply}");
+    let calls = r#"smart_support_worker_tool_calls_total{tool="getOrder",result="succeeded"}"#;
+    assert_eq!(stack.metric(calls).await, 1.0);
+    let done = r#"smart_support_worker_messages_total{outcome="done"}"#;
+    assert_eq!(stack.metric(done).await, 1.0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

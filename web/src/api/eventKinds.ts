@@ -16,6 +16,13 @@ const LABELS: Record<string, string> = {
   'turn.started': 'Turn started',
   'turn.completed': 'Turn completed',
   'turn.failed': 'Turn failed',
+  'agent.routed': 'Routed to an agent',
+  'tool.called': 'Tool called',
+  'tool.succeeded': 'Tool succeeded',
+  'tool.failed': 'Tool failed',
+  'confirmation.requested': 'Confirmation requested',
+  'conversation.escalated': 'Escalated to a person',
+  'message.redriven': 'Message redriven',
 };
 
 /** "tool.call_started" → "Tool call started" when no better label is known. */
@@ -28,7 +35,7 @@ export function kindLabel(kind: string): string {
 
 /** Kinds the chat never draws as a line (they only drive the typing indicator). */
 export function isQuietInChat(kind: string): boolean {
-  return kind === 'turn.started' || kind === 'turn.completed';
+  return kind === 'turn.started' || kind === 'turn.completed' || kind === 'agent.routed';
 }
 
 /** Short status line for the end-user chat, e.g. for tool calls, escalation, failures. */
