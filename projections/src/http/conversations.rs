@@ -28,8 +28,8 @@ pub const STATUSES: &[&str] = &[
     "failed",
 ];
 /// Page size when `limit` is not given, and the most a page may hold.
-const DEFAULT_LIMIT: i64 = 20;
-const MAX_LIMIT: i64 = 100;
+const DEFAULT_LIMIT: usize = 20;
+const MAX_LIMIT: usize = 100;
 
 pub fn routes() -> Router<ApiState> {
     Router::new()
@@ -47,19 +47,7 @@ struct PageQuery {
 }
 
 fn parse_page_query(query: &HashMap<String, String>) -> Result<PageQuery, ApiError> {
-    let limit = match query.get("limit") {
-        None => DEFAULT_LIMIT,
-        Some(raw) => raw
-            .parse::<i64>()
-            .ok()
-            .filter(|n| (1..=MAX_LIMIT).contains(n))
-            .ok_or_else(|| {
-                ApiError::bad_request(
-                    "invalid_limit",
-                    format!("limit must be a whole number from 1 to {MAX_LIMIT}"),
-                )
-            })?,
-    };
+    let limit = super::error::parse_limit(query, DEFAULT_LIMIT, MAX_LIMIT)? as i64;
     let after = query
         .get("cursor")
         .map(|raw| decode_cursor(raw))

@@ -61,19 +61,7 @@ struct ListQuery {
 }
 
 fn parse_list_query(query: &HashMap<String, String>) -> Result<ListQuery, ApiError> {
-    let limit = match query.get("limit") {
-        None => DEFAULT_LIMIT,
-        Some(raw) => raw
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=MAX_LIMIT).contains(n))
-            .ok_or_else(|| {
-                ApiError::bad_request(
-                    "invalid_limit",
-                    format!("limit must be a whole number from 1 to {MAX_LIMIT}"),
-                )
-            })?,
-    };
+    let limit = super::error::parse_limit(query, DEFAULT_LIMIT, MAX_LIMIT)?;
     let after = query
         .get("cursor")
         .map(|raw| {
