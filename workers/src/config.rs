@@ -44,6 +44,10 @@ pub struct WorkerArgs {
     /// another worker (a worker that died mid-turn).
     #[arg(long, env = "WORKER_ACK_WAIT", default_value = "30s", value_parser = parse_duration)]
     pub worker_ack_wait: Duration,
+    /// Longest a message waits for the turn of its thread's previous message to end;
+    /// then it is answered anyway (and a warning logged).
+    #[arg(long, env = "WORKER_ORDER_WAIT", default_value = "10m", value_parser = parse_duration)]
+    pub worker_order_wait: Duration,
     /// Where the worker serves `/metrics` and `/healthz` (e.g. `0.0.0.0:9091`); none by
     /// default. (`smart-support up` serves the worker's metrics on its own port.)
     #[arg(long, env = "WORKER_METRICS_ADDR")]

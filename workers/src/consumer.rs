@@ -54,6 +54,9 @@ pub struct RetryPolicy {
     pub max_deliveries: u32,
     /// The consumer's ack wait: a parked message sends progress well within it.
     pub ack_wait: Duration,
+    /// Longest a message waits for the previous turn of its thread; then it runs anyway
+    /// (the previous message may have been removed from the stream by hand).
+    pub order_wait: Duration,
 }
 
 impl RetryPolicy {
@@ -108,6 +111,8 @@ pub struct Delivery<'a> {
     pub delivered: u32,
     pub payload: &'a [u8],
     pub headers: Option<&'a HeaderMap>,
+    /// Run without waiting for the thread's previous turn (it waited `order_wait` already).
+    pub ignore_order: bool,
 }
 
 /// What to do with a message after its step.
@@ -150,18 +155,16 @@ pub async fn step(worker: &Worker, delivery: Delivery<'_>) -> Outcome {
         Err(err) => return retry(err),
     };
     let own = last
-        .as_ref()
+        .event()
         .is_some_and(|last| last.turn_id == event.turn_id);
-    if own && last.as_ref().is_some_and(|last| last.payload.is_terminal()) {
+    if own && last.event().is_some_and(|last| last.payload.is_terminal()) {
         // An earlier delivery finished the turn; only its ack was lost.
         return Outcome::Done;
     }
-    let previous = previous_seq(delivery.headers);
-    if let Some(previous) = previous
+    if let Some(previous) = previous_seq(delivery.headers)
         && !own
-        && !last
-            .as_ref()
-            .is_some_and(|last| ends_turn_of(last, previous))
+        && !delivery.ignore_order
+        && !last.lets_start_after(previous)
     {
         return Outcome::Wait;
     }
@@ -177,7 +180,7 @@ pub async fn step(worker: &Worker, delivery: Delivery<'_>) -> Outcome {
         Prior { pending, recorded }
     } else {
         Prior {
-            pending: last.and_then(pending_of),
+            pending: last.into_event().and_then(pending_of),
             recorded: Vec::new(),
         }
     };
@@ -242,9 +245,50 @@ fn previous_seq(headers: Option<&HeaderMap>) -> Option<u64> {
 /// Whether `event` ends the turn of the message at `seq` or of a later one.
 fn ends_turn_of(event: &Envelope, seq: u64) -> bool {
     match &event.payload {
-        Payload::TurnCompleted(done) => done.message_seq >= seq,
+        // 0: written before turn events named their message; it cannot block a thread.
+        Payload::TurnCompleted(done) => done.message_seq >= seq || done.message_seq == 0,
         Payload::TurnFailed(failed) => failed.message_seq >= seq,
         _ => false,
+    }
+}
+
+/// The last event on a thread's turn subject.
+#[derive(Debug)]
+enum Last {
+    /// The thread has no turn event yet.
+    Nothing,
+    /// The last one does not decode (garbage, or written by newer code).
+    Unreadable,
+    Event(Envelope),
+}
+
+impl Last {
+    fn event(&self) -> Option<&Envelope> {
+        match self {
+            Last::Event(event) => Some(event),
+            Last::Nothing | Last::Unreadable => None,
+        }
+    }
+
+    fn into_event(self) -> Option<Envelope> {
+        match self {
+            Last::Event(event) => Some(event),
+            Last::Nothing | Last::Unreadable => None,
+        }
+    }
+
+    /// Whether a message whose previous one is at `previous` may start its turn.
+    fn lets_start_after(&self, previous: u64) -> bool {
+        match self {
+            Last::Nothing => false,
+            // Order cannot be checked against what this code cannot read; blocking the
+            // thread for good would be worse than answering.
+            Last::Unreadable => {
+                tracing::warn!("the thread's last turn event does not decode; not waiting for it");
+                true
+            }
+            Last::Event(event) => ends_turn_of(event, previous),
+        }
     }
 }
 
@@ -256,15 +300,17 @@ fn pending_of(event: Envelope) -> Option<PendingAction> {
     }
 }
 
-/// The thread's last turn event; an event this code cannot read counts as none (it
-/// must not block the thread forever).
-async fn last_turn_event(stream: &Stream, thread: &ThreadId) -> Result<Option<Envelope>, String> {
+/// The thread's last turn event.
+async fn last_turn_event(stream: &Stream, thread: &ThreadId) -> Result<Last, String> {
     match stream
         .direct_get_last_for_subject(subjects::turn_event(thread))
         .await
     {
-        Ok(message) => Ok(Envelope::from_json(&message.payload).ok()),
-        Err(err) if err.kind() == DirectGetErrorKind::NotFound => Ok(None),
+        Ok(message) => Ok(match Envelope::from_json(&message.payload) {
+            Ok(event) => Last::Event(event),
+            Err(_) => Last::Unreadable,
+        }),
+        Err(err) if err.kind() == DirectGetErrorKind::NotFound => Ok(Last::Nothing),
         Err(err) => Err(format!("cannot read the thread's last turn event: {err}")),
     }
 }
@@ -395,9 +441,9 @@ pub async fn dead_letter(
 /// exactly while a lane task is running for it.
 type Lanes = Arc<Mutex<HashMap<String, VecDeque<InHand>>>>;
 
-/// A delivered message and the permit that counts it against the most in hand (none
-/// once it was parked).
-type InHand = (Message, Option<OwnedSemaphorePermit>);
+/// A delivered message, the permit that counts it against the most in hand (none once it
+/// was parked), and whether it already waited `order_wait` for its thread's previous turn.
+type InHand = (Message, Option<OwnedSemaphorePermit>, bool);
 
 /// Shared by the pull loop, the lanes and the parked messages.
 struct Shared {
@@ -448,7 +494,7 @@ pub async fn run(
                 next = messages.next() => next,
             };
             match next {
-                Some(Ok(message)) => enqueue(&shared, (message, Some(permit))),
+                Some(Ok(message)) => enqueue(&shared, (message, Some(permit), false)),
                 Some(Err(err)) => {
                     tracing::warn!(error = %err, "pull error; reconnecting");
                     break;
@@ -481,7 +527,7 @@ fn enqueue(shared: &Arc<Shared>, in_hand: InHand) {
 /// Answers one thread's messages in order until its queue is empty.
 async fn lane(thread: String, first: InHand, shared: Arc<Shared>) {
     let mut next = Some(first);
-    while let Some((message, permit)) = next {
+    while let Some((message, permit, ignore_order)) = next {
         let (seq, delivered) = match message.info() {
             Ok(info) => (info.stream_sequence, info.delivered),
             Err(_) => (0, 1),
@@ -492,6 +538,7 @@ async fn lane(thread: String, first: InHand, shared: Arc<Shared>) {
             delivered: u32::try_from(delivered).unwrap_or(u32::MAX),
             payload: &message.payload,
             headers: message.headers.as_ref(),
+            ignore_order,
         };
         let worker = &shared.worker;
         let started = std::time::Instant::now();
@@ -527,7 +574,9 @@ async fn lane(thread: String, first: InHand, shared: Arc<Shared>) {
 async fn park(message: Message, shared: Arc<Shared>) {
     let worker = &shared.worker;
     let progress_every = worker.policy.ack_wait / 3;
-    let mut last_progress = tokio::time::Instant::now();
+    let parked_at = tokio::time::Instant::now();
+    let mut last_progress = parked_at;
+    let mut ignore_order = false;
     let mut poll = Duration::from_millis(5);
     loop {
         tokio::select! {
@@ -552,15 +601,29 @@ async fn park(message: Message, shared: Arc<Shared>) {
             break;
         };
         match last_turn_event(&worker.stream, &event.thread_id).await {
-            Ok(Some(last)) if ends_turn_of(&last, previous) || last.turn_id == event.turn_id => {
+            Ok(last)
+                if last.lets_start_after(previous)
+                    || last
+                        .event()
+                        .is_some_and(|last| last.turn_id == event.turn_id) =>
+            {
                 break;
             }
             Ok(_) => {}
             Err(err) => tracing::warn!(%err, "parked message cannot check its thread"),
         }
+        if parked_at.elapsed() >= worker.policy.order_wait {
+            tracing::warn!(
+                thread_id = %event.thread_id,
+                previous,
+                "the previous message of the thread did not end its turn within the order wait; answering this one anyway"
+            );
+            ignore_order = true;
+            break;
+        }
     }
     metrics::METRICS.parked.dec();
-    enqueue(&shared, (message, None));
+    enqueue(&shared, (message, None, ignore_order));
 }
 
 /// Acknowledges, naks or dead-letters according to the outcome.
@@ -609,6 +672,7 @@ mod tests {
             max_delay: Duration::from_secs(60),
             max_deliveries: 5,
             ack_wait: Duration::from_secs(30),
+            order_wait: Duration::from_secs(600),
         };
         for (delivered, base) in [(1, 1), (2, 2), (3, 4), (4, 8), (7, 60), (9, 60)] {
             let delay = policy.delay(delivered);
@@ -648,5 +712,9 @@ mod tests {
             confirming: None,
         }));
         assert!(!ends_turn_of(&started, 7));
+        // A turn.completed from before the field existed does not hold a thread up.
+        assert!(ends_turn_of(&completed(0), 7));
+        assert!(Last::Unreadable.lets_start_after(7));
+        assert!(!Last::Nothing.lets_start_after(7));
     }
 }

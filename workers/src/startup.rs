@@ -87,6 +87,7 @@ pub async fn build(
         max_delay: args.worker_retry_max_delay,
         max_deliveries: args.worker_max_deliveries.max(1),
         ack_wait: args.worker_ack_wait,
+        order_wait: args.worker_order_wait,
     };
     Ok((consumer, Arc::new(Worker::new(js, stream, agents, policy))))
 }

@@ -7,8 +7,8 @@
 //! Every event id is derived from the turn id and the step, so a redone turn publishes the
 //! same ids: JetStream drops the repeats, and events an earlier attempt stored are not
 //! emitted again. A tool result already stored is reused, not fetched again, and a tool
-//! call carries `Idempotency-Key: <turn id>:<call id>`, so a crash between a call and its
-//! event does not repeat the side effect.
+//! call carries `Idempotency-Key: <turn id>:<call id>:<hash of tool and arguments>`, so a
+//! crash between a call and its event does not repeat the side effect.
 //!
 //! I/O comes in through two traits, [`Tools`] and [`Sink`], so a test says "given this
 //! message, expect these events".
@@ -169,7 +169,13 @@ impl<'a> Turn<'a> {
     async fn answer(&mut self, pending: Option<PendingAction>) -> Result<(), TurnError> {
         let config: &'a AgentsConfig = &self.agents.config;
         if let Some(action) = pending {
-            let agent = config.agent(&action.agent);
+            // The config may have changed since the question: only a tool the agent still
+            // has as a `write` runs on this "yes".
+            let agent = config.agent(&action.agent).filter(|agent| {
+                agent
+                    .tool(&action.tool)
+                    .is_some_and(|tool| tool.permission == Permission::Write)
+            });
             match (config.answer(self.content), agent) {
                 (Answer::Yes, Some(agent)) => {
                     self.routed(agent, format!("confirmation of {}", action.tool))
@@ -324,7 +330,14 @@ impl<'a> Turn<'a> {
             _ => {
                 // The call is on record before its side effect happens.
                 self.sink.flush().await?;
-                let key = format!("{}:{call_id}", self.incoming.event.turn_id);
+                // Names this tool with these arguments: a redo that proposes other
+                // arguments must not get the stored answer of the first request.
+                let request = self.step_id(&step).simple().to_string();
+                let key = format!(
+                    "{}:{call_id}:{}",
+                    self.incoming.event.turn_id,
+                    &request[..8]
+                );
                 let report = self.agents.tools.call(&tool, &params, &key).await;
                 let result = match &report.result {
                     Ok(_) => "succeeded",
@@ -754,10 +767,11 @@ mod tests {
         let calls = tools.calls.lock().unwrap();
         assert_eq!(calls.len(), 1);
         assert_eq!(calls[0].1, json!({"order_id": "ORD-1001"}));
-        assert_eq!(
-            calls[0].2,
-            format!("{}:tool-1", TurnId::from_uuid(Uuid::from_u128(1)))
-        );
+        let turn = TurnId::from_uuid(Uuid::from_u128(1));
+        let request = step_event_id(&turn, r#"tool-1/getOrder/{"order_id":"ORD-1001"}"#)
+            .simple()
+            .to_string();
+        assert_eq!(calls[0].2, format!("{turn}:tool-1:{}", &request[..8]));
     }
 
     #[tokio::test]

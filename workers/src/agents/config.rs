@@ -196,10 +196,10 @@ impl AgentsConfig {
                         permission: *permission,
                         confirm: None,
                     },
-                    RawTool::Detailed {
+                    RawTool::Detailed(RawToolDetail {
                         permission,
                         confirm,
-                    } => AgentTool {
+                    }) => AgentTool {
                         operation: operation.clone(),
                         permission: *permission,
                         confirm: confirm.clone(),
@@ -301,10 +301,16 @@ impl AgentsConfig {
                     return Err(ConfigError {
                         file: self.path.clone(),
                         line: line_of(&self.source, &format!("{}:", tool.operation)),
-                        reason: format!(
-                            "agent {:?} names tool {:?}, which is not an operation of the OpenAPI document",
-                            agent.card.name, tool.operation
-                        ),
+                        reason: match &self.openapi {
+                            Some(_) => format!(
+                                "agent {:?} names tool {:?}, which is not an operation of the OpenAPI document",
+                                agent.card.name, tool.operation
+                            ),
+                            None => format!(
+                                "agent {:?} names tool {:?}, but the config names no `openapi` document",
+                                agent.card.name, tool.operation
+                            ),
+                        },
                     });
                 }
             }
@@ -446,13 +452,18 @@ fn line_of(source: &str, needle: &str) -> Option<usize> {
         .map(|index| index + 1)
 }
 
-/// serde_yaml_ng's message without its own " at line N column M" (we print the line).
+/// serde_yaml_ng's message without its own " at line N column M" (we print the line),
+/// and in words where serde's would name a Rust type.
 fn strip_location(err: &serde_yaml_ng::Error) -> String {
     let text = err.to_string();
-    match text.find(" at line ") {
+    let text = match text.find(" at line ") {
         Some(cut) => text[..cut].to_owned(),
         None => text,
-    }
+    };
+    text.replace(
+        "data did not match any variant of untagged enum RawTool",
+        "a tool is `read`, `write`, `destructive`, or `{ permission: <one of those>, confirm: \"<question>\" }` (no other fields)",
+    )
 }
 
 /// Fills `{path}` placeholders from `context` (`{result.status}`, `{params.order_id}`);
@@ -479,7 +490,9 @@ pub fn render(template: &str, context: &Value) -> String {
         match (value, filter) {
             (Some(Value::Number(cents)), Some("money")) if cents.as_i64().is_some() => {
                 let cents = cents.as_i64().unwrap_or_default();
-                out.push_str(&format!("${}.{:02}", cents / 100, (cents % 100).abs()));
+                let sign = if cents < 0 { "-" } else { "" };
+                let cents = cents.unsigned_abs();
+                out.push_str(&format!("{sign}${}.{:02}", cents / 100, cents % 100));
             }
             (Some(Value::String(text)), _) => out.push_str(text),
             (Some(Value::Null) | None, _) => out.push_str("unknown"),
@@ -607,11 +620,15 @@ struct RawRoute {
 #[serde(untagged)]
 enum RawTool {
     Level(Permission),
-    Detailed {
-        permission: Permission,
-        #[serde(default)]
-        confirm: Option<String>,
-    },
+    Detailed(RawToolDetail),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawToolDetail {
+    permission: Permission,
+    #[serde(default)]
+    confirm: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -712,9 +729,22 @@ agents:
     }
 
     #[test]
-    fn a_bad_permission_level_is_refused() {
+    fn a_bad_permission_level_is_refused_in_words() {
         let err = parse(&SMALL.replace("getOrder: read", "getOrder: sometimes")).unwrap_err();
         assert_eq!(err.line, Some(9), "{err}");
+        assert!(
+            err.reason
+                .contains("a tool is `read`, `write`, `destructive`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_misspelt_field_of_a_tool_is_refused() {
+        let err = parse(&SMALL.replace("confirm: \"Cancel", "confrim: \"Cancel")).unwrap_err();
+        // serde_yaml_ng places an untagged mismatch at the start of the tools map.
+        assert_eq!(err.line, Some(9), "{err}");
+        assert!(err.reason.contains("no other fields"), "{err}");
     }
 
     #[test]
