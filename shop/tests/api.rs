@@ -19,11 +19,7 @@ async fn start() -> Server {
     }));
     Server {
         base,
-        client: {
-            // reqwest's rustls has no default crypto provider in this workspace.
-            let _ = rustls::crypto::ring::default_provider().install_default();
-            reqwest::Client::builder().no_proxy().build().unwrap()
-        },
+        client: testkit::http_client(),
         _stop: stop,
     }
 }

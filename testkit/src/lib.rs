@@ -6,7 +6,8 @@
 //! are synchronous (std only), so sync and async tests alike can use them. Fault tests can
 //! `kill` a server (SIGKILL, data kept) and `restart` it on the same port; dropping a server,
 //! also while a test panics, kills it, waits for every process it started and removes its
-//! directory. [`free_port`] and [`wait_until`] are the small pieces the servers are built on.
+//! directory. [`free_port`] and [`wait_until`] are the small pieces the servers are built on. [`http_client`] builds a
+//! reqwest client the way this workspace needs (a rustls crypto provider installed first).
 //! The one fake is [`FakeLlm`] (in `fake_llm`), since no model runs in a test: an async
 //! OpenAI-compatible chat-completions server on 127.0.0.1 that answers from a script and
 //! records every request.
@@ -85,4 +86,16 @@ mod tests {
     fn wait_until_names_the_condition_when_it_times_out() {
         wait_until("the moon turns blue", Duration::from_millis(50), || false);
     }
+}
+
+/// An HTTP client for tests. The workspace builds reqwest with rustls but without a
+/// default crypto provider (the workers install `ring` at start-up, avoiding aws-lc-rs and
+/// its C build), so every client must be built after a provider is installed: this does
+/// both. Build test clients with this, not `reqwest::Client::new()`, which panics.
+pub fn http_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("an HTTP client builds")
 }

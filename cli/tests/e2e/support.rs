@@ -102,7 +102,7 @@ impl Stack {
             .expect("the stack starts");
         Stack {
             addr: running.addr,
-            http: reqwest::Client::new(),
+            http: testkit::http_client(),
             args,
             shutdown,
             nats,

@@ -54,7 +54,7 @@ impl Api {
         tokio::spawn(async move { axum::serve(listener, router(state)).await });
         Api {
             addr,
-            http: reqwest::Client::new(),
+            http: testkit::http_client(),
             js,
             nats,
             _postgres: postgres,
