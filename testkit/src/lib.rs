@@ -60,6 +60,18 @@ pub fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool)
     }
 }
 
+/// An HTTP client for tests. The workspace builds reqwest with rustls but without a
+/// default crypto provider (the workers install `ring` at start-up, avoiding aws-lc-rs and
+/// its C build), so every client must be built after a provider is installed: this does
+/// both. Build test clients with this, not `reqwest::Client::new()`, which panics.
+pub fn http_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("an HTTP client builds")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,16 +98,4 @@ mod tests {
     fn wait_until_names_the_condition_when_it_times_out() {
         wait_until("the moon turns blue", Duration::from_millis(50), || false);
     }
-}
-
-/// An HTTP client for tests. The workspace builds reqwest with rustls but without a
-/// default crypto provider (the workers install `ring` at start-up, avoiding aws-lc-rs and
-/// its C build), so every client must be built after a provider is installed: this does
-/// both. Build test clients with this, not `reqwest::Client::new()`, which panics.
-pub fn http_client() -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .expect("an HTTP client builds")
 }
