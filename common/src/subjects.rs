@@ -3,6 +3,7 @@
 //! ```text
 //! stream CHAT   chat.<thread_id>.user   message.received        (ingress → workers, projectors)
 //!               chat.<thread_id>.turn   turn.* / agent.* / tool.* (workers → ingress, projectors)
+//!               chat.<thread_id>.operator conversation.resolved  (REST → ingress, projectors)
 //! stream DEAD_LETTERS  dead.<thread_id>    user messages that could not be answered (workers → operators)
 //! ```
 //! A thread id is one subject token (see [`crate::events::ThreadId`]), so the events of one
@@ -46,6 +47,11 @@ pub fn turn_event(thread: &ThreadId) -> String {
 /// message's subject names no thread).
 pub fn dead_letter(thread: Option<&str>) -> String {
     format!("dead.{}", thread.unwrap_or("_"))
+}
+
+/// Subject of an operator's event about this thread (`conversation.resolved`).
+pub fn operator_event(thread: &ThreadId) -> String {
+    format!("chat.{thread}.operator")
 }
 
 /// Filter for every event of one thread.

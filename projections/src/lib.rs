@@ -17,12 +17,29 @@ pub use config::ProjectionArgs;
 /// The migrations in `migrations/` at the repository root, embedded at build time.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 
-/// Connects a pool to `DATABASE_URL`.
-pub async fn connect(args: &common::config::DatabaseArgs) -> anyhow::Result<sqlx::PgPool> {
+/// The schema the live read models are in (migration 0002). A rebuild fills another and
+/// swaps the names.
+pub const READ_MODEL_SCHEMA: &str = "read_model";
+
+/// Connects a pool to `DATABASE_URL` whose connections find the read models in `schema`
+/// (`search_path`), so the same SQL serves the live tables and a rebuild's.
+pub async fn connect_to_schema(
+    args: &common::config::DatabaseArgs,
+    schema: &str,
+) -> anyhow::Result<sqlx::PgPool> {
+    use std::str::FromStr;
+    let options = sqlx::postgres::PgConnectOptions::from_str(&args.database_url)
+        .map_err(|err| anyhow::anyhow!("DATABASE_URL is not a PostgreSQL URL: {err}"))?
+        .options([("search_path", format!("{schema},public"))]);
     sqlx::postgres::PgPoolOptions::new()
         .max_connections(args.database_max_connections)
         .acquire_timeout(std::time::Duration::from_secs(5))
-        .connect(&args.database_url)
+        .connect_with(options)
         .await
         .map_err(|err| anyhow::anyhow!("cannot connect to PostgreSQL: {err}"))
+}
+
+/// Connects a pool to the live read models.
+pub async fn connect(args: &common::config::DatabaseArgs) -> anyhow::Result<sqlx::PgPool> {
+    connect_to_schema(args, READ_MODEL_SCHEMA).await
 }

@@ -16,9 +16,9 @@ mod turn;
 pub use chat::{MessageReceived, MessageRedriven};
 pub use ids::{IdError, ThreadId, TurnId};
 pub use turn::{
-    AgentReplied, AgentRouted, ConfirmationRequested, ConversationEscalated, ErrorCategory,
-    EscalationReason, PendingAction, Permission, ToolCalled, ToolFailed, ToolSucceeded,
-    TurnCompleted, TurnFailed, TurnOutcome, TurnStarted,
+    AgentReplied, AgentRouted, ConfirmationRequested, ConversationEscalated, ConversationResolved,
+    ErrorCategory, EscalationReason, PendingAction, Permission, ToolCalled, ToolFailed,
+    ToolSucceeded, TurnCompleted, TurnFailed, TurnOutcome, TurnStarted,
 };
 
 use serde::{Deserialize, Serialize};
@@ -90,6 +90,9 @@ pub enum Payload {
     /// The message could not be answered; it was dead-lettered.
     #[serde(rename = "turn.failed")]
     TurnFailed(TurnFailed),
+    /// An operator resolved the conversation.
+    #[serde(rename = "conversation.resolved")]
+    ConversationResolved(ConversationResolved),
 }
 
 /// Why bytes from the stream are not an event this code can read.
@@ -119,6 +122,7 @@ impl Payload {
             Payload::AgentReplied(_) => "agent.replied",
             Payload::TurnCompleted(_) => "turn.completed",
             Payload::TurnFailed(_) => "turn.failed",
+            Payload::ConversationResolved(_) => "conversation.resolved",
         }
     }
 
@@ -159,10 +163,12 @@ impl Envelope {
 
     /// The subject this event is published on.
     pub fn subject(&self) -> String {
-        if self.payload.is_user_message() {
-            subjects::user_message(&self.thread_id)
-        } else {
-            subjects::turn_event(&self.thread_id)
+        match self.payload {
+            Payload::MessageReceived(_) | Payload::MessageRedriven(_) => {
+                subjects::user_message(&self.thread_id)
+            }
+            Payload::ConversationResolved(_) => subjects::operator_event(&self.thread_id),
+            _ => subjects::turn_event(&self.thread_id),
         }
     }
 
@@ -211,6 +217,7 @@ payload_from!(
     AgentReplied,
     TurnCompleted,
     TurnFailed,
+    ConversationResolved,
 );
 
 #[cfg(test)]

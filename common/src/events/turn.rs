@@ -218,3 +218,15 @@ pub struct TurnFailed {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dead_letter_id: Option<u64>,
 }
+
+/// `conversation.resolved`: an operator marked the conversation resolved. Published on
+/// `chat.<thread_id>.operator` (not a turn event: the workers' order check never sees it);
+/// its `turn_id` is an id of its own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConversationResolved {
+    /// Who resolved it (`operator` for the REST API).
+    pub resolved_by: String,
+    /// An optional note.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}

@@ -11,8 +11,10 @@ use common::shutdown::CancellationToken;
 use futures::StreamExt;
 use sqlx::PgPool;
 
+pub mod fold;
+
 use crate::metrics::METRICS;
-use crate::read_models::{checkpoint, conversation, replay_step};
+use crate::read_models::{analytics, checkpoint, conversation, replay_step, tool_call, turn};
 
 /// Name of the conversation projection (its checkpoint row and consumer).
 pub const CONVERSATIONS: &str = common::subjects::PROJECTOR_CONSUMER;
@@ -50,13 +52,39 @@ pub async fn apply_batch(pool: &PgPool, applied: u64, batch: &[Delivered]) -> sq
             let new: std::collections::HashSet<u64> = new.into_iter().collect();
             events.retain(|(seq, _)| new.contains(seq));
         }
-        conversation::apply(&mut tx, &conversation::fold(&events)).await?;
+        let context = context(&mut tx, &events).await?;
+        let effects = fold::fold(&events, &context);
+        conversation::apply(&mut tx, &effects.conversations).await?;
+        turn::apply(&mut tx, &effects.turns).await?;
+        tool_call::apply(&mut tx, &effects.tool_calls).await?;
+        analytics::apply(&mut tx, &effects.analytics).await?;
     }
     checkpoint::save(&mut tx, CONVERSATIONS, last).await?;
     tx.commit().await?;
     // `events` now holds only the events stored for the first time.
     METRICS.events_applied.inc_by(events.len() as u64);
     Ok(last)
+}
+
+/// What the tables already say about the batch's conversations and turns (two queries).
+async fn context(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    events: &[(u64, &Envelope)],
+) -> sqlx::Result<fold::Context> {
+    let mut threads: Vec<&str> = events.iter().map(|(_, e)| e.thread_id.as_str()).collect();
+    threads.sort_unstable();
+    threads.dedup();
+    let mut turns: Vec<uuid::Uuid> = events.iter().map(|(_, e)| *e.turn_id.as_uuid()).collect();
+    turns.sort_unstable();
+    turns.dedup();
+    Ok(fold::Context {
+        conversations: conversation::known(tx, &threads)
+            .await?
+            .into_iter()
+            .map(|(thread, status, agent)| (thread, (status, agent)))
+            .collect(),
+        turn_agents: turn::agents(tx, &turns).await?.into_iter().collect(),
+    })
 }
 
 /// Runs the projector until `shutdown`.

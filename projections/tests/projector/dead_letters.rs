@@ -28,9 +28,11 @@ impl Api {
     async fn start() -> Api {
         let nats = NatsServer::start();
         let postgres = Postgres::start();
-        let pool = sqlx::PgPool::connect(&postgres.create_database())
-            .await
-            .unwrap();
+        let database = common::config::DatabaseArgs {
+            database_url: postgres.create_database(),
+            database_max_connections: 5,
+        };
+        let pool = projections::connect(&database).await.unwrap();
         projections::MIGRATOR.run(&pool).await.unwrap();
         let args = NatsArgs {
             nats_url: nats.url(),

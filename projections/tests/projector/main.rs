@@ -14,9 +14,11 @@ use uuid::Uuid;
 
 async fn database() -> (testkit::Postgres, sqlx::PgPool) {
     let postgres = testkit::Postgres::start();
-    let pool = sqlx::PgPool::connect(&postgres.create_database())
-        .await
-        .unwrap();
+    let args = common::config::DatabaseArgs {
+        database_url: postgres.create_database(),
+        database_max_connections: 5,
+    };
+    let pool = projections::connect(&args).await.unwrap();
     projections::MIGRATOR.run(&pool).await.unwrap();
     (postgres, pool)
 }

@@ -1,0 +1,313 @@
+//! The fold: a batch of new events (in stream order), plus what the tables already say
+//! about the batch's conversations and turns, becomes one delta per row of each read
+//! model. Pure, so the rules are tested without a database; the table modules in
+//! [`crate::read_models`] write the deltas.
+//!
+//! Lifecycle of a conversation (`conversation.status`):
+//! - a user message (or a redriven one) opens it: `open`, unless it is `escalated` (a
+//!   person has taken over; it stays escalated until resolved);
+//! - a turn that ends waiting for a "yes" makes it `waiting_confirmation`; one that replies
+//!   makes it `open` again (unless escalated);
+//! - `conversation.escalated` makes it `escalated`; `turn.failed` makes it `failed` (unless
+//!   escalated); `conversation.resolved` makes it `resolved` until the next user message.
+
+use std::collections::HashMap;
+
+use common::events::{Envelope, Payload, TurnOutcome};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::read_models::analytics::{self, Key};
+use crate::read_models::conversation::{self, PREVIEW_CHARS};
+use crate::read_models::{tool_call, turn};
+
+/// What the tables say about the batch's conversations and turns before it.
+#[derive(Debug, Clone, Default)]
+pub struct Context {
+    /// Status and agent of each conversation that already has a row.
+    pub conversations: HashMap<String, (String, Option<String>)>,
+    /// Agent of each turn that already has a row (None: not routed).
+    pub turn_agents: HashMap<Uuid, Option<String>>,
+}
+
+/// Every row a batch changes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Effects {
+    pub conversations: Vec<conversation::Delta>,
+    pub turns: Vec<turn::Delta>,
+    pub tool_calls: Vec<tool_call::Delta>,
+    pub analytics: Vec<analytics::Delta>,
+}
+
+/// Folds new events into the deltas of every read model.
+pub fn fold(events: &[(u64, &Envelope)], context: &Context) -> Effects {
+    let mut fold = Fold {
+        context,
+        effects: Effects::default(),
+        conversations: HashMap::new(),
+        turns: HashMap::new(),
+        tool_calls: HashMap::new(),
+        analytics: HashMap::new(),
+    };
+    for (seq, event) in events {
+        fold.event(*seq, event);
+    }
+    fold.effects
+}
+
+struct Fold<'a> {
+    context: &'a Context,
+    effects: Effects,
+    /// Index of each delta in `effects`, by key.
+    conversations: HashMap<String, usize>,
+    turns: HashMap<Uuid, usize>,
+    tool_calls: HashMap<(Uuid, String), usize>,
+    analytics: HashMap<Key, usize>,
+}
+
+impl Fold<'_> {
+    fn event(&mut self, seq: u64, event: &Envelope) {
+        let at = event.occurred_at;
+        let is_new = self.conversation(seq, event);
+        if is_new {
+            self.count(at, "", |d| d.conversations += 1);
+        }
+        let turn_id = *event.turn_id.as_uuid();
+        match &event.payload {
+            Payload::MessageReceived(message) => {
+                let c = self.conversation_mut(event);
+                c.messages += 1;
+                c.preview = Some(cut(&message.content));
+                c.open_unless_escalated();
+                self.count(at, "", |d| d.messages += 1);
+            }
+            Payload::MessageRedriven(message) => {
+                let c = self.conversation_mut(event);
+                c.preview = Some(cut(&message.content));
+                c.open_unless_escalated();
+            }
+            Payload::TurnStarted(started) => {
+                let t = self.turn_mut(event);
+                t.message_seq = Some(started.message_seq as i64);
+            }
+            Payload::AgentRouted(routed) => {
+                self.turn_mut(event).agent = Some(routed.agent.clone());
+            }
+            Payload::ToolCalled(called) => {
+                let c = self.tool_call_mut(event, &called.call_id, &called.tool);
+                c.params = Some(called.params.clone());
+                c.permission = Some(format!("{:?}", called.permission).to_lowercase());
+                c.status = "called";
+            }
+            Payload::ToolSucceeded(done) => {
+                let c = self.tool_call_mut(event, &done.call_id, &done.tool);
+                c.status = "succeeded";
+                c.http_status = Some(i32::from(done.status));
+                c.result = Some(done.result.clone());
+                c.latency_ms = Some(done.latency_ms as i64);
+                c.attempts = Some(done.attempts as i32);
+                c.finished_at = Some(at);
+                self.finished_call(event, false);
+            }
+            Payload::ToolFailed(failed) => {
+                let c = self.tool_call_mut(event, &failed.call_id, &failed.tool);
+                c.status = "failed";
+                c.http_status = failed.status.map(i32::from);
+                c.error = Some(failed.error.clone());
+                c.category = Some(failed.category.as_str());
+                c.latency_ms = Some(failed.latency_ms as i64);
+                c.attempts = Some(failed.attempts as i32);
+                c.finished_at = Some(at);
+                self.finished_call(event, true);
+            }
+            Payload::ConfirmationRequested(_) => {}
+            Payload::ConversationEscalated(escalated) => {
+                let c = self.conversation_mut(event);
+                c.status = "escalated".into();
+                c.escalated_at = Some(at);
+                let agent = escalated.agent.clone();
+                self.count(at, &agent, |d| d.escalations += 1);
+            }
+            Payload::AgentReplied(reply) => {
+                let c = self.conversation_mut(event);
+                c.agent = Some(reply.agent.clone());
+                c.preview = Some(cut(&reply.text));
+                let agent = reply.agent.clone();
+                self.count(at, &agent, |d| d.replies += 1);
+            }
+            Payload::TurnCompleted(done) => {
+                let t = self.turn_mut(event);
+                t.outcome = Some(match done.outcome {
+                    TurnOutcome::Replied => "replied",
+                    TurnOutcome::AwaitingConfirmation => "awaiting_confirmation",
+                    TurnOutcome::Escalated => "escalated",
+                });
+                t.completed_at = Some(at);
+                t.latency_ms = Some(done.latency_ms as i64);
+                if done.message_seq > 0 && t.message_seq.is_none() {
+                    t.message_seq = Some(done.message_seq as i64);
+                }
+                let c = self.conversation_mut(event);
+                c.turns += 1;
+                match done.outcome {
+                    TurnOutcome::AwaitingConfirmation => {
+                        if c.status != "escalated" {
+                            c.status = "waiting_confirmation".into();
+                        }
+                    }
+                    TurnOutcome::Replied => c.open_unless_escalated(),
+                    TurnOutcome::Escalated => c.status = "escalated".into(),
+                }
+                let agent = self.agent_of(turn_id);
+                let latency = done.latency_ms;
+                self.count(at, &agent, |d| {
+                    d.turns += 1;
+                    d.observe_latency(latency);
+                });
+            }
+            Payload::TurnFailed(failed) => {
+                let t = self.turn_mut(event);
+                t.outcome = Some("failed");
+                t.completed_at = Some(at);
+                if t.message_seq.is_none() {
+                    t.message_seq = Some(failed.message_seq as i64);
+                }
+                let c = self.conversation_mut(event);
+                c.turns += 1;
+                if c.status != "escalated" {
+                    c.status = "failed".into();
+                }
+                let agent = self.agent_of(turn_id);
+                self.count(at, &agent, |d| {
+                    d.turns += 1;
+                    d.failures += 1;
+                });
+            }
+            Payload::ConversationResolved(_) => {
+                let c = self.conversation_mut(event);
+                if c.status != "resolved" {
+                    c.status = "resolved".into();
+                    c.resolved_at = Some(at);
+                    let agent = c.agent.clone().unwrap_or_default();
+                    self.count(at, &agent, |d| d.resolutions += 1);
+                }
+            }
+        }
+    }
+
+    /// Creates the conversation's delta on its first event of the batch; true when the
+    /// conversation is new (no row, and not seen earlier in the batch).
+    fn conversation(&mut self, seq: u64, event: &Envelope) -> bool {
+        let thread = event.thread_id.as_str();
+        if let Some(&slot) = self.conversations.get(thread) {
+            let c = &mut self.effects.conversations[slot];
+            c.first_at = c.first_at.min(event.occurred_at);
+            c.last_at = c.last_at.max(event.occurred_at);
+            c.last_seq = seq as i64;
+            return false;
+        }
+        let prior = self.context.conversations.get(thread);
+        self.effects.conversations.push(conversation::Delta {
+            thread_id: thread.to_owned(),
+            first_at: event.occurred_at,
+            last_at: event.occurred_at,
+            messages: 0,
+            turns: 0,
+            tool_calls: 0,
+            status: prior.map_or_else(|| "open".to_owned(), |(status, _)| status.clone()),
+            agent: prior.and_then(|(_, agent)| agent.clone()),
+            preview: None,
+            resolved_at: None,
+            escalated_at: None,
+            first_seq: seq as i64,
+            last_seq: seq as i64,
+        });
+        self.conversations
+            .insert(thread.to_owned(), self.effects.conversations.len() - 1);
+        prior.is_none()
+    }
+
+    fn conversation_mut(&mut self, event: &Envelope) -> &mut conversation::Delta {
+        let slot = self.conversations[event.thread_id.as_str()];
+        &mut self.effects.conversations[slot]
+    }
+
+    fn turn_mut(&mut self, event: &Envelope) -> &mut turn::Delta {
+        let turn_id = *event.turn_id.as_uuid();
+        let slot = *self.turns.entry(turn_id).or_insert_with(|| {
+            self.effects.turns.push(turn::Delta::new(
+                turn_id,
+                event.thread_id.to_string(),
+                event.occurred_at,
+            ));
+            self.effects.turns.len() - 1
+        });
+        &mut self.effects.turns[slot]
+    }
+
+    fn tool_call_mut(
+        &mut self,
+        event: &Envelope,
+        call_id: &str,
+        tool: &str,
+    ) -> &mut tool_call::Delta {
+        let key = (*event.turn_id.as_uuid(), call_id.to_owned());
+        let slot = *self.tool_calls.entry(key).or_insert_with(|| {
+            self.effects.tool_calls.push(tool_call::Delta::new(
+                *event.turn_id.as_uuid(),
+                call_id.to_owned(),
+                event.thread_id.to_string(),
+                tool.to_owned(),
+                event.occurred_at,
+            ));
+            self.effects.tool_calls.len() - 1
+        });
+        &mut self.effects.tool_calls[slot]
+    }
+
+    /// A tool call ended (succeeded, failed or refused).
+    fn finished_call(&mut self, event: &Envelope, failed: bool) {
+        let t = self.turn_mut(event);
+        t.tool_calls += 1;
+        if failed {
+            t.tool_errors += 1;
+        }
+        self.conversation_mut(event).tool_calls += 1;
+        let agent = self.agent_of(*event.turn_id.as_uuid());
+        self.count(event.occurred_at, &agent, |d| {
+            d.tool_calls += 1;
+            if failed {
+                d.tool_errors += 1;
+            }
+        });
+    }
+
+    /// The agent a turn was routed to: in this batch, else in the table, else none ('').
+    fn agent_of(&self, turn_id: Uuid) -> String {
+        self.turns
+            .get(&turn_id)
+            .and_then(|&slot| self.effects.turns[slot].agent.clone())
+            .or_else(|| self.context.turn_agents.get(&turn_id).cloned().flatten())
+            .unwrap_or_default()
+    }
+
+    /// Adds to the analytics row of the event's hour and this agent.
+    fn count(&mut self, at: OffsetDateTime, agent: &str, add: impl FnOnce(&mut analytics::Delta)) {
+        let key = Key {
+            hour: analytics::hour_of(at),
+            agent: agent.to_owned(),
+        };
+        let slot = *self.analytics.entry(key.clone()).or_insert_with(|| {
+            self.effects.analytics.push(analytics::Delta::new(key));
+            self.effects.analytics.len() - 1
+        });
+        add(&mut self.effects.analytics[slot]);
+    }
+}
+
+fn cut(text: &str) -> String {
+    text.chars().take(PREVIEW_CHARS).collect()
+}
+
+#[cfg(test)]
+mod tests;

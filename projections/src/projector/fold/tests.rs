@@ -1,0 +1,397 @@
+//! Given events (and what the tables knew), expect these rows.
+
+use super::*;
+use common::events::{
+    AgentReplied, AgentRouted, ConversationEscalated, ConversationResolved, ErrorCategory,
+    EscalationReason, MessageReceived, Permission, ThreadId, ToolCalled, ToolFailed, ToolSucceeded,
+    TurnCompleted, TurnFailed, TurnId, TurnStarted,
+};
+use serde_json::json;
+use time::macros::datetime;
+
+/// Builds a thread's events one after the other, a minute apart.
+struct Script {
+    events: Vec<Envelope>,
+    minute: i64,
+}
+
+impl Script {
+    fn new() -> Script {
+        Script {
+            events: Vec::new(),
+            minute: 0,
+        }
+    }
+
+    fn push(&mut self, thread: &str, turn: u128, payload: impl Into<Payload>) -> &mut Script {
+        self.events.push(Envelope::new(
+            Uuid::new_v4(),
+            ThreadId::parse(thread).unwrap(),
+            TurnId::from_uuid(Uuid::from_u128(turn)),
+            datetime!(2026-11-25 10:00 UTC) + time::Duration::minutes(self.minute),
+            payload,
+        ));
+        self.minute += 1;
+        self
+    }
+
+    /// A whole answered turn: message, started, routed, replied, completed.
+    fn answered(&mut self, thread: &str, turn: u128, agent: &str, latency_ms: u64) -> &mut Script {
+        self.push(thread, turn, message("hi"))
+            .push(
+                thread,
+                turn,
+                TurnStarted {
+                    message_seq: 1,
+                    confirming: None,
+                },
+            )
+            .push(thread, turn, routed(agent))
+            .push(thread, turn, reply(agent))
+            .push(thread, turn, completed(TurnOutcome::Replied, latency_ms))
+    }
+
+    fn fold(&self, context: &Context) -> Effects {
+        let with_seqs: Vec<(u64, &Envelope)> = self
+            .events
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (i as u64 + 1, e))
+            .collect();
+        fold(&with_seqs, context)
+    }
+}
+
+fn message(text: &str) -> MessageReceived {
+    MessageReceived {
+        content: text.into(),
+        client_msg_id: None,
+    }
+}
+
+fn routed(agent: &str) -> AgentRouted {
+    AgentRouted {
+        agent: agent.into(),
+        reason: "test".into(),
+    }
+}
+
+fn reply(agent: &str) -> AgentReplied {
+    AgentReplied {
+        text: format!("{agent} says hi"),
+        agent: agent.into(),
+        engine: "rules".into(),
+    }
+}
+
+fn completed(outcome: TurnOutcome, latency_ms: u64) -> TurnCompleted {
+    TurnCompleted {
+        outcome,
+        latency_ms,
+        message_seq: 1,
+        pending: None,
+    }
+}
+
+fn status(effects: &Effects, thread: &str) -> String {
+    effects
+        .conversations
+        .iter()
+        .find(|c| c.thread_id == thread)
+        .unwrap()
+        .status
+        .clone()
+}
+
+fn totals(effects: &Effects) -> analytics::Delta {
+    let mut sum = analytics::Delta::new(Key {
+        hour: datetime!(2026-11-25 10:00 UTC),
+        agent: String::new(),
+    });
+    for d in &effects.analytics {
+        sum.conversations += d.conversations;
+        sum.messages += d.messages;
+        sum.turns += d.turns;
+        sum.replies += d.replies;
+        sum.resolutions += d.resolutions;
+        sum.escalations += d.escalations;
+        sum.failures += d.failures;
+        sum.tool_calls += d.tool_calls;
+        sum.tool_errors += d.tool_errors;
+        sum.latency_count += d.latency_count;
+        sum.latency_sum_ms += d.latency_sum_ms;
+    }
+    sum
+}
+
+#[test]
+fn a_conversation_goes_open_waiting_open_escalated_resolved_and_open_again() {
+    let mut s = Script::new();
+    s.answered("a", 1, "orders", 40);
+    let e = s.fold(&Context::default());
+    assert_eq!(status(&e, "a"), "open");
+
+    s.push("a", 2, message("cancel ORD-1"))
+        .push(
+            "a",
+            2,
+            TurnStarted {
+                message_seq: 6,
+                confirming: None,
+            },
+        )
+        .push("a", 2, routed("orders"))
+        .push("a", 2, reply("orders"))
+        .push("a", 2, completed(TurnOutcome::AwaitingConfirmation, 30));
+    assert_eq!(
+        status(&s.fold(&Context::default()), "a"),
+        "waiting_confirmation"
+    );
+
+    s.push("a", 3, message("yes"))
+        .push("a", 3, completed(TurnOutcome::Replied, 20));
+    assert_eq!(status(&s.fold(&Context::default()), "a"), "open");
+
+    s.push(
+        "a",
+        4,
+        ConversationEscalated {
+            reason: EscalationReason::UserRequest,
+            detail: "asked".into(),
+            agent: "orders".into(),
+        },
+    );
+    s.push("a", 4, completed(TurnOutcome::Escalated, 10));
+    // A person has taken over: a new message does not reopen it.
+    s.push("a", 5, message("hello?"));
+    assert_eq!(status(&s.fold(&Context::default()), "a"), "escalated");
+
+    s.push(
+        "a",
+        6,
+        ConversationResolved {
+            resolved_by: "operator".into(),
+            note: None,
+        },
+    );
+    let e = s.fold(&Context::default());
+    let a = &e.conversations[0];
+    assert_eq!(a.status, "resolved");
+    assert!(a.resolved_at.is_some() && a.escalated_at.is_some());
+
+    s.push("a", 7, message("one more thing"));
+    assert_eq!(status(&s.fold(&Context::default()), "a"), "open");
+}
+
+#[test]
+fn a_failed_turn_fails_the_conversation_until_the_next_message() {
+    let mut s = Script::new();
+    s.push("f", 1, message("hi")).push(
+        "f",
+        1,
+        TurnFailed {
+            message_seq: 1,
+            category: ErrorCategory::Retryable,
+            error: "down".into(),
+            attempts: 5,
+            text: "sorry".into(),
+            dead_letter_id: Some(1),
+        },
+    );
+    let e = s.fold(&Context::default());
+    assert_eq!(status(&e, "f"), "failed");
+    assert_eq!(e.turns[0].outcome, Some("failed"));
+    assert_eq!(totals(&e).failures, 1);
+    s.push("f", 2, message("again"));
+    assert_eq!(status(&s.fold(&Context::default()), "f"), "open");
+}
+
+#[test]
+fn the_fold_starts_from_what_the_tables_say() {
+    let mut s = Script::new();
+    s.push("a", 9, message("still there?"));
+    let context = Context {
+        conversations: [("a".into(), ("escalated".into(), Some("billing".into())))].into(),
+        turn_agents: HashMap::new(),
+    };
+    let e = s.fold(&context);
+    assert_eq!(status(&e, "a"), "escalated");
+    assert_eq!(e.conversations[0].agent.as_deref(), Some("billing"));
+    // Not a new conversation: it had a row.
+    assert_eq!(totals(&e).conversations, 0);
+}
+
+#[test]
+fn tool_calls_become_rows_and_count_for_the_turns_agent() {
+    let mut s = Script::new();
+    s.push("t", 1, message("where is ORD-1"))
+        .push(
+            "t",
+            1,
+            TurnStarted {
+                message_seq: 1,
+                confirming: None,
+            },
+        )
+        .push("t", 1, routed("orders"))
+        .push(
+            "t",
+            1,
+            ToolCalled {
+                call_id: "tool-1".into(),
+                tool: "getOrder".into(),
+                params: json!({"order_id": "ORD-1"}),
+                permission: Permission::Read,
+            },
+        )
+        .push(
+            "t",
+            1,
+            ToolSucceeded {
+                call_id: "tool-1".into(),
+                tool: "getOrder".into(),
+                status: 200,
+                result: json!({"status": "shipped"}),
+                latency_ms: 12,
+                attempts: 3,
+            },
+        )
+        .push(
+            "t",
+            1,
+            ToolFailed {
+                call_id: "tool-2".into(),
+                tool: "refundOrder".into(),
+                category: ErrorCategory::NotRetryable,
+                error: "not one of agent orders's tools".into(),
+                status: None,
+                latency_ms: 0,
+                attempts: 0,
+            },
+        )
+        .push("t", 1, reply("orders"))
+        .push("t", 1, completed(TurnOutcome::Replied, 80));
+    let e = s.fold(&Context::default());
+    assert_eq!(e.tool_calls.len(), 2);
+    let first = &e.tool_calls[0];
+    assert_eq!(
+        (first.status, first.attempts, first.http_status),
+        ("succeeded", Some(3), Some(200))
+    );
+    assert_eq!(first.params, Some(json!({"order_id": "ORD-1"})));
+    assert_eq!(first.permission.as_deref(), Some("read"));
+    let refused = &e.tool_calls[1];
+    assert_eq!(
+        (refused.status, refused.category),
+        ("failed", Some("not_retryable"))
+    );
+    let turn = &e.turns[0];
+    assert_eq!((turn.tool_calls, turn.tool_errors), (2, 1));
+    assert_eq!(turn.agent.as_deref(), Some("orders"));
+    assert_eq!(e.conversations[0].tool_calls, 2);
+    let orders = e
+        .analytics
+        .iter()
+        .find(|d| d.key.agent == "orders")
+        .unwrap();
+    assert_eq!(
+        (
+            orders.tool_calls,
+            orders.tool_errors,
+            orders.turns,
+            orders.replies
+        ),
+        (2, 1, 1, 1)
+    );
+}
+
+#[test]
+fn a_turn_routed_in_an_earlier_batch_counts_for_that_agent() {
+    let mut s = Script::new();
+    s.push("x", 5, reply("billing"))
+        .push("x", 5, completed(TurnOutcome::Replied, 700));
+    let context = Context {
+        conversations: [("x".into(), ("open".into(), None))].into(),
+        turn_agents: [(Uuid::from_u128(5), Some("billing".into()))].into(),
+    };
+    let e = s.fold(&context);
+    let billing = e
+        .analytics
+        .iter()
+        .find(|d| d.key.agent == "billing")
+        .unwrap();
+    assert_eq!(
+        (billing.turns, billing.latency_count, billing.latency_sum_ms),
+        (1, 1, 700)
+    );
+    // 700 ms falls in the (500, 1000] bucket.
+    assert_eq!(billing.latency_buckets[5], 1);
+}
+
+#[test]
+fn analytics_count_per_hour_and_agent() {
+    let mut s = Script::new();
+    // Two conversations, three answered turns (two by orders, one by billing), one
+    // escalation, one resolution; 15 events a minute apart stay within 10:00–10:59.
+    s.answered("a", 1, "orders", 40)
+        .answered("a", 2, "orders", 400)
+        .answered("b", 3, "billing", 4_000);
+    s.push(
+        "b",
+        4,
+        ConversationEscalated {
+            reason: EscalationReason::Keyword,
+            detail: "lawyer".into(),
+            agent: "billing".into(),
+        },
+    );
+    s.push(
+        "a",
+        5,
+        ConversationResolved {
+            resolved_by: "operator".into(),
+            note: None,
+        },
+    );
+    let e = s.fold(&Context::default());
+    let t = totals(&e);
+    assert_eq!(
+        (
+            t.conversations,
+            t.messages,
+            t.turns,
+            t.replies,
+            t.escalations,
+            t.resolutions
+        ),
+        (2, 3, 3, 3, 1, 1)
+    );
+    assert_eq!((t.latency_count, t.latency_sum_ms), (3, 4_440));
+    let unattributed = e.analytics.iter().find(|d| d.key.agent.is_empty()).unwrap();
+    assert_eq!((unattributed.conversations, unattributed.messages), (2, 3));
+    // The resolution counts for the conversation's latest agent.
+    let orders = e
+        .analytics
+        .iter()
+        .find(|d| d.key.agent == "orders")
+        .unwrap();
+    assert_eq!((orders.turns, orders.resolutions), (2, 1));
+    assert!(
+        e.analytics
+            .iter()
+            .all(|d| d.key.hour == datetime!(2026-11-25 10:00 UTC))
+    );
+}
+
+#[test]
+fn resolving_a_resolved_conversation_counts_once() {
+    let mut s = Script::new();
+    let resolved = || ConversationResolved {
+        resolved_by: "operator".into(),
+        note: None,
+    };
+    s.push("r", 1, message("hi"))
+        .push("r", 2, resolved())
+        .push("r", 3, resolved());
+    assert_eq!(totals(&s.fold(&Context::default())).resolutions, 1);
+}

@@ -1,0 +1,385 @@
+//! `analytics_hourly`: counters per hour and agent, and the report the analytics
+//! endpoint makes of them (totals, rates, reply-latency percentiles, per agent, a time
+//! series with empty buckets filled).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use sqlx::{PgPool, Postgres, Transaction};
+use time::{Duration, OffsetDateTime};
+
+/// Upper bounds (ms) of the reply-latency histogram's buckets; a last bucket holds
+/// everything above the last bound. Percentiles are reported as the upper bound of the
+/// bucket they fall in.
+pub const LATENCY_BUCKETS_MS: [i64; 12] = [
+    25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 30_000, 60_000, 300_000,
+];
+const BUCKETS: usize = LATENCY_BUCKETS_MS.len() + 1;
+
+/// Which row a count goes to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Key {
+    pub hour: OffsetDateTime,
+    /// '' when no agent is known (a new conversation, a user message).
+    pub agent: String,
+}
+
+/// The start of the hour `at` falls in.
+pub fn hour_of(at: OffsetDateTime) -> OffsetDateTime {
+    let at = at.to_offset(time::UtcOffset::UTC);
+    at.replace_minute(0)
+        .and_then(|t| t.replace_second(0))
+        .and_then(|t| t.replace_nanosecond(0))
+        .expect("0 is a valid minute, second and nanosecond")
+}
+
+/// Counters of one hour and agent: what a batch adds, or what the table holds.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct Counts {
+    pub conversations: i64,
+    pub messages: i64,
+    pub turns: i64,
+    pub replies: i64,
+    pub resolutions: i64,
+    pub escalations: i64,
+    pub failures: i64,
+    pub tool_calls: i64,
+    pub tool_errors: i64,
+    #[serde(skip)]
+    pub latency_buckets: Vec<i64>,
+    #[serde(skip)]
+    pub latency_count: i64,
+    #[serde(skip)]
+    pub latency_sum_ms: i64,
+}
+
+impl Counts {
+    fn add(&mut self, other: &Counts) {
+        self.conversations += other.conversations;
+        self.messages += other.messages;
+        self.turns += other.turns;
+        self.replies += other.replies;
+        self.resolutions += other.resolutions;
+        self.escalations += other.escalations;
+        self.failures += other.failures;
+        self.tool_calls += other.tool_calls;
+        self.tool_errors += other.tool_errors;
+        if self.latency_buckets.len() < BUCKETS {
+            self.latency_buckets.resize(BUCKETS, 0);
+        }
+        for (mine, theirs) in self.latency_buckets.iter_mut().zip(&other.latency_buckets) {
+            *mine += theirs;
+        }
+        self.latency_count += other.latency_count;
+        self.latency_sum_ms += other.latency_sum_ms;
+    }
+}
+
+/// What a batch adds to one row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delta {
+    pub key: Key,
+    pub conversations: i32,
+    pub messages: i32,
+    pub turns: i32,
+    pub replies: i32,
+    pub resolutions: i32,
+    pub escalations: i32,
+    pub failures: i32,
+    pub tool_calls: i32,
+    pub tool_errors: i32,
+    pub latency_buckets: [i32; BUCKETS],
+    pub latency_count: i32,
+    pub latency_sum_ms: i64,
+}
+
+impl Delta {
+    pub fn new(key: Key) -> Delta {
+        Delta {
+            key,
+            conversations: 0,
+            messages: 0,
+            turns: 0,
+            replies: 0,
+            resolutions: 0,
+            escalations: 0,
+            failures: 0,
+            tool_calls: 0,
+            tool_errors: 0,
+            latency_buckets: [0; BUCKETS],
+            latency_count: 0,
+            latency_sum_ms: 0,
+        }
+    }
+
+    /// Counts one reply latency.
+    pub fn observe_latency(&mut self, latency_ms: u64) {
+        let latency = i64::try_from(latency_ms).unwrap_or(i64::MAX);
+        let bucket = LATENCY_BUCKETS_MS
+            .iter()
+            .position(|&bound| latency <= bound)
+            .unwrap_or(LATENCY_BUCKETS_MS.len());
+        self.latency_buckets[bucket] += 1;
+        self.latency_count += 1;
+        self.latency_sum_ms = self.latency_sum_ms.saturating_add(latency);
+    }
+}
+
+/// Adds the deltas of a batch in one statement.
+pub async fn apply(tx: &mut Transaction<'_, Postgres>, deltas: &[Delta]) -> sqlx::Result<()> {
+    if deltas.is_empty() {
+        return Ok(());
+    }
+    let col = |f: fn(&Delta) -> i32| deltas.iter().map(f).collect::<Vec<i32>>();
+    // Postgres has no array of arrays of different rows in UNNEST: the histograms travel
+    // flattened and are cut back into rows by position.
+    let flat: Vec<i32> = deltas
+        .iter()
+        .flat_map(|d| d.latency_buckets.iter().copied())
+        .collect();
+    sqlx::query(
+        "insert into analytics_hourly (hour, agent, conversations, messages, turns, replies,
+                                       resolutions, escalations, failures, tool_calls,
+                                       tool_errors, latency_buckets, latency_count, latency_sum_ms)
+         select d.hour, d.agent, d.conversations, d.messages, d.turns, d.replies, d.resolutions,
+                d.escalations, d.failures, d.tool_calls, d.tool_errors,
+                ($14::int[])[(d.n - 1) * $15 + 1 : d.n * $15], d.latency_count, d.latency_sum_ms
+         from unnest($1::timestamptz[], $2::text[], $3::int[], $4::int[], $5::int[], $6::int[],
+                     $7::int[], $8::int[], $9::int[], $10::int[], $11::int[], $12::int[],
+                     $13::bigint[]) with ordinality
+              as d(hour, agent, conversations, messages, turns, replies, resolutions,
+                   escalations, failures, tool_calls, tool_errors, latency_count,
+                   latency_sum_ms, n)
+         on conflict (hour, agent) do update set
+             conversations = analytics_hourly.conversations + excluded.conversations,
+             messages = analytics_hourly.messages + excluded.messages,
+             turns = analytics_hourly.turns + excluded.turns,
+             replies = analytics_hourly.replies + excluded.replies,
+             resolutions = analytics_hourly.resolutions + excluded.resolutions,
+             escalations = analytics_hourly.escalations + excluded.escalations,
+             failures = analytics_hourly.failures + excluded.failures,
+             tool_calls = analytics_hourly.tool_calls + excluded.tool_calls,
+             tool_errors = analytics_hourly.tool_errors + excluded.tool_errors,
+             latency_buckets = (select array_agg(a + b order by i)
+                                from unnest(analytics_hourly.latency_buckets,
+                                            excluded.latency_buckets)
+                                     with ordinality as x(a, b, i)),
+             latency_count = analytics_hourly.latency_count + excluded.latency_count,
+             latency_sum_ms = analytics_hourly.latency_sum_ms + excluded.latency_sum_ms",
+    )
+    .bind(deltas.iter().map(|d| d.key.hour).collect::<Vec<_>>())
+    .bind(
+        deltas
+            .iter()
+            .map(|d| d.key.agent.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(col(|d| d.conversations))
+    .bind(col(|d| d.messages))
+    .bind(col(|d| d.turns))
+    .bind(col(|d| d.replies))
+    .bind(col(|d| d.resolutions))
+    .bind(col(|d| d.escalations))
+    .bind(col(|d| d.failures))
+    .bind(col(|d| d.tool_calls))
+    .bind(col(|d| d.tool_errors))
+    .bind(col(|d| d.latency_count))
+    .bind(deltas.iter().map(|d| d.latency_sum_ms).collect::<Vec<_>>())
+    .bind(flat)
+    .bind(BUCKETS as i32)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// One stored row.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Row {
+    pub hour: OffsetDateTime,
+    pub agent: String,
+    pub conversations: i32,
+    pub messages: i32,
+    pub turns: i32,
+    pub replies: i32,
+    pub resolutions: i32,
+    pub escalations: i32,
+    pub failures: i32,
+    pub tool_calls: i32,
+    pub tool_errors: i32,
+    pub latency_buckets: Vec<i32>,
+    pub latency_count: i32,
+    pub latency_sum_ms: i64,
+}
+
+impl Row {
+    fn counts(&self) -> Counts {
+        Counts {
+            conversations: self.conversations.into(),
+            messages: self.messages.into(),
+            turns: self.turns.into(),
+            replies: self.replies.into(),
+            resolutions: self.resolutions.into(),
+            escalations: self.escalations.into(),
+            failures: self.failures.into(),
+            tool_calls: self.tool_calls.into(),
+            tool_errors: self.tool_errors.into(),
+            latency_buckets: self.latency_buckets.iter().map(|&n| n.into()).collect(),
+            latency_count: self.latency_count.into(),
+            latency_sum_ms: self.latency_sum_ms,
+        }
+    }
+}
+
+/// The rows of the hours in `[from, to)`.
+pub async fn rows(
+    pool: &PgPool,
+    from: OffsetDateTime,
+    to: OffsetDateTime,
+) -> sqlx::Result<Vec<Row>> {
+    sqlx::query_as(
+        "select hour, agent, conversations, messages, turns, replies, resolutions, escalations,
+                failures, tool_calls, tool_errors, latency_buckets, latency_count, latency_sum_ms
+         from analytics_hourly where hour >= $1 and hour < $2 order by hour, agent",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await
+}
+
+/// Totals with the rates and percentiles derived from them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Summary {
+    #[serde(flatten)]
+    pub counts: Counts,
+    /// resolutions / conversations (null without conversations).
+    pub resolution_rate: Option<f64>,
+    /// escalations / conversations.
+    pub escalation_rate: Option<f64>,
+    /// tool_errors / tool_calls.
+    pub tool_error_rate: Option<f64>,
+    /// Reply latency, ms: the upper bound of the histogram bucket the percentile falls in.
+    pub reply_latency_p50_ms: Option<i64>,
+    pub reply_latency_p95_ms: Option<i64>,
+    pub reply_latency_mean_ms: Option<f64>,
+}
+
+impl Summary {
+    fn of(counts: Counts) -> Summary {
+        let ratio = |a: i64, b: i64| (b > 0).then(|| a as f64 / b as f64);
+        Summary {
+            resolution_rate: ratio(counts.resolutions, counts.conversations),
+            escalation_rate: ratio(counts.escalations, counts.conversations),
+            tool_error_rate: ratio(counts.tool_errors, counts.tool_calls),
+            reply_latency_p50_ms: percentile(&counts.latency_buckets, 0.50),
+            reply_latency_p95_ms: percentile(&counts.latency_buckets, 0.95),
+            reply_latency_mean_ms: ratio(counts.latency_sum_ms, counts.latency_count),
+            counts,
+        }
+    }
+}
+
+/// The upper bound of the bucket holding the `q` quantile (the last bound for the
+/// overflow bucket); None for an empty histogram.
+fn percentile(buckets: &[i64], q: f64) -> Option<i64> {
+    let total: i64 = buckets.iter().sum();
+    if total == 0 {
+        return None;
+    }
+    let rank = (q * total as f64).ceil().max(1.0) as i64;
+    let mut seen = 0;
+    for (i, n) in buckets.iter().enumerate() {
+        seen += n;
+        if seen >= rank {
+            return Some(
+                *LATENCY_BUCKETS_MS
+                    .get(i)
+                    .unwrap_or(&LATENCY_BUCKETS_MS[LATENCY_BUCKETS_MS.len() - 1]),
+            );
+        }
+    }
+    LATENCY_BUCKETS_MS.last().copied()
+}
+
+/// One agent's line.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AgentSummary {
+    pub agent: String,
+    #[serde(flatten)]
+    pub summary: Summary,
+}
+
+/// One bucket of the time series.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Point {
+    #[serde(with = "time::serde::rfc3339")]
+    pub start: OffsetDateTime,
+    #[serde(flatten)]
+    pub summary: Summary,
+}
+
+/// The analytics report of a range.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    #[serde(with = "time::serde::rfc3339")]
+    pub from: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub to: OffsetDateTime,
+    /// `hour` or `day`.
+    pub bucket: &'static str,
+    pub totals: Summary,
+    /// One line per agent that answered turns, by name ('' — no agent yet — left out).
+    pub agents: Vec<AgentSummary>,
+    /// Every bucket from `from` to `to`, empty ones included.
+    pub series: Vec<Point>,
+}
+
+/// Sums rows of `[from, to)` into a report with buckets of `bucket` length (an hour or
+/// a day; `from` is a multiple of it).
+pub fn report(rows: &[Row], from: OffsetDateTime, to: OffsetDateTime, day_buckets: bool) -> Report {
+    let width = if day_buckets {
+        Duration::DAY
+    } else {
+        Duration::HOUR
+    };
+    let mut totals = Counts::default();
+    let mut agents: BTreeMap<&str, Counts> = BTreeMap::new();
+    let mut series: BTreeMap<OffsetDateTime, Counts> = BTreeMap::new();
+    let mut start = from;
+    while start < to {
+        series.insert(start, Counts::default());
+        start += width;
+    }
+    for row in rows {
+        let counts = row.counts();
+        totals.add(&counts);
+        if !row.agent.is_empty() {
+            agents.entry(row.agent.as_str()).or_default().add(&counts);
+        }
+        let offset = (row.hour - from).whole_seconds() / width.whole_seconds();
+        let bucket = from + width * offset as i32;
+        if let Some(point) = series.get_mut(&bucket) {
+            point.add(&counts);
+        }
+    }
+    Report {
+        from,
+        to,
+        bucket: if day_buckets { "day" } else { "hour" },
+        totals: Summary::of(totals),
+        agents: agents
+            .into_iter()
+            .map(|(agent, counts)| AgentSummary {
+                agent: agent.to_owned(),
+                summary: Summary::of(counts),
+            })
+            .collect(),
+        series: series
+            .into_iter()
+            .map(|(start, counts)| Point {
+                start,
+                summary: Summary::of(counts),
+            })
+            .collect(),
+    }
+}

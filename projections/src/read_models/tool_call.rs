@@ -1,0 +1,128 @@
+//! `tool_call`: one row per tool call of a turn.
+
+use serde_json::Value;
+use sqlx::{Postgres, Transaction};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// What a batch changes in one tool call row. `None` leaves a column as it is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delta {
+    pub turn_id: Uuid,
+    pub call_id: String,
+    pub thread_id: String,
+    pub tool: String,
+    /// The time of the call's first event in the batch (`called_at` when new).
+    pub first_at: OffsetDateTime,
+    pub params: Option<Value>,
+    pub permission: Option<String>,
+    /// `called`, `succeeded` or `failed`: the latest in the batch.
+    pub status: &'static str,
+    pub http_status: Option<i32>,
+    pub result: Option<Value>,
+    pub error: Option<String>,
+    pub category: Option<&'static str>,
+    pub latency_ms: Option<i64>,
+    pub attempts: Option<i32>,
+    pub finished_at: Option<OffsetDateTime>,
+}
+
+impl Delta {
+    pub fn new(
+        turn_id: Uuid,
+        call_id: String,
+        thread_id: String,
+        tool: String,
+        first_at: OffsetDateTime,
+    ) -> Delta {
+        Delta {
+            turn_id,
+            call_id,
+            thread_id,
+            tool,
+            first_at,
+            params: None,
+            permission: None,
+            status: "called",
+            http_status: None,
+            result: None,
+            error: None,
+            category: None,
+            latency_ms: None,
+            attempts: None,
+            finished_at: None,
+        }
+    }
+}
+
+/// Applies the deltas: creates the rows that are new, then sets what each delta knows.
+pub async fn apply(tx: &mut Transaction<'_, Postgres>, deltas: &[Delta]) -> sqlx::Result<()> {
+    if deltas.is_empty() {
+        return Ok(());
+    }
+    let turns: Vec<Uuid> = deltas.iter().map(|d| d.turn_id).collect();
+    let calls: Vec<&str> = deltas.iter().map(|d| d.call_id.as_str()).collect();
+    sqlx::query(
+        "insert into tool_call (turn_id, call_id, thread_id, tool, params, status, called_at)
+         select turn_id, call_id, thread_id, tool, '{}'::jsonb, 'called', called_at
+         from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])
+              as d(turn_id, call_id, thread_id, tool, called_at)
+         on conflict (turn_id, call_id) do nothing",
+    )
+    .bind(&turns)
+    .bind(&calls)
+    .bind(
+        deltas
+            .iter()
+            .map(|d| d.thread_id.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(deltas.iter().map(|d| d.tool.as_str()).collect::<Vec<_>>())
+    .bind(deltas.iter().map(|d| d.first_at).collect::<Vec<_>>())
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(
+        "update tool_call set
+             params = coalesce(d.params, tool_call.params),
+             permission = coalesce(d.permission, tool_call.permission),
+             status = d.status,
+             http_status = coalesce(d.http_status, tool_call.http_status),
+             result = coalesce(d.result, tool_call.result),
+             error = coalesce(d.error, tool_call.error),
+             category = coalesce(d.category, tool_call.category),
+             latency_ms = coalesce(d.latency_ms, tool_call.latency_ms),
+             attempts = coalesce(d.attempts, tool_call.attempts),
+             finished_at = coalesce(d.finished_at, tool_call.finished_at)
+         from unnest($1::uuid[], $2::text[], $3::jsonb[], $4::text[], $5::text[], $6::int[],
+                     $7::jsonb[], $8::text[], $9::text[], $10::bigint[], $11::int[],
+                     $12::timestamptz[])
+              as d(turn_id, call_id, params, permission, status, http_status, result, error,
+                   category, latency_ms, attempts, finished_at)
+         where tool_call.turn_id = d.turn_id and tool_call.call_id = d.call_id",
+    )
+    .bind(&turns)
+    .bind(&calls)
+    .bind(deltas.iter().map(|d| d.params.clone()).collect::<Vec<_>>())
+    .bind(
+        deltas
+            .iter()
+            .map(|d| d.permission.as_deref())
+            .collect::<Vec<_>>(),
+    )
+    .bind(deltas.iter().map(|d| d.status).collect::<Vec<_>>())
+    .bind(deltas.iter().map(|d| d.http_status).collect::<Vec<_>>())
+    .bind(deltas.iter().map(|d| d.result.clone()).collect::<Vec<_>>())
+    .bind(
+        deltas
+            .iter()
+            .map(|d| d.error.as_deref())
+            .collect::<Vec<_>>(),
+    )
+    .bind(deltas.iter().map(|d| d.category).collect::<Vec<_>>())
+    .bind(deltas.iter().map(|d| d.latency_ms).collect::<Vec<_>>())
+    .bind(deltas.iter().map(|d| d.attempts).collect::<Vec<_>>())
+    .bind(deltas.iter().map(|d| d.finished_at).collect::<Vec<_>>())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}

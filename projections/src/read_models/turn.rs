@@ -1,0 +1,135 @@
+//! `turn`: one row per agent turn.
+
+use serde::Serialize;
+use sqlx::{PgPool, Postgres, Transaction};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// What a batch changes in one turn row. `None` leaves a column as it is; the counters
+/// are added.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delta {
+    pub turn_id: Uuid,
+    pub thread_id: String,
+    /// The time of the turn's first event in the batch (the row's `started_at` when new).
+    pub first_at: OffsetDateTime,
+    pub message_seq: Option<i64>,
+    pub agent: Option<String>,
+    pub outcome: Option<&'static str>,
+    pub completed_at: Option<OffsetDateTime>,
+    pub latency_ms: Option<i64>,
+    pub tool_calls: i32,
+    pub tool_errors: i32,
+}
+
+impl Delta {
+    pub fn new(turn_id: Uuid, thread_id: String, first_at: OffsetDateTime) -> Delta {
+        Delta {
+            turn_id,
+            thread_id,
+            first_at,
+            message_seq: None,
+            agent: None,
+            outcome: None,
+            completed_at: None,
+            latency_ms: None,
+            tool_calls: 0,
+            tool_errors: 0,
+        }
+    }
+}
+
+/// The agents of the turns that have a row, for the fold.
+pub async fn agents(
+    tx: &mut Transaction<'_, Postgres>,
+    turns: &[Uuid],
+) -> sqlx::Result<Vec<(Uuid, Option<String>)>> {
+    sqlx::query_as("select turn_id, agent from turn where turn_id = any($1)")
+        .bind(turns)
+        .fetch_all(&mut **tx)
+        .await
+}
+
+/// Applies the deltas: creates the rows that are new, then applies every delta (two
+/// statements, so a counter is never added twice to a row created by the same batch).
+pub async fn apply(tx: &mut Transaction<'_, Postgres>, deltas: &[Delta]) -> sqlx::Result<()> {
+    if deltas.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = deltas.iter().map(|d| d.turn_id).collect();
+    sqlx::query(
+        "insert into turn (turn_id, thread_id, message_seq, started_at)
+         select turn_id, thread_id, 0, started_at
+         from unnest($1::uuid[], $2::text[], $3::timestamptz[]) as d(turn_id, thread_id, started_at)
+         on conflict (turn_id) do nothing",
+    )
+    .bind(&ids)
+    .bind(
+        deltas
+            .iter()
+            .map(|d| d.thread_id.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(deltas.iter().map(|d| d.first_at).collect::<Vec<_>>())
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(
+        "update turn set
+             message_seq = coalesce(d.message_seq, turn.message_seq),
+             agent = coalesce(d.agent, turn.agent),
+             outcome = coalesce(d.outcome, turn.outcome),
+             completed_at = coalesce(d.completed_at, turn.completed_at),
+             latency_ms = coalesce(d.latency_ms, turn.latency_ms),
+             tool_calls = turn.tool_calls + d.tool_calls,
+             tool_errors = turn.tool_errors + d.tool_errors
+         from unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::timestamptz[],
+                     $6::bigint[], $7::int[], $8::int[])
+              as d(turn_id, message_seq, agent, outcome, completed_at, latency_ms, tool_calls,
+                   tool_errors)
+         where turn.turn_id = d.turn_id",
+    )
+    .bind(&ids)
+    .bind(deltas.iter().map(|d| d.message_seq).collect::<Vec<_>>())
+    .bind(
+        deltas
+            .iter()
+            .map(|d| d.agent.as_deref())
+            .collect::<Vec<_>>(),
+    )
+    .bind(deltas.iter().map(|d| d.outcome).collect::<Vec<_>>())
+    .bind(deltas.iter().map(|d| d.completed_at).collect::<Vec<_>>())
+    .bind(deltas.iter().map(|d| d.latency_ms).collect::<Vec<_>>())
+    .bind(deltas.iter().map(|d| d.tool_calls).collect::<Vec<_>>())
+    .bind(deltas.iter().map(|d| d.tool_errors).collect::<Vec<_>>())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// A turn as the REST API shows it.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Row {
+    pub turn_id: Uuid,
+    pub message_seq: i64,
+    pub agent: Option<String>,
+    pub outcome: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub completed_at: Option<OffsetDateTime>,
+    pub latency_ms: Option<i64>,
+    pub tool_calls: i32,
+    pub tool_errors: i32,
+}
+
+/// A conversation's turns, in order.
+pub async fn for_thread(pool: &PgPool, thread_id: &str) -> sqlx::Result<Vec<Row>> {
+    sqlx::query_as(
+        "select turn_id, message_seq, agent, outcome, started_at, completed_at, latency_ms,
+                tool_calls, tool_errors
+         from turn where thread_id = $1 order by message_seq, started_at",
+    )
+    .bind(thread_id)
+    .fetch_all(pool)
+    .await
+}
