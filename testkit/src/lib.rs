@@ -28,17 +28,41 @@ pub use postgres::Postgres;
 /// How often [`wait_until`] and the servers' readiness checks poll.
 const POLL_INTERVAL: Duration = Duration::from_millis(20);
 
-/// A free TCP port on 127.0.0.1 (bind :0, read, drop).
+/// A free TCP port on 127.0.0.1, for a server that binds it itself.
 ///
-/// Another process may take the port before the caller binds it; the servers here fail loudly
-/// (with their log) if that ever happens.
+/// Picked at random below Linux's ephemeral range (32768–60999) and checked by binding it:
+/// a port the kernel hands out for `bind(:0)` or an outgoing connection (as every client
+/// and every other test does all the time) could be taken again before the server binds
+/// it, which made servers fail with "address already in use" under a parallel test run.
+/// Another test picking the same port in the same instant is still possible, but rare.
 pub fn free_port() -> u16 {
-    let listener =
-        TcpListener::bind(("127.0.0.1", 0)).expect("bind 127.0.0.1:0 to find a free port");
-    listener
-        .local_addr()
-        .expect("local address of a bound listener")
-        .port()
+    const LOW: u16 = 20_000;
+    const HIGH: u16 = 32_000;
+    for _ in 0..1_000 {
+        let port = LOW + (random() % u64::from(HIGH - LOW)) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between {LOW} and {HIGH} on 127.0.0.1")
+}
+
+/// A random number, without a dependency: the std hasher is seeded randomly per process,
+/// and the time and a counter make each call differ.
+fn random() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static CALLS: AtomicU64 = AtomicU64::new(0);
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(CALLS.fetch_add(1, Ordering::Relaxed));
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default(),
+    );
+    hasher.write_u32(std::process::id());
+    hasher.finish()
 }
 
 /// Polls `cond` every 20 ms until it returns true or `timeout` passes; panics with `what` in the
