@@ -78,3 +78,45 @@ async fn a_standby_takes_over_when_the_active_projector_is_killed_and_nothing_is
     let diff = stack.diff_with_a_fresh_projection().await;
     assert!(diff.is_empty(), "{}", diff.join("\n"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_projector_whose_lock_session_ends_steps_down_and_takes_the_lock_again() {
+    let stack = Stack::start().await;
+    let projector = stack.spawn("projector", 100);
+    eventually(
+        "the projector is active",
+        Duration::from_secs(30),
+        || async { projector.active().await == Some(true) },
+    )
+    .await;
+    let thread = ThreadId::generate();
+    publish_turn(&stack.js, &thread, 0).await;
+    stack.caught_up(Duration::from_secs(20)).await;
+
+    // The lock's session ends under it, as a restart of PostgreSQL or a broken network
+    // would end it: the lock is gone and so is the connection batches are applied on.
+    let ended: Vec<bool> = sqlx::query_scalar(
+        "select pg_terminate_backend(pid) from pg_stat_activity
+         where application_name = 'smart-support projector lock'",
+    )
+    .fetch_all(&stack.pool)
+    .await
+    .unwrap();
+    assert_eq!(ended, [true]);
+    eventually(
+        "the projector steps down and takes the lock again",
+        Duration::from_secs(20),
+        || async {
+            let log = projector.log();
+            log.contains("projector lost its lock") && log.matches("projector active").count() == 2
+        },
+    )
+    .await;
+
+    publish_turn(&stack.js, &thread, 1).await;
+    publish_turn(&stack.js, &ThreadId::generate(), 2).await;
+    stack.caught_up(Duration::from_secs(20)).await;
+    assert_eq!(projector.active().await, Some(true));
+    let diff = stack.diff_with_a_fresh_projection().await;
+    assert!(diff.is_empty(), "{}", diff.join("\n"));
+}
