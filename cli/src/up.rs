@@ -73,6 +73,7 @@ pub async fn start(args: UpArgs, shutdown: CancellationToken) -> anyhow::Result<
         pool.clone(),
         stream.clone(),
         args.projection.projector_batch,
+        args.projection.projector_standby_poll,
         shutdown.clone(),
     ));
 

@@ -14,6 +14,9 @@ pub struct ProjectionMetrics {
     pub events_applied: Counter,
     /// Time to apply one batch, commit included.
     pub batch_seconds: Histogram,
+    /// 1 while this instance is the active projector (holds the projection's lock), 0
+    /// while it is standby.
+    pub projector_active: Gauge,
 }
 
 pub static METRICS: LazyLock<ProjectionMetrics> = LazyLock::new(|| {
@@ -24,6 +27,7 @@ pub static METRICS: LazyLock<ProjectionMetrics> = LazyLock::new(|| {
         batch_seconds: Histogram::new([
             0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
         ]),
+        projector_active: Gauge::default(),
     };
     common::metrics::register(|r| {
         r.register(
@@ -45,6 +49,11 @@ pub static METRICS: LazyLock<ProjectionMetrics> = LazyLock::new(|| {
             "projection_batch_seconds",
             "Seconds to apply one batch, commit included",
             metrics.batch_seconds.clone(),
+        );
+        r.register(
+            "projector_active",
+            "1 while this instance is the active projector (holds the lock), 0 while standby",
+            metrics.projector_active.clone(),
         );
     });
     metrics

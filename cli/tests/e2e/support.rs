@@ -93,6 +93,7 @@ impl Stack {
             .expect("valid worker flags"),
             projection: projections::ProjectionArgs {
                 projector_batch: 100,
+                projector_standby_poll: std::time::Duration::from_secs(1),
                 api_token: None,
             },
         };

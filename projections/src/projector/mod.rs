@@ -12,9 +12,11 @@ use futures::StreamExt;
 use sqlx::PgPool;
 
 pub mod fold;
+pub mod leader;
 
 use crate::metrics::METRICS;
 use crate::read_models::{analytics, checkpoint, conversation, replay_step, tool_call, turn};
+use leader::Leadership;
 
 /// Name of the conversation projection (its checkpoint row and consumer).
 pub const CONVERSATIONS: &str = common::subjects::PROJECTOR_CONSUMER;
@@ -27,7 +29,11 @@ pub struct Delivered {
 
 /// Applies `batch` (in stream order) in one transaction and moves the checkpoint to its
 /// last sequence. Events at or below `applied` are skipped. Returns the new checkpoint.
-pub async fn apply_batch(pool: &PgPool, applied: u64, batch: &[Delivered]) -> sqlx::Result<u64> {
+/// `db` is a pool or a connection (the active projector's, which holds its lock).
+pub async fn apply_batch<'c, A>(db: A, applied: u64, batch: &[Delivered]) -> sqlx::Result<u64>
+where
+    A: sqlx::Acquire<'c, Database = sqlx::Postgres>,
+{
     let Some(last) = batch.last().map(|d| d.seq) else {
         return Ok(applied);
     };
@@ -44,7 +50,7 @@ pub async fn apply_batch(pool: &PgPool, applied: u64, batch: &[Delivered]) -> sq
             }
         }
     }
-    let mut tx = pool.begin().await?;
+    let mut tx = db.begin().await?;
     if !events.is_empty() {
         let new = replay_step::insert_many(&mut tx, &events).await?;
         // Only events stored for the first time change the counters.
@@ -87,30 +93,76 @@ async fn context(
     })
 }
 
-/// Runs the projector until `shutdown`.
+/// Runs the projector until `shutdown`: standby until this instance holds the
+/// projection's lock (see [`leader`]), then active until the lock is lost, and again.
 pub async fn run(
     pool: PgPool,
     stream: Stream,
     batch_size: usize,
+    standby_poll: Duration,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let mut applied = checkpoint::load(&pool, CONVERSATIONS).await?;
+    while let Some(mut leader) =
+        Leadership::acquire(&pool, CONVERSATIONS, standby_poll, &shutdown).await
+    {
+        match project(&pool, &stream, &mut leader, batch_size, &shutdown).await {
+            Stop::Shutdown => {
+                leader.release().await;
+                break;
+            }
+            Stop::LostLock => leader.step_down(),
+        }
+    }
+    Ok(())
+}
+
+/// Why an active projector stopped.
+enum Stop {
+    Shutdown,
+    /// The lock session broke or may have: another instance may be active now.
+    LostLock,
+}
+
+/// The active projector's pull loop, while `leader` holds the lock.
+async fn project(
+    pool: &PgPool,
+    stream: &Stream,
+    leader: &mut Leadership,
+    batch_size: usize,
+    shutdown: &CancellationToken,
+) -> Stop {
+    // Loaded after the lock is taken: the previous holder's last commit is visible.
+    let mut applied = match checkpoint::load(pool, CONVERSATIONS).await {
+        Ok(applied) => applied,
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot load the checkpoint");
+            return Stop::LostLock;
+        }
+    };
     tracing::info!(checkpoint = applied, "projector running");
+    let mut check = tokio::time::interval(leader.check_every());
+    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     'connect: while !shutdown.is_cancelled() {
+        if !leader.holds().await {
+            return Stop::LostLock;
+        }
         // Recreated at the checkpoint on every (re)connect: events a broken pull had in
         // flight would otherwise come back only after ack_wait, behind newer ones, and be
         // skipped as already applied.
-        let consumer =
-            match common::jetstream::ensure_projector_consumer(&stream, CONVERSATIONS, applied)
-                .await
-            {
-                Ok(consumer) => consumer,
-                Err(err) => {
-                    tracing::warn!(error = %err, "cannot create the projector consumer; retrying");
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                    continue;
-                }
-            };
+        let consumer = match common::jetstream::ensure_projector_consumer(
+            stream,
+            CONVERSATIONS,
+            applied,
+        )
+        .await
+        {
+            Ok(consumer) => consumer,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot create the projector consumer; retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+        };
         // Events flow continuously; whatever has arrived when the projector is ready is
         // one batch (up to `batch_size`): small batches when idle, large under load.
         let messages = consumer
@@ -130,6 +182,13 @@ pub async fn run(
         loop {
             let chunk = tokio::select! {
                 _ = shutdown.cancelled() => break 'connect,
+                // Idle or not, a lost lock stops the projector within one interval.
+                _ = check.tick() => {
+                    if !leader.holds().await {
+                        return Stop::LostLock;
+                    }
+                    continue;
+                }
                 chunk = batches.next() => chunk,
             };
             let Some(chunk) = chunk else { break };
@@ -146,16 +205,16 @@ pub async fn run(
             }
             if let Some(last) = messages.last() {
                 let started = Instant::now();
-                applied = apply_with_retry(&pool, applied, &messages, &shutdown).await;
+                applied = match apply_with_retry(leader, applied, &messages, shutdown).await {
+                    Ok(applied) => applied,
+                    Err(stop) => return stop,
+                };
                 METRICS
                     .batch_seconds
                     .observe(started.elapsed().as_secs_f64());
                 METRICS.checkpoint.set(applied as i64);
                 if let Ok(info) = last.info() {
                     METRICS.lag_events.set(info.pending as i64);
-                }
-                if last.info().is_ok_and(|info| info.stream_sequence > applied) {
-                    break 'connect; // shutdown came before the commit
                 }
                 // AckPolicy::All: acknowledging the last message acknowledges the batch.
                 if let Err(err) = last.ack().await {
@@ -168,17 +227,17 @@ pub async fn run(
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    Ok(())
+    Stop::Shutdown
 }
 
-/// Applies a batch, retrying while Postgres is unavailable: a batch is never dropped.
-/// Returns the new checkpoint (the old one if shutdown came first).
+/// Applies a batch on the lock's connection, retrying while the lock is held: a batch is
+/// never dropped. Returns the new checkpoint, or why it stopped first.
 async fn apply_with_retry(
-    pool: &PgPool,
+    leader: &mut Leadership,
     applied: u64,
     messages: &[Message],
     shutdown: &CancellationToken,
-) -> u64 {
+) -> Result<u64, Stop> {
     let batch: Vec<Delivered> = messages
         .iter()
         .filter_map(|m| {
@@ -191,12 +250,15 @@ async fn apply_with_retry(
         .collect();
     let mut delay = Duration::from_millis(100);
     loop {
-        match apply_batch(pool, applied, &batch).await {
-            Ok(seq) => return seq,
+        match apply_batch(leader.connection(), applied, &batch).await {
+            Ok(seq) => return Ok(seq),
             Err(err) => {
+                if !leader.holds().await {
+                    return Err(Stop::LostLock);
+                }
                 tracing::warn!(error = %err, "batch not applied; retrying");
                 tokio::select! {
-                    _ = shutdown.cancelled() => return applied,
+                    _ = shutdown.cancelled() => return Err(Stop::Shutdown),
                     _ = tokio::time::sleep(delay) => {}
                 }
                 delay = (delay * 2).min(Duration::from_secs(5));

@@ -1,8 +1,12 @@
 //! The projector against a real PostgreSQL: batches commit with their checkpoint, and a
 //! redelivered or replayed event changes nothing twice. The REST endpoints of the
-//! resources that live in JetStream are in their own files.
+//! resources that live in JetStream are in their own files; so are the fault tests that
+//! run the real `projections` binary and kill it (`failover`, `crash`), whose shared
+//! pieces are in `process` below.
 
+mod crash;
 mod dead_letters;
+mod failover;
 
 use common::events::{
     AgentReplied, Envelope, MessageReceived, ThreadId, TurnCompleted, TurnId, TurnOutcome,
@@ -126,4 +130,326 @@ async fn an_event_that_does_not_decode_is_skipped_without_stalling_the_projectio
         .unwrap()
         .unwrap();
     assert_eq!(row.message_count, 1);
+}
+
+/// The real `projections` binary against a real NATS and PostgreSQL, the events a
+/// conversation writes, and a fresh projection of the whole stream to compare with.
+mod process {
+    use std::net::SocketAddr;
+    use std::path::PathBuf;
+    use std::process::{Child, Command, Stdio};
+    use std::time::Duration;
+
+    use async_nats::jetstream::{self, message::PublishMessage, stream::Stream};
+    use common::config::NatsArgs;
+    use common::events::{
+        AgentReplied, AgentRouted, Envelope, MessageReceived, ThreadId, TurnCompleted, TurnId,
+        TurnOutcome, TurnStarted,
+    };
+    use projections::projector::{CONVERSATIONS, Delivered, apply_batch};
+    use projections::read_models::{checkpoint, snapshot};
+    use time::OffsetDateTime;
+    use uuid::Uuid;
+
+    /// NATS, PostgreSQL with one database, the chat stream and a pool on the read models.
+    pub struct Stack {
+        pub nats: testkit::NatsServer,
+        pub postgres: testkit::Postgres,
+        pub database_url: String,
+        pub pool: sqlx::PgPool,
+        pub js: jetstream::Context,
+        pub stream: Stream,
+        pub logs: tempfile::TempDir,
+    }
+
+    impl Stack {
+        pub async fn start() -> Stack {
+            let nats = testkit::NatsServer::start();
+            let postgres = testkit::Postgres::start();
+            let database_url = postgres.create_database();
+            let pool = pool(&database_url).await;
+            let args = NatsArgs {
+                nats_url: nats.url(),
+                stream_replicas: 1,
+                // The binary's default, so its `ensure` finds the same stream.
+                duplicate_window: Duration::from_secs(600),
+                client_name: "fault-test".into(),
+            };
+            let (_client, js) = common::jetstream::connect(&args).await.unwrap();
+            let stream = common::jetstream::ensure_chat_stream(&js, &args)
+                .await
+                .unwrap();
+            Stack {
+                nats,
+                postgres,
+                database_url,
+                pool,
+                js,
+                stream,
+                logs: tempfile::tempdir().unwrap(),
+            }
+        }
+
+        /// Starts a `projections` process named `name` (its log file's name).
+        pub fn spawn(&self, name: &str, batch: usize) -> Projections {
+            let addr: SocketAddr = ([127, 0, 0, 1], testkit::free_port()).into();
+            let log = self.logs.path().join(format!("{name}.log"));
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log)
+                .unwrap();
+            let child = Command::new(env!("CARGO_BIN_EXE_projections"))
+                .env("NATS_URL", self.nats.url())
+                .env("DATABASE_URL", &self.database_url)
+                .env("DATABASE_MAX_CONNECTIONS", "4")
+                .env("LISTEN_ADDR", addr.to_string())
+                .env("PROJECTOR_BATCH", batch.to_string())
+                .env("PROJECTOR_STANDBY_POLL", "100ms")
+                .env(
+                    "RUST_LOG",
+                    std::env::var("RUST_LOG").unwrap_or_else(|_| "info,async_nats=warn".into()),
+                )
+                .stdout(Stdio::null())
+                .stderr(file)
+                .spawn()
+                .expect("the projections binary starts");
+            Projections {
+                child,
+                addr,
+                log,
+                http: testkit::http_client(),
+            }
+        }
+
+        /// Stream sequence of the last event (0 when empty).
+        pub async fn last_seq(&self) -> u64 {
+            self.stream.get_info().await.unwrap().state.last_sequence
+        }
+
+        pub async fn checkpoint(&self) -> u64 {
+            checkpoint::load(&self.pool, CONVERSATIONS).await.unwrap()
+        }
+
+        /// Waits until the live projection has applied every event in the stream.
+        pub async fn caught_up(&self, timeout: Duration) {
+            let last = self.last_seq().await;
+            eventually(
+                &format!("the checkpoint reaches {last}"),
+                timeout,
+                || async { self.checkpoint().await >= last },
+            )
+            .await;
+        }
+
+        /// Every read-model table of the live projection next to a fresh projection of
+        /// the whole stream (every event applied with `apply_batch` into a new database):
+        /// their differences, empty when equal.
+        pub async fn diff_with_a_fresh_projection(&self) -> Vec<String> {
+            let fresh = pool(&self.postgres.create_database()).await;
+            let last = self.last_seq().await;
+            let mut applied = 0;
+            let mut batch = Vec::new();
+            for seq in 1..=last {
+                let message = self.stream.direct_get(seq).await.unwrap();
+                batch.push(Delivered {
+                    seq,
+                    event: Envelope::from_json(&message.payload),
+                });
+                if batch.len() == 500 || seq == last {
+                    applied = apply_batch(&fresh, applied, &batch).await.unwrap();
+                    batch.clear();
+                }
+            }
+            assert_eq!(applied, last);
+            let live = snapshot::take(&self.pool).await.unwrap();
+            let fresh = snapshot::take(&fresh).await.unwrap();
+            assert!(
+                live.values().any(|rows| !rows.is_empty()),
+                "the live projection is empty"
+            );
+            snapshot::diff(&live, &fresh, 5)
+        }
+    }
+
+    impl Drop for Stack {
+        /// A failing test shows the end of every process's log.
+        fn drop(&mut self) {
+            if !std::thread::panicking() {
+                return;
+            }
+            for entry in std::fs::read_dir(self.logs.path()).into_iter().flatten() {
+                let path = entry.unwrap().path();
+                let log = std::fs::read_to_string(&path).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(40).collect();
+                eprintln!("--- {} (end) ---", path.display());
+                tail.iter().rev().for_each(|line| eprintln!("{line}"));
+            }
+        }
+    }
+
+    async fn pool(url: &str) -> sqlx::PgPool {
+        let args = common::config::DatabaseArgs {
+            database_url: url.to_owned(),
+            database_max_connections: 3,
+        };
+        let pool = projections::connect(&args).await.unwrap();
+        projections::MIGRATOR.run(&pool).await.unwrap();
+        pool
+    }
+
+    /// A `projections` process; killed (SIGKILL) when dropped.
+    pub struct Projections {
+        child: Child,
+        addr: SocketAddr,
+        log: PathBuf,
+        http: reqwest::Client,
+    }
+
+    impl Projections {
+        /// `kill -9`, and reap it.
+        pub fn kill(&mut self) {
+            self.child.kill().unwrap();
+            self.child.wait().unwrap();
+        }
+
+        /// `smart_support_projector_active` from its `/metrics`; `None` while it does not
+        /// answer (starting) or has not decided yet.
+        pub async fn active(&self) -> Option<bool> {
+            let text = self
+                .http
+                .get(format!("http://{}/metrics", self.addr))
+                .timeout(Duration::from_secs(2))
+                .send()
+                .await
+                .ok()?
+                .text()
+                .await
+                .ok()?;
+            text.lines()
+                .find_map(|line| line.strip_prefix("smart_support_projector_active "))
+                .map(|value| value.trim() == "1")
+        }
+
+        pub fn log(&self) -> String {
+            std::fs::read_to_string(&self.log).unwrap_or_default()
+        }
+    }
+
+    impl Drop for Projections {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    /// Polls `cond` until it holds; panics naming `what` after `timeout`.
+    pub async fn eventually<F, Fut>(what: &str, timeout: Duration, mut cond: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while !cond().await {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out after {timeout:?} waiting until {what}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Publishes `event` with its id as `Nats-Msg-Id`; returns its stream sequence once
+    /// the PubAck is in.
+    pub async fn publish(js: &jetstream::Context, event: &Envelope) -> u64 {
+        let message = PublishMessage::build()
+            .payload(event.to_json().into())
+            .message_id(event.event_id.to_string());
+        js.send_publish(event.subject(), message)
+            .await
+            .unwrap()
+            .await
+            .unwrap()
+            .sequence
+    }
+
+    /// One turn of `thread` as a worker writes it: the user message, then (once it is
+    /// stored) `turn.started`, `agent.routed`, `agent.replied`, `turn.completed`. Returns
+    /// the sequence of its last event.
+    pub async fn publish_turn(js: &jetstream::Context, thread: &ThreadId, n: usize) -> u64 {
+        let turn = TurnId::from_uuid(Uuid::new_v4());
+        let at = OffsetDateTime::now_utc();
+        let event = |step: &str, payload: common::events::Payload| {
+            Envelope::new(
+                common::events::step_event_id(&turn, step),
+                thread.clone(),
+                turn,
+                at,
+                payload,
+            )
+        };
+        let message_seq = publish(
+            js,
+            &event(
+                "message",
+                MessageReceived {
+                    content: format!("question {n}"),
+                    client_msg_id: None,
+                }
+                .into(),
+            ),
+        )
+        .await;
+        let agent = ["billing", "shipping", "triage"][n % 3];
+        let steps = [
+            event(
+                "started",
+                TurnStarted {
+                    message_seq,
+                    confirming: None,
+                }
+                .into(),
+            ),
+            event(
+                "routed",
+                AgentRouted {
+                    agent: agent.into(),
+                    reason: "default".into(),
+                }
+                .into(),
+            ),
+            event(
+                "replied",
+                AgentReplied {
+                    text: format!("answer {n}"),
+                    agent: agent.into(),
+                    engine: "rules".into(),
+                }
+                .into(),
+            ),
+            event(
+                "completed",
+                TurnCompleted {
+                    outcome: TurnOutcome::Replied,
+                    latency_ms: 5 + n as u64 % 40,
+                    message_seq,
+                    pending: None,
+                }
+                .into(),
+            ),
+        ];
+        // Pipelined: all four in flight, then their acks.
+        let mut acks = Vec::new();
+        for step in &steps {
+            let message = PublishMessage::build()
+                .payload(step.to_json().into())
+                .message_id(step.event_id.to_string());
+            acks.push(js.send_publish(step.subject(), message).await.unwrap());
+        }
+        let mut last = message_seq;
+        for ack in acks {
+            last = ack.await.unwrap().sequence;
+        }
+        last
+    }
 }
