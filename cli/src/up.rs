@@ -89,6 +89,7 @@ pub async fn start(args: UpArgs, shutdown: CancellationToken) -> anyhow::Result<
         client,
         stream,
         api_token: args.projection.api_token.map(Arc::from),
+        projection_wait: args.projection.projection_wait,
     };
     let sessions = ingress_state.clone();
     let app = ingress::router(ingress_state)

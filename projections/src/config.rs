@@ -1,6 +1,9 @@
 //! Settings of the projections service; every one a flag with an environment variable.
 
+use std::time::Duration;
+
 use clap::Args;
+use common::config::parse_duration;
 
 /// How the projector reads and what the REST API requires.
 #[derive(Debug, Clone, Args)]
@@ -9,8 +12,13 @@ pub struct ProjectionArgs {
     #[arg(long, env = "PROJECTOR_BATCH", default_value_t = 500)]
     pub projector_batch: usize,
 
-    /// Bearer token the operator endpoints (everything under /api but health) require.
-    /// Unset: no token is required (for local use only).
+    /// Bearer token the operator endpoints (everything under /api but health and the
+    /// OpenAPI document) require. Unset: no token is required (for local use only).
     #[arg(long, env = "API_TOKEN", hide_env_values = true)]
     pub api_token: Option<String>,
+
+    /// Longest a read with `min_seq` waits for the projection to reach that stream
+    /// sequence before it answers 503 `projection_behind` (e.g. `2s`, `500ms`).
+    #[arg(long, env = "PROJECTION_WAIT", default_value = "2s", value_parser = parse_duration)]
+    pub projection_wait: Duration,
 }

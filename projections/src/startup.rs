@@ -33,6 +33,7 @@ pub async fn run(
         client,
         stream,
         api_token: args.api_token.map(Arc::from),
+        projection_wait: args.projection_wait,
     };
     let listener = tokio::net::TcpListener::bind(listen).await?;
     tracing::info!(addr = %listener.local_addr()?, "projections listening");

@@ -94,6 +94,7 @@ impl Stack {
             projection: projections::ProjectionArgs {
                 projector_batch: 100,
                 api_token: None,
+                projection_wait: Duration::from_secs(2),
             },
         };
         tweak(&mut args);

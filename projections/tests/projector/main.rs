@@ -1,8 +1,12 @@
 //! The projector against a real PostgreSQL: batches commit with their checkpoint, and a
-//! redelivered or replayed event changes nothing twice. The REST endpoints of the
-//! resources that live in JetStream are in their own files.
+//! redelivered or replayed event changes nothing twice. The REST endpoints are in their
+//! own files, one per feature; `server` starts the API over a stream the test applies.
 
+mod analytics;
 mod dead_letters;
+mod openapi;
+mod read_your_writes;
+mod server;
 
 use common::events::{
     AgentReplied, Envelope, MessageReceived, ThreadId, TurnCompleted, TurnId, TurnOutcome,
