@@ -6,6 +6,7 @@ mod analytics;
 mod dead_letters;
 mod openapi;
 mod read_your_writes;
+mod resolve;
 mod server;
 
 use common::events::{

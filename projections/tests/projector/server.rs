@@ -21,7 +21,7 @@ pub struct Server {
     pub addr: SocketAddr,
     pub http: reqwest::Client,
     pub pool: sqlx::PgPool,
-    _nats: NatsServer,
+    pub nats: NatsServer,
     _postgres: Postgres,
 }
 
@@ -60,7 +60,7 @@ impl Server {
             addr,
             http: testkit::http_client(),
             pool,
-            _nats: nats,
+            nats,
             _postgres: postgres,
         }
     }
@@ -74,6 +74,20 @@ impl Server {
         let mut request = self.http.get(format!("http://{}/api{path}", self.addr));
         if let Some(token) = token {
             request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("the request is answered");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("a JSON body"))
+    }
+
+    /// POST `/api{path}` with the token and `body` (none: an empty body).
+    pub async fn post(&self, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut request = self
+            .http
+            .post(format!("http://{}/api{path}", self.addr))
+            .bearer_auth(TOKEN);
+        if let Some(body) = body {
+            request = request.json(&body);
         }
         let response = request.send().await.expect("the request is answered");
         let status = response.status().as_u16();
