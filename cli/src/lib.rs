@@ -42,8 +42,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::DeadLetters(command) => dead_letters::run(command).await,
         Command::Migrate { database } => {
-            let pool = projections::connect(&database).await?;
-            projections::MIGRATOR.run(&pool).await?;
+            projections::migrate(&database).await?;
             tracing::info!("migrations applied");
             Ok(())
         }

@@ -55,8 +55,8 @@ impl Running {
 /// Migrates, connects, binds and starts everything; returns once the port is bound.
 pub async fn start(args: UpArgs, shutdown: CancellationToken) -> anyhow::Result<Running> {
     let agents = workers::startup::load_agents(&args.worker)?;
+    projections::migrate(&args.database).await?;
     let pool = projections::connect(&args.database).await?;
-    projections::MIGRATOR.run(&pool).await?;
     let (client, js) = common::jetstream::connect(&args.nats).await?;
     let stream = common::jetstream::ensure_chat_stream(&js, &args.nats).await?;
     common::dead_letters::ensure_stream(&js, &args.nats).await?;
@@ -90,6 +90,7 @@ pub async fn start(args: UpArgs, shutdown: CancellationToken) -> anyhow::Result<
         client,
         stream,
         api_token: args.projection.api_token.map(Arc::from),
+        projection_wait: args.projection.projection_wait,
     };
     let sessions = ingress_state.clone();
     let app = ingress::router(ingress_state)

@@ -19,8 +19,13 @@ pub struct ProjectionArgs {
     #[arg(long, env = "PROJECTOR_STANDBY_POLL", default_value = "1s", value_parser = parse_duration)]
     pub projector_standby_poll: Duration,
 
-    /// Bearer token the operator endpoints (everything under /api but health) require.
-    /// Unset: no token is required (for local use only).
+    /// Bearer token the operator endpoints (everything under /api but health and the
+    /// OpenAPI document) require. Unset: no token is required (for local use only).
     #[arg(long, env = "API_TOKEN", hide_env_values = true)]
     pub api_token: Option<String>,
+
+    /// Longest a read with `min_seq` waits for the projection to reach that stream
+    /// sequence before it answers 503 `projection_behind` (e.g. `2s`, `500ms`).
+    #[arg(long, env = "PROJECTION_WAIT", default_value = "2s", value_parser = parse_duration)]
+    pub projection_wait: Duration,
 }

@@ -43,3 +43,16 @@ pub async fn connect_to_schema(
 pub async fn connect(args: &common::config::DatabaseArgs) -> anyhow::Result<sqlx::PgPool> {
     connect_to_schema(args, READ_MODEL_SCHEMA).await
 }
+
+/// Runs the migrations with `search_path` = `public`. The bookkeeping table
+/// `_sqlx_migrations` is named without a schema, so it lands in the first schema of the
+/// path that exists: `public` on a fresh database (`read_model` does not exist yet), but
+/// `read_model` on every later start through the read models' path, where an empty one
+/// would be created and migration 1 run again (and fail). Found by restarting the binary
+/// in the crash tests.
+pub async fn migrate(database: &common::config::DatabaseArgs) -> anyhow::Result<()> {
+    let pool = connect_to_schema(database, "public").await?;
+    MIGRATOR.run(&pool).await?;
+    pool.close().await;
+    Ok(())
+}

@@ -17,7 +17,7 @@ pub async fn run(
     args: ProjectionArgs,
 ) -> anyhow::Result<()> {
     let shutdown = common::shutdown::on_signal();
-    migrate(&database).await?;
+    crate::migrate(&database).await?;
     let pool = crate::connect(&database).await?;
     let (client, js) = common::jetstream::connect(&nats).await?;
     let stream = common::jetstream::ensure_chat_stream(&js, &nats).await?;
@@ -34,6 +34,7 @@ pub async fn run(
         client,
         stream,
         api_token: args.api_token.map(Arc::from),
+        projection_wait: args.projection_wait,
     };
     let listener = tokio::net::TcpListener::bind(listen).await?;
     tracing::info!(addr = %listener.local_addr()?, "projections listening");
@@ -44,18 +45,5 @@ pub async fn run(
     .with_graceful_shutdown(shutdown.cancelled_owned())
     .await?;
     projector.await??;
-    Ok(())
-}
-
-/// Runs the migrations with `search_path` = `public`. The bookkeeping table
-/// `_sqlx_migrations` is named without a schema, so it lands in the first schema of the
-/// path that exists: `public` on a fresh database (`read_model` does not exist yet), but
-/// `read_model` on every later start through the read models' path, where an empty one
-/// would be created and migration 1 run again (and fail). Found by restarting the binary
-/// in the crash tests.
-async fn migrate(database: &DatabaseArgs) -> anyhow::Result<()> {
-    let pool = crate::connect_to_schema(database, "public").await?;
-    crate::MIGRATOR.run(&pool).await?;
-    pool.close().await;
     Ok(())
 }

@@ -7,5 +7,6 @@ mod chat_round_trip;
 mod dead_letters;
 mod operations;
 mod rate_limit;
+mod resolve;
 mod resume;
 mod support;

@@ -95,6 +95,7 @@ impl Stack {
                 projector_batch: 100,
                 projector_standby_poll: std::time::Duration::from_secs(1),
                 api_token: None,
+                projection_wait: Duration::from_secs(2),
             },
         };
         tweak(&mut args);

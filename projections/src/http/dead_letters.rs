@@ -5,31 +5,104 @@
 
 use std::collections::HashMap;
 
+use std::collections::BTreeMap;
+
 use axum::{
-    Json, Router,
+    Json,
     body::Bytes,
     extract::{Path, Query, State},
     http::StatusCode,
-    routing::{get, post},
 };
 use common::dead_letters::{self, DeadLetter, DeadLetterError, Filter};
 use common::events::{ErrorCategory, ThreadId};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
+use utoipa::ToSchema;
 
-use super::{ApiState, error::ApiError};
+use super::error::ErrorBody;
+use super::{ApiState, Routes, error::ApiError};
 
 /// Page size when `limit` is not given, and the most a page may hold.
 const DEFAULT_LIMIT: usize = 50;
 const MAX_LIMIT: usize = 100;
 
-pub fn routes() -> Router<ApiState> {
-    Router::new()
-        .route("/dead-letters", get(list))
-        .route("/dead-letters/redrive", post(redrive_matching))
-        .route("/dead-letters/{id}", get(show).delete(discard))
-        .route("/dead-letters/{id}/redrive", post(redrive))
+pub fn routes() -> Routes {
+    Routes::new()
+        .get("/dead-letters", list)
+        .post("/dead-letters/redrive", redrive_matching)
+        .get("/dead-letters/{id}", show)
+        .delete("/dead-letters/{id}", discard)
+        .post("/dead-letters/{id}/redrive", redrive)
+}
+
+/// A user message the workers gave up on: the JSON of
+/// [`common::dead_letters::DeadLetter`], described here because that type lives in
+/// `common` (a test checks the two have the same fields).
+#[derive(Debug, ToSchema)]
+#[schema(as = DeadLetter)]
+pub struct DeadLetterSchema {
+    /// Its id: its sequence in the `DEAD_LETTERS` stream.
+    pub id: u64,
+    /// The conversation, when the failed message's subject named one.
+    pub thread_id: Option<String>,
+    /// Where the failed message was stored in `CHAT`.
+    pub source_subject: String,
+    pub source_seq: u64,
+    /// `retryable` (retries exhausted), `not_retryable` or `fatal` (did not parse).
+    #[schema(example = "retryable")]
+    pub category: String,
+    /// The last error, one line.
+    pub error: String,
+    /// Deliveries to a worker.
+    pub attempts: u32,
+    /// When it was dead-lettered.
+    pub failed_at: OffsetDateTime,
+    /// The failed message's payload as JSON, or a JSON string of its text when it is not JSON.
+    pub original: serde_json::Value,
+    /// The failed message's headers (without the dead-letter and `Nats-*` ones).
+    pub headers: BTreeMap<String, String>,
+}
+
+/// A page of dead letters.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeadLetterPage {
+    #[schema(value_type = Vec<DeadLetterSchema>)]
+    pub items: Vec<DeadLetter>,
+    /// Pass it back as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// The answer to a redrive.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Redriven {
+    /// The dead letter (now deleted).
+    pub id: u64,
+    /// Sequence of the `message.redriven` event in the chat stream.
+    pub seq: u64,
+}
+
+/// The answer to a bulk redrive: a count for a dry run, else what was done.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum BulkRedriveAnswer {
+    DryRun {
+        /// How many dead letters match: send it back as `expected_count`.
+        would_redrive: usize,
+    },
+    Done {
+        redriven: usize,
+        /// The ones that could not be redriven, with why.
+        failed: Vec<BulkFailure>,
+    },
+}
+
+/// One dead letter a bulk redrive could not send back.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BulkFailure {
+    pub id: u64,
+    /// `not_found`, `not_redrivable` or `unavailable`.
+    pub code: String,
+    pub message: String,
 }
 
 impl From<DeadLetterError> for ApiError {
@@ -130,21 +203,59 @@ fn parse_id(raw: &str) -> Result<u64, ApiError> {
     })
 }
 
+const ID: &str = "The dead letter's id (a positive whole number)";
+
 /// Oldest first, paged: `{"items":[…],"next_cursor":…}`.
-async fn list(
+#[utoipa::path(
+    get,
+    path = "/api/dead-letters",
+    tag = "dead-letters",
+    params(
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Page size (default 50)"),
+        ("cursor" = Option<String>, Query, description = "The `next_cursor` of the previous page, unchanged"),
+        ("category" = Option<String>, Query, description = "`retryable`, `not_retryable` or `fatal`"),
+        ("since" = Option<String>, Query, format = DateTime, description = "Failed at or after (RFC 3339)"),
+        ("until" = Option<String>, Query, format = DateTime, description = "Failed before (RFC 3339)"),
+        ("thread_id" = Option<String>, Query, description = "One conversation's"),
+    ),
+    responses(
+        (status = 200, description = "Oldest first (by id)", body = DeadLetterPage),
+        (status = 400, description = "`invalid_limit`, `invalid_cursor`, `invalid_category`, `invalid_since`, \
+                                      `invalid_until`, `invalid_thread_id`", body = ErrorBody),
+        (status = 401, description = "`unauthorized`", body = ErrorBody),
+        (status = 503, description = "`unavailable`: NATS did not answer", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub async fn list(
     State(state): State<ApiState>,
     Query(query): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<DeadLetterPage>, ApiError> {
     let query = parse_list_query(&query)?;
     let page =
         dead_letters::list(&jetstream(&state), &query.filter, query.after, query.limit).await?;
-    Ok(Json(json!({
-        "items": page.items,
-        "next_cursor": page.next_cursor.map(|id| id.to_string()),
-    })))
+    Ok(Json(DeadLetterPage {
+        items: page.items,
+        next_cursor: page.next_cursor.map(|id| id.to_string()),
+    }))
 }
 
-async fn show(
+/// One dead letter.
+#[utoipa::path(
+    get,
+    path = "/api/dead-letters/{id}",
+    tag = "dead-letters",
+    params(("id" = u64, Path, description = ID)),
+    responses(
+        (status = 200, description = "The dead letter", body = DeadLetterSchema),
+        (status = 400, description = "`invalid_id`", body = ErrorBody),
+        (status = 401, description = "`unauthorized`", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+        (status = 503, description = "`unavailable`", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub async fn show(
     State(state): State<ApiState>,
     Path(id): Path<String>,
 ) -> Result<Json<DeadLetter>, ApiError> {
@@ -152,7 +263,22 @@ async fn show(
     Ok(Json(dead_letters::get(&jetstream(&state), id).await?))
 }
 
-async fn discard(
+/// Deletes the dead letter for good.
+#[utoipa::path(
+    delete,
+    path = "/api/dead-letters/{id}",
+    tag = "dead-letters",
+    params(("id" = u64, Path, description = ID)),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "`invalid_id`", body = ErrorBody),
+        (status = 401, description = "`unauthorized`", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+        (status = 503, description = "`unavailable`", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub async fn discard(
     State(state): State<ApiState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
@@ -161,37 +287,74 @@ async fn discard(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `{"id":…,"seq":…}`: `seq` is the `message.redriven` event's sequence in the chat stream.
-async fn redrive(
+/// Sends the dead letter back through the workers as a `message.redriven` event, then
+/// deletes it. `{"id":…,"seq":…}`: `seq` is that event's sequence in the chat stream.
+#[utoipa::path(
+    post,
+    path = "/api/dead-letters/{id}/redrive",
+    tag = "dead-letters",
+    params(("id" = u64, Path, description = ID)),
+    responses(
+        (status = 200, description = "Redriven", body = Redriven),
+        (status = 400, description = "`invalid_id`", body = ErrorBody),
+        (status = 401, description = "`unauthorized`", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+        (status = 409, description = "`not_redrivable`: the original is not a user message; discard it instead", body = ErrorBody),
+        (status = 503, description = "`unavailable`", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub async fn redrive(
     State(state): State<ApiState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Redriven>, ApiError> {
     let id = parse_id(&id)?;
     let seq = dead_letters::redrive(&jetstream(&state), id).await?;
-    Ok(Json(json!({ "id": id, "seq": seq })))
+    Ok(Json(Redriven { id, seq }))
 }
 
-/// Body of the bulk redrive.
-#[derive(Debug, Deserialize)]
+/// Body of the bulk redrive: a filter (every field set must match), and the confirmation.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct RedriveMatching {
-    category: Option<String>,
-    since: Option<String>,
-    until: Option<String>,
-    thread_id: Option<String>,
+pub struct RedriveMatching {
+    /// `retryable`, `not_retryable` or `fatal`.
+    pub category: Option<String>,
+    /// Failed at or after (RFC 3339).
+    #[schema(format = DateTime)]
+    pub since: Option<String>,
+    /// Failed before (RFC 3339).
+    #[schema(format = DateTime)]
+    pub until: Option<String>,
+    pub thread_id: Option<String>,
+    /// Only count the matching dead letters.
     #[serde(default)]
-    dry_run: bool,
+    pub dry_run: bool,
     /// The count a dry run answered: the redrive happens only if it still holds.
-    expected_count: Option<usize>,
+    pub expected_count: Option<usize>,
 }
 
 /// Redrives every dead letter matching the filter: a dry run answers how many would be;
 /// the real run needs that count back as `expected_count`, so an operator never acts on
 /// more than they saw.
-async fn redrive_matching(
+#[utoipa::path(
+    post,
+    path = "/api/dead-letters/redrive",
+    tag = "dead-letters",
+    request_body(content = RedriveMatching, content_type = "application/json"),
+    responses(
+        (status = 200, description = "`{\"would_redrive\":n}` for a dry run, else `{\"redriven\":n,\"failed\":[…]}`", body = BulkRedriveAnswer),
+        (status = 400, description = "`invalid_body`, `confirmation_required`, `invalid_category`, `invalid_since`, \
+                                      `invalid_until`, `invalid_thread_id`", body = ErrorBody),
+        (status = 401, description = "`unauthorized`", body = ErrorBody),
+        (status = 409, description = "`count_changed`: `expected_count` is not the number matching now", body = ErrorBody),
+        (status = 503, description = "`unavailable`", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub async fn redrive_matching(
     State(state): State<ApiState>,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<BulkRedriveAnswer>, ApiError> {
     let request: RedriveMatching = serde_json::from_slice(&body).map_err(|err| {
         ApiError::bad_request("invalid_body", format!("not a bulk redrive request: {err}"))
     })?;
@@ -204,7 +367,9 @@ async fn redrive_matching(
     let js = jetstream(&state);
     let matching = dead_letters::matching(&js, &filter).await?;
     if request.dry_run {
-        return Ok(Json(json!({ "would_redrive": matching.len() })));
+        return Ok(Json(BulkRedriveAnswer::DryRun {
+            would_redrive: matching.len(),
+        }));
     }
     let Some(expected) = request.expected_count else {
         return Err(ApiError::bad_request(
@@ -232,11 +397,15 @@ async fn redrive_matching(
                     DeadLetterError::NotRedrivable(_) => "not_redrivable",
                     DeadLetterError::Unavailable(_) => "unavailable",
                 };
-                failed.push(json!({ "id": letter.id, "code": code, "message": err.to_string() }));
+                failed.push(BulkFailure {
+                    id: letter.id,
+                    code: code.to_owned(),
+                    message: err.to_string(),
+                });
             }
         }
     }
-    Ok(Json(json!({ "redriven": redriven, "failed": failed })))
+    Ok(Json(BulkRedriveAnswer::Done { redriven, failed }))
 }
 
 #[cfg(test)]

@@ -6,9 +6,26 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
 };
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
-/// An error answer: `{"error":{"code":"…","message":"…"}}` with a fitting status.
+/// The body of every error answer: `{"error":{"code":"…","message":"…"}}`.
+#[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+/// What went wrong.
+#[derive(Debug, Serialize, serde::Deserialize, ToSchema)]
+pub struct ErrorDetail {
+    /// A stable name of the error (`invalid_limit`, `conversation_not_found`, …).
+    #[schema(example = "conversation_not_found")]
+    pub code: String,
+    /// For people; may change.
+    pub message: String,
+}
+
+/// An error answer: an [`ErrorBody`] with a fitting status.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// A parameter is wrong; `code` names which and how.
@@ -24,6 +41,9 @@ pub enum ApiError {
     /// A dependency (NATS) did not answer; the cause is logged, the client may retry.
     #[error("{0}")]
     Unavailable(String),
+    /// The read models did not reach `min_seq` within `PROJECTION_WAIT`.
+    #[error("the projection is at stream sequence {checkpoint}, not yet at {min_seq}; try again")]
+    ProjectionBehind { min_seq: u64, checkpoint: u64 },
     #[error("a valid bearer token is required")]
     Unauthorized,
     #[error("{0}")]
@@ -59,6 +79,11 @@ impl IntoResponse for ApiError {
             ),
             ApiError::Conflict { code, message } => (StatusCode::CONFLICT, *code, message.clone()),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", self.to_string()),
+            ApiError::ProjectionBehind { .. } => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "projection_behind",
+                self.to_string(),
+            ),
             ApiError::Unavailable(cause) => {
                 tracing::warn!(%cause, "dependency unavailable");
                 (
@@ -76,12 +101,26 @@ impl IntoResponse for ApiError {
                 )
             }
         };
-        let body = Json(json!({ "error": { "code": code, "message": message } }));
+        let body = Json(ErrorBody {
+            error: ErrorDetail {
+                code: code.to_owned(),
+                message,
+            },
+        });
         let mut response = (status, body).into_response();
-        if matches!(self, ApiError::Unauthorized) {
-            response
-                .headers_mut()
-                .insert("www-authenticate", "Bearer".parse().expect("static header"));
+        match self {
+            ApiError::Unauthorized => {
+                response
+                    .headers_mut()
+                    .insert("www-authenticate", "Bearer".parse().expect("static header"));
+            }
+            // The projection usually catches up within a second.
+            ApiError::ProjectionBehind { .. } => {
+                response
+                    .headers_mut()
+                    .insert("retry-after", "1".parse().expect("static header"));
+            }
+            _ => {}
         }
         response
     }

@@ -2,19 +2,62 @@
 
 use std::time::Duration;
 
-use axum::{Json, Router, extract::State, http::StatusCode, routing::get};
-use serde_json::{Value, json};
+use axum::{Json, extract::State, http::StatusCode};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use super::ApiState;
+use super::{ApiState, Routes};
 use crate::projector::CONVERSATIONS;
 use crate::read_models::checkpoint;
 
-pub fn routes() -> Router<ApiState> {
-    Router::new().route("/health", get(health))
+pub fn routes() -> Routes {
+    Routes::new().get("/health", health)
+}
+
+/// The service and its dependencies.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    /// `ok` or `unavailable`.
+    pub status: String,
+    pub version: String,
+    pub checks: Checks,
+    pub projection: ProjectionState,
+}
+
+/// Each dependency: `ok` or `unavailable`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Checks {
+    pub nats: String,
+    pub postgres: String,
+}
+
+/// How far the projection is behind the stream.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ProjectionState {
+    pub name: String,
+    /// Last stream sequence the projector committed (null when PostgreSQL did not answer).
+    pub checkpoint: Option<u64>,
+    /// Last sequence of the `CHAT` stream (null when NATS did not answer in 2 s).
+    pub stream_last_seq: Option<u64>,
+    /// `stream_last_seq - checkpoint`, in events (null when either is unknown).
+    pub lag: Option<u64>,
+}
+
+fn word(ok: bool) -> String {
+    if ok { "ok" } else { "unavailable" }.to_owned()
 }
 
 /// 200 when NATS and Postgres answer, 503 otherwise; with the projection's lag.
-async fn health(State(state): State<ApiState>) -> (StatusCode, Json<Value>) {
+#[utoipa::path(
+    get,
+    path = "/api/health",
+    tag = "health",
+    responses(
+        (status = 200, description = "NATS and PostgreSQL answer", body = Health),
+        (status = 503, description = "A dependency is down (same body, `status` `unavailable`)", body = Health),
+    ),
+)]
+pub async fn health(State(state): State<ApiState>) -> (StatusCode, Json<Health>) {
     let nats_ok = state.client.connection_state() == async_nats::connection::State::Connected;
     let checkpoint = tokio::time::timeout(
         Duration::from_secs(2),
@@ -39,22 +82,22 @@ async fn health(State(state): State<ApiState>) -> (StatusCode, Json<Value>) {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let body = json!({
-        "status": if healthy { "ok" } else { "unavailable" },
-        "version": env!("CARGO_PKG_VERSION"),
-        "checks": {
-            "nats": if nats_ok { "ok" } else { "unavailable" },
-            "postgres": if checkpoint.is_some() { "ok" } else { "unavailable" },
+    let body = Health {
+        status: word(healthy),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        checks: Checks {
+            nats: word(nats_ok),
+            postgres: word(checkpoint.is_some()),
         },
-        "projection": {
-            "name": CONVERSATIONS,
-            "checkpoint": checkpoint,
-            "stream_last_seq": stream_last,
-            "lag": match (stream_last, checkpoint) {
+        projection: ProjectionState {
+            name: CONVERSATIONS.to_owned(),
+            checkpoint,
+            stream_last_seq: stream_last,
+            lag: match (stream_last, checkpoint) {
                 (Some(last), Some(applied)) => Some(last.saturating_sub(applied)),
                 _ => None,
             },
         },
-    });
+    };
     (status, Json(body))
 }

@@ -34,7 +34,8 @@ pub fn hour_of(at: OffsetDateTime) -> OffsetDateTime {
 }
 
 /// Counters of one hour and agent: what a batch adds, or what the table holds.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, utoipa::ToSchema)]
+#[schema(as = AnalyticsCounts)]
 pub struct Counts {
     pub conversations: i64,
     pub messages: i64,
@@ -248,7 +249,8 @@ pub async fn rows(
 }
 
 /// Totals with the rates and percentiles derived from them.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(as = AnalyticsSummary)]
 pub struct Summary {
     #[serde(flatten)]
     pub counts: Counts,
@@ -302,7 +304,7 @@ fn percentile(buckets: &[i64], q: f64) -> Option<i64> {
 }
 
 /// One agent's line.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct AgentSummary {
     pub agent: String,
     #[serde(flatten)]
@@ -310,7 +312,8 @@ pub struct AgentSummary {
 }
 
 /// One bucket of the time series.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(as = SeriesPoint)]
 pub struct Point {
     #[serde(with = "time::serde::rfc3339")]
     pub start: OffsetDateTime,
@@ -319,13 +322,15 @@ pub struct Point {
 }
 
 /// The analytics report of a range.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(as = AnalyticsReport)]
 pub struct Report {
     #[serde(with = "time::serde::rfc3339")]
     pub from: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub to: OffsetDateTime,
     /// `hour` or `day`.
+    #[schema(value_type = String, example = "hour")]
     pub bucket: &'static str,
     pub totals: Summary,
     /// One line per agent that answered turns, by name ('' — no agent yet — left out).

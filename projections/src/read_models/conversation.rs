@@ -112,7 +112,8 @@ pub async fn apply(tx: &mut Transaction<'_, Postgres>, deltas: &[Delta]) -> sqlx
 }
 
 /// A conversation as the REST API shows it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(as = ConversationSummary)]
 pub struct Summary {
     pub thread_id: String,
     pub status: String,

@@ -107,7 +107,8 @@ pub async fn apply(tx: &mut Transaction<'_, Postgres>, deltas: &[Delta]) -> sqlx
 }
 
 /// A turn as the REST API shows it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(as = Turn)]
 pub struct Row {
     pub turn_id: Uuid,
     pub message_seq: i64,

@@ -1,12 +1,17 @@
 //! The projector against a real PostgreSQL: batches commit with their checkpoint, and a
-//! redelivered or replayed event changes nothing twice. The REST endpoints of the
-//! resources that live in JetStream are in their own files; so are the fault tests that
-//! run the real `projections` binary and kill it (`failover`, `crash`), whose shared
-//! pieces are in `process` below.
+//! redelivered or replayed event changes nothing twice. The REST endpoints are in their
+//! own files, one per feature (`server` starts the API over a stream the test applies);
+//! so are the fault tests that run the real `projections` binary and kill it (`failover`,
+//! `crash`), whose shared pieces are in `process` below.
 
+mod analytics;
 mod crash;
 mod dead_letters;
 mod failover;
+mod openapi;
+mod read_your_writes;
+mod resolve;
+mod server;
 
 use common::events::{
     AgentReplied, Envelope, MessageReceived, ThreadId, TurnCompleted, TurnId, TurnOutcome,
@@ -452,4 +457,20 @@ mod process {
         }
         last
     }
+}
+
+#[tokio::test]
+async fn migrating_again_on_every_start_finds_the_migrations_already_applied() {
+    let postgres = testkit::Postgres::start();
+    let args = common::config::DatabaseArgs {
+        database_url: postgres.create_database(),
+        database_max_connections: 2,
+    };
+    // A fresh database, then two restarts (the demo, compose's `migrate` and every
+    // service start migrate).
+    for _ in 0..3 {
+        projections::migrate(&args).await.unwrap();
+    }
+    let pool = projections::connect(&args).await.unwrap();
+    assert_eq!(checkpoint::load(&pool, CONVERSATIONS).await.unwrap(), 0);
 }

@@ -1,0 +1,122 @@
+//! The REST API on a bound port over a real PostgreSQL (and a real NATS, which the state
+//! needs), with events applied straight through `apply_batch`: the read endpoints' answers
+//! for a stream the test writes itself.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::config::NatsArgs;
+use common::events::{Envelope, Payload, ThreadId, TurnId};
+use projections::http::{ApiState, router};
+use projections::projector::{Delivered, apply_batch};
+use serde_json::Value;
+use testkit::{NatsServer, Postgres};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+pub const TOKEN: &str = "operator-secret";
+
+pub struct Server {
+    pub addr: SocketAddr,
+    pub http: reqwest::Client,
+    pub pool: sqlx::PgPool,
+    pub nats: NatsServer,
+    _postgres: Postgres,
+}
+
+impl Server {
+    /// Starts the API; a read with `min_seq` waits at most `projection_wait`.
+    pub async fn start(projection_wait: Duration) -> Server {
+        let nats = NatsServer::start();
+        let postgres = Postgres::start();
+        let database = common::config::DatabaseArgs {
+            database_url: postgres.create_database(),
+            database_max_connections: 5,
+        };
+        let pool = projections::connect(&database).await.unwrap();
+        projections::MIGRATOR.run(&pool).await.unwrap();
+        let args = NatsArgs {
+            nats_url: nats.url(),
+            stream_replicas: 1,
+            duplicate_window: Duration::from_secs(600),
+            client_name: "test".into(),
+        };
+        let (client, js) = common::jetstream::connect(&args).await.unwrap();
+        let stream = common::jetstream::ensure_chat_stream(&js, &args)
+            .await
+            .unwrap();
+        let state = ApiState {
+            pool: pool.clone(),
+            client,
+            stream,
+            api_token: Some(Arc::from(TOKEN)),
+            projection_wait,
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, router(state)).await });
+        Server {
+            addr,
+            http: testkit::http_client(),
+            pool,
+            nats,
+            _postgres: postgres,
+        }
+    }
+
+    /// GET `/api{path}` with the token: the status and the JSON body.
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        self.get_with(path, Some(TOKEN)).await
+    }
+
+    pub async fn get_with(&self, path: &str, token: Option<&str>) -> (u16, Value) {
+        let mut request = self.http.get(format!("http://{}/api{path}", self.addr));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("the request is answered");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("a JSON body"))
+    }
+
+    /// POST `/api{path}` with the token and `body` (none: an empty body).
+    pub async fn post(&self, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut request = self
+            .http
+            .post(format!("http://{}/api{path}", self.addr))
+            .bearer_auth(TOKEN);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("the request is answered");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("a JSON body"))
+    }
+
+    /// Applies `events` as one batch, numbered from `first_seq`, with the checkpoint at
+    /// `first_seq - 1`; returns the last sequence.
+    pub async fn apply(&self, first_seq: u64, events: &[Envelope]) -> u64 {
+        let batch: Vec<Delivered> = events
+            .iter()
+            .enumerate()
+            .map(|(i, event)| Delivered {
+                seq: first_seq + i as u64,
+                event: Envelope::from_json(&event.to_json()),
+            })
+            .collect();
+        apply_batch(&self.pool, first_seq - 1, &batch)
+            .await
+            .unwrap()
+    }
+}
+
+/// One event of `thread`'s turn `turn` at `at`.
+pub fn event(
+    thread: &ThreadId,
+    turn: TurnId,
+    at: OffsetDateTime,
+    payload: impl Into<Payload>,
+) -> Envelope {
+    Envelope::new(Uuid::new_v4(), thread.clone(), turn, at, payload)
+}
