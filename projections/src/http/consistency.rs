@@ -72,13 +72,7 @@ pub async fn read_after(state: &ApiState, query: &HashMap<String, String>) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn query(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::http::error::testing::*;
 
     #[test]
     fn min_seq_is_optional() {

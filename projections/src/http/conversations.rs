@@ -405,20 +405,7 @@ async fn publish_resolved(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn query(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
-    fn code<T: std::fmt::Debug>(result: Result<T, ApiError>) -> &'static str {
-        match result {
-            Err(ApiError::BadRequest { code, .. }) => code,
-            other => panic!("expected a bad request, got {other:?}"),
-        }
-    }
+    use crate::http::error::testing::*;
 
     #[test]
     fn a_cursor_round_trips() {

@@ -160,3 +160,27 @@ pub fn parse_limit(
             }),
     }
 }
+
+/// Helpers of the handlers' unit tests.
+#[cfg(test)]
+pub mod testing {
+    use std::collections::HashMap;
+
+    use super::ApiError;
+
+    /// A query string as the handlers receive it.
+    pub fn query(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    /// The named code of a 400, failing the test on anything else.
+    pub fn code<T: std::fmt::Debug>(result: Result<T, ApiError>) -> &'static str {
+        match result {
+            Err(ApiError::BadRequest { code, .. }) => code,
+            other => panic!("expected a bad request, got {other:?}"),
+        }
+    }
+}
