@@ -3,6 +3,7 @@
 //! resources that live in JetStream are in their own files.
 
 mod dead_letters;
+mod rebuild;
 
 use common::events::{
     AgentReplied, Envelope, MessageReceived, ThreadId, TurnCompleted, TurnId, TurnOutcome,
