@@ -7,5 +7,6 @@ mod chat_round_trip;
 mod dead_letters;
 mod operations;
 mod rate_limit;
+mod rebuild;
 mod resume;
 mod support;
