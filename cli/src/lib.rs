@@ -2,10 +2,16 @@
 //! origin (the web pages, `/ws` and `/api` on one port) for local use and tests; the
 //! crates `ingress`, `workers` and `projections` also build separate binaries for
 //! deployment. [`Command`] lists the operations; [`dead_letters`] lists, shows,
-//! redrives and discards dead letters.
+//! redrives and discards dead letters; [`rebuild`] replays the stream into fresh read
+//! models and swaps them in (`rebuild`) or compares them with the live ones (`verify`);
+//! [`seed`] publishes a synthetic stream for benchmarks.
 
 pub mod dead_letters;
+pub mod rebuild;
+pub mod seed;
 pub mod up;
+
+use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
@@ -30,21 +36,38 @@ pub enum Command {
         #[command(flatten)]
         database: common::config::DatabaseArgs,
     },
+    /// Replay the whole event stream into fresh read models while the live ones keep
+    /// serving, then swap them in atomically.
+    Rebuild(Box<rebuild::RebuildArgs>),
+    /// Replay the stream into a scratch copy and compare it with the live read models;
+    /// exits 1 when they differ.
+    Verify(Box<rebuild::VerifyArgs>),
+    /// Publish a synthetic chat stream for benchmarks (stop the workers first).
+    SeedEvents(Box<seed::SeedArgs>),
 }
 
-/// Runs a parsed command.
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
+/// Runs a parsed command; the exit code is 1 when `verify` finds a difference.
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Rebuild(args) => rebuild::rebuild(&args).await?,
+        Command::Verify(args) => {
+            if !rebuild::verify(&args).await? {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        Command::SeedEvents(args) => {
+            seed::run(&args).await?;
+        }
         Command::Up(args) => {
             let shutdown = common::shutdown::on_signal();
             let running = up::start(*args, shutdown).await?;
-            running.wait().await
+            running.wait().await?
         }
-        Command::DeadLetters(command) => dead_letters::run(command).await,
+        Command::DeadLetters(command) => dead_letters::run(command).await?,
         Command::Migrate { database } => {
             projections::migrate(&database).await?;
             tracing::info!("migrations applied");
-            Ok(())
         }
     }
+    Ok(ExitCode::SUCCESS)
 }

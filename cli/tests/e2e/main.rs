@@ -7,6 +7,7 @@ mod chat_round_trip;
 mod dead_letters;
 mod operations;
 mod rate_limit;
+mod rebuild;
 mod resolve;
 mod resume;
 mod support;

@@ -13,6 +13,8 @@ use sqlx::PgPool;
 
 pub mod fold;
 pub mod leader;
+pub mod progress;
+pub mod rebuild;
 
 use crate::metrics::METRICS;
 use crate::read_models::{analytics, checkpoint, conversation, replay_step, tool_call, turn};
@@ -34,11 +36,26 @@ pub async fn apply_batch<'c, A>(db: A, applied: u64, batch: &[Delivered]) -> sql
 where
     A: sqlx::Acquire<'c, Database = sqlx::Postgres>,
 {
+    let mut tx = db.begin().await?;
+    let (last, stored) = apply_in(&mut tx, applied, batch).await?;
+    tx.commit().await?;
+    METRICS.events_applied.inc_by(stored);
+    Ok(last)
+}
+
+/// [`apply_batch`] inside a transaction the caller owns and commits (a rebuild's swap
+/// applies its last events in the transaction that renames the schemas). Returns the new
+/// checkpoint and how many events were stored for the first time.
+pub async fn apply_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    applied: u64,
+    batch: &[Delivered],
+) -> sqlx::Result<(u64, u64)> {
     let Some(last) = batch.last().map(|d| d.seq) else {
-        return Ok(applied);
+        return Ok((applied, 0));
     };
     if last <= applied {
-        return Ok(applied);
+        return Ok((applied, 0));
     }
     let mut events: Vec<(u64, &Envelope)> = Vec::with_capacity(batch.len());
     for delivered in batch.iter().filter(|d| d.seq > applied) {
@@ -50,26 +67,23 @@ where
             }
         }
     }
-    let mut tx = db.begin().await?;
     if !events.is_empty() {
-        let new = replay_step::insert_many(&mut tx, &events).await?;
+        let new = replay_step::insert_many(tx, &events).await?;
         // Only events stored for the first time change the counters.
         if new.len() < events.len() {
             let new: std::collections::HashSet<u64> = new.into_iter().collect();
             events.retain(|(seq, _)| new.contains(seq));
         }
-        let context = context(&mut tx, &events).await?;
+        let context = context(tx, &events).await?;
         let effects = fold::fold(&events, &context);
-        conversation::apply(&mut tx, &effects.conversations).await?;
-        turn::apply(&mut tx, &effects.turns).await?;
-        tool_call::apply(&mut tx, &effects.tool_calls).await?;
-        analytics::apply(&mut tx, &effects.analytics).await?;
+        conversation::apply(tx, &effects.conversations).await?;
+        turn::apply(tx, &effects.turns).await?;
+        tool_call::apply(tx, &effects.tool_calls).await?;
+        analytics::apply(tx, &effects.analytics).await?;
     }
-    checkpoint::save(&mut tx, CONVERSATIONS, last).await?;
-    tx.commit().await?;
+    checkpoint::save(tx, CONVERSATIONS, last).await?;
     // `events` now holds only the events stored for the first time.
-    METRICS.events_applied.inc_by(events.len() as u64);
-    Ok(last)
+    Ok((last, events.len() as u64))
 }
 
 /// What the tables already say about the batch's conversations and turns (two queries).

@@ -10,6 +10,7 @@ mod dead_letters;
 mod failover;
 mod openapi;
 mod read_your_writes;
+mod rebuild;
 mod resolve;
 mod server;
 

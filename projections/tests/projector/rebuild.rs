@@ -1,0 +1,259 @@
+//! Rebuild and verify against a real JetStream and PostgreSQL, with the live projector
+//! running beside them.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{Context, message::PublishMessage, stream::Stream};
+use common::config::{DatabaseArgs, NatsArgs};
+use common::events::{
+    AgentReplied, Envelope, MessageReceived, ThreadId, TurnCompleted, TurnId, TurnOutcome,
+};
+use common::shutdown::CancellationToken;
+use projections::projector::{self, CONVERSATIONS, rebuild};
+use projections::read_models::{checkpoint, conversation, snapshot};
+use sqlx::PgPool;
+use testkit::{NatsServer, Postgres};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+struct Live {
+    js: Context,
+    stream: Stream,
+    pool: PgPool,
+    database: DatabaseArgs,
+    shutdown: CancellationToken,
+    _nats: NatsServer,
+    _postgres: Postgres,
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+impl Live {
+    /// NATS, PostgreSQL, the stream and the live projector, running.
+    async fn start() -> Live {
+        let nats = NatsServer::start();
+        let postgres = Postgres::start();
+        let database = DatabaseArgs {
+            database_url: postgres.create_database(),
+            database_max_connections: 5,
+        };
+        let pool = projections::connect(&database).await.unwrap();
+        projections::MIGRATOR.run(&pool).await.unwrap();
+        let args = NatsArgs {
+            nats_url: nats.url(),
+            stream_replicas: 1,
+            duplicate_window: Duration::from_secs(600),
+            client_name: "test".into(),
+        };
+        let (_client, js) = common::jetstream::connect(&args).await.unwrap();
+        let stream = common::jetstream::ensure_chat_stream(&js, &args)
+            .await
+            .unwrap();
+        let shutdown = CancellationToken::new();
+        tokio::spawn(projector::run(
+            pool.clone(),
+            stream.clone(),
+            100,
+            std::time::Duration::from_millis(200),
+            shutdown.clone(),
+        ));
+        Live {
+            js,
+            stream,
+            pool,
+            database,
+            shutdown,
+            _nats: nats,
+            _postgres: postgres,
+        }
+    }
+
+    /// Publishes one answered turn of `thread`; returns the last sequence.
+    async fn turn(&self, thread: &ThreadId) -> u64 {
+        let turn_id = TurnId::from_uuid(Uuid::new_v4());
+        let at = OffsetDateTime::now_utc();
+        let events = [
+            Envelope::new(
+                Uuid::new_v4(),
+                thread.clone(),
+                turn_id,
+                at,
+                MessageReceived {
+                    content: "hello".into(),
+                    client_msg_id: None,
+                },
+            ),
+            Envelope::new(
+                Uuid::new_v4(),
+                thread.clone(),
+                turn_id,
+                at,
+                AgentReplied {
+                    text: "hi!".into(),
+                    agent: "triage".into(),
+                    engine: "rules".into(),
+                },
+            ),
+            Envelope::new(
+                Uuid::new_v4(),
+                thread.clone(),
+                turn_id,
+                at,
+                TurnCompleted {
+                    outcome: TurnOutcome::Replied,
+                    latency_ms: 3,
+                    message_seq: 1,
+                    pending: None,
+                },
+            ),
+        ];
+        let mut last = 0;
+        for event in events {
+            let message = PublishMessage::build()
+                .payload(event.to_json().into())
+                .message_id(event.event_id.to_string());
+            last = self
+                .js
+                .send_publish(event.subject(), message)
+                .await
+                .unwrap()
+                .await
+                .unwrap()
+                .sequence;
+        }
+        last
+    }
+
+    /// Waits until the live projector has applied `seq`.
+    async fn applied(&self, seq: u64) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let at = checkpoint::load(&self.pool, CONVERSATIONS).await;
+            if at.as_ref().is_ok_and(|at| *at >= seq) {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the projector never reached {seq}: {at:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn schemas(&self) -> Vec<String> {
+        sqlx::query_scalar(
+            "select schema_name::text from information_schema.schemata
+             where schema_name like 'read_model%' order by 1",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .unwrap()
+    }
+}
+
+fn options() -> rebuild::Options {
+    rebuild::Options {
+        batch: 4,
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebuild_swaps_in_tables_equal_to_the_live_ones_and_the_projector_goes_on_into_them() {
+    let live = Live::start().await;
+    let threads: Vec<ThreadId> = (0..3).map(|_| ThreadId::generate()).collect();
+    let mut last = 0;
+    for thread in &threads {
+        last = live.turn(thread).await;
+    }
+    live.applied(last).await;
+    let before = snapshot::take(&live.pool).await.unwrap();
+
+    // A pool with one connection that has prepared its statements against the old tables.
+    let one = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(
+            std::str::FromStr::from_str(&live.database.database_url)
+                .map(|o: sqlx::postgres::PgConnectOptions| {
+                    o.options([("search_path", "read_model,public")])
+                })
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    // A hand-made difference in the live tables, which only the old tables have.
+    sqlx::query("update conversation set preview = 'corrupted' where thread_id = $1")
+        .bind(threads[0].as_str())
+        .execute(&live.pool)
+        .await
+        .unwrap();
+    let old = conversation::find(&one, threads[0].as_str())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(old.preview, "corrupted");
+
+    let done = rebuild::rebuild(&live.pool, &live.database, &live.stream, &options())
+        .await
+        .unwrap();
+    assert_eq!(done.live_checkpoint, last);
+    assert_eq!(done.replayed.events, last);
+
+    let after = snapshot::take(&live.pool).await.unwrap();
+    assert_eq!(snapshot::diff(&before, &after, 5), Vec::<String>::new());
+    let new = conversation::find(&one, threads[0].as_str())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        new.preview, "hi!",
+        "the pool's cached statements read the new tables"
+    );
+    assert_eq!(live.schemas().await, ["read_model"]);
+
+    // The live projector's next batches land in the new tables.
+    let fresh = ThreadId::generate();
+    let last = live.turn(&fresh).await;
+    live.applied(last).await;
+    let row = conversation::find(&live.pool, fresh.as_str())
+        .await
+        .unwrap()
+        .expect("the new conversation is projected after the swap");
+    assert_eq!(row.message_count, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_finds_a_healthy_projection_equal_and_a_corrupted_row_different() {
+    let live = Live::start().await;
+    let thread = ThreadId::generate();
+    live.turn(&thread).await;
+    let last = live.turn(&ThreadId::generate()).await;
+    live.applied(last).await;
+
+    let verified = rebuild::verify(&live.pool, &live.database, &live.stream, &options(), 5)
+        .await
+        .unwrap();
+    assert_eq!(verified.differences, Vec::<String>::new());
+    assert_eq!(verified.checkpoint, last);
+
+    sqlx::query("update conversation set message_count = 7 where thread_id = $1")
+        .bind(thread.as_str())
+        .execute(&live.pool)
+        .await
+        .unwrap();
+    let verified = rebuild::verify(&live.pool, &live.database, &live.stream, &options(), 5)
+        .await
+        .unwrap();
+    assert_eq!(verified.differences.len(), 3, "{:#?}", verified.differences);
+    assert!(verified.differences[0].starts_with("conversation: 2 rows vs 2 rows"));
+    assert!(verified.differences[1].contains("\"message_count\": 7"));
+    assert_eq!(
+        live.schemas().await,
+        ["read_model"],
+        "the scratch schema is dropped"
+    );
+}
