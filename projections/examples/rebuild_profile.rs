@@ -19,9 +19,7 @@ use common::config::{DatabaseArgs, NatsArgs};
 use common::events::Envelope;
 use futures::StreamExt;
 use projections::projector::{CONVERSATIONS, fold};
-use projections::read_models::{
-    analytics, checkpoint, conversation, replay_step, tool_call, turn,
-};
+use projections::read_models::{analytics, checkpoint, conversation, replay_step, tool_call, turn};
 use sqlx::PgPool;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -159,7 +157,10 @@ async fn phases(database: &DatabaseArgs, batch: usize) -> anyhow::Result<()> {
     let mut raw = Vec::with_capacity(last as usize);
     while let Some(message) = messages.next().await {
         let message = message?;
-        let seq = message.info().map_err(|e| anyhow::anyhow!("{e}"))?.stream_sequence;
+        let seq = message
+            .info()
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .stream_sequence;
         raw.push((seq, message.payload.clone())); // Bytes: a reference count
         if seq >= last {
             break;
