@@ -370,32 +370,30 @@ async fn read(
     reader: Reader,
     batches: tokio::sync::mpsc::Sender<Vec<Delivered>>,
 ) -> anyhow::Result<()> {
-    let mut messages = messages(&stream, from, batch, reader)
-        .await?
-        .ready_chunks(batch);
-    while let Some(chunk) = messages.next().await {
-        let mut out = Vec::with_capacity(chunk.len());
-        let mut done = false;
-        for message in chunk {
-            let message = message?;
-            let seq = message
-                .info()
-                .map_err(|err| anyhow::anyhow!("a message without JetStream info: {err}"))?
-                .stream_sequence;
-            if seq > to {
-                done = true;
-                break;
-            }
+    let mut messages = messages(&stream, from, batch, reader).await?;
+    let mut out = Vec::with_capacity(batch);
+    // Full batches, not whatever is ready: the end (`to`) is known, so waiting for the
+    // rest of a batch never waits for events that may not come. (Chunks of what was
+    // ready averaged 127 events in the first measured rebuild.)
+    while let Some(message) = messages.next().await {
+        let message = message?;
+        let seq = message
+            .info()
+            .map_err(|err| anyhow::anyhow!("a message without JetStream info: {err}"))?
+            .stream_sequence;
+        if seq <= to {
             out.push(Delivered {
                 seq,
                 event: Envelope::from_json(&message.payload),
             });
-            done = seq == to;
         }
-        if !out.is_empty() && batches.send(out).await.is_err() {
-            return Ok(()); // the applier stopped; its error is the one reported
+        if out.len() == batch || seq >= to {
+            let full = std::mem::replace(&mut out, Vec::with_capacity(batch));
+            if !full.is_empty() && batches.send(full).await.is_err() {
+                return Ok(()); // the applier stopped; its error is the one reported
+            }
         }
-        if done {
+        if seq >= to {
             return Ok(());
         }
     }
