@@ -74,16 +74,59 @@ pub async fn apply_in(
             let new: std::collections::HashSet<u64> = new.into_iter().collect();
             events.retain(|(seq, _)| new.contains(seq));
         }
-        let context = context(tx, &events).await?;
-        let effects = fold::fold(&events, &context);
-        conversation::apply(tx, &effects.conversations).await?;
-        turn::apply(tx, &effects.turns).await?;
-        tool_call::apply(tx, &effects.tool_calls).await?;
-        analytics::apply(tx, &effects.analytics).await?;
+        apply_folded(tx, &events).await?;
     }
     checkpoint::save(tx, CONVERSATIONS, last).await?;
     // `events` now holds only the events stored for the first time.
     Ok((last, events.len() as u64))
+}
+
+/// Every table but `replay_step`: reads what the tables know, folds, writes the deltas.
+async fn apply_folded(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    events: &[(u64, &Envelope)],
+) -> sqlx::Result<()> {
+    let context = context(tx, events).await?;
+    let effects = fold::fold(events, &context);
+    conversation::apply(tx, &effects.conversations).await?;
+    turn::apply(tx, &effects.turns).await?;
+    tool_call::apply(tx, &effects.tool_calls).await?;
+    analytics::apply(tx, &effects.analytics).await
+}
+
+/// [`apply_batch`] for a copy that only a rebuild writes, from an empty start: every
+/// event is new, so `replay_step` and the other tables are written at the same time on
+/// two connections (two transactions), which lets PostgreSQL use both cores. The two
+/// commits are not atomic together: a crash between them leaves the copy half-written,
+/// which is fine only because an interrupted rebuild is thrown away and redone.
+pub async fn apply_batch_to_fresh_copy(
+    pool: &PgPool,
+    applied: u64,
+    batch: &[Delivered],
+) -> sqlx::Result<u64> {
+    let Some(last) = batch.last().map(|d| d.seq).filter(|&last| last > applied) else {
+        return Ok(applied);
+    };
+    let events: Vec<(u64, &Envelope)> = batch
+        .iter()
+        .filter(|d| d.seq > applied)
+        .filter_map(|d| d.event.as_ref().ok().map(|event| (d.seq, event)))
+        .collect();
+    let steps = async {
+        let mut tx = pool.begin().await?;
+        replay_step::insert_many(&mut tx, &events).await?;
+        tx.commit().await
+    };
+    let rest = async {
+        let mut tx = pool.begin().await?;
+        apply_folded(&mut tx, &events).await?;
+        checkpoint::save(&mut tx, CONVERSATIONS, last).await?;
+        tx.commit().await
+    };
+    let (steps, rest) = tokio::join!(steps, rest);
+    steps?;
+    rest?;
+    Ok(last)
 }
 
 /// What the tables already say about the batch's conversations and turns (two queries).

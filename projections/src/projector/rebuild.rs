@@ -6,8 +6,10 @@
 //! The steps of [`rebuild`]:
 //! 1. [`create_schema`]: `read_model_rebuild`, every table of `read_model` cloned empty;
 //! 2. [`replay`]: the stream from sequence 1 up to its last sequence as read at the start,
-//!    through a pool whose `search_path` is the new schema, with the projector's own
-//!    [`apply_batch`] (large batches, `synchronous_commit = off`: a lost rebuild is redone);
+//!    through a pool whose `search_path` is the new schema, with the projector's own fold
+//!    ([`apply_batch_to_fresh_copy`]: large batches, `replay_step` and the other tables
+//!    written at the same time on two connections, `synchronous_commit = off`, secondary
+//!    indexes built once at the end — a lost or interrupted rebuild is redone);
 //! 3. [`swap`]: one transaction on the live pool locks the live tables against writes,
 //!    applies the events between the rebuild's checkpoint and the live one to the new
 //!    tables, renames `read_model` away and the new schema to `read_model`, drops the old.
@@ -27,7 +29,7 @@ use futures::{StreamExt, stream::BoxStream};
 use sqlx::{PgPool, Postgres, Transaction};
 
 use super::progress::Progress;
-use super::{CONVERSATIONS, Delivered, apply_batch, apply_in};
+use super::{CONVERSATIONS, Delivered, apply_batch_to_fresh_copy, apply_in};
 use crate::READ_MODEL_SCHEMA;
 use crate::read_models::{checkpoint, snapshot};
 
@@ -78,7 +80,7 @@ pub struct Timings {
     /// Waiting for the next decoded batch (reading the stream and decoding JSON, where
     /// they are slower than applying).
     pub waiting_for_events: Duration,
-    /// In `apply_batch`: the fold and every statement of the batch, commit included.
+    /// Applying batches: the fold and every statement of the batch, commits included.
     pub applying: Duration,
     /// Batches applied.
     pub batches: u64,
@@ -87,7 +89,7 @@ pub struct Timings {
 /// What a replay did.
 #[derive(Debug, Clone, Copy)]
 pub struct Replayed {
-    /// Events read from the stream and handed to `apply_batch`.
+    /// Events read from the stream and handed to the batch writer.
     pub events: u64,
     /// The copy's checkpoint at the end.
     pub checkpoint: u64,
@@ -325,6 +327,8 @@ pub async fn replay(
     let mut progress = Progress::new(what, to.saturating_sub(from), options.quiet);
     let mut timings = Timings::default();
     let mut applied = from;
+    // Secondary indexes are built once at the end instead of row by row.
+    let deferred = drop_secondary_indexes(pool).await?;
     if to > from {
         let (sender, mut batches) = tokio::sync::mpsc::channel::<Vec<Delivered>>(4);
         let reader = tokio::spawn(read(
@@ -342,7 +346,7 @@ pub async fn replay(
             };
             timings.waiting_for_events += waited.elapsed();
             let started = Instant::now();
-            applied = apply_batch(pool, applied, &batch).await?;
+            applied = apply_batch_to_fresh_copy(pool, applied, &batch).await?;
             timings.applying += started.elapsed();
             timings.batches += 1;
             progress.advance(batch.len() as u64);
@@ -353,12 +357,52 @@ pub async fn replay(
             "the stream ended at {applied} before sequence {to}"
         );
     }
+    for definition in deferred {
+        sqlx::query(sqlx::AssertSqlSafe(definition))
+            .execute(pool)
+            .await?;
+    }
     Ok(Replayed {
         events: progress.done(),
         checkpoint: applied,
         elapsed: progress.elapsed(),
         timings,
     })
+}
+
+/// Drops the indexes of the pool's schema that back no constraint (the keys and unique
+/// constraints stay: the writes' `on conflict` needs them) and returns the definitions to
+/// create after the replay: the live schema's own, so the copy's indexes get the live
+/// names (`like … including all` would generate other names, and a migration that names
+/// an index would miss it after a swap).
+async fn drop_secondary_indexes(pool: &PgPool) -> sqlx::Result<Vec<String>> {
+    let secondary = |schema: &'static str| {
+        sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(format!(
+            "select i.indexname::text, i.indexdef::text from pg_indexes i
+             where i.schemaname = {schema}
+               and not exists (select 1 from pg_constraint c
+                               join pg_class k on k.oid = c.conindid
+                               join pg_namespace n on n.oid = k.relnamespace
+                               where n.nspname = i.schemaname and k.relname = i.indexname)
+             order by i.indexname"
+        )))
+    };
+    let schema: String = sqlx::query_scalar("select current_schema()::text")
+        .fetch_one(pool)
+        .await?;
+    for (name, _) in secondary("current_schema()").fetch_all(pool).await? {
+        // The name comes from the catalogue; quoted.
+        sqlx::query(sqlx::AssertSqlSafe(format!("drop index \"{name}\"")))
+            .execute(pool)
+            .await?;
+    }
+    let live = secondary("'read_model'").fetch_all(pool).await?;
+    let from = format!(" ON {READ_MODEL_SCHEMA}.");
+    let to = format!(" ON {schema}.");
+    Ok(live
+        .into_iter()
+        .map(|(_, definition)| definition.replacen(&from, &to, 1))
+        .collect())
 }
 
 /// Reads the events after `from` up to `to` and sends them decoded, in batches.

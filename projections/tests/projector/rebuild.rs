@@ -197,11 +197,23 @@ async fn a_rebuild_swaps_in_tables_equal_to_the_live_ones_and_the_projector_goes
         .unwrap();
     assert_eq!(old.preview, "corrupted");
 
+    let indexes = || async {
+        let names: Vec<String> = sqlx::query_scalar(
+            "select indexdef::text from pg_indexes where schemaname = 'read_model' order by indexname",
+        )
+        .fetch_all(&live.pool)
+        .await
+        .unwrap();
+        names
+    };
+    let indexes_before = indexes().await;
     let done = rebuild::rebuild(&live.pool, &live.database, &live.stream, &options())
         .await
         .unwrap();
     assert_eq!(done.live_checkpoint, last);
     assert_eq!(done.replayed.events, last);
+    // The secondary indexes, dropped during the replay, are back, the same.
+    assert_eq!(indexes().await, indexes_before);
 
     let after = snapshot::take(&live.pool).await.unwrap();
     assert_eq!(snapshot::diff(&before, &after, 5), Vec::<String>::new());
