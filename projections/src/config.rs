@@ -9,7 +9,7 @@ use common::config::parse_duration;
 #[derive(Debug, Clone, Args)]
 pub struct ProjectionArgs {
     /// Most events applied in one transaction.
-    #[arg(long, env = "PROJECTOR_BATCH", default_value_t = 500)]
+    #[arg(long, env = "PROJECTOR_BATCH", default_value_t = 5000)]
     pub projector_batch: usize,
 
     /// How often a standby instance tries to become the active projector (only one
