@@ -33,10 +33,11 @@ async fn database() -> (testkit::Postgres, sqlx::PgPool) {
     (postgres, pool)
 }
 
-fn turn(thread: &ThreadId, first_seq: u64) -> Vec<Delivered> {
+/// One answered turn of `thread`: message, reply, completion.
+fn turn_events(thread: &ThreadId) -> [Envelope; 3] {
     let turn_id = TurnId::from_uuid(Uuid::new_v4());
     let at = OffsetDateTime::now_utc();
-    let events = [
+    [
         Envelope::new(
             Uuid::new_v4(),
             thread.clone(),
@@ -70,8 +71,12 @@ fn turn(thread: &ThreadId, first_seq: u64) -> Vec<Delivered> {
                 pending: None,
             },
         ),
-    ];
-    events
+    ]
+}
+
+/// [`turn_events`] as delivered at sequences `first_seq`, `first_seq + 1`, ….
+fn turn(thread: &ThreadId, first_seq: u64) -> Vec<Delivered> {
+    turn_events(thread)
         .into_iter()
         .enumerate()
         .map(|(i, event)| Delivered {

@@ -5,16 +5,12 @@ use std::time::Duration;
 
 use async_nats::jetstream::{Context, message::PublishMessage, stream::Stream};
 use common::config::{DatabaseArgs, NatsArgs};
-use common::events::{
-    AgentReplied, Envelope, MessageReceived, ThreadId, TurnCompleted, TurnId, TurnOutcome,
-};
+use common::events::ThreadId;
 use common::shutdown::CancellationToken;
 use projections::projector::{self, CONVERSATIONS, rebuild};
 use projections::read_models::{checkpoint, conversation, snapshot};
 use sqlx::PgPool;
 use testkit::{NatsServer, Postgres};
-use time::OffsetDateTime;
-use uuid::Uuid;
 
 struct Live {
     js: Context,
@@ -74,43 +70,7 @@ impl Live {
 
     /// Publishes one answered turn of `thread`; returns the last sequence.
     async fn turn(&self, thread: &ThreadId) -> u64 {
-        let turn_id = TurnId::from_uuid(Uuid::new_v4());
-        let at = OffsetDateTime::now_utc();
-        let events = [
-            Envelope::new(
-                Uuid::new_v4(),
-                thread.clone(),
-                turn_id,
-                at,
-                MessageReceived {
-                    content: "hello".into(),
-                    client_msg_id: None,
-                },
-            ),
-            Envelope::new(
-                Uuid::new_v4(),
-                thread.clone(),
-                turn_id,
-                at,
-                AgentReplied {
-                    text: "hi!".into(),
-                    agent: "triage".into(),
-                    engine: "rules".into(),
-                },
-            ),
-            Envelope::new(
-                Uuid::new_v4(),
-                thread.clone(),
-                turn_id,
-                at,
-                TurnCompleted {
-                    outcome: TurnOutcome::Replied,
-                    latency_ms: 3,
-                    message_seq: 1,
-                    pending: None,
-                },
-            ),
-        ];
+        let events = super::turn_events(thread);
         let mut last = 0;
         for event in events {
             let message = PublishMessage::build()
