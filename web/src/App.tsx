@@ -3,6 +3,8 @@ import { Route, Routes } from 'react-router-dom';
 import { Layout } from './components/Layout/Layout';
 import { ChatPage } from './pages/Chat/ChatPage';
 import { ConversationsPage } from './pages/Conversations/ConversationsPage';
+import { DeadLetterPage } from './pages/DeadLetters/DeadLetterPage';
+import { DeadLettersPage } from './pages/DeadLetters/DeadLettersPage';
 import { ReplayPage } from './pages/Replay/ReplayPage';
 import { NotFoundPage } from './pages/NotFound/NotFoundPage';
 
@@ -24,6 +26,8 @@ export function App() {
             </Suspense>
           }
         />
+        <Route path="/dead-letters" element={<DeadLettersPage />} />
+        <Route path="/dead-letters/:id" element={<DeadLetterPage />} />
         <Route path="*" element={<NotFoundPage />} />
       </Routes>
     </Layout>

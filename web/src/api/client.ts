@@ -113,8 +113,9 @@ export function listDeadLetters(params: PageRequest & DeadLetterFilter = {}): Pr
   return apiFetch<DeadLetterPage>(`/dead-letters${query({ limit, cursor, category, thread_id, since, until })}`);
 }
 
-export function getDeadLetter(id: number): Promise<DeadLetter> {
-  return apiFetch<DeadLetter>(`/dead-letters/${id}`);
+/** `id` as typed in the address is passed on as is: the server answers `invalid_id` for a bad one. */
+export function getDeadLetter(id: number | string): Promise<DeadLetter> {
+  return apiFetch<DeadLetter>(`/dead-letters/${encodeURIComponent(String(id))}`);
 }
 
 /** Sends the dead letter through the workers once more (it is deleted once that is stored). */

@@ -68,9 +68,12 @@ export function useOperatorRequest() {
     setError('An operator token is needed to see this page.');
   }, []);
 
+  const dismissError = useCallback(() => setError(null), []);
+
   return {
     loading,
     error,
+    dismissError,
     run,
     needsToken: tokenRequest !== null,
     tokenRejected: tokenRequest?.rejected ?? false,

@@ -1,6 +1,19 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
 import type { Page } from './types';
-import { useOperatorRequest } from './useOperatorRequest';
+import { useOperatorRequest, type OperatorRequest } from './useOperatorRequest';
+
+export interface PagedList<T> {
+  items: T[];
+  nextCursor: string | null;
+  /** The first page has arrived (for the current filters). */
+  loaded: boolean;
+  request: OperatorRequest;
+  loadMore: () => void;
+  /** The first page again, keeping the rows on screen until it is in. */
+  reload: () => void;
+  /** Runs the last request again (after an error). */
+  retry: () => void;
+}
 
 /**
  * A cursor-paged operator list (`{"items":[…],"next_cursor":…}`): the first page on mount and
@@ -8,7 +21,10 @@ import { useOperatorRequest } from './useOperatorRequest';
  * with the cursor, and a reload that keeps the rows on screen until the new first page is in.
  * Rows are de-duplicated by `keyOf`, since a row can move across a page boundary between reads.
  */
-export function usePagedList<T>(fetchPage: (cursor: string | null) => Promise<Page<T>>, keyOf: (item: T) => string) {
+export function usePagedList<T>(
+  fetchPage: (cursor: string | null) => Promise<Page<T>>,
+  keyOf: (item: T) => string,
+): PagedList<T> {
   const request = useOperatorRequest();
   const { run } = request;
   const [items, setItems] = useState<T[]>([]);
@@ -48,12 +64,10 @@ export function usePagedList<T>(fetchPage: (cursor: string | null) => Promise<Pa
   return {
     items,
     nextCursor,
-    /** The first page has arrived (for the current filters). */
     loaded,
     request,
     loadMore: useCallback(() => load(nextCursor), [load, nextCursor]),
     reload: useCallback(() => load(null), [load]),
-    /** Runs the last request again (after an error). */
     retry: useCallback(() => load(lastCursor.current), [load]),
   };
 }

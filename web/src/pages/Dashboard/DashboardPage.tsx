@@ -1,11 +1,12 @@
-import { useCallback, useEffect, useState } from 'react';
+import { useCallback, useState } from 'react';
 import { useSearchParams } from 'react-router-dom';
 import { getAnalytics } from '../../api/client';
 import { ANALYTICS_RANGES, type AnalyticsRange, type AnalyticsReport } from '../../api/types';
-import { useOperatorRequest } from '../../api/useOperatorRequest';
+import { useOperatorResource } from '../../api/useOperatorResource';
 import { Button } from '../../components/Button/Button';
 import { tableStyles as table } from '../../components/DataTable/DataTable';
 import { Notice } from '../../components/Notice/Notice';
+import { pageStyles as frame } from '../../components/Page/Page';
 import { RequestStatus } from '../../components/RequestStatus/RequestStatus';
 import { formatDateTime, formatTime } from '../../lib/format';
 import { useInterval } from '../../lib/useInterval';
@@ -75,27 +76,14 @@ function Charts({ report }: { report: AnalyticsReport }) {
 export function DashboardPage() {
   const [searchParams, setSearchParams] = useSearchParams();
   const range = rangeFrom(searchParams);
-  const [report, setReport] = useState<AnalyticsReport | null>(null);
-  const [updatedAt, setUpdatedAt] = useState<Date | null>(null);
   const [autoRefresh, setAutoRefresh] = useState(true);
-  const request = useOperatorRequest();
-  const { run } = request;
-
-  const load = useCallback(() => {
-    run(
-      () => getAnalytics(range),
-      (next: AnalyticsReport) => {
-        setReport(next);
-        setUpdatedAt(new Date());
-      },
-    );
-  }, [run, range]);
-
-  // A new range: the old numbers do not answer it, so they go at once.
-  useEffect(() => {
-    setReport(null);
-    load();
-  }, [load]);
+  // A new range drops the old numbers at once: they do not answer it.
+  const {
+    data: report,
+    loadedAt: updatedAt,
+    reload: load,
+    request,
+  } = useOperatorResource(useCallback(() => getAnalytics(range), [range]));
 
   // Paused while the page waits for a token or shows an error, so neither is asked again and
   // again behind the reader's back; "Try again" or "Refresh" resumes.
@@ -105,12 +93,12 @@ export function DashboardPage() {
   const quiet = report ? isQuiet(report) : false;
 
   return (
-    <section className={styles.page} aria-labelledby="dashboard-title">
-      <div className={styles.header}>
-        <h1 className={styles.title} id="dashboard-title">
+    <section className={frame.page} aria-labelledby="dashboard-title">
+      <div className={frame.header}>
+        <h1 className={frame.title} id="dashboard-title">
           Dashboard
         </h1>
-        <div className={styles.controls}>
+        <div className={frame.actions}>
           <RangeSelector value={range} onChange={setRange} />
           <Button onClick={load}>Refresh</Button>
           <label className={styles.toggle}>
@@ -119,7 +107,7 @@ export function DashboardPage() {
           </label>
         </div>
       </div>
-      <p className={styles.meta}>
+      <p className={frame.intro}>
         {report ? (
           <>
             {RANGE_LABELS[range]}: {formatDateTime(report.from)} to {formatDateTime(report.to)}, per{' '}
@@ -160,7 +148,7 @@ export function DashboardPage() {
           )}
 
           <section className={styles.section} aria-labelledby="agents-title">
-            <h2 className={styles.sectionTitle} id="agents-title">
+            <h2 className={frame.sectionTitle} id="agents-title">
               Per agent
             </h2>
             {report.agents.length === 0 ? (

@@ -14,6 +14,7 @@ import {
 import { useId } from 'react';
 import { Bar, Line } from 'react-chartjs-2';
 import { tableStyles as table } from '../../components/DataTable/DataTable';
+import { Disclosure } from '../../components/Disclosure/Disclosure';
 import styles from './DashboardPage.module.css';
 
 // Only the pieces these charts use, so the bundle carries no other chart types.
@@ -115,8 +116,7 @@ export function SeriesChart({ title, summary, type, labels, series, format, inte
           <Bar data={data} options={options as ChartOptions<'bar'>} {...canvasProps} />
         )}
       </div>
-      <details className={styles.numbers}>
-        <summary>{title}: the numbers</summary>
+      <Disclosure label={`${title}: the numbers`}>
         <div className={styles.numbersTable}>
           <table className={table.table}>
             <thead>
@@ -145,7 +145,7 @@ export function SeriesChart({ title, summary, type, labels, series, format, inte
             </tbody>
           </table>
         </div>
-      </details>
+      </Disclosure>
     </figure>
   );
 }
