@@ -156,7 +156,9 @@ describe('Dead letters page', () => {
     fireEvent.click(within(await rowOf(7)).getByRole('button', { name: 'Redrive dead letter 7' }));
     fireEvent.click(within(screen.getByRole('dialog')).getByRole('button', { name: 'Redrive' }));
 
-    expect((await screen.findByRole('alert')).textContent).toMatch(/Dead letter 7 cannot be redriven.*Discard it instead/);
+    expect((await screen.findByRole('alert')).textContent).toMatch(
+      'Dead letter 7 cannot be redriven: its original is not a user message (not a user message). Discard it instead.',
+    );
   });
 
   it('asks for the operator token on 401, for the list and for an action', async () => {
