@@ -14,6 +14,7 @@ import { formatDateTime, isoToLocalInput, localInputToIso } from '../../lib/form
 import { DEAD_LETTER_CATEGORY_LABELS, labelOf } from '../../lib/labels';
 import styles from './DeadLettersPage.module.css';
 import { originalText } from './deadLetterText';
+import { useBulkRedrive } from './useBulkRedrive';
 import { DeadLetterActionButtons, useDeadLetterAction } from './useDeadLetterAction';
 
 const PAGE_SIZE = 50;
@@ -99,6 +100,11 @@ export function DeadLettersPage() {
     list.reload,
   );
 
+  const bulk = useBulkRedrive(filter, (message) => {
+    setDone(message);
+    list.reload();
+  });
+
   const apply = (next: Required<DeadLetterFilter>) => {
     const params: Record<string, string> = {};
     for (const [key, value] of Object.entries(next)) if (value) params[key] = value;
@@ -111,7 +117,12 @@ export function DeadLettersPage() {
         <h1 className={frame.title} id="dead-letters-title">
           Dead letters
         </h1>
-        <Button onClick={list.reload}>Refresh</Button>
+        <div className={frame.actions}>
+          <Button onClick={bulk.start} disabled={list.loaded && list.items.length === 0}>
+            Redrive all matching…
+          </Button>
+          <Button onClick={list.reload}>Refresh</Button>
+        </div>
       </div>
       <p className={frame.intro}>
         Customer messages the workers gave up on. Redrive one to have it answered again, or discard it.
@@ -132,6 +143,7 @@ export function DeadLettersPage() {
         </Notice>
       ) : null}
       <RequestStatus request={action.request} />
+      <RequestStatus request={bulk.request} />
       <PagedTable
         list={list}
         label="Dead letters list"
@@ -180,6 +192,7 @@ export function DeadLettersPage() {
         )}
       />
       {action.dialog}
+      {bulk.dialog}
     </section>
   );
 }
