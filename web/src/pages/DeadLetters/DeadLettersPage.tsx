@@ -92,23 +92,18 @@ export function DeadLettersPage() {
     if (location.state) navigate({ pathname: location.pathname, search: location.search }, { replace: true, state: null });
   }, [location, navigate]);
 
-  const action = useDeadLetterAction(
-    (message) => {
-      setDone(message);
-      list.reload();
-    },
-    list.reload,
-  );
-
-  const bulk = useBulkRedrive(filter, (message) => {
+  // After any action: say what happened and show what is left.
+  const finished = (message: string) => {
     setDone(message);
     list.reload();
-  });
+  };
+  const action = useDeadLetterAction(finished, list.reload);
+  const bulk = useBulkRedrive(filter, finished);
 
   const apply = (next: Required<DeadLetterFilter>) => {
     const params: Record<string, string> = {};
     for (const [key, value] of Object.entries(next)) if (value) params[key] = value;
-    setSearchParams(params, { replace: true });
+    setSearchParams(params);
   };
 
   return (
