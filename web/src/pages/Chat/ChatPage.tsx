@@ -1,5 +1,6 @@
 import { Button } from '../../components/Button/Button';
 import { Notice } from '../../components/Notice/Notice';
+import { pageStyles as frame } from '../../components/Page/Page';
 import { Composer } from './Composer';
 import { MessageList } from './MessageList';
 import styles from './ChatPage.module.css';
@@ -41,6 +42,21 @@ function ConnectionBanner({
   );
 }
 
+/** Quick answers to the agent's confirmation question; typing an answer works as well. */
+function ConfirmationAnswers({ onAnswer }: { onAnswer: (answer: string) => void }) {
+  return (
+    <div className={styles.answers} role="group" aria-label="Answer the question">
+      <span className={styles.answersLabel}>Your answer:</span>
+      <Button size="small" variant="primary" onClick={() => onAnswer('yes')}>
+        Yes, go ahead
+      </Button>
+      <Button size="small" onClick={() => onAnswer('no')}>
+        No, cancel
+      </Button>
+    </div>
+  );
+}
+
 export function ChatPage() {
   const { state, connection, send, retry, reconnectNow, newConversation, dismissNotice } = useChatSocket();
   const lastReply = [...state.items].reverse().find((item) => item.type === 'agent');
@@ -49,7 +65,7 @@ export function ChatPage() {
 
   return (
     <section className={styles.page} aria-labelledby="chat-title">
-      <div className={styles.header}>
+      <div className={frame.header}>
         <h1 className={styles.title} id="chat-title">
           Chat with support
         </h1>
@@ -90,6 +106,8 @@ export function ChatPage() {
       <div className="visually-hidden" aria-live="polite" aria-atomic="true" data-testid="reply-announcer">
         {lastReply && lastReply.type === 'agent' ? `Support replied: ${lastReply.text}` : ''}
       </div>
+
+      {state.confirmation && !state.agentTyping ? <ConfirmationAnswers onAnswer={send} /> : null}
 
       <Composer onSend={send} />
     </section>
