@@ -10,6 +10,7 @@ use common::events::Envelope;
 use common::shutdown::CancellationToken;
 use futures::StreamExt;
 use sqlx::PgPool;
+use tokio_util::task::AbortOnDropHandle;
 
 pub mod fold;
 pub mod leader;
@@ -234,7 +235,7 @@ async fn project(
             .heartbeat(Duration::from_secs(5))
             .messages()
             .await;
-        let mut batches = match messages {
+        let batches = match messages {
             Ok(messages) => Box::pin(tokio_stream::StreamExt::chunks_timeout(
                 messages,
                 batch_size,
@@ -246,8 +247,12 @@ async fn project(
                 continue;
             }
         };
+        // The next batch is pulled and decoded while this one is applied: waiting for the
+        // pull after each commit left PostgreSQL idle for half of every batch under load.
+        let (ready, mut pulled) = tokio::sync::mpsc::channel(PULL_AHEAD);
+        let _reader = AbortOnDropHandle::new(tokio::spawn(pull(batches, ready)));
         loop {
-            let chunk = tokio::select! {
+            let next = tokio::select! {
                 _ = shutdown.cancelled() => break 'connect,
                 // Idle or not, a lost lock stops the projector within one interval.
                 _ = check.tick() => {
@@ -256,40 +261,25 @@ async fn project(
                     }
                     continue;
                 }
-                chunk = batches.next() => chunk,
+                next = pulled.recv() => next,
             };
-            let Some(chunk) = chunk else { break };
-            let mut messages = Vec::with_capacity(chunk.len());
-            let mut broken = false;
-            for message in chunk {
-                match message {
-                    Ok(message) => messages.push(message),
-                    Err(err) => {
-                        tracing::warn!(error = %err, "pull error; reconnecting");
-                        broken = true;
-                    }
-                }
+            // The pull ended or broke: reconnect, from the checkpoint.
+            let Some(next) = next else { break };
+            let started = Instant::now();
+            applied = match apply_with_retry(leader, applied, &next.batch, shutdown).await {
+                Ok(applied) => applied,
+                Err(stop) => return stop,
+            };
+            METRICS
+                .batch_seconds
+                .observe(started.elapsed().as_secs_f64());
+            METRICS.checkpoint.set(applied as i64);
+            if let Some(pending) = next.pending {
+                METRICS.lag_events.set(pending as i64);
             }
-            if let Some(last) = messages.last() {
-                let started = Instant::now();
-                applied = match apply_with_retry(leader, applied, &messages, shutdown).await {
-                    Ok(applied) => applied,
-                    Err(stop) => return stop,
-                };
-                METRICS
-                    .batch_seconds
-                    .observe(started.elapsed().as_secs_f64());
-                METRICS.checkpoint.set(applied as i64);
-                if let Ok(info) = last.info() {
-                    METRICS.lag_events.set(info.pending as i64);
-                }
-                // AckPolicy::All: acknowledging the last message acknowledges the batch.
-                if let Err(err) = last.ack().await {
-                    tracing::warn!(error = %err, "batch ack not sent; it will be redelivered and skipped");
-                }
-            }
-            if broken {
-                break;
+            // AckPolicy::All: acknowledging the last message acknowledges the batch.
+            if let Err(err) = next.last.ack().await {
+                tracing::warn!(error = %err, "batch ack not sent; it will be redelivered and skipped");
             }
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -297,27 +287,75 @@ async fn project(
     Stop::Shutdown
 }
 
+/// Batches pulled ahead of the one being applied.
+const PULL_AHEAD: usize = 2;
+
+/// A batch pulled and decoded, waiting to be applied.
+struct Pulled {
+    batch: Vec<Delivered>,
+    /// Its last message, acknowledged once the batch is committed.
+    last: Message,
+    /// Messages the consumer still had for this projector when the last one was sent.
+    pending: Option<u64>,
+}
+
+/// Reads batches from the pull and hands them over decoded, until the pull ends, breaks
+/// (what it read before the error is handed over first) or the receiver is gone.
+async fn pull<S, E>(mut batches: S, ready: tokio::sync::mpsc::Sender<Pulled>)
+where
+    S: futures::Stream<Item = Vec<Result<Message, E>>> + Unpin,
+    E: std::fmt::Display,
+{
+    while let Some(chunk) = batches.next().await {
+        let mut messages = Vec::with_capacity(chunk.len());
+        let mut broken = false;
+        for message in chunk {
+            match message {
+                Ok(message) => messages.push(message),
+                Err(err) => {
+                    tracing::warn!(error = %err, "pull error; reconnecting");
+                    broken = true;
+                }
+            }
+        }
+        let batch: Vec<Delivered> = messages
+            .iter()
+            .filter_map(|m| {
+                let seq = m.info().ok()?.stream_sequence;
+                Some(Delivered {
+                    seq,
+                    event: Envelope::from_json(&m.payload),
+                })
+            })
+            .collect();
+        if let Some(last) = messages.pop() {
+            let pending = last.info().ok().map(|info| info.pending);
+            let pulled = Pulled {
+                batch,
+                last,
+                pending,
+            };
+            if ready.send(pulled).await.is_err() {
+                return;
+            }
+        }
+        if broken {
+            return;
+        }
+    }
+}
+
 /// Applies a batch on the lock's connection, retrying while the lock is held: a batch is
 /// never dropped. Returns the new checkpoint, or why it stopped first.
 async fn apply_with_retry(
     leader: &mut Leadership,
     applied: u64,
-    messages: &[Message],
+    batch: &[Delivered],
     shutdown: &CancellationToken,
 ) -> Result<u64, Stop> {
-    let batch: Vec<Delivered> = messages
-        .iter()
-        .filter_map(|m| {
-            let seq = m.info().ok()?.stream_sequence;
-            Some(Delivered {
-                seq,
-                event: Envelope::from_json(&m.payload),
-            })
-        })
-        .collect();
     let mut delay = Duration::from_millis(100);
     loop {
-        match apply_batch(leader.connection(), applied, &batch).await {
+        match apply_batch(leader.connection(), applied, batch).await {
             Ok(seq) => return Ok(seq),
             Err(err) => {
                 if !leader.holds().await {
