@@ -69,7 +69,7 @@ pub async fn apply_in(
         }
     }
     if !events.is_empty() {
-        let new = replay_step::insert_many(tx, &events).await?;
+        let new = replay_step::store(tx, &events).await?;
         // Only events stored for the first time change the counters.
         if new.len() < events.len() {
             let new: std::collections::HashSet<u64> = new.into_iter().collect();
@@ -115,7 +115,7 @@ pub async fn apply_batch_to_fresh_copy(
         .collect();
     let steps = async {
         let mut tx = pool.begin().await?;
-        replay_step::copy_into_fresh(&mut tx, &events).await?;
+        replay_step::copy_many(&mut tx, &events).await?;
         tx.commit().await
     };
     let rest = async {

@@ -47,11 +47,37 @@ pub async fn insert_many(
     Ok(inserted.into_iter().map(|seq| seq as u64).collect())
 }
 
-/// Stores events as steps with one `COPY`, for a rebuild's fresh copy only: `COPY` has no
-/// `on conflict`, so a step already there fails the whole batch. In exchange PostgreSQL
-/// writes the rows in bulk (multi-row heap inserts, fewer WAL records), a large share of a
-/// rebuild's time (docs/benchmarks.md).
-pub async fn copy_into_fresh(
+/// Stores events as steps; returns the sequences that were new. The usual case, none of
+/// them stored yet, is one [`copy_many`]; when one already is (a batch applied again with a
+/// stale checkpoint), the `COPY` is undone to a savepoint and the batch goes in with
+/// [`insert_many`], which leaves the stored ones alone.
+pub async fn store(
+    tx: &mut Transaction<'_, Postgres>,
+    events: &[(u64, &Envelope)],
+) -> sqlx::Result<Vec<u64>> {
+    let mut savepoint = sqlx::Connection::begin(&mut **tx).await?;
+    match copy_many(&mut savepoint, events).await {
+        Ok(()) => {
+            savepoint.commit().await?;
+            Ok(events.iter().map(|(seq, _)| *seq).collect())
+        }
+        Err(err)
+            if err
+                .as_database_error()
+                .is_some_and(|e| e.is_unique_violation()) =>
+        {
+            savepoint.rollback().await?;
+            insert_many(tx, events).await
+        }
+        Err(err) => Err(err),
+    }
+}
+
+/// Stores events as steps with one `COPY`, which has no `on conflict`: a step already
+/// there fails the whole statement (a rebuild's fresh copy has none; [`store`] falls back).
+/// In exchange PostgreSQL writes the rows in bulk (multi-row heap inserts, fewer WAL
+/// records), a large share of the projector's time (docs/benchmarks.md).
+pub async fn copy_many(
     tx: &mut Transaction<'_, Postgres>,
     events: &[(u64, &Envelope)],
 ) -> sqlx::Result<()> {

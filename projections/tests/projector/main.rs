@@ -110,18 +110,22 @@ async fn a_redelivered_batch_changes_nothing_twice() {
     apply_batch(&pool, 0, &batch).await.unwrap();
     // Redelivered while the checkpoint is known: skipped outright.
     assert_eq!(apply_batch(&pool, 3, &batch).await.unwrap(), 3);
-    // Replayed with a stale checkpoint (e.g. a lost ack): the rows dedupe by event.
+    // Replayed with a stale checkpoint (e.g. a lost ack): the rows dedupe by sequence.
     apply_batch(&pool, 0, &batch).await.unwrap();
+    // And again, followed by a turn never seen: only that one counts.
+    let mut longer = turn(&thread, 1);
+    longer.extend(turn(&thread, 4));
+    assert_eq!(apply_batch(&pool, 0, &longer).await.unwrap(), 6);
     let row = conversation::find(&pool, thread.as_str())
         .await
         .unwrap()
         .unwrap();
-    assert_eq!((row.message_count, row.turn_count), (1, 1));
+    assert_eq!((row.message_count, row.turn_count), (2, 2));
     let steps: i64 = sqlx::query_scalar("select count(*) from replay_step")
         .fetch_one(&pool)
         .await
         .unwrap();
-    assert_eq!(steps, 3);
+    assert_eq!(steps, 6);
 }
 
 #[tokio::test]
