@@ -61,6 +61,17 @@ ensure_cargo_nextest() {
   cargo install --locked cargo-nextest >/dev/null || die "could not install cargo-nextest"
 }
 
+# Debian's Chromium for the browser tests (web/e2e/), which drive it with playwright-core.
+# A browser download of the test tool's own (`npx playwright install`) is not used.
+CHROMIUM=/usr/bin/chromium
+
+ensure_chromium() {
+  [ -x "$CHROMIUM" ] && return 0
+  say "installing Chromium (Debian packages chromium, fonts-liberation)"
+  apt_install chromium fonts-liberation
+  [ -x "$CHROMIUM" ] || die "$CHROMIUM not found after installing the chromium package"
+}
+
 # Installs the web app's packages when package-lock.json changed, then builds web/dist.
 ensure_web_built() {
   command -v npm >/dev/null 2>&1 || die "npm not found: install Node.js 20 or newer"
