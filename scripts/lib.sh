@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared steps of `make demo` and `make test`: install what is missing, nothing else.
 # Sourced, not run. Every install step is here, so a fresh machine needs nothing by hand.
 

@@ -1,26 +1,19 @@
-import type { Browser } from 'playwright-core';
-import { afterAll, beforeAll, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
 import {
   PHONE,
   expectNoBrowserErrors,
-  launchChromium,
   openTab,
   screenshot,
   sendChatMessage,
   transcript,
   waitForReply,
+  useChromium,
 } from './support';
 
-let browser: Browser;
-beforeAll(async () => {
-  browser = await launchChromium();
-});
-afterAll(async () => {
-  await browser?.close();
-});
+const browser = useChromium();
 
 test('a customer asks about an order and the agent answers from the shop API', async () => {
-  const tab = await openTab(browser);
+  const tab = await openTab(browser());
   const { page } = tab;
   await page.goto('/');
   await page.getByRole('heading', { name: 'Chat with support' }).waitFor();

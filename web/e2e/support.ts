@@ -7,7 +7,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect, onTestFailed } from 'vitest';
 
 function env(name: string): string {
   const value = process.env[name];
@@ -26,7 +26,22 @@ export const PHONE = { width: 390, height: 844 };
 /** Debian's Chromium; never a browser downloaded by the test tool. */
 const CHROMIUM = process.env.E2E_CHROMIUM ?? '/usr/bin/chromium';
 
-export function launchChromium(): Promise<Browser> {
+/** Chromium for the calling test file: started before its tests, closed after them. */
+export function useChromium(): () => Browser {
+  let browser: Browser | undefined;
+  beforeAll(async () => {
+    browser = await launchChromium();
+  });
+  afterAll(async () => {
+    await browser?.close();
+  });
+  return () => {
+    if (!browser) throw new Error('Chromium did not start (see the beforeAll error)');
+    return browser;
+  };
+}
+
+function launchChromium(): Promise<Browser> {
   // playwright-core adds --headless and a fresh --user-data-dir of its own. Without the
   // background-networking flags Chromium keeps calling Google's hosts, which this network refuses.
   return chromium.launch({
@@ -67,6 +82,15 @@ export async function openTab(browser: Browser, options: { operator?: boolean } 
     if (message.type() === 'error') errors.push(`console error: ${message.text()}`);
   });
   page.on('pageerror', (error) => errors.push(`page error: ${error.message}`));
+  onTestFailed(async ({ task }) => {
+    // What the page showed when the test failed: web/test-results/<test>.png and its text.
+    if (page.isClosed()) return;
+    const file = path.join(failureDir, `${task.name.replace(/[^\w]+/g, '-').slice(0, 80)}.png`);
+    mkdirSync(failureDir, { recursive: true });
+    await page.screenshot({ path: file, fullPage: true }).catch(() => {});
+    const text = await page.locator('body').innerText().catch(() => '(page text unavailable)');
+    console.error(`failed at ${page.url()} (screenshot ${file}); the page said:\n${text}\nbrowser errors: ${errors.join('\n')}`);
+  });
   return { page, errors, close: () => context.close() };
 }
 
@@ -80,6 +104,8 @@ export const UNAUTHORIZED_LOAD = /Failed to load resource: the server responded 
 
 const screenshotDir =
   process.env.E2E_SCREENSHOTS ?? fileURLToPath(new URL('../../docs/screenshots/', import.meta.url));
+
+const failureDir = fileURLToPath(new URL('../test-results/', import.meta.url));
 
 /** Saves docs/screenshots/<name>.png (the viewport, or the whole page when `fullPage`). */
 export async function screenshot(page: Page, name: string, options: { fullPage?: boolean } = {}): Promise<void> {
