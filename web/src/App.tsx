@@ -1,9 +1,15 @@
+import { lazy, Suspense } from 'react';
 import { Route, Routes } from 'react-router-dom';
 import { Layout } from './components/Layout/Layout';
 import { ChatPage } from './pages/Chat/ChatPage';
 import { ConversationsPage } from './pages/Conversations/ConversationsPage';
+import { DeadLetterPage } from './pages/DeadLetters/DeadLetterPage';
+import { DeadLettersPage } from './pages/DeadLetters/DeadLettersPage';
 import { ReplayPage } from './pages/Replay/ReplayPage';
 import { NotFoundPage } from './pages/NotFound/NotFoundPage';
+
+// The dashboard brings the chart library; customers on the chat should not download it.
+const DashboardPage = lazy(() => import('./pages/Dashboard/DashboardPage').then((m) => ({ default: m.DashboardPage })));
 
 export function App() {
   return (
@@ -12,6 +18,16 @@ export function App() {
         <Route path="/" element={<ChatPage />} />
         <Route path="/conversations" element={<ConversationsPage />} />
         <Route path="/conversations/:threadId" element={<ReplayPage />} />
+        <Route
+          path="/dashboard"
+          element={
+            <Suspense fallback={<p role="status">Loading…</p>}>
+              <DashboardPage />
+            </Suspense>
+          }
+        />
+        <Route path="/dead-letters" element={<DeadLettersPage />} />
+        <Route path="/dead-letters/:id" element={<DeadLetterPage />} />
         <Route path="*" element={<NotFoundPage />} />
       </Routes>
     </Layout>

@@ -1,4 +1,15 @@
-import type { ApiErrorBody, ConversationPage, Replay } from './types';
+import type {
+  AnalyticsRange,
+  AnalyticsReport,
+  ApiErrorBody,
+  ConversationPage,
+  ConversationStatus,
+  DeadLetter,
+  DeadLetterFilter,
+  DeadLetterPage,
+  Redriven,
+  Replay,
+} from './types';
 
 const OPERATOR_TOKEN_KEY = 'smart-support.operator-token';
 
@@ -65,13 +76,54 @@ export async function apiFetch<T>(path: string, init: RequestInit = {}): Promise
   return body as T;
 }
 
-export function listConversations(params: { limit?: number; cursor?: string | null } = {}): Promise<ConversationPage> {
-  const query = new URLSearchParams();
-  query.set('limit', String(params.limit ?? 20));
-  if (params.cursor) query.set('cursor', params.cursor);
-  return apiFetch<ConversationPage>(`/conversations?${query.toString()}`);
+/** `?a=1&b=x` of the parameters that have a value ('' and null are left out). */
+function query(params: Record<string, string | number | null | undefined>): string {
+  const search = new URLSearchParams();
+  for (const [name, value] of Object.entries(params)) {
+    if (value !== undefined && value !== null && value !== '') search.set(name, String(value));
+  }
+  const text = search.toString();
+  return text ? `?${text}` : '';
+}
+
+/** One page of a cursor-paged list. */
+export interface PageRequest {
+  limit?: number;
+  cursor?: string | null;
+}
+
+export function listConversations(
+  params: PageRequest & { status?: ConversationStatus | '' } = {},
+): Promise<ConversationPage> {
+  return apiFetch<ConversationPage>(
+    `/conversations${query({ limit: params.limit ?? 20, cursor: params.cursor, status: params.status })}`,
+  );
 }
 
 export function getReplay(threadId: string): Promise<Replay> {
   return apiFetch<Replay>(`/conversations/${encodeURIComponent(threadId)}/replay`);
+}
+
+export function getAnalytics(range: AnalyticsRange): Promise<AnalyticsReport> {
+  return apiFetch<AnalyticsReport>(`/analytics${query({ range })}`);
+}
+
+export function listDeadLetters(params: PageRequest & DeadLetterFilter = {}): Promise<DeadLetterPage> {
+  const { limit, cursor, category, thread_id, since, until } = params;
+  return apiFetch<DeadLetterPage>(`/dead-letters${query({ limit, cursor, category, thread_id, since, until })}`);
+}
+
+/** `id` as typed in the address is passed on as is: the server answers `invalid_id` for a bad one. */
+export function getDeadLetter(id: number | string): Promise<DeadLetter> {
+  return apiFetch<DeadLetter>(`/dead-letters/${encodeURIComponent(String(id))}`);
+}
+
+/** Sends the dead letter through the workers once more (it is deleted once that is stored). */
+export function redriveDeadLetter(id: number): Promise<Redriven> {
+  return apiFetch<Redriven>(`/dead-letters/${id}/redrive`, { method: 'POST' });
+}
+
+/** Discards the dead letter (204, no body). */
+export async function discardDeadLetter(id: number): Promise<void> {
+  await apiFetch<unknown>(`/dead-letters/${id}`, { method: 'DELETE' });
 }

@@ -76,13 +76,19 @@ export interface ConversationSummary {
   last_activity_at: string;
   message_count: number;
   turn_count: number;
+  tool_call_count?: number;
+  /** Agent of the latest reply, or null. */
+  agent?: string | null;
   preview: string | null;
+  resolved_at?: string | null;
+  escalated_at?: string | null;
 }
 
-export interface ConversationPage {
-  items: ConversationSummary[];
-  next_cursor: string | null;
-}
+/** The `status` values `GET /api/conversations?status=` takes. */
+export const CONVERSATION_STATUSES = ['open', 'waiting_confirmation', 'escalated', 'resolved', 'failed'] as const;
+export type ConversationStatus = (typeof CONVERSATION_STATUSES)[number];
+
+export type ConversationPage = Page<ConversationSummary>;
 
 export interface ReplayStep {
   seq: number;
@@ -98,6 +104,92 @@ export interface ReplayStep {
 export interface Replay {
   thread_id: string;
   steps: ReplayStep[];
+}
+
+/** Any `{"items":[…],"next_cursor":…}` answer. */
+export interface Page<T> {
+  items: T[];
+  next_cursor: string | null;
+}
+
+// ---- Analytics (`GET /api/analytics`, docs/rest.md) ----
+
+export const ANALYTICS_RANGES = ['24h', '7d', '30d'] as const;
+export type AnalyticsRange = (typeof ANALYTICS_RANGES)[number];
+
+/** Counts of a window with the rates and percentiles derived from them. */
+export interface AnalyticsSummary {
+  conversations: number;
+  messages: number;
+  turns: number;
+  replies: number;
+  resolutions: number;
+  escalations: number;
+  failures: number;
+  tool_calls: number;
+  tool_errors: number;
+  /** `null` without conversations (or tool calls, for `tool_error_rate`). */
+  resolution_rate: number | null;
+  escalation_rate: number | null;
+  tool_error_rate: number | null;
+  /** Upper bound of the histogram bucket the percentile falls in; `null` without latencies. */
+  reply_latency_p50_ms: number | null;
+  reply_latency_p95_ms: number | null;
+  reply_latency_mean_ms: number | null;
+}
+
+export interface AgentSummary extends AnalyticsSummary {
+  agent: string;
+}
+
+export interface SeriesPoint extends AnalyticsSummary {
+  /** Start of the bucket (RFC 3339). */
+  start: string;
+}
+
+export interface AnalyticsReport {
+  from: string;
+  to: string;
+  bucket: 'hour' | 'day';
+  totals: AnalyticsSummary;
+  agents: AgentSummary[];
+  series: SeriesPoint[];
+}
+
+// ---- Dead letters (`/api/dead-letters`, docs/rest.md) ----
+
+export const DEAD_LETTER_CATEGORIES = ['retryable', 'not_retryable', 'fatal'] as const;
+export type DeadLetterCategory = (typeof DEAD_LETTER_CATEGORIES)[number];
+
+export interface DeadLetter {
+  id: number;
+  thread_id: string | null;
+  source_subject: string;
+  source_seq: number;
+  category: string;
+  error: string;
+  attempts: number;
+  failed_at: string;
+  /** The failed message's payload as JSON, or a JSON string of its text when it is not JSON. */
+  original: unknown;
+  headers: Record<string, string>;
+}
+
+export type DeadLetterPage = Page<DeadLetter>;
+
+export interface DeadLetterFilter {
+  category?: DeadLetterCategory | '';
+  thread_id?: string;
+  /** RFC 3339 */
+  since?: string;
+  until?: string;
+}
+
+/** Answer to `POST /api/dead-letters/{id}/redrive`. */
+export interface Redriven {
+  id: number;
+  /** Sequence of the `message.redriven` event in the chat stream. */
+  seq: number;
 }
 
 /** Body of every non-2xx REST answer. */

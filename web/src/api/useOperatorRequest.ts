@@ -10,12 +10,17 @@ interface TokenRequest {
 /**
  * Runs operator `/api` requests. A 401 asks for the operator token (see `TokenPrompt`) and, once
  * one is given, runs the same request again; other failures become a message to show.
+ *
+ * One instance serves one thing on the page (a list, a report, an action): a newer `run` replaces
+ * an older one still in flight, whose answer is then dropped, so a slow answer for the previous
+ * filter or range never overwrites the current one.
  */
 export function useOperatorRequest() {
   const [loading, setLoading] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const [tokenRequest, setTokenRequest] = useState<TokenRequest | null>(null);
   const mounted = useRef(true);
+  const latest = useRef(0);
 
   useEffect(() => {
     mounted.current = true;
@@ -26,23 +31,25 @@ export function useOperatorRequest() {
 
   const run = useCallback(<T,>(request: () => Promise<T>, onSuccess: (value: T) => void): void => {
     const attempt = async () => {
+      const generation = ++latest.current;
+      const current = () => mounted.current && generation === latest.current;
       const sentToken = getOperatorToken();
       setLoading(true);
       setError(null);
       try {
         const value = await request();
-        if (!mounted.current) return;
+        if (!current()) return;
         setTokenRequest(null);
         onSuccess(value);
       } catch (caught) {
-        if (!mounted.current) return;
+        if (!current()) return;
         if (caught instanceof ApiError && caught.status === 401) {
           setTokenRequest({ retry: () => void attempt(), rejected: sentToken !== null });
         } else {
           setError(caught instanceof Error ? caught.message : 'Something went wrong.');
         }
       } finally {
-        if (mounted.current) setLoading(false);
+        if (current()) setLoading(false);
       }
     };
     void attempt();
@@ -61,9 +68,12 @@ export function useOperatorRequest() {
     setError('An operator token is needed to see this page.');
   }, []);
 
+  const dismissError = useCallback(() => setError(null), []);
+
   return {
     loading,
     error,
+    dismissError,
     run,
     needsToken: tokenRequest !== null,
     tokenRejected: tokenRequest?.rejected ?? false,
@@ -71,3 +81,5 @@ export function useOperatorRequest() {
     cancelToken,
   };
 }
+
+export type OperatorRequest = ReturnType<typeof useOperatorRequest>;

@@ -23,3 +23,18 @@ export function formatDateTimeSeconds(iso: string): string {
   const date = parse(iso);
   return date ? dateTimeSeconds.format(date) : iso;
 }
+
+/** A `datetime-local` input's value (the reader's local time) as RFC 3339 UTC; '' stays ''. */
+export function localInputToIso(value: string): string {
+  if (!value) return '';
+  const date = new Date(value);
+  return Number.isNaN(date.getTime()) ? '' : date.toISOString();
+}
+
+/** RFC 3339 as a `datetime-local` input's value in the reader's local time; '' when not a date. */
+export function isoToLocalInput(iso: string): string {
+  const date = iso ? parse(iso) : null;
+  if (!date) return '';
+  const two = (n: number) => String(n).padStart(2, '0');
+  return `${date.getFullYear()}-${two(date.getMonth() + 1)}-${two(date.getDate())}T${two(date.getHours())}:${two(date.getMinutes())}`;
+}

@@ -2,7 +2,8 @@ import { vi } from 'vitest';
 
 export interface Reply {
   status?: number;
-  body: unknown;
+  /** Left out (e.g. for a 204): an answer without a body. */
+  body?: unknown;
 }
 
 /** Stubs `fetch` with answers given in order; returns the mock to inspect the calls. */
@@ -11,6 +12,7 @@ export function mockFetch(...replies: Reply[]) {
   const fetchMock = vi.fn(async (_input: RequestInfo | URL, _init?: RequestInit) => {
     const reply = queue.shift();
     if (!reply) throw new Error('unexpected fetch');
+    if (reply.body === undefined) return new Response(null, { status: reply.status ?? 204 });
     return new Response(JSON.stringify(reply.body), {
       status: reply.status ?? 200,
       headers: { 'Content-Type': 'application/json' },
@@ -27,4 +29,8 @@ export function requestedUrl(fetchMock: ReturnType<typeof mockFetch>, call: numb
 
 export function requestHeaders(fetchMock: ReturnType<typeof mockFetch>, call: number): Headers {
   return new Headers(fetchMock.mock.calls[call]?.[1]?.headers);
+}
+
+export function requestMethod(fetchMock: ReturnType<typeof mockFetch>, call: number): string {
+  return fetchMock.mock.calls[call]?.[1]?.method ?? 'GET';
 }

@@ -7,6 +7,9 @@ const linkClass = ({ isActive }: { isActive: boolean }) => (isActive ? `${styles
 export function Layout({ children }: { children: ReactNode }) {
   return (
     <div className={styles.shell}>
+      <a className={styles.skip} href="#main">
+        Skip to content
+      </a>
       <header className={styles.nav}>
         <span className={styles.brand}>Smart Support</span>
         <nav aria-label="Main">
@@ -21,10 +24,20 @@ export function Layout({ children }: { children: ReactNode }) {
                 Conversations
               </NavLink>
             </li>
+            <li>
+              <NavLink to="/dashboard" className={linkClass}>
+                Dashboard
+              </NavLink>
+            </li>
+            <li>
+              <NavLink to="/dead-letters" className={linkClass}>
+                Dead letters
+              </NavLink>
+            </li>
           </ul>
         </nav>
       </header>
-      <main className={styles.main}>{children}</main>
+      <main className={styles.main} id="main" tabIndex={-1}>{children}</main>
     </div>
   );
 }

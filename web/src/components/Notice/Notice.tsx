@@ -2,7 +2,7 @@ import type { ReactNode } from 'react';
 import styles from './Notice.module.css';
 
 interface NoticeProps {
-  tone?: 'info' | 'warning' | 'error';
+  tone?: 'info' | 'success' | 'warning' | 'error';
   children: ReactNode;
   /** Buttons shown beside the text. */
   actions?: ReactNode;

@@ -1,13 +1,14 @@
-import type { useOperatorRequest } from '../../api/useOperatorRequest';
+import type { OperatorRequest } from '../../api/useOperatorRequest';
 import { Button } from '../Button/Button';
 import { Notice } from '../Notice/Notice';
 import { TokenPrompt } from '../TokenPrompt/TokenPrompt';
 
 interface RequestStatusProps {
   /** The page's operator request state. */
-  request: ReturnType<typeof useOperatorRequest>;
-  /** Runs the failed request again. */
-  onRetry: () => void;
+  request: OperatorRequest;
+  /** Runs the failed request again. Without it the error has a Dismiss button instead (for an
+   *  action, which should not be repeated without asking again). */
+  onRetry?: () => void;
 }
 
 /** What every operator page shows about its request: the token prompt, or the error with a retry. */
@@ -26,9 +27,15 @@ export function RequestStatus({ request, onRetry }: RequestStatusProps) {
         <Notice
           tone="error"
           actions={
-            <Button size="small" onClick={onRetry}>
-              Try again
-            </Button>
+            onRetry ? (
+              <Button size="small" onClick={onRetry}>
+                Try again
+              </Button>
+            ) : (
+              <Button size="small" onClick={request.dismissError}>
+                Dismiss
+              </Button>
+            )
           }
         >
           {request.error}

@@ -1,5 +1,6 @@
 import { Button } from '../../components/Button/Button';
 import { Notice } from '../../components/Notice/Notice';
+import { pageStyles as frame } from '../../components/Page/Page';
 import { Composer } from './Composer';
 import { MessageList } from './MessageList';
 import styles from './ChatPage.module.css';
@@ -49,7 +50,7 @@ export function ChatPage() {
 
   return (
     <section className={styles.page} aria-labelledby="chat-title">
-      <div className={styles.header}>
+      <div className={frame.header}>
         <h1 className={styles.title} id="chat-title">
           Chat with support
         </h1>

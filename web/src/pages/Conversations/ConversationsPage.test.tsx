@@ -53,6 +53,23 @@ describe('Conversations page', () => {
     expect(screen.queryByRole('button', { name: 'Load more' })).toBeNull();
   });
 
+  it('filters by status and asks the server for that status only', async () => {
+    const fetchMock = mockFetch(
+      { body: { items: [conversation('t1', 'Hello')], next_cursor: 'c2' } },
+      { body: { items: [], next_cursor: null } },
+    );
+    renderPage();
+    expect(await screen.findByText('Hello')).toBeTruthy();
+
+    fireEvent.change(screen.getByLabelText('Status'), { target: { value: 'escalated' } });
+
+    expect(await screen.findByText('No conversations with status “Escalated”.')).toBeTruthy();
+    expect(screen.queryByText('Hello')).toBeNull();
+    const second = requestedUrl(fetchMock, 1);
+    expect(second.searchParams.get('status')).toBe('escalated');
+    expect(second.searchParams.has('cursor')).toBe(false);
+  });
+
   it('opens the replay when a row is clicked', async () => {
     mockFetch({ body: { items: [conversation('t1', 'Hello')], next_cursor: null } });
     renderPage();

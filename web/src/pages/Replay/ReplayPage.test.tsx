@@ -1,4 +1,4 @@
-import { render, screen, within } from '@testing-library/react';
+import { fireEvent, render, screen, within } from '@testing-library/react';
 import { MemoryRouter, Route, Routes } from 'react-router-dom';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { mockFetch, requestedUrl } from '../../test/mockFetch';
@@ -47,9 +47,49 @@ describe('Replay page', () => {
       'agent.replied',
     ]);
     expect(within(items[0]!).getByText('Where is order 42?')).toBeTruthy();
-    expect(within(items[1]!).getByText(/"get_order"/)).toBeTruthy();
+    expect(within(items[1]!).getByText('Tool called: get_order')).toBeTruthy();
     expect(within(items[2]!).getByText('Order 42 ships today.')).toBeTruthy();
     expect(requestedUrl(fetchMock, 0).pathname).toBe('/api/conversations/th%2F1/replay');
+  });
+
+  it('expands a tool call to its parameters and result, with latencies and timestamps', async () => {
+    mockFetch({
+      body: {
+        thread_id: 't',
+        steps: [
+          step(1, 'tool.called', { call_id: 'tool-1', tool: 'getOrder', params: { order_id: 'ORD-1002' }, permission: 'read' }),
+          {
+            ...step(2, 'tool.succeeded', { call_id: 'tool-1', tool: 'getOrder', status: 200, latency_ms: 14, attempts: 1 }),
+            occurred_at: '2025-11-25T10:00:00.014Z',
+            result: { order_id: 'ORD-1002', status: 'shipped' },
+          },
+          step(3, 'turn.completed', { outcome: 'replied', latency_ms: 21 }),
+          step(4, 'turn.failed', { error: 'engine down', category: 'retryable', attempts: 5, dead_letter_id: 7 }),
+        ],
+      },
+    });
+    renderAt('/conversations/t');
+    const [called, succeeded, completed, failed] = within(
+      await screen.findByRole('list', { name: 'Conversation steps' }),
+    ).getAllByRole('listitem');
+
+    const params = within(called!).getByRole('button', { name: 'Parameters of getOrder' });
+    expect(params.getAttribute('aria-expanded')).toBe('false');
+    expect(within(called!).queryByText(/"ORD-1002"/)).toBeNull();
+    fireEvent.click(params);
+    expect(params.getAttribute('aria-expanded')).toBe('true');
+    expect(within(called!).getByText(/"order_id": "ORD-1002"/)).toBeTruthy();
+
+    expect(within(succeeded!).getByText('HTTP 200')).toBeTruthy();
+    expect(within(succeeded!).getByText('took 14 ms')).toBeTruthy();
+    expect(within(succeeded!).getByText('+14 ms')).toBeTruthy();
+    fireEvent.click(within(succeeded!).getByRole('button', { name: 'Result of getOrder' }));
+    expect(within(succeeded!).getByText(/"status": "shipped"/)).toBeTruthy();
+    expect(succeeded!.querySelector('time')?.getAttribute('datetime')).toBe('2025-11-25T10:00:00.014Z');
+
+    expect(within(completed!).getByText('reply after 21 ms')).toBeTruthy();
+    expect(within(failed!).getByText('engine down')).toBeTruthy();
+    expect(within(failed!).getByRole('link', { name: 'dead letter 7' }).getAttribute('href')).toBe('/dead-letters/7');
   });
 
   it('shows the server’s error message', async () => {
