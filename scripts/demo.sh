@@ -13,12 +13,14 @@ NATS_PORT=${NATS_PORT:-4222}
 PG_PORT=${PG_PORT:-54329}
 LISTEN_ADDR=${LISTEN_ADDR:-127.0.0.1:8080}
 SHOP_BIND=${SHOP_BIND:-127.0.0.1:8090}
-# SMART_SUPPORT_PROFILE=debug runs debug binaries instead: no release build, and they share
-# their artifacts with `cargo nextest` (the browser tests of `make test` use it).
+# SMART_SUPPORT_PROFILE=debug runs debug binaries instead, built like `cargo nextest run
+# --workspace` builds them (the browser tests of `make test` use it): the same targets give the
+# same features, so after nextest nothing is compiled again (measured: 7 s, against 60 s for
+# `-p cli -p shop` alone, whose features differ from the test build's).
 PROFILE=${SMART_SUPPORT_PROFILE:-release}
 case "$PROFILE" in
-  release) build_flags=(--release) ;;
-  debug) build_flags=() ;;
+  release) build_flags=(--release -p cli -p shop) ;;
+  debug) build_flags=(--workspace --tests --bins) ;;
   *) die "SMART_SUPPORT_PROFILE must be release or debug, not '$PROFILE'" ;;
 esac
 BIN=target/$PROFILE
@@ -70,7 +72,7 @@ port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 ensure_web_built
 
 say "building the services (cargo build, $PROFILE profile)"
-cargo build "${build_flags[@]}" --locked --quiet -p cli -p shop
+cargo build "${build_flags[@]}" --locked --quiet
 
 # Secrets are made once per data folder, so conversations and the operator token
 # survive a restart.
