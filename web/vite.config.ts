@@ -2,8 +2,9 @@ import react from '@vitejs/plugin-react';
 import { defineConfig } from 'vitest/config';
 
 // The Rust server serves `dist/` on the same origin as `/ws` and `/api`; in development the Vite
-// server stands in for it and forwards those two paths to a locally running server.
-const backend = 'http://127.0.0.1:8080';
+// server stands in for it and forwards those two paths to a locally running server
+// (BACKEND_URL when the stack runs elsewhere, e.g. on another LISTEN_ADDR).
+const backend = process.env.BACKEND_URL ?? 'http://127.0.0.1:8080';
 
 export default defineConfig({
   plugins: [react()],
@@ -13,8 +14,10 @@ export default defineConfig({
       '/ws': {
         target: backend,
         ws: true,
-        // The server checks the handshake's Origin against its allow-list, which names its own
-        // origin; the dev page lives on Vite's port, so present the backend's origin instead.
+        // The server accepts a handshake whose Origin names the Host it was sent to (or one on
+        // WS_ALLOWED_ORIGINS); the dev page lives on Vite's port, so present the backend's host
+        // and origin instead (without changeOrigin the Host stayed Vite's and the server said 403).
+        changeOrigin: true,
         configure: (proxy) => {
           proxy.on('proxyReqWs', (proxyReq) => proxyReq.setHeader('origin', backend));
         },

@@ -61,7 +61,7 @@ async fn raw(database: &DatabaseArgs, rows: u64, batch: u64) -> anyhow::Result<(
     for statement in [
         "drop schema if exists bench_raw cascade",
         "create schema bench_raw",
-        "create table bench_raw.step (seq bigint primary key, event_id uuid not null unique,
+        "create table bench_raw.step (seq bigint primary key, event_id uuid not null,
              thread_id text not null, turn_id uuid not null, kind text not null,
              occurred_at timestamptz not null, fields jsonb not null)",
         "create index on bench_raw.step (thread_id, seq)",

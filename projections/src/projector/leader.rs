@@ -176,6 +176,12 @@ impl Leadership {
 /// the lock session: if this host vanishes without closing its socket, PostgreSQL ends
 /// the session (and releases the lock) in about half a minute instead of the operating
 /// system's default of hours.
+/// The lock session's options. It is also the session the active projector applies its
+/// batches in, with `synchronous_commit = off`: a commit returns before its WAL reaches
+/// the disk. A crash of PostgreSQL may then lose the last batches, their effects and
+/// their checkpoint together (a transaction is still all or nothing), and the projector
+/// applies them again from the stream: nothing is lost or counted twice, and the
+/// projector does not wait for a disk flush per batch.
 fn lock_options(pool: &PgPool) -> PgConnectOptions {
     let options = (*pool.connect_options()).clone();
     options
@@ -184,6 +190,7 @@ fn lock_options(pool: &PgPool) -> PgConnectOptions {
             ("tcp_keepalives_idle", "10"),
             ("tcp_keepalives_interval", "5"),
             ("tcp_keepalives_count", "3"),
+            ("synchronous_commit", "off"),
         ])
 }
 

@@ -114,7 +114,7 @@ pub async fn apply_batch_to_fresh_copy(
         .collect();
     let steps = async {
         let mut tx = pool.begin().await?;
-        replay_step::insert_many(&mut tx, &events).await?;
+        replay_step::copy_into_fresh(&mut tx, &events).await?;
         tx.commit().await
     };
     let rest = async {

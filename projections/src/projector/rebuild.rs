@@ -7,8 +7,8 @@
 //! 1. [`create_schema`]: `read_model_rebuild`, every table of `read_model` cloned empty;
 //! 2. [`replay`]: the stream from sequence 1 up to its last sequence as read at the start,
 //!    through a pool whose `search_path` is the new schema, with the projector's own fold
-//!    ([`apply_batch_to_fresh_copy`]: large batches, `replay_step` and the other tables
-//!    written at the same time on two connections, `synchronous_commit = off`, secondary
+//!    ([`apply_batch_to_fresh_copy`]: large batches, `replay_step` (with `COPY`) and the
+//!    other tables written at the same time on two connections, `synchronous_commit = off`, secondary
 //!    indexes built once at the end — a lost or interrupted rebuild is redone);
 //! 3. [`swap`]: one transaction on the live pool locks the live tables against writes,
 //!    applies the events between the rebuild's checkpoint and the live one to the new

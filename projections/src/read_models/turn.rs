@@ -50,20 +50,34 @@ pub async fn agents(
         .await
 }
 
-/// Applies the deltas: creates the rows that are new, then applies every delta (two
-/// statements, so a counter is never added twice to a row created by the same batch).
+/// Applies the deltas in one statement: a new turn is inserted with its delta, a known one
+/// gets it added (a batch has one delta per turn). The columns' "not known yet" values, 0
+/// for `message_seq` and `running` for `outcome`, leave a known row's value as it is.
 pub async fn apply(tx: &mut Transaction<'_, Postgres>, deltas: &[Delta]) -> sqlx::Result<()> {
     if deltas.is_empty() {
         return Ok(());
     }
-    let ids: Vec<Uuid> = deltas.iter().map(|d| d.turn_id).collect();
     sqlx::query(
-        "insert into turn (turn_id, thread_id, message_seq, started_at)
-         select turn_id, thread_id, 0, started_at
-         from unnest($1::uuid[], $2::text[], $3::timestamptz[]) as d(turn_id, thread_id, started_at)
-         on conflict (turn_id) do nothing",
+        "insert into turn (turn_id, thread_id, started_at, message_seq, agent, outcome,
+                           completed_at, latency_ms, tool_calls, tool_errors)
+         select turn_id, thread_id, started_at, coalesce(message_seq, 0), agent,
+                coalesce(outcome, 'running'), completed_at, latency_ms, tool_calls, tool_errors
+         from unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::bigint[], $5::text[],
+                     $6::text[], $7::timestamptz[], $8::bigint[], $9::int[], $10::int[])
+              as d(turn_id, thread_id, started_at, message_seq, agent, outcome, completed_at,
+                   latency_ms, tool_calls, tool_errors)
+         on conflict (turn_id) do update set
+             message_seq = case when excluded.message_seq = 0 then turn.message_seq
+                                else excluded.message_seq end,
+             agent = coalesce(excluded.agent, turn.agent),
+             outcome = case when excluded.outcome = 'running' then turn.outcome
+                            else excluded.outcome end,
+             completed_at = coalesce(excluded.completed_at, turn.completed_at),
+             latency_ms = coalesce(excluded.latency_ms, turn.latency_ms),
+             tool_calls = turn.tool_calls + excluded.tool_calls,
+             tool_errors = turn.tool_errors + excluded.tool_errors",
     )
-    .bind(&ids)
+    .bind(deltas.iter().map(|d| d.turn_id).collect::<Vec<_>>())
     .bind(
         deltas
             .iter()
@@ -71,24 +85,6 @@ pub async fn apply(tx: &mut Transaction<'_, Postgres>, deltas: &[Delta]) -> sqlx
             .collect::<Vec<_>>(),
     )
     .bind(deltas.iter().map(|d| d.first_at).collect::<Vec<_>>())
-    .execute(&mut **tx)
-    .await?;
-    sqlx::query(
-        "update turn set
-             message_seq = coalesce(d.message_seq, turn.message_seq),
-             agent = coalesce(d.agent, turn.agent),
-             outcome = coalesce(d.outcome, turn.outcome),
-             completed_at = coalesce(d.completed_at, turn.completed_at),
-             latency_ms = coalesce(d.latency_ms, turn.latency_ms),
-             tool_calls = turn.tool_calls + d.tool_calls,
-             tool_errors = turn.tool_errors + d.tool_errors
-         from unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::timestamptz[],
-                     $6::bigint[], $7::int[], $8::int[])
-              as d(turn_id, message_seq, agent, outcome, completed_at, latency_ms, tool_calls,
-                   tool_errors)
-         where turn.turn_id = d.turn_id",
-    )
-    .bind(&ids)
     .bind(deltas.iter().map(|d| d.message_seq).collect::<Vec<_>>())
     .bind(
         deltas

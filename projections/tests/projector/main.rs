@@ -33,7 +33,8 @@ async fn database() -> (testkit::Postgres, sqlx::PgPool) {
     (postgres, pool)
 }
 
-/// One answered turn of `thread`: message, reply, completion.
+/// One answered turn of `thread`: message, reply, completion. The message has the
+/// characters a rebuild's `COPY` must escape, so the rebuild tests check them stored alike.
 fn turn_events(thread: &ThreadId) -> [Envelope; 3] {
     let turn_id = TurnId::from_uuid(Uuid::new_v4());
     let at = OffsetDateTime::now_utc();
@@ -44,7 +45,7 @@ fn turn_events(thread: &ThreadId) -> [Envelope; 3] {
             turn_id,
             at,
             MessageReceived {
-                content: "hello".into(),
+                content: "hello\tthere\\ \"you\"\r\nnew line, ünïcode".into(),
                 client_msg_id: None,
             },
         ),

@@ -2,6 +2,8 @@ import type {
   AnalyticsRange,
   AnalyticsReport,
   ApiErrorBody,
+  BulkRedriveCount,
+  BulkRedriveResult,
   ConversationPage,
   ConversationStatus,
   DeadLetter,
@@ -126,4 +128,25 @@ export function redriveDeadLetter(id: number): Promise<Redriven> {
 /** Discards the dead letter (204, no body). */
 export async function discardDeadLetter(id: number): Promise<void> {
   await apiFetch<unknown>(`/dead-letters/${id}`, { method: 'DELETE' });
+}
+
+/** The filter as the bulk redrive's body takes it: only the filters that are set (it refuses others). */
+function filterBody({ category, thread_id, since, until }: DeadLetterFilter): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries({ category, thread_id, since, until }).filter((entry): entry is [string, string] => Boolean(entry[1])),
+  );
+}
+
+function postJson<T>(path: string, body: unknown): Promise<T> {
+  return apiFetch<T>(path, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+}
+
+/** Step one of a bulk redrive: how many dead letters match the filter now (nothing changes). */
+export function countRedrivable(filter: DeadLetterFilter): Promise<BulkRedriveCount> {
+  return postJson<BulkRedriveCount>('/dead-letters/redrive', { ...filterBody(filter), dry_run: true });
+}
+
+/** Step two: redrive them, if `expectedCount` still match (else 409 `count_changed`, nothing done). */
+export function redriveMatching(filter: DeadLetterFilter, expectedCount: number): Promise<BulkRedriveResult> {
+  return postJson<BulkRedriveResult>('/dead-letters/redrive', { ...filterBody(filter), expected_count: expectedCount });
 }

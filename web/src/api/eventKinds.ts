@@ -38,11 +38,30 @@ export function isQuietInChat(kind: string): boolean {
   return kind === 'turn.started' || kind === 'turn.completed' || kind === 'agent.routed';
 }
 
-/** Short status line for the end-user chat, e.g. for tool calls, escalation, failures. */
+/**
+ * A tool step in the end-user chat: what the agent is doing, with the tool's name so the customer
+ * (and support) can see which system was asked.
+ */
+export function chatToolText(kind: string, tool: string | null, permission: string | null): string {
+  const name = tool ? ` (${tool})` : '';
+  switch (kind) {
+    case 'tool.called':
+      return permission === 'write' ? `Making that change${name}…` : `Looking that up${name}…`;
+    case 'tool.succeeded':
+      return permission === 'write' ? `Change made${name}` : `Looked that up${name}`;
+    case 'tool.failed':
+      return `That did not work${name}`;
+    default:
+      return `Working on it${name}…`;
+  }
+}
+
+/** Short status line for the end-user chat, e.g. for confirmations, escalation, failures. */
 export function chatStatusText(kind: string): string {
+  if (kind === 'confirmation.requested') return 'The agent needs your confirmation before going ahead.';
   switch (kindTone(kind)) {
     case 'tool':
-      return 'Looking that up…';
+      return chatToolText(kind, null, null);
     case 'escalation':
       return 'Your conversation has been passed to a member of our support team.';
     case 'failure':

@@ -192,6 +192,17 @@ export interface Redriven {
   seq: number;
 }
 
+/** `POST /api/dead-letters/redrive` with `dry_run`: how many match now. */
+export interface BulkRedriveCount {
+  would_redrive: number;
+}
+
+/** `POST /api/dead-letters/redrive` with `expected_count`: what was done. */
+export interface BulkRedriveResult {
+  redriven: number;
+  failed: Array<{ id: number; code: string; message: string }>;
+}
+
 /** Body of every non-2xx REST answer. */
 export interface ApiErrorBody {
   error: { code: string; message: string };

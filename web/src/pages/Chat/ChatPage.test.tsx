@@ -1,4 +1,4 @@
-import { act, fireEvent, render, screen } from '@testing-library/react';
+import { act, fireEvent, render, screen, within } from '@testing-library/react';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { ServerFrame } from '../../api/types';
 import { FakeWebSocket } from '../../test/fakeWebSocket';
@@ -72,6 +72,24 @@ describe('Chat page', () => {
       token: 'secret',
       lastSeq: 2,
     });
+  });
+
+  it('offers Yes / No when the agent asks to confirm, and sends the answer', () => {
+    render(<ChatPage />);
+    const socket = connect();
+    serve(
+      socket,
+      event(1, 'message.received', { content: 'Cancel ORD-1001' }),
+      event(2, 'turn.started', {}),
+      event(3, 'confirmation.requested', { tool: 'cancelOrder', params: { order_id: 'ORD-1001' } }),
+      event(4, 'agent.replied', { text: 'Shall I cancel order ORD-1001?' }),
+      event(5, 'turn.completed', { outcome: 'awaiting_confirmation' }),
+    );
+
+    const answers = screen.getByRole('group', { name: 'Answer the question' });
+    fireEvent.click(within(answers).getByRole('button', { name: 'Yes, go ahead' }));
+    expect(socket.sent).toEqual([{ type: 'message', content: 'yes', client_msg_id: expect.any(String) }]);
+    expect(screen.queryByRole('group', { name: 'Answer the question' })).toBeNull();
   });
 
   it('Shift+Enter does not send', () => {

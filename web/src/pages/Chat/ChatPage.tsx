@@ -42,6 +42,21 @@ function ConnectionBanner({
   );
 }
 
+/** Quick answers to the agent's confirmation question; typing an answer works as well. */
+function ConfirmationAnswers({ onAnswer }: { onAnswer: (answer: string) => void }) {
+  return (
+    <div className={styles.answers} role="group" aria-label="Answer the question">
+      <span className={styles.answersLabel}>Your answer:</span>
+      <Button size="small" variant="primary" onClick={() => onAnswer('yes')}>
+        Yes, go ahead
+      </Button>
+      <Button size="small" onClick={() => onAnswer('no')}>
+        No, cancel
+      </Button>
+    </div>
+  );
+}
+
 export function ChatPage() {
   const { state, connection, send, retry, reconnectNow, newConversation, dismissNotice } = useChatSocket();
   const lastReply = [...state.items].reverse().find((item) => item.type === 'agent');
@@ -91,6 +106,8 @@ export function ChatPage() {
       <div className="visually-hidden" aria-live="polite" aria-atomic="true" data-testid="reply-announcer">
         {lastReply && lastReply.type === 'agent' ? `Support replied: ${lastReply.text}` : ''}
       </div>
+
+      {state.confirmation && !state.agentTyping ? <ConfirmationAnswers onAnswer={send} /> : null}
 
       <Composer onSend={send} />
     </section>

@@ -141,9 +141,37 @@ describe('chat state from frames', () => {
       frame(event(4, 'turn.completed')),
     ]);
     showTranscript(state);
-    expect(screen.getByText('Looking that up…')).toBeTruthy();
+    expect(screen.getByText('Looking that up (get_order)…')).toBeTruthy();
     expect(screen.getByText(/passed to a member of our support team/)).toBeTruthy();
     expect(screen.queryByText(/turn/i)).toBeNull();
+  });
+
+  it('updates a tool call’s line with its result instead of adding another', () => {
+    const state = run([
+      session,
+      frame(event(1, 'tool.called', { call_id: 'tool-1', tool: 'getOrder', permission: 'read' })),
+      frame(event(2, 'tool.called', { call_id: 'tool-2', tool: 'cancelOrder', permission: 'write' })),
+      frame(event(3, 'tool.succeeded', { call_id: 'tool-1', tool: 'getOrder' })),
+      frame(event(4, 'tool.failed', { call_id: 'tool-2', tool: 'cancelOrder' })),
+    ]);
+    expect(state.items.map((i) => (i.type === 'status' ? i.text : null))).toEqual([
+      'Looked that up (getOrder)',
+      'That did not work (cancelOrder)',
+    ]);
+  });
+
+  it('keeps a confirmation question open until the next user message', () => {
+    const asked = run([
+      session,
+      frame(event(1, 'confirmation.requested', { tool: 'cancelOrder', params: { order_id: 'ORD-1' } })),
+      frame(event(2, 'agent.replied', { text: 'Shall I cancel order ORD-1?' })),
+    ]);
+    expect(asked.confirmation).toEqual({ seq: 1, tool: 'cancelOrder' });
+    showTranscript(asked);
+    expect(screen.getByText(/needs your confirmation/)).toBeTruthy();
+
+    expect(chatReducer(asked, { type: 'typed', clientMsgId: 'm9', content: 'yes' }).confirmation).toBeNull();
+    expect(chatReducer(asked, frame(event(3, 'message.received', { content: 'yes' }))).confirmation).toBeNull();
   });
 
   it('marks a rate-limited message as not sent and offers a retry', () => {

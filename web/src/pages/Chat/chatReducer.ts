@@ -1,5 +1,5 @@
 import { describeErrorCode, refusesResume, rejectsMessage } from '../../api/errorCodes';
-import { chatStatusText, isQuietInChat, kindTone } from '../../api/eventKinds';
+import { chatStatusText, chatToolText, isQuietInChat, kindTone } from '../../api/eventKinds';
 import type { EventEnvelope, ServerFrame } from '../../api/types';
 
 /**
@@ -10,6 +10,10 @@ import type { EventEnvelope, ServerFrame } from '../../api/types';
  * - `event` frames arrive in stream order; one whose `seq` is not above `lastSeq` was already seen
  *   (a replay after reconnect may overlap) and is dropped. Only events advance `lastSeq`: an `ack`
  *   can overtake earlier events still on their way, and those must not be skipped.
+ * - A tool call is one status line: its `tool.succeeded` / `tool.failed` updates the line of its
+ *   `tool.called` (same turn and `call_id`) rather than adding another.
+ * - A `confirmation.requested` leaves a question open (`confirmation`) until the next user message,
+ *   so the page can offer Yes / No answers.
  * - A typed message is shown at once as `sending`. It becomes `sent` when its ack or its own
  *   `message.received` echo arrives, whichever is first; the other one then finds it (by
  *   `client_msg_id` or by `seq`), so the message is never drawn twice.
@@ -42,6 +46,16 @@ export interface StatusLine {
   text: string;
   seq: number;
   occurredAt: string;
+  /** A tool call's line: `<turn_id>/<call_id>`, so its result updates it. */
+  callKey?: string;
+  /** The tool's permission (`read`, `write`), from its `tool.called`. */
+  permission?: string;
+}
+
+/** The agent asked the user to confirm a write; the next message answers. */
+export interface OpenConfirmation {
+  seq: number;
+  tool: string | null;
 }
 
 export type ChatItem = UserMessage | AgentMessage | StatusLine;
@@ -61,6 +75,7 @@ export interface ChatState {
   notice: ChatNotice | null;
   /** The server refused to resume this thread; reconnecting with it again cannot help. */
   resumeRefused: boolean;
+  confirmation: OpenConfirmation | null;
 }
 
 export type ChatAction =
@@ -79,6 +94,7 @@ export function initialChatState(stored?: { threadId: string; token: string } | 
     agentTyping: false,
     notice: null,
     resumeRefused: false,
+    confirmation: null,
   };
 }
 
@@ -127,8 +143,9 @@ function onEvent(state: ChatState, seq: number, event: EventEnvelope): ChatState
   if (event.thread_id && state.threadId && event.thread_id !== state.threadId) return state;
   const next: ChatState = { ...state, lastSeq: seq };
 
-  if (event.kind === 'message.received') {
-    return { ...next, items: onMessageReceived(state, seq, event) };
+  if (event.kind === 'message.received' || event.kind === 'message.redriven') {
+    // Any new user message answers (or drops) an open question.
+    return { ...next, confirmation: null, items: onMessageReceived(state, seq, event) };
   }
   if (event.kind === 'agent.replied') {
     const text = stringField(event, 'text') ?? '';
@@ -141,10 +158,14 @@ function onEvent(state: ChatState, seq: number, event: EventEnvelope): ChatState
   if (event.kind === 'turn.started') return { ...next, agentTyping: true };
   if (event.kind === 'turn.completed') return { ...next, agentTyping: false };
   if (isQuietInChat(event.kind)) return next;
+  if (kindTone(event.kind) === 'tool') return onToolStep(next, seq, event);
 
+  const confirmation =
+    event.kind === 'confirmation.requested' ? { seq, tool: stringField(event, 'tool') } : state.confirmation;
   const tone = kindTone(event.kind);
   return {
     ...next,
+    confirmation,
     agentTyping: tone === 'failure' || tone === 'escalation' ? false : state.agentTyping,
     items: [
       ...state.items,
@@ -159,6 +180,31 @@ function onEvent(state: ChatState, seq: number, event: EventEnvelope): ChatState
       },
     ],
   };
+}
+
+/** A tool call's line: added by `tool.called`, updated in place by its result. */
+function onToolStep(state: ChatState, seq: number, event: EventEnvelope): ChatState {
+  const callId = stringField(event, 'call_id');
+  const callKey = callId ? `${event.turn_id ?? ''}/${callId}` : undefined;
+  const tool = stringField(event, 'tool');
+  const index = callKey ? state.items.findIndex((i) => i.type === 'status' && i.callKey === callKey) : -1;
+  const existing = index >= 0 ? state.items[index] : undefined;
+  if (existing && existing.type === 'status' && event.kind !== 'tool.called') {
+    const text = chatToolText(event.kind, tool, existing.permission ?? null);
+    return { ...state, items: replaceItem(state.items, index, { ...existing, kind: event.kind, text }) };
+  }
+  const permission = stringField(event, 'permission');
+  const line: StatusLine = {
+    type: 'status',
+    key: `seq-${seq}`,
+    kind: event.kind,
+    text: chatToolText(event.kind, tool, permission),
+    seq,
+    occurredAt: event.occurred_at,
+    ...(callKey ? { callKey } : {}),
+    ...(permission ? { permission } : {}),
+  };
+  return { ...state, items: [...state.items, line] };
 }
 
 function onAck(state: ChatState, clientMsgId: string, seq: number): ChatState {
@@ -219,6 +265,7 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
     case 'typed':
       return {
         ...state,
+        confirmation: null,
         items: [
           ...state.items,
           {

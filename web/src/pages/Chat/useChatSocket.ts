@@ -15,6 +15,7 @@ export interface Connection {
   retryInMs: number | null;
 }
 
+const SOCKET_CONNECTING = 0;
 const SOCKET_OPEN = 1;
 const PING_EVERY_MS = 25_000;
 
@@ -64,7 +65,13 @@ export function useChatSocket() {
     const socket = socketRef.current;
     socketRef.current = null;
     sessionReady.current = false;
-    if (socket && socket.readyState <= SOCKET_OPEN) socket.close(1000);
+    if (socket?.readyState === SOCKET_CONNECTING) {
+      // Closing a socket still connecting makes the browser log an error ("closed before the
+      // connection is established"), e.g. on every StrictMode remount: let it open, then close it.
+      socket.onopen = () => socket.close(1000);
+    } else if (socket?.readyState === SOCKET_OPEN) {
+      socket.close(1000);
+    }
   };
 
   const connect = useCallback(() => {

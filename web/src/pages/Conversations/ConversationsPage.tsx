@@ -34,8 +34,7 @@ export function ConversationsPage() {
   const list = usePagedList(fetchPage, (item: ConversationSummary) => item.thread_id);
   const navigate = useNavigate();
 
-  const setStatus = (next: ConversationStatus | '') =>
-    setSearchParams(next ? { status: next } : {}, { replace: true });
+  const setStatus = (next: ConversationStatus | '') => setSearchParams(next ? { status: next } : {});
   const open = (threadId: string) => navigate(`/conversations/${encodeURIComponent(threadId)}`);
 
   return (

@@ -89,7 +89,8 @@ export function DashboardPage() {
   // again behind the reader's back; "Try again" or "Refresh" resumes.
   useInterval(load, REFRESH_EVERY_MS, autoRefresh && !request.needsToken && !request.error);
 
-  const setRange = (next: AnalyticsRange) => setSearchParams(next === '24h' ? {} : { range: next }, { replace: true });
+  // In the address, so a range can be bookmarked and Back returns to the previous one.
+  const setRange = (next: AnalyticsRange) => setSearchParams(next === '24h' ? {} : { range: next });
   const quiet = report ? isQuiet(report) : false;
 
   return (

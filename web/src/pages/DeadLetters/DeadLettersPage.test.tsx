@@ -147,6 +147,29 @@ describe('Dead letters page', () => {
     expect(screen.getByText('Where is my order? (7)')).toBeTruthy();
   });
 
+  it('redrives every matching dead letter after confirming the count the server gave', async () => {
+    const fetchMock = mockFetch(
+      page(letter(7), letter(8)),
+      { body: { would_redrive: 2 } },
+      { body: { redriven: 1, failed: [{ id: 8, code: 'not_redrivable', message: 'not an event' }] } },
+      page(letter(8)),
+    );
+    renderAt('/dead-letters?category=retryable');
+    await rowOf(7);
+
+    fireEvent.click(screen.getByRole('button', { name: 'Redrive all matching…' }));
+    const dialog = await screen.findByRole('dialog', { name: 'Redrive 2 dead letters?' });
+    expect(requestMethod(fetchMock, 1)).toBe('POST');
+    expect(requestedUrl(fetchMock, 1).pathname).toBe('/api/dead-letters/redrive');
+    expect(JSON.parse(String(fetchMock.mock.calls[1]?.[1]?.body))).toEqual({ category: 'retryable', dry_run: true });
+
+    fireEvent.click(within(dialog).getByRole('button', { name: 'Redrive 2' }));
+    expect(await screen.findByText('Redrove 1 dead letter. 1 could not be redriven: #8 (not redrivable).')).toBeTruthy();
+    expect(JSON.parse(String(fetchMock.mock.calls[2]?.[1]?.body))).toEqual({ category: 'retryable', expected_count: 2 });
+    await screen.findByText('Where is my order? (8)');
+    expect(screen.queryByText('Where is my order? (7)')).toBeNull();
+  });
+
   it('explains in plain words why a redrive was refused', async () => {
     mockFetch(page(letter(7)), {
       status: 409,
@@ -156,7 +179,9 @@ describe('Dead letters page', () => {
     fireEvent.click(within(await rowOf(7)).getByRole('button', { name: 'Redrive dead letter 7' }));
     fireEvent.click(within(screen.getByRole('dialog')).getByRole('button', { name: 'Redrive' }));
 
-    expect((await screen.findByRole('alert')).textContent).toMatch(/Dead letter 7 cannot be redriven.*Discard it instead/);
+    expect((await screen.findByRole('alert')).textContent).toMatch(
+      'Dead letter 7 cannot be redriven: its original is not a user message (not a user message). Discard it instead.',
+    );
   });
 
   it('asks for the operator token on 401, for the list and for an action', async () => {

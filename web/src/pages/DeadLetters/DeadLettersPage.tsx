@@ -14,6 +14,7 @@ import { formatDateTime, isoToLocalInput, localInputToIso } from '../../lib/form
 import { DEAD_LETTER_CATEGORY_LABELS, labelOf } from '../../lib/labels';
 import styles from './DeadLettersPage.module.css';
 import { originalText } from './deadLetterText';
+import { useBulkRedrive } from './useBulkRedrive';
 import { DeadLetterActionButtons, useDeadLetterAction } from './useDeadLetterAction';
 
 const PAGE_SIZE = 50;
@@ -91,18 +92,18 @@ export function DeadLettersPage() {
     if (location.state) navigate({ pathname: location.pathname, search: location.search }, { replace: true, state: null });
   }, [location, navigate]);
 
-  const action = useDeadLetterAction(
-    (message) => {
-      setDone(message);
-      list.reload();
-    },
-    list.reload,
-  );
+  // After any action: say what happened and show what is left.
+  const finished = (message: string) => {
+    setDone(message);
+    list.reload();
+  };
+  const action = useDeadLetterAction(finished, list.reload);
+  const bulk = useBulkRedrive(filter, finished);
 
   const apply = (next: Required<DeadLetterFilter>) => {
     const params: Record<string, string> = {};
     for (const [key, value] of Object.entries(next)) if (value) params[key] = value;
-    setSearchParams(params, { replace: true });
+    setSearchParams(params);
   };
 
   return (
@@ -111,7 +112,12 @@ export function DeadLettersPage() {
         <h1 className={frame.title} id="dead-letters-title">
           Dead letters
         </h1>
-        <Button onClick={list.reload}>Refresh</Button>
+        <div className={frame.actions}>
+          <Button onClick={bulk.start} disabled={list.loaded && list.items.length === 0}>
+            Redrive all matching…
+          </Button>
+          <Button onClick={list.reload}>Refresh</Button>
+        </div>
       </div>
       <p className={frame.intro}>
         Customer messages the workers gave up on. Redrive one to have it answered again, or discard it.
@@ -132,6 +138,7 @@ export function DeadLettersPage() {
         </Notice>
       ) : null}
       <RequestStatus request={action.request} />
+      <RequestStatus request={bulk.request} />
       <PagedTable
         list={list}
         label="Dead letters list"
@@ -180,6 +187,7 @@ export function DeadLettersPage() {
         )}
       />
       {action.dialog}
+      {bulk.dialog}
     </section>
   );
 }

@@ -49,12 +49,15 @@ export function actionError(action: DeadLetterAction, id: number, caught: unknow
         caught.code,
         `Dead letter ${id} is not there any more: it was already redriven or discarded.`,
       );
-    case 'not_redrivable':
+    case 'not_redrivable': {
+      // The server says "cannot be redriven: <reason>; discard it instead": keep the reason only.
+      const reason = caught.message.replace(/^cannot be redriven:\s*/, '').replace(/;\s*discard it instead\.?$/, '');
       return new ApiError(
         caught.status,
         caught.code,
-        `Dead letter ${id} cannot be redriven: its original is not a user message (${caught.message}). Discard it instead.`,
+        `Dead letter ${id} cannot be redriven: its original is not a user message (${reason}). Discard it instead.`,
       );
+    }
     case 'unavailable':
       return new ApiError(
         caught.status,
