@@ -1,6 +1,7 @@
 import { expect, test } from 'vitest';
 import {
   PHONE,
+  conversation,
   expectNoBrowserErrors,
   openTab,
   screenshot,
@@ -22,6 +23,8 @@ test('a customer asks about an order and the agent answers from the shop API', a
   await sendChatMessage(page, 'Hello, where is my order ORD-1001?');
   // The orders agent's getOrder call to the demo shop says ORD-1001 is processing.
   await waitForReply(page, /Order ORD-1001 is processing \(total .+\)\./);
+  // The chat shows that the agent looked it up with the shop's getOrder operation.
+  await conversation(page).getByText(/getOrder/).waitFor();
 
   expect(await transcript(page)).toEqual([
     { who: 'user', text: 'Hello, where is my order ORD-1001?' },
