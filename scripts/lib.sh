@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared steps of `make demo` and `make test`: install what is missing, nothing else.
 # Sourced, not run. Every install step is here, so a fresh machine needs nothing by hand.
 
@@ -59,6 +60,17 @@ ensure_cargo_nextest() {
   command -v cargo-nextest >/dev/null 2>&1 && return 0
   say "installing cargo-nextest"
   cargo install --locked cargo-nextest >/dev/null || die "could not install cargo-nextest"
+}
+
+# Debian's Chromium for the browser tests (web/e2e/), which drive it with playwright-core.
+# A browser download of the test tool's own (`npx playwright install`) is not used.
+CHROMIUM=/usr/bin/chromium
+
+ensure_chromium() {
+  [ -x "$CHROMIUM" ] && return 0
+  say "installing Chromium (Debian packages chromium, fonts-liberation)"
+  apt_install chromium fonts-liberation
+  [ -x "$CHROMIUM" ] || die "$CHROMIUM not found after installing the chromium package"
 }
 
 # Installs the web app's packages when package-lock.json changed, then builds web/dist.

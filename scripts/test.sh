@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make test`: installs what is missing, then runs every test: Rust (unit, integration,
-# end-to-end against real nats-server and PostgreSQL), lints, and the web app's tests.
+# end-to-end against real nats-server and PostgreSQL), lints, the web app's tests, and the
+# browser tests (headless Chromium against the whole stack that `make demo` runs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
@@ -10,6 +11,7 @@ ensure_nats_server
 ensure_postgres
 ensure_cargo_nextest
 ensure_web_built
+ensure_chromium
 
 say "cargo fmt --check"
 cargo fmt --all --check
@@ -19,3 +21,5 @@ say "Rust tests (cargo nextest)"
 cargo nextest run --locked --workspace --no-fail-fast
 say "web tests (vitest)"
 (cd web && npm run --silent typecheck && npm test --silent)
+say "browser tests (scripts/e2e.sh: headless Chromium against the stack of scripts/demo.sh)"
+bash scripts/e2e.sh

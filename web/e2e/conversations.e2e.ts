@@ -1,0 +1,67 @@
+import { expect, test } from 'vitest';
+import {
+  UNAUTHORIZED_LOAD,
+  chatThreadId,
+  expectNoBrowserErrors,
+  openTab,
+  reloadUntilVisible,
+  screenshot,
+  sendChatMessage,
+  signIn,
+  waitForReply,
+  useChromium,
+} from './support';
+
+const browser = useChromium();
+
+test('an operator finds the conversation, opens its replay and reads a tool call with its params and result', async () => {
+  const tab = await openTab(browser());
+  const { page } = tab;
+  await page.goto('/');
+  await sendChatMessage(page, 'Can you check ORD-1004 for me?');
+  await waitForReply(page, /Order ORD-1004 is/);
+  const threadId = await chatThreadId(page);
+
+  // The operator pages ask for the token first (the 401 behind that is the one expected error).
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Conversations' }).click();
+  await signIn(page);
+  await page.getByRole('heading', { name: 'Conversations' }).waitFor();
+  // Each row links to its conversation (the thread id is the link's title); its preview is the
+  // latest message or reply.
+  const link = page.getByRole('link', { name: /Order ORD-1004 is/ }).and(page.getByTitle(threadId));
+  await reloadUntilVisible(page, link);
+  const row = page.getByRole('row').filter({ has: link });
+  await expect(row.getByRole('cell').allInnerTexts()).resolves.toEqual([
+    expect.stringMatching(/^Order ORD-1004 is \w+ \(total .+\)\.$/),
+    'Open', // status
+    'orders', // the agent that answered
+    expect.any(String), // started
+    expect.any(String), // last activity
+    '1', // messages
+    '1', // turns
+  ]);
+  await screenshot(page, 'conversations');
+
+  await link.click();
+  await page.waitForURL(`**/conversations/${threadId}`);
+  await page.getByRole('heading', { name: 'Replay' }).waitFor();
+  const steps = page.getByRole('list', { name: 'Conversation steps' });
+  await steps.getByText('Can you check ORD-1004 for me?').waitFor();
+  await steps.getByText(/Order ORD-1004 is/).waitFor();
+
+  // The tool call's parameters and its result are behind show/hide buttons named after the tool.
+  const called = steps.getByRole('listitem').filter({ hasText: 'tool.called' });
+  await called.getByRole('button', { name: 'Parameters of getOrder' }).click();
+  expect(JSON.parse(await called.locator('pre').innerText())).toEqual({ order_id: 'ORD-1004' });
+
+  const succeeded = steps.getByRole('listitem').filter({ hasText: 'tool.succeeded' });
+  await succeeded.getByRole('button', { name: 'Result of getOrder' }).click();
+  const result = JSON.parse(await succeeded.locator('pre').innerText()) as { order_id?: string; status?: string };
+  expect(result.order_id).toBe('ORD-1004');
+  // The status the agent's reply names is the one the shop API returned.
+  expect(await steps.getByText(/Order ORD-1004 is/).innerText()).toContain(`is ${result.status} (total`);
+  await screenshot(page, 'replay', { fullPage: true });
+
+  expectNoBrowserErrors(tab, [UNAUTHORIZED_LOAD]);
+  await tab.close();
+});

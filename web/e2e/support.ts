@@ -1,0 +1,213 @@
+/**
+ * What the browser tests share: the stack that scripts/e2e.sh started (the `E2E_*` variables),
+ * headless Debian Chromium driven by playwright-core, a tab that records every console error and
+ * page error, and the steps several tests take (chat, operator sign-in, screenshots).
+ */
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
+import { afterAll, beforeAll, expect, onTestFailed } from 'vitest';
+
+function env(name: string): string {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set: run the browser tests with scripts/e2e.sh, which starts the stack`);
+  return value;
+}
+
+/** The stack under test: pages, `/ws` and `/api` on one origin. */
+export const baseUrl = env('E2E_BASE_URL');
+/** The operator token of `/api` (demo.sh's `API_TOKEN`). */
+export const apiToken = env('E2E_API_TOKEN');
+
+export const LAPTOP = { width: 1280, height: 800 };
+export const PHONE = { width: 390, height: 844 };
+
+/** Debian's Chromium; never a browser downloaded by the test tool. */
+const CHROMIUM = process.env.E2E_CHROMIUM ?? '/usr/bin/chromium';
+
+/** Chromium for the calling test file: started before its tests, closed after them. */
+export function useChromium(): () => Browser {
+  let browser: Browser | undefined;
+  beforeAll(async () => {
+    browser = await launchChromium();
+  });
+  afterAll(async () => {
+    await browser?.close();
+  });
+  return () => {
+    if (!browser) throw new Error('Chromium did not start (see the beforeAll error)');
+    return browser;
+  };
+}
+
+function launchChromium(): Promise<Browser> {
+  // playwright-core adds --headless and a fresh --user-data-dir of its own. Without the
+  // background-networking flags Chromium keeps calling Google's hosts, which this network refuses.
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+}
+
+export interface Tab {
+  page: Page;
+  /** Every console error and uncaught page error so far. */
+  errors: string[];
+  close(): Promise<void>;
+}
+
+/**
+ * A new browser context (its own storage, so its own conversation) with one page.
+ * `operator`: the operator token is in storage already, as after a sign-in.
+ */
+export async function openTab(browser: Browser, options: { operator?: boolean } = {}): Promise<Tab> {
+  const context = await browser.newContext({ baseURL: baseUrl, viewport: LAPTOP });
+  if (options.operator) {
+    await context.addInitScript((token) => localStorage.setItem('smart-support.operator-token', token), apiToken);
+  }
+  const page = await context.newPage();
+  page.setDefaultTimeout(20_000);
+  const errors: string[] = [];
+  page.on('console', (message) => {
+    if (message.type() === 'error') errors.push(`console error: ${message.text()}`);
+  });
+  page.on('pageerror', (error) => errors.push(`page error: ${error.message}`));
+  onTestFailed(async ({ task }) => {
+    // What the page showed when the test failed: web/test-results/<test>.png and its text.
+    if (page.isClosed()) return;
+    const file = path.join(failureDir, `${task.name.replace(/[^\w]+/g, '-').slice(0, 80)}.png`);
+    mkdirSync(failureDir, { recursive: true });
+    await page.screenshot({ path: file, fullPage: true }).catch(() => {});
+    const text = await page.locator('body').innerText().catch(() => '(page text unavailable)');
+    console.error(`failed at ${page.url()} (screenshot ${file}); the page said:\n${text}\nbrowser errors: ${errors.join('\n')}`);
+  });
+  return { page, errors, close: () => context.close() };
+}
+
+/** Fails on any console or page error other than the `expected` ones. */
+export function expectNoBrowserErrors(tab: Tab, expected: RegExp[] = []): void {
+  expect(tab.errors.filter((error) => !expected.some((pattern) => pattern.test(error)))).toEqual([]);
+}
+
+/** The browser's own line for the 401 that makes an operator page ask for the token. */
+export const UNAUTHORIZED_LOAD = /Failed to load resource: the server responded with a status of 401/;
+
+const screenshotDir =
+  process.env.E2E_SCREENSHOTS ?? fileURLToPath(new URL('../../docs/screenshots/', import.meta.url));
+
+const failureDir = fileURLToPath(new URL('../test-results/', import.meta.url));
+
+/** Saves docs/screenshots/<name>.png (the viewport, or the whole page when `fullPage`). */
+export async function screenshot(page: Page, name: string, options: { fullPage?: boolean } = {}): Promise<void> {
+  mkdirSync(screenshotDir, { recursive: true });
+  // No blinking caret, no half-finished transition in the pictures.
+  await page.screenshot({
+    path: path.join(screenshotDir, `${name}.png`),
+    fullPage: options.fullPage ?? false,
+    animations: 'disabled',
+    caret: 'hide',
+  });
+}
+
+// ---- Chat ----
+
+export function conversation(page: Page): Locator {
+  return page.getByRole('list', { name: 'Conversation' });
+}
+
+export async function sendChatMessage(page: Page, text: string): Promise<void> {
+  await page.getByLabel('Your message').fill(text);
+  await page.getByRole('button', { name: 'Send', exact: true }).click();
+}
+
+/** Waits until the agent's reply matching `reply` is in the transcript. */
+export async function waitForReply(page: Page, reply: RegExp): Promise<void> {
+  await conversation(page).getByRole('listitem').filter({ hasText: reply }).last().waitFor();
+}
+
+export interface Line {
+  who: 'user' | 'agent';
+  text: string;
+}
+
+/** What the user and the agent said, in the order the page shows it (status lines left out). */
+export async function transcript(page: Page): Promise<Line[]> {
+  const rows = await conversation(page)
+    .getByRole('listitem')
+    .evaluateAll((items) =>
+      items.map((item) => ({
+        // MessageList marks each bubble for screen readers: "You said:" / "Support said:".
+        speaker: item.querySelector('.visually-hidden')?.textContent ?? '',
+        text: item.querySelector(':scope > div')?.textContent ?? '',
+      })),
+    );
+  return rows.flatMap(({ speaker, text }): Line[] => {
+    if (speaker.startsWith('You')) return [{ who: 'user', text }];
+    if (speaker.startsWith('Support')) return [{ who: 'agent', text }];
+    return [];
+  });
+}
+
+/** The conversation this tab's chat is in (the thread id the page keeps in localStorage). */
+export async function chatThreadId(page: Page): Promise<string> {
+  const stored = await page.evaluate(() => localStorage.getItem('smart-support.chat'));
+  const threadId = stored ? (JSON.parse(stored) as { threadId?: unknown }).threadId : undefined;
+  if (typeof threadId !== 'string') throw new Error(`no conversation stored by the chat page: ${stored}`);
+  return threadId;
+}
+
+// ---- Operator pages ----
+
+/** Answers the operator sign-in form the way an operator does: types the token, Continue. */
+export async function signIn(page: Page): Promise<void> {
+  await page.getByRole('heading', { name: 'Operator sign-in' }).waitFor();
+  await page.getByLabel('Operator token').fill(apiToken);
+  await page.getByRole('button', { name: 'Continue' }).click();
+}
+
+/**
+ * Reloads the page until `locator` shows: the read models follow the event stream a moment
+ * behind what the chat already shows.
+ */
+export async function reloadUntilVisible(page: Page, locator: Locator, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await locator.first().waitFor({ timeout: 2_000 });
+      return;
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+    }
+    await page.reload();
+  }
+}
+
+/** `GET /api…` with the operator token, for checks a page does not show. */
+export async function api<T>(pathAndQuery: string): Promise<T> {
+  const response = await fetch(`${baseUrl}/api${pathAndQuery}`, {
+    headers: { Authorization: `Bearer ${apiToken}`, Accept: 'application/json' },
+  });
+  if (!response.ok) throw new Error(`GET /api${pathAndQuery}: ${response.status} ${await response.text()}`);
+  return (await response.json()) as T;
+}
+
+/** Polls `check` until it returns a value other than undefined. */
+export async function eventually<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
