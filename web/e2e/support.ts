@@ -71,7 +71,8 @@ export interface Tab {
  * `operator`: the operator token is in storage already, as after a sign-in.
  */
 export async function openTab(browser: Browser, options: { operator?: boolean } = {}): Promise<Tab> {
-  const context = await browser.newContext({ baseURL: baseUrl, viewport: LAPTOP });
+  // Reduced motion: the charts draw at once (no animation caught half-way in a screenshot).
+  const context = await browser.newContext({ baseURL: baseUrl, viewport: LAPTOP, reducedMotion: 'reduce' });
   if (options.operator) {
     await context.addInitScript((token) => localStorage.setItem('smart-support.operator-token', token), apiToken);
   }
@@ -102,12 +103,14 @@ export function expectNoBrowserErrors(tab: Tab, expected: RegExp[] = []): void {
 /** The browser's own line for the 401 that makes an operator page ask for the token. */
 export const UNAUTHORIZED_LOAD = /Failed to load resource: the server responded with a status of 401/;
 
+// web/test-results/screenshots/ (ignored by git) unless E2E_SCREENSHOTS names another folder: a plain
+// `make test` leaves the work tree as it was; `E2E_SCREENSHOTS=$PWD/docs/screenshots` refreshes the docs'.
 const screenshotDir =
-  process.env.E2E_SCREENSHOTS ?? fileURLToPath(new URL('../../docs/screenshots/', import.meta.url));
+  process.env.E2E_SCREENSHOTS ?? fileURLToPath(new URL('../test-results/screenshots/', import.meta.url));
 
 const failureDir = fileURLToPath(new URL('../test-results/', import.meta.url));
 
-/** Saves docs/screenshots/<name>.png (the viewport, or the whole page when `fullPage`). */
+/** Saves <screenshot folder>/<name>.png (the viewport, or the whole page when `fullPage`). */
 export async function screenshot(page: Page, name: string, options: { fullPage?: boolean } = {}): Promise<void> {
   mkdirSync(screenshotDir, { recursive: true });
   // No blinking caret, no half-finished transition in the pictures.
