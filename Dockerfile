@@ -1,7 +1,7 @@
+# syntax=docker/dockerfile:1.7
 # The Rust services: one image with every binary (ingress, workers, projections,
 # smart-support, shop-api) and the demo's agents config; compose picks the command. Multi-stage: the build stage caches
 # dependencies in BuildKit cache mounts, the runtime stage is slim and non-root.
-# syntax=docker/dockerfile:1.7
 
 FROM rust:1.95-bookworm AS build
 WORKDIR /src

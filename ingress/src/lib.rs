@@ -17,3 +17,19 @@ pub mod ws;
 
 pub use config::IngressArgs;
 pub use startup::{IngressState, router};
+
+/// smart-support ingress: the chat WebSocket endpoint (`GET /ws`).
+///
+/// The binary's command line; in the library so that tests can check what the compose file
+/// runs against it (`cli/tests/compose.rs`).
+#[derive(Debug, clap::Parser)]
+#[command(version, about)]
+pub struct Cli {
+    /// Address to listen on.
+    #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    #[command(flatten)]
+    pub nats: common::config::NatsArgs,
+    #[command(flatten)]
+    pub ingress: crate::IngressArgs,
+}

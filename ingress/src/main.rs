@@ -5,22 +5,9 @@ use clap::Parser;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// smart-support ingress: the chat WebSocket endpoint (`GET /ws`).
-#[derive(Debug, Parser)]
-#[command(version, about)]
-struct Cli {
-    /// Address to listen on.
-    #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8080")]
-    listen: std::net::SocketAddr,
-    #[command(flatten)]
-    nats: common::config::NatsArgs,
-    #[command(flatten)]
-    ingress: ingress::IngressArgs,
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     common::telemetry::init();
-    let cli = Cli::parse();
+    let cli = ingress::Cli::parse();
     ingress::startup::run(cli.listen, cli.nats, cli.ingress).await
 }

@@ -56,3 +56,21 @@ pub async fn migrate(database: &common::config::DatabaseArgs) -> anyhow::Result<
     pool.close().await;
     Ok(())
 }
+
+/// smart-support projections: fold chat events into Postgres and serve the REST API.
+///
+/// The binary's command line; in the library so that tests can check what the compose file
+/// runs against it (`cli/tests/compose.rs`).
+#[derive(Debug, clap::Parser)]
+#[command(version, about)]
+pub struct Cli {
+    /// Address to listen on.
+    #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8081")]
+    pub listen: std::net::SocketAddr,
+    #[command(flatten)]
+    pub nats: common::config::NatsArgs,
+    #[command(flatten)]
+    pub database: common::config::DatabaseArgs,
+    #[command(flatten)]
+    pub projection: crate::ProjectionArgs,
+}

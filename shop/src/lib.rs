@@ -21,3 +21,15 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown)
         .await
 }
+
+/// smart-support demo shop API: products and orders the demo's agents call as tools.
+///
+/// The binary's command line; in the library so that tests can check what the compose file
+/// runs against it (`cli/tests/compose.rs`).
+#[derive(Debug, clap::Parser)]
+#[command(version, about)]
+pub struct Cli {
+    /// Address to listen on.
+    #[arg(long, env = "SHOP_BIND", default_value = "127.0.0.1:8090")]
+    pub bind: std::net::SocketAddr,
+}

@@ -15,3 +15,16 @@ pub mod tools;
 pub mod turn;
 
 pub use config::WorkerArgs;
+
+/// smart-support workers: answer user messages with agent turns.
+///
+/// The binary's command line; in the library so that tests can check what the compose file
+/// runs against it (`cli/tests/compose.rs`).
+#[derive(Debug, clap::Parser)]
+#[command(version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    pub nats: common::config::NatsArgs,
+    #[command(flatten)]
+    pub worker: crate::WorkerArgs,
+}

@@ -1,0 +1,231 @@
+//! `docker-compose.yml` cannot be run here (CI has no Docker engine), so these tests keep it
+//! honest against the code: every Rust service runs a binary the image really has, with
+//! flags and environment variables that binary reads (its clap definition, the same one
+//! `--help` prints); every long-running service has a health check on the port it listens
+//! on; the published ports are the ones `docs/deployment.md` lists; every `${VAR}` the file
+//! interpolates is in `.env.example`.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use clap::CommandFactory;
+use serde_yaml_ng::Value;
+
+fn repo_file(path: &str) -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(path);
+    std::fs::read_to_string(&path).unwrap_or_else(|err| panic!("{}: {err}", path.display()))
+}
+
+/// The services of the compose file, `<<` merge keys applied.
+fn services() -> Vec<(String, Value)> {
+    let mut compose: Value = serde_yaml_ng::from_str(&repo_file("docker-compose.yml")).unwrap();
+    compose.apply_merge().unwrap();
+    let services = compose["services"].as_mapping().expect("services").clone();
+    services
+        .into_iter()
+        .map(|(name, service)| (name.as_str().unwrap().to_owned(), service))
+        .collect()
+}
+
+fn strings(value: &Value) -> Vec<String> {
+    value
+        .as_sequence()
+        .map(|items| {
+            items
+                .iter()
+                .map(|item| item.as_str().expect("a string").to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A Rust service: it runs the image the root Dockerfile builds.
+fn is_rust(service: &Value) -> bool {
+    service["build"].as_str() == Some(".")
+}
+
+/// The binaries the root Dockerfile copies into its runtime image.
+fn image_binaries() -> BTreeSet<String> {
+    repo_file("Dockerfile")
+        .split_whitespace()
+        .filter_map(|word| word.strip_prefix("target/release/"))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The command line definition of one of the workspace's binaries, by its file name.
+fn binary(name: &str) -> Option<clap::Command> {
+    Some(match name {
+        "ingress" => ingress::Cli::command(),
+        "workers" => workers::Cli::command(),
+        "projections" => projections::Cli::command(),
+        "shop-api" => shop::Cli::command(),
+        "smart-support" => cli::Cli::command(),
+        _ => return None,
+    })
+}
+
+/// What a service's `command` runs: the binary's (or its subcommand's) definition.
+fn command_of(service_name: &str, service: &Value) -> clap::Command {
+    let command = strings(&service["command"]);
+    let program = command
+        .first()
+        .unwrap_or_else(|| panic!("{service_name}: no command"));
+    assert!(
+        image_binaries().contains(program),
+        "{service_name}: runs {program}, which the Dockerfile does not copy into the image \
+         (it has {:?})",
+        image_binaries()
+    );
+    let mut definition =
+        binary(program).unwrap_or_else(|| panic!("{service_name}: {program} is not ours"));
+    for word in &command[1..] {
+        if let Some(flag) = word.strip_prefix("--") {
+            let flag = flag.split('=').next().unwrap();
+            assert!(
+                definition
+                    .get_arguments()
+                    .any(|a| a.get_long() == Some(flag)),
+                "{service_name}: {program} has no --{flag}"
+            );
+        } else if !word.starts_with('-') {
+            definition = definition
+                .find_subcommand(word)
+                .unwrap_or_else(|| panic!("{service_name}: {program} has no subcommand {word}"))
+                .clone();
+        }
+    }
+    definition
+}
+
+/// Every environment variable a command reads through clap, and `RUST_LOG`, which every
+/// binary's log set-up (`common::telemetry::init`) reads.
+fn variables_read(command: &clap::Command) -> BTreeSet<String> {
+    command
+        .get_arguments()
+        .filter_map(|arg| arg.get_env())
+        .map(|env| env.to_string_lossy().into_owned())
+        .chain(["RUST_LOG".to_owned()])
+        .collect()
+}
+
+fn environment(service: &Value) -> Vec<(String, String)> {
+    service["environment"]
+        .as_mapping()
+        .map(|env| {
+            env.iter()
+                .map(|(key, value)| {
+                    let value = match value {
+                        Value::String(text) => text.clone(),
+                        Value::Number(number) => number.to_string(),
+                        other => panic!("{key:?}: not a scalar: {other:?}"),
+                    };
+                    (key.as_str().unwrap().to_owned(), value)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn every_rust_service_runs_a_binary_of_the_image_with_flags_it_has() {
+    let rust: Vec<_> = services().into_iter().filter(|(_, s)| is_rust(s)).collect();
+    assert!(rust.len() >= 5, "the Rust services: {rust:?}");
+    for (name, service) in &rust {
+        command_of(name, service);
+    }
+}
+
+#[test]
+fn every_environment_variable_a_rust_service_sets_is_read_by_its_binary() {
+    for (name, service) in services().into_iter().filter(|(_, s)| is_rust(s)) {
+        let read = variables_read(&command_of(&name, &service));
+        let set = environment(&service);
+        assert!(
+            set.iter().any(|(key, _)| key == "RUST_LOG"),
+            "{name}: no RUST_LOG (did a merge key go unapplied?): {set:?}"
+        );
+        for (variable, _) in set {
+            assert!(
+                read.contains(&variable),
+                "{name} sets {variable}, which its command does not read (it reads {read:?})"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_long_running_service_has_a_health_check_on_the_port_it_listens_on() {
+    for (name, service) in services() {
+        if service["restart"].as_str() == Some("no") {
+            continue; // one-shot, e.g. the migrations
+        }
+        let check = strings(&service["healthcheck"]["test"]).join(" ");
+        if check.is_empty() {
+            // Only acceptable when the image it builds declares one.
+            let context = service["build"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{name}: no health check"));
+            let dockerfile = repo_file(&format!("{context}/Dockerfile"));
+            assert!(
+                dockerfile.lines().any(|l| l.starts_with("HEALTHCHECK")),
+                "{name}: no health check, in the compose file or its image"
+            );
+            continue;
+        }
+        let listens: Vec<String> = environment(&service)
+            .into_iter()
+            .filter(|(key, _)| key.ends_with("_ADDR") || key.ends_with("_BIND"))
+            .filter_map(|(_, value)| value.rsplit(':').next().map(str::to_owned))
+            .collect();
+        if is_rust(&service) {
+            assert!(
+                listens
+                    .iter()
+                    .any(|port| check.contains(&format!("127.0.0.1:{port}/"))),
+                "{name}: the health check `{check}` is not on a port it listens on {listens:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_published_ports_are_the_ones_the_deployment_doc_lists() {
+    let doc = repo_file("docs/deployment.md");
+    for (name, service) in services() {
+        let row = doc
+            .lines()
+            .find(|line| line.starts_with(&format!("| `{name}` |")))
+            .unwrap_or_else(|| panic!("docs/deployment.md has no row for the service {name}"));
+        for mapping in strings(&service["ports"]) {
+            assert!(
+                row.contains(&format!("`{mapping}`")),
+                "{name} publishes {mapping}, which its row in docs/deployment.md does not say: {row}"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_variable_the_compose_file_interpolates_is_in_env_example() {
+    let compose = repo_file("docker-compose.yml");
+    let example = repo_file(".env.example");
+    let listed: BTreeSet<&str> = example
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| line.split_once('=').map(|(key, _)| key.trim()))
+        .collect();
+    let interpolated: BTreeSet<&str> = compose
+        .split("${")
+        .skip(1)
+        .filter_map(|rest| rest.split([':', '}', '-', '?']).next())
+        .collect();
+    assert!(!interpolated.is_empty());
+    let missing: Vec<_> = interpolated.difference(&listed).collect();
+    assert!(
+        missing.is_empty(),
+        "docker-compose.yml uses {missing:?}, which .env.example does not list"
+    );
+}
