@@ -4,11 +4,13 @@
 //! deployment. [`Command`] lists the operations; [`dead_letters`] lists, shows,
 //! redrives and discards dead letters; [`rebuild`] replays the stream into fresh read
 //! models and swaps them in (`rebuild`) or compares them with the live ones (`verify`);
-//! [`seed`] publishes a synthetic stream for benchmarks.
+//! [`seed`] publishes a synthetic stream for benchmarks; [`seed_demo`] holds demo
+//! conversations through a running stack.
 
 pub mod dead_letters;
 pub mod rebuild;
 pub mod seed;
+pub mod seed_demo;
 pub mod up;
 
 use std::process::ExitCode;
@@ -44,6 +46,9 @@ pub enum Command {
     Verify(Box<rebuild::VerifyArgs>),
     /// Publish a synthetic chat stream for benchmarks (stop the workers first).
     SeedEvents(Box<seed::SeedArgs>),
+    /// Hold demo conversations through the running stack (ingress, workers, shop API, REST
+    /// API) and leave a few dead letters, so the pages have data.
+    SeedDemo(Box<seed_demo::SeedDemoArgs>),
 }
 
 /// Runs a parsed command; the exit code is 1 when `verify` finds a difference.
@@ -57,6 +62,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::SeedEvents(args) => {
             seed::run(&args).await?;
+        }
+        Command::SeedDemo(args) => {
+            seed_demo::run(&args).await?;
         }
         Command::Up(args) => {
             let shutdown = common::shutdown::on_signal();

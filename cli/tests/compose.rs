@@ -81,15 +81,23 @@ fn command_of(service_name: &str, service: &Value) -> clap::Command {
     );
     let mut definition =
         binary(program).unwrap_or_else(|| panic!("{service_name}: {program} is not ours"));
-    for word in &command[1..] {
+    let mut words = command[1..].iter();
+    while let Some(word) = words.next() {
         if let Some(flag) = word.strip_prefix("--") {
-            let flag = flag.split('=').next().unwrap();
-            assert!(
-                definition
-                    .get_arguments()
-                    .any(|a| a.get_long() == Some(flag)),
-                "{service_name}: {program} has no --{flag}"
-            );
+            let (flag, inline_value) = match flag.split_once('=') {
+                Some((flag, _)) => (flag, true),
+                None => (flag, false),
+            };
+            let arg = definition
+                .get_arguments()
+                .find(|a| a.get_long() == Some(flag))
+                .unwrap_or_else(|| panic!("{service_name}: {program} has no --{flag}"));
+            if arg.get_action().takes_values() && !inline_value {
+                assert!(
+                    words.next().is_some(),
+                    "{service_name}: --{flag} needs a value"
+                );
+            }
         } else if !word.starts_with('-') {
             definition = definition
                 .find_subcommand(word)
