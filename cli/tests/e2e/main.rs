@@ -10,4 +10,5 @@ mod rate_limit;
 mod rebuild;
 mod resolve;
 mod resume;
+mod seed_demo;
 mod support;
