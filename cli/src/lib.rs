@@ -4,9 +4,11 @@
 //! deployment. [`Command`] lists the operations; [`dead_letters`] lists, shows,
 //! redrives and discards dead letters; [`rebuild`] replays the stream into fresh read
 //! models and swaps them in (`rebuild`) or compares them with the live ones (`verify`);
-//! [`seed`] publishes a synthetic stream for benchmarks.
+//! [`seed`] publishes a synthetic stream for benchmarks; [`openapi`] imports an OpenAPI
+//! document and prints its classified operations.
 
 pub mod dead_letters;
+pub mod openapi;
 pub mod rebuild;
 pub mod seed;
 pub mod up;
@@ -42,6 +44,9 @@ pub enum Command {
     /// Replay the stream into a scratch copy and compare it with the live read models;
     /// exits 1 when they differ.
     Verify(Box<rebuild::VerifyArgs>),
+    /// Import an OpenAPI document: print its operations classified read/write/destructive.
+    #[command(subcommand)]
+    Openapi(openapi::OpenApiCommand),
     /// Publish a synthetic chat stream for benchmarks (stop the workers first).
     SeedEvents(Box<seed::SeedArgs>),
 }
@@ -64,6 +69,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             running.wait().await?
         }
         Command::DeadLetters(command) => dead_letters::run(command).await?,
+        Command::Openapi(command) => return openapi::run(command).await,
         Command::Migrate { database } => {
             projections::migrate(&database).await?;
             tracing::info!("migrations applied");
