@@ -5,9 +5,11 @@
 //! redrives and discards dead letters; [`rebuild`] replays the stream into fresh read
 //! models and swaps them in (`rebuild`) or compares them with the live ones (`verify`);
 //! [`seed`] publishes a synthetic stream for benchmarks; [`seed_demo`] holds demo
-//! conversations through a running stack.
+//! conversations through a running stack; [`openapi`] imports an OpenAPI document and
+//! prints its classified operations.
 
 pub mod dead_letters;
+pub mod openapi;
 pub mod rebuild;
 pub mod seed;
 pub mod seed_demo;
@@ -44,6 +46,9 @@ pub enum Command {
     /// Replay the stream into a scratch copy and compare it with the live read models;
     /// exits 1 when they differ.
     Verify(Box<rebuild::VerifyArgs>),
+    /// Import an OpenAPI document: print its operations classified read/write/destructive.
+    #[command(subcommand)]
+    Openapi(openapi::OpenApiCommand),
     /// Publish a synthetic chat stream for benchmarks (stop the workers first).
     SeedEvents(Box<seed::SeedArgs>),
     /// Hold demo conversations through the running stack (ingress, workers, shop API, REST
@@ -72,6 +77,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             running.wait().await?
         }
         Command::DeadLetters(command) => dead_letters::run(command).await?,
+        Command::Openapi(command) => return openapi::run(command).await,
         Command::Migrate { database } => {
             projections::migrate(&database).await?;
             tracing::info!("migrations applied");

@@ -55,6 +55,11 @@ impl Running {
 /// Migrates, connects, binds and starts everything; returns once the port is bound.
 pub async fn start(args: UpArgs, shutdown: CancellationToken) -> anyhow::Result<Running> {
     let agents = workers::startup::load_agents(&args.worker)?;
+    // Imports suggest the agents the workers run, unless told otherwise.
+    let mut imports = args.projection.import_settings()?;
+    if args.projection.import_agents_config.is_none() {
+        imports.agents = workers::tools::import::AgentHint::from_config(&agents.config);
+    }
     projections::migrate(&args.database).await?;
     let pool = projections::connect(&args.database).await?;
     let (client, js) = common::jetstream::connect(&args.nats).await?;
@@ -91,7 +96,11 @@ pub async fn start(args: UpArgs, shutdown: CancellationToken) -> anyhow::Result<
         stream,
         api_token: args.projection.api_token.map(Arc::from),
         projection_wait: args.projection.projection_wait,
+        imports: Arc::new(imports),
     };
+    tokio::spawn(projections::http::imports::resume_pending(
+        api_state.clone(),
+    ));
     let sessions = ingress_state.clone();
     let app = ingress::router(ingress_state)
         .merge(projections::http::router(api_state))

@@ -17,6 +17,7 @@ pub async fn run(
     args: ProjectionArgs,
 ) -> anyhow::Result<()> {
     let shutdown = common::shutdown::on_signal();
+    let imports = Arc::new(args.import_settings()?);
     crate::migrate(&database).await?;
     let pool = crate::connect(&database).await?;
     let (client, js) = common::jetstream::connect(&nats).await?;
@@ -35,7 +36,9 @@ pub async fn run(
         stream,
         api_token: args.api_token.map(Arc::from),
         projection_wait: args.projection_wait,
+        imports,
     };
+    tokio::spawn(http::imports::resume_pending(state.clone()));
     let listener = tokio::net::TcpListener::bind(listen).await?;
     tracing::info!(addr = %listener.local_addr()?, "projections listening");
     axum::serve(

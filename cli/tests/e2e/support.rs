@@ -96,6 +96,8 @@ impl Stack {
                 projector_standby_poll: std::time::Duration::from_secs(1),
                 api_token: None,
                 projection_wait: Duration::from_secs(2),
+                import_agents_config: None,
+                import_allow_hosts: Vec::new(),
             },
         };
         tweak(&mut args);

@@ -11,6 +11,7 @@ pub mod conversations;
 pub mod dead_letters;
 pub mod error;
 pub mod health;
+pub mod imports;
 pub mod openapi;
 
 use std::sync::Arc;
@@ -34,6 +35,8 @@ pub struct ApiState {
     pub api_token: Option<Arc<str>>,
     /// How long a read with `min_seq` waits for the projection (`PROJECTION_WAIT`).
     pub projection_wait: Duration,
+    /// The agents and allow-list of OpenAPI imports.
+    pub imports: Arc<imports::ImportSettings>,
 }
 
 /// One route the API serves: what the OpenAPI document must describe.
@@ -74,6 +77,14 @@ impl Routes {
         T: 'static,
     {
         self.on("post", MethodFilter::POST, path, handler)
+    }
+
+    pub fn patch<H, T>(self, path: &'static str, handler: H) -> Routes
+    where
+        H: Handler<T, ApiState>,
+        T: 'static,
+    {
+        self.on("patch", MethodFilter::PATCH, path, handler)
     }
 
     pub fn delete<H, T>(self, path: &'static str, handler: H) -> Routes
@@ -117,7 +128,8 @@ fn routes() -> (Routes, Routes) {
     let public = health::routes().merge(openapi::routes());
     let operator = conversations::routes()
         .merge(analytics::routes())
-        .merge(dead_letters::routes());
+        .merge(dead_letters::routes())
+        .merge(imports::routes());
     (public, operator)
 }
 

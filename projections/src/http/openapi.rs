@@ -9,7 +9,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{Routes, analytics, conversations, dead_letters, error, health};
+use super::{Routes, analytics, conversations, dead_letters, error, health, imports};
 use crate::read_models;
 
 /// Name of the bearer security scheme in the document.
@@ -37,6 +37,9 @@ pub const BEARER: &str = "bearer";
         dead_letters::discard,
         dead_letters::redrive,
         dead_letters::redrive_matching,
+        imports::create,
+        imports::show,
+        imports::edit,
     ),
     components(schemas(
         error::ErrorBody,
@@ -44,6 +47,10 @@ pub const BEARER: &str = "bearer";
         read_models::conversation::Summary,
         read_models::turn::Row,
         read_models::analytics::Report,
+        imports::Accepted,
+        imports::ImportView,
+        imports::OperationView,
+        imports::OperationEdit,
     )),
     modifiers(&BearerScheme),
     tags(
@@ -51,6 +58,7 @@ pub const BEARER: &str = "bearer";
         (name = "conversations", description = "Conversations as the projector folded them, and resolving one"),
         (name = "analytics", description = "Counters per hour and agent, summed over a window"),
         (name = "dead-letters", description = "User messages the workers gave up on (read from JetStream)"),
+        (name = "openapi-imports", description = "OpenAPI documents imported for review: operations classified read, write or destructive"),
         (name = "openapi", description = "This document"),
     ),
 )]

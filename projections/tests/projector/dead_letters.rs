@@ -51,6 +51,7 @@ impl Api {
             stream,
             api_token: Some(Arc::from(TOKEN)),
             projection_wait: Duration::from_secs(2),
+            imports: Default::default(),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

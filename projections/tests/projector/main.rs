@@ -8,6 +8,7 @@ mod analytics;
 mod crash;
 mod dead_letters;
 mod failover;
+mod imports;
 mod openapi;
 mod read_your_writes;
 mod rebuild;

@@ -52,6 +52,7 @@ impl Server {
             stream,
             api_token: Some(Arc::from(TOKEN)),
             projection_wait,
+            imports: Arc::new(import_settings()),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -76,6 +77,20 @@ impl Server {
             request = request.bearer_auth(token);
         }
         let response = request.send().await.expect("the request is answered");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("a JSON body"))
+    }
+
+    /// `method` `/api{path}` with the token and a raw body: the status and the JSON body.
+    pub async fn send(&self, method: reqwest::Method, path: &str, body: String) -> (u16, Value) {
+        let response = self
+            .http
+            .request(method, format!("http://{}/api{path}", self.addr))
+            .bearer_auth(TOKEN)
+            .body(body)
+            .send()
+            .await
+            .expect("the request is answered");
         let status = response.status().as_u16();
         (status, response.json().await.expect("a JSON body"))
     }
@@ -108,6 +123,16 @@ impl Server {
         apply_batch(&self.pool, first_seq - 1, &batch)
             .await
             .unwrap()
+    }
+}
+
+/// The demo's agents; imports may fetch from loopback (where the tests serve documents).
+fn import_settings() -> projections::http::imports::ImportSettings {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/agents.yaml");
+    let config = workers::agents::config::AgentsConfig::load(&path).unwrap();
+    projections::http::imports::ImportSettings {
+        agents: workers::tools::import::AgentHint::from_config(&config),
+        allow_hosts: vec!["127.0.0.1".into()],
     }
 }
 

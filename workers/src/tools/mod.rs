@@ -7,6 +7,7 @@
 //! failures with exponential back-off (`backon`).
 
 pub mod http;
+pub mod import;
 pub mod openapi;
 pub mod ssrf;
 
@@ -121,20 +122,25 @@ pub enum ToolsError {
     Invalid(String),
 }
 
+/// An HTTP client whose every connection and redirect goes through `guard`.
+pub fn guarded_client(guard: &ssrf::Guard) -> Result<reqwest::Client, String> {
+    // https verifies with the system's root certificates (rustls platform verifier).
+    crate::tls::install_crypto_provider();
+    reqwest::Client::builder()
+        // A proxy would connect on our behalf to addresses the guard never saw.
+        .no_proxy()
+        .dns_resolver(guard.resolver())
+        .redirect(guard.redirect_policy())
+        .build()
+        .map_err(|e| format!("cannot build the HTTP client: {e}"))
+}
+
 impl Toolbox {
     /// Reads an OpenAPI 3.0 document (JSON or YAML text).
     pub fn from_openapi(document: &str, args: &ToolArgs) -> Result<Toolbox, ToolsError> {
         let document = openapi::parse(document, args.tools_base_url.as_deref())?;
         let guard = ssrf::Guard::new(&args.tools_allow_hosts).map_err(ToolsError::Invalid)?;
-        // https verifies with the system's root certificates (rustls platform verifier).
-        crate::tls::install_crypto_provider();
-        let client = reqwest::Client::builder()
-            // A proxy would connect on our behalf to addresses the guard never saw.
-            .no_proxy()
-            .dns_resolver(guard.resolver())
-            .redirect(guard.redirect_policy())
-            .build()
-            .map_err(|e| ToolsError::Invalid(format!("cannot build the HTTP client: {e}")))?;
+        let client = guarded_client(&guard).map_err(ToolsError::Invalid)?;
         Ok(Toolbox {
             specs: document.operations.iter().map(|o| o.spec.clone()).collect(),
             operations: document.operations,

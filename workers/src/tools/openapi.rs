@@ -354,7 +354,8 @@ fn operation(
     })
 }
 
-fn is_json(media_type: &str) -> bool {
+/// Whether a media type is JSON (`application/json`, `…+json`, with or without parameters).
+pub(crate) fn is_json(media_type: &str) -> bool {
     let essence = media_type.split(';').next().unwrap_or("").trim();
     essence.eq_ignore_ascii_case("application/json") || essence.ends_with("+json")
 }

@@ -1,0 +1,548 @@
+//! `POST /api/openapi/imports`, `GET /api/openapi/imports/{id}` and
+//! `PATCH /api/openapi/imports/{id}/operations/{operation_id}`: OpenAPI documents imported
+//! for review (docs/openapi-import.md). The POST stores a `pending` job and answers 202; a
+//! spawned task reads, classifies and stores the operations (or the error) in one
+//! transaction; jobs still pending at start-up (a crash mid-job) are run again by
+//! [`resume_pending`]. The parsing and classification are `workers::tools::import`.
+
+use axum::{
+    Json,
+    body::{Body, to_bytes},
+    extract::{Path, State},
+    http::StatusCode,
+};
+use common::events::Permission;
+use serde::Serialize;
+use serde_json::Value;
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+use uuid::Uuid;
+use workers::tools::import::{self, AgentHint, ImportError, ImportedOperation};
+
+use super::error::{ApiError, ErrorBody, ErrorDetail};
+use super::{ApiState, Routes};
+
+/// What imports need besides the database.
+#[derive(Debug, Clone, Default)]
+pub struct ImportSettings {
+    /// The agents a suggestion or a review may name.
+    pub agents: Vec<AgentHint>,
+    /// Hosts a URL import may fetch from although they are private (`host` or `host:port`).
+    pub allow_hosts: Vec<String>,
+}
+
+pub fn routes() -> Routes {
+    Routes::new()
+        .post("/openapi/imports", create)
+        .get("/openapi/imports/{id}", show)
+        .patch("/openapi/imports/{id}/operations/{operation_id}", edit)
+}
+
+/// The answer to a new import.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Accepted {
+    pub id: Uuid,
+    /// Always `pending`: poll `GET /api/openapi/imports/{id}`.
+    pub status: String,
+}
+
+/// An import job and, once ready, its operations.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImportView {
+    pub id: Uuid,
+    /// `pending`, `ready` or `failed`.
+    pub status: String,
+    /// The URL it was fetched from; null when the document came in the request body.
+    pub url: Option<String>,
+    /// The document's `openapi` version and title, once read.
+    pub version: Option<String>,
+    pub title: Option<String>,
+    /// Notes for the reviewer (e.g. webhooks not imported).
+    pub notes: Vec<String>,
+    /// Why a failed import was refused (`code` from docs/openapi-import.md).
+    pub error: Option<ErrorDetail>,
+    pub created_at: OffsetDateTime,
+    pub finished_at: Option<OffsetDateTime>,
+    pub operations: Vec<OperationView>,
+}
+
+/// One operation under review.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OperationView {
+    pub operation_id: String,
+    /// Whether the id was generated from method and path (the document has none).
+    pub generated_id: bool,
+    pub method: String,
+    pub path: String,
+    pub summary: Option<String>,
+    pub description: Option<String>,
+    pub tags: Vec<String>,
+    /// `[{name, in, required, description, schema}]`, schemas with `$ref`s inlined.
+    #[schema(value_type = Vec<Object>)]
+    pub parameters: Value,
+    /// `{required, content_type, schema}` or null.
+    #[schema(value_type = Option<Object>)]
+    pub request_body: Value,
+    pub servers: Vec<String>,
+    /// `read`, `write` or `destructive`: as reviewed (the suggestion until edited).
+    #[schema(example = "write")]
+    pub class: String,
+    /// The class the import suggested.
+    pub suggested_class: String,
+    /// Why it was suggested that class.
+    pub reasons: Vec<String>,
+    /// The agent as reviewed (the suggestion until edited); null: none.
+    pub agent: Option<String>,
+    pub suggested_agent: Option<String>,
+    pub agent_reason: Option<String>,
+    /// Whether it is to be published; destructive operations start disabled.
+    pub enabled: bool,
+}
+
+/// The request body of a new import: either the document itself (JSON or YAML text, any
+/// content type), or a JSON object with one key, `url`.
+fn source(bytes: &[u8]) -> Result<Source, ImportError> {
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| ImportError::InvalidDocument(format!("the body is not UTF-8 text: {e}")))?;
+    if text.trim_start().starts_with('{')
+        && let Ok(Value::Object(object)) = serde_json::from_str::<Value>(text)
+        && object.len() == 1
+        && let Some(Value::String(url)) = object.get("url")
+    {
+        return Ok(Source::Url(url.clone()));
+    }
+    Ok(Source::Text(text.to_owned()))
+}
+
+enum Source {
+    Text(String),
+    Url(String),
+}
+
+/// Import an OpenAPI document: the body is the document (JSON or YAML text), or
+/// `{"url": "https://…"}`. Answers 202 at once; the job runs in the background.
+#[utoipa::path(
+    post,
+    path = "/api/openapi/imports",
+    tag = "openapi-imports",
+    request_body(content = String, description = "The document (JSON or YAML), or `{\"url\": \"https://…\"}`", content_type = "application/yaml"),
+    responses(
+        (status = 202, description = "The job is stored; poll it", body = Accepted),
+        (status = 401, description = "No or wrong bearer token", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub async fn create(
+    State(state): State<ApiState>,
+    body: Body,
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    let id = Uuid::new_v4();
+    // A body over the cap is not read further: the job is stored as failed.
+    let refused = match to_bytes(body, import::MAX_DOCUMENT_BYTES).await {
+        Ok(bytes) => match source(&bytes) {
+            Ok(Source::Text(text)) => {
+                insert(&state, id, None, Some(&text)).await?;
+                None
+            }
+            Ok(Source::Url(url)) => {
+                insert(&state, id, Some(&url), None).await?;
+                None
+            }
+            Err(error) => Some(error),
+        },
+        Err(_) => Some(ImportError::DocumentTooLarge {
+            size: "larger".into(),
+        }),
+    };
+    match refused {
+        Some(error) => {
+            insert(&state, id, None, None).await?;
+            finish(&state.pool, id, Err(error)).await?;
+        }
+        None => {
+            tokio::spawn(run(state.clone(), id));
+        }
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(Accepted {
+            id,
+            status: "pending".into(),
+        }),
+    ))
+}
+
+async fn insert(
+    state: &ApiState,
+    id: Uuid,
+    url: Option<&str>,
+    document: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "insert into public.openapi_import (openapi_import_id, url, document) values ($1, $2, $3)",
+    )
+    .bind(id)
+    .bind(url)
+    .bind(document)
+    .execute(&state.pool)
+    .await?;
+    Ok(())
+}
+
+/// Runs every job left `pending` (the service stopped mid-job): the document is still
+/// stored, or the URL is fetched again.
+pub async fn resume_pending(state: ApiState) {
+    let pending: Result<Vec<Uuid>, _> = sqlx::query_scalar(
+        "select openapi_import_id from public.openapi_import where status = 'pending' order by created_at",
+    )
+    .fetch_all(&state.pool)
+    .await;
+    match pending {
+        Ok(ids) => {
+            for id in ids {
+                run(state.clone(), id).await;
+            }
+        }
+        Err(error) => tracing::error!(%error, "cannot list pending OpenAPI imports"),
+    }
+}
+
+/// One job: fetch (for a URL), read and classify off the async threads, store.
+#[tracing::instrument(skip_all, fields(import_id = %id))]
+async fn run(state: ApiState, id: Uuid) {
+    let outcome = async {
+        let (url, document): (Option<String>, Option<String>) = sqlx::query_as(
+            "select url, document from public.openapi_import where openapi_import_id = $1 and status = 'pending'",
+        )
+        .bind(id)
+        .fetch_optional(&state.pool)
+        .await?
+        .unwrap_or_default();
+        let text = match (url, document) {
+            (_, Some(text)) => Ok(text),
+            (Some(url), None) => import::fetch::fetch(&url, &state.imports.allow_hosts).await,
+            (None, None) => return Ok(()),
+        };
+        let agents = state.imports.agents.clone();
+        let result = match text {
+            Ok(text) => tokio::task::spawn_blocking(move || import::import(&text, &agents))
+                .await
+                .map_err(|e| anyhow::anyhow!("the import task failed: {e}"))?,
+            Err(error) => Err(error),
+        };
+        finish(&state.pool, id, result).await?;
+        anyhow::Ok(())
+    };
+    if let Err(error) = outcome.await {
+        tracing::error!(error = ?error, "OpenAPI import failed; it stays pending and runs again at start-up");
+    }
+}
+
+/// Stores the outcome in one transaction: the operations and `ready`, or only the error
+/// and `failed` (a refused document leaves nothing else behind).
+async fn finish(
+    pool: &sqlx::PgPool,
+    id: Uuid,
+    result: Result<import::Imported, ImportError>,
+) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    match result {
+        Ok(imported) => {
+            for (position, op) in imported.operations.iter().enumerate() {
+                sqlx::query(
+                    "insert into public.openapi_operation
+                       (openapi_import_id, operation_id, position, detail, class, agent, enabled)
+                     values ($1, $2, $3, $4, $5, $6, $7)
+                     on conflict do nothing",
+                )
+                .bind(id)
+                .bind(&op.operation_id)
+                .bind(position as i32)
+                .bind(sqlx::types::Json(op))
+                .bind(class_name(op.class))
+                .bind(&op.suggested_agent)
+                .bind(op.class != Permission::Destructive)
+                .execute(&mut *tx)
+                .await?;
+            }
+            sqlx::query(
+                "update public.openapi_import set status = 'ready', document = null, version = $2,
+                   title = $3, notes = $4, finished_at = now() where openapi_import_id = $1",
+            )
+            .bind(id)
+            .bind(&imported.version)
+            .bind(&imported.title)
+            .bind(sqlx::types::Json(&imported.notes))
+            .execute(&mut *tx)
+            .await?;
+        }
+        Err(error) => {
+            sqlx::query(
+                "update public.openapi_import set status = 'failed', document = null, error_code = $2,
+                   error_message = $3, finished_at = now() where openapi_import_id = $1",
+            )
+            .bind(id)
+            .bind(error.code())
+            .bind(error.to_string())
+            .execute(&mut *tx)
+            .await?;
+        }
+    }
+    tx.commit().await
+}
+
+fn class_name(class: Permission) -> &'static str {
+    match class {
+        Permission::Read => "read",
+        Permission::Write => "write",
+        Permission::Destructive => "destructive",
+    }
+}
+
+fn not_found(id: &str) -> ApiError {
+    ApiError::NotFound {
+        code: "import_not_found",
+        message: format!("no OpenAPI import {id}"),
+    }
+}
+
+fn parse_id(id: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(id).map_err(|_| not_found(id))
+}
+
+/// An import: its status, error, and operations with their classification.
+#[utoipa::path(
+    get,
+    path = "/api/openapi/imports/{id}",
+    tag = "openapi-imports",
+    params(("id" = String, Path, description = "The import id from the POST")),
+    responses(
+        (status = 200, description = "The import", body = ImportView),
+        (status = 401, description = "No or wrong bearer token", body = ErrorBody),
+        (status = 404, description = "`import_not_found`", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub async fn show(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Json<ImportView>, ApiError> {
+    let id = parse_id(&id)?;
+    load(&state.pool, id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| not_found(&id.to_string()))
+}
+
+type ImportRow = (
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    sqlx::types::Json<Vec<String>>,
+    Option<String>,
+    Option<String>,
+    OffsetDateTime,
+    Option<OffsetDateTime>,
+);
+
+async fn load(pool: &sqlx::PgPool, id: Uuid) -> Result<Option<ImportView>, ApiError> {
+    let row: Option<ImportRow> = sqlx::query_as(
+        "select status, url, version, title, notes, error_code, error_message, created_at, finished_at
+         from public.openapi_import where openapi_import_id = $1",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await?;
+    let Some((status, url, version, title, notes, code, message, created_at, finished_at)) = row
+    else {
+        return Ok(None);
+    };
+    let rows: Vec<(
+        sqlx::types::Json<ImportedOperation>,
+        String,
+        Option<String>,
+        bool,
+    )> = sqlx::query_as(
+        "select detail, class, agent, enabled from public.openapi_operation
+             where openapi_import_id = $1 order by position",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await?;
+    let operations = rows
+        .into_iter()
+        .map(
+            |(sqlx::types::Json(op), class, agent, enabled)| OperationView {
+                parameters: serde_json::to_value(&op.parameters).unwrap_or_default(),
+                request_body: serde_json::to_value(&op.request_body).unwrap_or_default(),
+                suggested_class: class_name(op.class).to_owned(),
+                operation_id: op.operation_id,
+                generated_id: op.generated_id,
+                method: op.method,
+                path: op.path,
+                summary: op.summary,
+                description: op.description,
+                tags: op.tags,
+                servers: op.servers,
+                class,
+                reasons: op.reasons,
+                agent,
+                suggested_agent: op.suggested_agent,
+                agent_reason: op.agent_reason,
+                enabled,
+            },
+        )
+        .collect();
+    Ok(Some(ImportView {
+        id,
+        status,
+        url,
+        version,
+        title,
+        notes: notes.0,
+        error: code.map(|code| ErrorDetail {
+            code,
+            message: message.unwrap_or_default(),
+        }),
+        created_at,
+        finished_at,
+        operations,
+    }))
+}
+
+/// The review of one operation: any of `class`, `agent` (null: none), `enabled`.
+#[derive(Debug, ToSchema)]
+pub struct OperationEdit {
+    /// `read`, `write` or `destructive`.
+    pub class: Option<String>,
+    /// An agent of the agents config, or null for none.
+    pub agent: Option<String>,
+    pub enabled: Option<bool>,
+}
+
+/// Edit an operation's class, agent or enabled flag.
+#[utoipa::path(
+    patch,
+    path = "/api/openapi/imports/{id}/operations/{operation_id}",
+    tag = "openapi-imports",
+    params(
+        ("id" = String, Path, description = "The import id"),
+        ("operation_id" = String, Path, description = "The operation's id in the import"),
+    ),
+    request_body = OperationEdit,
+    responses(
+        (status = 200, description = "The import with the edit applied", body = ImportView),
+        (status = 400, description = "`invalid_body`, `unknown_class` or `unknown_agent`", body = ErrorBody),
+        (status = 401, description = "No or wrong bearer token", body = ErrorBody),
+        (status = 404, description = "`import_not_found` or `operation_not_found`", body = ErrorBody),
+        (status = 409, description = "`import_not_ready`: the import is pending or failed", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub async fn edit(
+    State(state): State<ApiState>,
+    Path((id, operation_id)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Result<Json<ImportView>, ApiError> {
+    let id = parse_id(&id)?;
+    let invalid = |message: &str| ApiError::bad_request("invalid_body", message.to_owned());
+    let Ok(Value::Object(fields)) = serde_json::from_slice::<Value>(&body) else {
+        return Err(invalid(
+            "the body must be a JSON object with `class`, `agent` or `enabled`",
+        ));
+    };
+    if fields.is_empty() {
+        return Err(invalid(
+            "nothing to change: give `class`, `agent` or `enabled`",
+        ));
+    }
+    if let Some(key) = fields
+        .keys()
+        .find(|k| !matches!(k.as_str(), "class" | "agent" | "enabled"))
+    {
+        return Err(invalid(&format!(
+            "unknown field `{key}`; the fields are `class`, `agent` and `enabled`"
+        )));
+    }
+    let class = match fields.get("class") {
+        None => None,
+        Some(Value::String(c)) if matches!(c.as_str(), "read" | "write" | "destructive") => {
+            Some(c.clone())
+        }
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "unknown_class",
+                format!("class {other} is not `read`, `write` or `destructive`"),
+            ));
+        }
+    };
+    // Some(None) clears the agent.
+    let agent = match fields.get("agent") {
+        None => None,
+        Some(Value::Null) => Some(None),
+        Some(Value::String(name)) if state.imports.agents.iter().any(|a| a.name == *name) => {
+            Some(Some(name.clone()))
+        }
+        Some(other) => {
+            let known: Vec<&str> = state
+                .imports
+                .agents
+                .iter()
+                .map(|a| a.name.as_str())
+                .collect();
+            return Err(ApiError::bad_request(
+                "unknown_agent",
+                format!(
+                    "agent {other} is not one of the agents config ({})",
+                    known.join(", ")
+                ),
+            ));
+        }
+    };
+    let enabled = match fields.get("enabled") {
+        None => None,
+        Some(Value::Bool(b)) => Some(*b),
+        Some(_) => return Err(invalid("`enabled` must be true or false")),
+    };
+    let status: Option<String> =
+        sqlx::query_scalar("select status from public.openapi_import where openapi_import_id = $1")
+            .bind(id)
+            .fetch_optional(&state.pool)
+            .await?;
+    match status.as_deref() {
+        None => return Err(not_found(&id.to_string())),
+        Some("ready") => {}
+        Some(other) => {
+            return Err(ApiError::Conflict {
+                code: "import_not_ready",
+                message: format!("the import is {other}; only a ready import can be reviewed"),
+            });
+        }
+    }
+    let updated = sqlx::query(
+        "update public.openapi_operation set
+           class = coalesce($3, class),
+           agent = case when $4 then $5 else agent end,
+           enabled = coalesce($6, enabled)
+         where openapi_import_id = $1 and operation_id = $2",
+    )
+    .bind(id)
+    .bind(&operation_id)
+    .bind(class)
+    .bind(agent.is_some())
+    .bind(agent.flatten())
+    .bind(enabled)
+    .execute(&state.pool)
+    .await?;
+    if updated.rows_affected() == 0 {
+        return Err(ApiError::NotFound {
+            code: "operation_not_found",
+            message: format!("import {id} has no operation `{operation_id}`"),
+        });
+    }
+    load(&state.pool, id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| not_found(&id.to_string()))
+}

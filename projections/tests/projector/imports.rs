@@ -1,0 +1,180 @@
+//! OpenAPI imports through the real router over real PostgreSQL: 202 then `ready` with
+//! classified operations, reviews with named errors, refusals that store only the failed job.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::server::Server;
+
+const SHOP: &str = include_str!("../../../fixtures/shop-openapi.yaml");
+
+/// Posts `body` and polls the job until it is no longer pending.
+async fn import(server: &Server, body: String) -> Value {
+    let (status, accepted) = server.send(Method::POST, "/openapi/imports", body).await;
+    assert_eq!(status, 202, "{accepted}");
+    assert_eq!(accepted["status"], "pending");
+    let id = accepted["id"].as_str().unwrap().to_owned();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, job) = server.get(&format!("/openapi/imports/{id}")).await;
+        assert_eq!(status, 200, "{job}");
+        if job["status"] != "pending" {
+            return job;
+        }
+        assert!(std::time::Instant::now() < deadline, "still pending: {job}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn operation<'a>(job: &'a Value, id: &str) -> &'a Value {
+    job["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["operation_id"] == id)
+        .unwrap_or_else(|| panic!("no {id} in {job}"))
+}
+
+#[tokio::test]
+async fn the_shop_document_imports_classified_and_its_review_is_stored() {
+    let server = Server::start(Duration::from_secs(1)).await;
+    let job = import(&server, SHOP.to_owned()).await;
+    assert_eq!(job["status"], "ready", "{job}");
+    assert_eq!(job["version"], "3.0.3");
+    let refund = operation(&job, "refundOrder");
+    assert_eq!(refund["class"], "write");
+    assert_eq!(refund["suggested_agent"], "billing");
+    assert!(refund["reasons"][0].as_str().unwrap().contains("/refund"));
+    let delete = operation(&job, "deleteOrder");
+    assert_eq!(delete["class"], "destructive");
+    assert_eq!(
+        delete["enabled"], false,
+        "destructive operations start disabled"
+    );
+    assert_eq!(operation(&job, "getOrder")["enabled"], true);
+
+    let id = job["id"].as_str().unwrap();
+    let path = format!("/openapi/imports/{id}/operations/refundOrder");
+    let (status, edited) = server
+        .send(
+            Method::PATCH,
+            &path,
+            json!({"class": "destructive", "agent": "orders", "enabled": false}).to_string(),
+        )
+        .await;
+    assert_eq!(status, 200, "{edited}");
+    let refund = operation(&edited, "refundOrder");
+    assert_eq!(
+        (refund["class"].as_str(), refund["suggested_class"].as_str()),
+        (Some("destructive"), Some("write"))
+    );
+    assert_eq!(refund["agent"], "orders");
+    assert_eq!(refund["enabled"], false);
+    let (_, again) = server.get(&format!("/openapi/imports/{id}")).await;
+    assert_eq!(operation(&again, "refundOrder")["agent"], "orders");
+    let (status, cleared) = server
+        .send(Method::PATCH, &path, r#"{"agent": null}"#.into())
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(operation(&cleared, "refundOrder")["agent"], Value::Null);
+
+    for (body, status, code) in [
+        (r#"{"class": "harmless"}"#, 400, "unknown_class"),
+        (r#"{"agent": "nobody"}"#, 400, "unknown_agent"),
+        (r#"{"colour": "red"}"#, 400, "invalid_body"),
+        ("{}", 400, "invalid_body"),
+    ] {
+        let (got, answer) = server.send(Method::PATCH, &path, body.into()).await;
+        assert_eq!(
+            (got, answer["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{body}"
+        );
+    }
+    let (got, answer) = server
+        .send(
+            Method::PATCH,
+            &format!("/openapi/imports/{id}/operations/nope"),
+            r#"{"enabled": true}"#.into(),
+        )
+        .await;
+    assert_eq!(
+        (got, answer["error"]["code"].as_str()),
+        (404, Some("operation_not_found"))
+    );
+    let (got, answer) = server
+        .get(&format!("/openapi/imports/{}", uuid::Uuid::new_v4()))
+        .await;
+    assert_eq!(
+        (got, answer["error"]["code"].as_str()),
+        (404, Some("import_not_found"))
+    );
+}
+
+#[tokio::test]
+async fn a_refused_document_stores_only_the_failed_job_with_its_named_error() {
+    let server = Server::start(Duration::from_secs(1)).await;
+    let job = import(
+        &server,
+        "swagger: '2.0'\ninfo: {title: t, version: '1'}\npaths: {}\n".into(),
+    )
+    .await;
+    assert_eq!(job["status"], "failed");
+    assert_eq!(job["error"]["code"], "swagger_2_not_supported");
+    assert_eq!(job["operations"], json!([]));
+    let id: uuid::Uuid = job["id"].as_str().unwrap().parse().unwrap();
+    let stored: (Option<String>, i64) = sqlx::query_as(
+        "select document, (select count(*) from public.openapi_operation where openapi_import_id = $1)
+         from public.openapi_import where openapi_import_id = $1",
+    )
+    .bind(id)
+    .fetch_one(&server.pool)
+    .await
+    .unwrap();
+    assert_eq!(stored, (None, 0));
+    let path = format!("/openapi/imports/{id}/operations/x");
+    let (got, answer) = server
+        .send(Method::PATCH, &path, r#"{"enabled": true}"#.into())
+        .await;
+    assert_eq!(
+        (got, answer["error"]["code"].as_str()),
+        (409, Some("import_not_ready"))
+    );
+
+    let huge = format!(
+        "{SHOP}\n#{}",
+        " ".repeat(workers::tools::import::MAX_DOCUMENT_BYTES)
+    );
+    let job = import(&server, huge).await;
+    assert_eq!(job["error"]["code"], "document_too_large");
+}
+
+#[tokio::test]
+async fn a_url_import_fetches_through_the_ssrf_guard() {
+    let server = Server::start(Duration::from_secs(1)).await;
+    let app = axum::Router::new().route("/shop.yaml", axum::routing::get(|| async { SHOP }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let url = format!("http://127.0.0.1:{port}/shop.yaml");
+    let job = import(&server, json!({ "url": url }).to_string()).await;
+    assert_eq!(job["status"], "ready", "{job}");
+    assert_eq!(job["url"], url);
+    assert_eq!(operation(&job, "cancelOrder")["class"], "write");
+
+    let job = import(
+        &server,
+        json!({ "url": "http://169.254.169.254/latest/meta-data" }).to_string(),
+    )
+    .await;
+    assert_eq!(job["error"]["code"], "url_refused", "{job}");
+    let job = import(
+        &server,
+        json!({ "url": format!("http://127.0.0.1:{port}/missing") }).to_string(),
+    )
+    .await;
+    assert_eq!(job["error"]["code"], "fetch_failed", "{job}");
+}
