@@ -61,6 +61,8 @@ test('an operator imports the shop document, reviews it, and publishes it', asyn
   const enabled = saved.operations.filter((op) => op.enabled).length;
   expect(await page.getByRole('alert').count()).toBe(0);
 
+  // The checkbox just used scrolled the table box sideways if it had to: back to its start for the picture.
+  await operations.evaluate((box) => box.scrollTo(0, 0));
   await screenshot(page, 'imports', { fullPage: true });
 
   // Publish asks first, with the number of enabled operations.
@@ -85,6 +87,12 @@ test('an operator imports the shop document, reviews it, and publishes it', asyn
   await row(page, 'cancelOrder').getByRole('combobox', { name: 'Class of cancelOrder' }).waitFor();
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
   expect(overflow).toBeLessThanOrEqual(0);
+  // The fifth nav link stays on the line of the others (the nav's height is fixed per width).
+  const nav = page.getByRole('navigation', { name: 'Main' });
+  const chatTop = (await nav.getByRole('link', { name: 'Chat', exact: true }).boundingBox())?.y;
+  const importsTop = (await nav.getByRole('link', { name: 'Imports', exact: true }).boundingBox())?.y;
+  expect(importsTop).toBe(chatTop);
+  await screenshot(page, 'imports-phone');
 
   expectNoBrowserErrors(operator, notYet ? [/Failed to load resource: the server responded with a status of 404/] : []);
   await operator.close();

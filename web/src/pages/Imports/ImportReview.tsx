@@ -223,9 +223,7 @@ function ReadyImport({ job, setJob }: { job: ImportJob; setJob: (update: (job: I
           <thead>
             <tr>
               <th scope="col">Operation id</th>
-              <th scope="col">Method</th>
-              <th scope="col">Path</th>
-              <th scope="col">Summary</th>
+              <th scope="col">Method and path</th>
               <th scope="col">Class</th>
               <th scope="col">Why</th>
               <th scope="col">Agent</th>
@@ -287,31 +285,36 @@ function OperationRow({ op, agentsId, onChange }: RowProps) {
       <th scope="row" className={`${table.lead} ${table.mono}`} data-label="Operation id">
         {op.operation_id}
       </th>
-      <td data-label="Method">
-        <span className={table.pill}>{op.method.toUpperCase()}</span>
+      {/* Method, path and summary share a cell: eight columns would not fit a laptop's width. */}
+      <td data-label="Method and path">
+        <div>
+          <div className={styles.endpoint}>
+            <span className={table.pill}>{op.method.toUpperCase()}</span> <span className={table.mono}>{op.path}</span>
+          </div>
+          {op.summary ? <div className={styles.summary}>{op.summary}</div> : null}
+        </div>
       </td>
-      <td className={table.mono} data-label="Path">
-        {op.path}
-      </td>
-      <td data-label="Summary">{op.summary ?? <span className={table.muted}>(none)</span>}</td>
       <td data-label="Class">
-        <select
-          className={`${field.control} ${styles.cellControl}`}
-          aria-label={`Class of ${op.operation_id}`}
-          aria-describedby={reasonsId}
-          value={op.class}
-          onChange={(event) => {
-            const picked = OPERATION_CLASSES.find((c) => c === event.target.value);
-            if (picked && picked !== op.class) onChange(op, { class: picked });
-          }}
-        >
-          {OPERATION_CLASSES.map((c) => (
-            <option key={c} value={c}>
-              {c === op.suggested_class ? `${c} (suggested)` : c}
-            </option>
-          ))}
-        </select>
-        {op.class !== op.suggested_class ? <div className={styles.suggested}>suggested: {op.suggested_class}</div> : null}
+        {/* One box in the cell, so a phone's card shows it beside its label. */}
+        <div>
+          <select
+            className={`${field.control} ${styles.cellControl}`}
+            aria-label={`Class of ${op.operation_id}`}
+            aria-describedby={reasonsId}
+            value={op.class}
+            onChange={(event) => {
+              const picked = OPERATION_CLASSES.find((c) => c === event.target.value);
+              if (picked && picked !== op.class) onChange(op, { class: picked });
+            }}
+          >
+            {OPERATION_CLASSES.map((c) => (
+              <option key={c} value={c}>
+                {c === op.suggested_class ? `${c} (suggested)` : c}
+              </option>
+            ))}
+          </select>
+          {op.class !== op.suggested_class ? <div className={styles.suggested}>suggested: {op.suggested_class}</div> : null}
+        </div>
       </td>
       <td data-label="Why">
         <ul className={styles.reasons} id={reasonsId} aria-label={`Why ${op.operation_id} is ${op.suggested_class}`}>
@@ -321,26 +324,28 @@ function OperationRow({ op, agentsId, onChange }: RowProps) {
         </ul>
       </td>
       <td data-label="Agent">
-        <input
-          className={`${field.control} ${styles.cellControl}`}
-          aria-label={`Agent of ${op.operation_id}`}
-          list={agentsId}
-          value={agent}
-          placeholder="no agent"
-          spellCheck={false}
-          autoComplete="off"
-          onChange={(event) => setAgent(event.target.value)}
-          onBlur={commitAgent}
-          onKeyDown={(event) => {
-            if (event.key === 'Enter') {
-              event.preventDefault();
-              commitAgent();
-            }
-          }}
-        />
-        {op.suggested_agent && op.suggested_agent !== op.agent ? (
-          <div className={styles.suggested}>suggested: {op.suggested_agent}</div>
-        ) : null}
+        <div>
+          <input
+            className={`${field.control} ${styles.cellControl} ${styles.agent}`}
+            aria-label={`Agent of ${op.operation_id}`}
+            list={agentsId}
+            value={agent}
+            placeholder="no agent"
+            spellCheck={false}
+            autoComplete="off"
+            onChange={(event) => setAgent(event.target.value)}
+            onBlur={commitAgent}
+            onKeyDown={(event) => {
+              if (event.key === 'Enter') {
+                event.preventDefault();
+                commitAgent();
+              }
+            }}
+          />
+          {op.suggested_agent && op.suggested_agent !== op.agent ? (
+            <div className={styles.suggested}>suggested: {op.suggested_agent}</div>
+          ) : null}
+        </div>
       </td>
       <td data-label="Enabled">
         <input
