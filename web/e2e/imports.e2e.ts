@@ -92,6 +92,9 @@ test('an operator imports the shop document, reviews it, and publishes it', asyn
   const chatTop = (await nav.getByRole('link', { name: 'Chat', exact: true }).boundingBox())?.y;
   const importsTop = (await nav.getByRole('link', { name: 'Imports', exact: true }).boundingBox())?.y;
   expect(importsTop).toBe(chatTop);
+  // The operations as cards, cancelOrder's at the top.
+  await row(page, 'cancelOrder').evaluate((card) => card.scrollIntoView({ block: 'start' }));
+  await page.evaluate(() => window.scrollBy(0, -100)); // below the sticky nav
   await screenshot(page, 'imports-phone');
 
   expectNoBrowserErrors(operator, notYet ? [/Failed to load resource: the server responded with a status of 404/] : []);
