@@ -136,12 +136,24 @@ function ReadyImport({ job, setJob }: { job: ImportJob; setJob: (update: (job: I
   const shown = job.operations.filter((op) => matches(op, filter));
   const enabledCount = job.operations.filter((op) => op.enabled).length;
 
-  const patchOp = (operationId: string, fields: Partial<Fields>) =>
+  /**
+   * Sets fields of one operation; with `unless`, only the fields still as `unless` has them (so an
+   * older edit's answer or rollback never undoes a newer edit made meanwhile).
+   */
+  const patchOp = (operationId: string, fields: Partial<Fields>, unless?: Partial<Fields>) =>
     setJob((current) =>
       current
         ? {
             ...current,
-            operations: current.operations.map((op) => (op.operation_id === operationId ? { ...op, ...fields } : op)),
+            operations: current.operations.map((op) => {
+              if (op.operation_id !== operationId) return op;
+              const next = { ...op };
+              for (const key of Object.keys(fields) as Array<keyof Fields>) {
+                if (unless && op[key] !== unless[key]) continue;
+                (next as Record<string, unknown>)[key] = fields[key];
+              }
+              return next;
+            }),
           }
         : current,
     );
@@ -155,9 +167,12 @@ function ReadyImport({ job, setJob }: { job: ImportJob; setJob: (update: (job: I
       try {
         const answer = await editOperation(job.id, op.operation_id, body);
         const fresh = answer.operations.find((o) => o.operation_id === op.operation_id);
-        if (fresh) patchOp(op.operation_id, { class: fresh.class, agent: fresh.agent, enabled: fresh.enabled });
+        if (fresh) {
+          const stored = Object.fromEntries(Object.keys(body).map((key) => [key, fresh[key as keyof Fields]]));
+          patchOp(op.operation_id, stored, body);
+        }
       } catch (caught) {
-        patchOp(op.operation_id, before);
+        patchOp(op.operation_id, before, body);
         throw actionError(`Could not change ${op.operation_id}, it is back as it was`, caught);
       }
     }, () => {});

@@ -218,6 +218,23 @@ describe('OpenAPI imports page', () => {
     );
   });
 
+  it('never lets an older refused edit undo a newer one', async () => {
+    const destructive = job({
+      operations: OPERATIONS.map((op) => (op.operation_id === 'getOrder' ? { ...op, class: 'destructive' as const } : op)),
+    });
+    mockFetch(
+      { body: job() },
+      { status: 400, body: { error: { code: 'unknown_class', message: 'no' } } },
+      { body: destructive },
+    );
+    renderAt(`/imports/${ID}`);
+    const select = (await screen.findByLabelText('Class of getOrder')) as HTMLSelectElement;
+    fireEvent.change(select, { target: { value: 'write' } });
+    fireEvent.change(select, { target: { value: 'destructive' } });
+    await flush();
+    expect((screen.getByLabelText('Class of getOrder') as HTMLSelectElement).value).toBe('destructive');
+  });
+
   it('disables an operation and sets its agent', async () => {
     const fetchMock = mockFetch({ body: job() }, { body: job() }, { body: job() });
     renderAt(`/imports/${ID}`);
