@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useId, useMemo, useRef, useState } from 'react';
-import { editOperation, getImport, publishImport } from '../../api/client';
+import { ApiError, editOperation, getImport, publishImport } from '../../api/client';
 import {
   OPERATION_CLASSES,
   type ImportJob,
@@ -122,6 +122,7 @@ function ReadyImport({ job, setJob }: { job: ImportJob; setJob: (update: (job: I
   const [filter, setFilter] = useState<Filter>(NO_FILTER);
   const [confirming, setConfirming] = useState(false);
   const [published, setPublished] = useState<string | null>(null);
+  const [editError, setEditError] = useState<string | null>(null);
   const agentsId = useId();
 
   const agents = useMemo(() => {
@@ -162,6 +163,7 @@ function ReadyImport({ job, setJob }: { job: ImportJob; setJob: (update: (job: I
   const change = (op: ImportOperation, body: OperationEdit) => {
     const before: Partial<Fields> = {};
     for (const key of Object.keys(body) as Array<keyof OperationEdit>) (before as Record<string, unknown>)[key] = op[key];
+    setEditError(null);
     edit.run(async () => {
       patchOp(op.operation_id, body);
       try {
@@ -173,7 +175,11 @@ function ReadyImport({ job, setJob }: { job: ImportJob; setJob: (update: (job: I
         }
       } catch (caught) {
         patchOp(op.operation_id, before, body);
-        throw actionError(`Could not change ${op.operation_id}, it is back as it was`, caught);
+        const error = actionError(`Could not change ${op.operation_id}, it is back as it was`, caught);
+        // A 401 goes to the token prompt (and the edit is tried again); any other refusal is shown here,
+        // even when a newer edit has started since (the request drops an older run's error).
+        if (error instanceof ApiError) throw error;
+        setEditError(error.message);
       }
     }, () => {});
   };
@@ -198,19 +204,17 @@ function ReadyImport({ job, setJob }: { job: ImportJob; setJob: (update: (job: I
         </Button>
       </div>
       {published ? (
-        <Notice
-          tone="success"
-          actions={
-            <Button size="small" onClick={() => setPublished(null)}>
-              Dismiss
-            </Button>
-          }
-        >
+        <Notice tone="success" onDismiss={() => setPublished(null)}>
           {published}
         </Notice>
       ) : null}
       <RequestStatus request={publish} />
       <RequestStatus request={edit} />
+      {editError ? (
+        <Notice tone="error" onDismiss={() => setEditError(null)}>
+          {editError}
+        </Notice>
+      ) : null}
 
       <FilterBar label="Filter operations">
         <TextField label="Search path or operation id" type="search" value={filter.text} onChange={(text) => setFilter((f) => ({ ...f, text }))} />

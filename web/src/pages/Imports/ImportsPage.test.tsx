@@ -233,6 +233,8 @@ describe('OpenAPI imports page', () => {
     fireEvent.change(select, { target: { value: 'destructive' } });
     await flush();
     expect((screen.getByLabelText('Class of getOrder') as HTMLSelectElement).value).toBe('destructive');
+    // The older edit's refusal is still said.
+    expect((await screen.findByRole('alert')).textContent).toContain('Could not change getOrder');
   });
 
   it('disables an operation and sets its agent', async () => {
