@@ -5,6 +5,7 @@ import { ChatPage } from './pages/Chat/ChatPage';
 import { ConversationsPage } from './pages/Conversations/ConversationsPage';
 import { DeadLetterPage } from './pages/DeadLetters/DeadLetterPage';
 import { DeadLettersPage } from './pages/DeadLetters/DeadLettersPage';
+import { ImportsPage } from './pages/Imports/ImportsPage';
 import { ReplayPage } from './pages/Replay/ReplayPage';
 import { NotFoundPage } from './pages/NotFound/NotFoundPage';
 
@@ -28,6 +29,8 @@ export function App() {
         />
         <Route path="/dead-letters" element={<DeadLettersPage />} />
         <Route path="/dead-letters/:id" element={<DeadLetterPage />} />
+        <Route path="/imports" element={<ImportsPage />} />
+        <Route path="/imports/:id" element={<ImportsPage />} />
         <Route path="*" element={<NotFoundPage />} />
       </Routes>
     </Layout>

@@ -9,6 +9,9 @@ import type {
   DeadLetter,
   DeadLetterFilter,
   DeadLetterPage,
+  ImportAccepted,
+  ImportJob,
+  OperationEdit,
   Redriven,
   Replay,
 } from './types';
@@ -149,4 +152,37 @@ export function countRedrivable(filter: DeadLetterFilter): Promise<BulkRedriveCo
 /** Step two: redrive them, if `expectedCount` still match (else 409 `count_changed`, nothing done). */
 export function redriveMatching(filter: DeadLetterFilter, expectedCount: number): Promise<BulkRedriveResult> {
   return postJson<BulkRedriveResult>('/dead-letters/redrive', { ...filterBody(filter), expected_count: expectedCount });
+}
+
+// ---- OpenAPI imports ----
+
+/** Starts an import of the document text (JSON or YAML): 202 with the job's id. */
+export function importDocument(text: string): Promise<ImportAccepted> {
+  return apiFetch<ImportAccepted>('/openapi/imports', {
+    method: 'POST',
+    headers: { 'Content-Type': 'text/plain; charset=utf-8' },
+    body: text,
+  });
+}
+
+/** Starts an import of the document at `url` (fetched by the server through its SSRF guard). */
+export function importUrl(url: string): Promise<ImportAccepted> {
+  return postJson<ImportAccepted>('/openapi/imports', { url });
+}
+
+export function getImport(id: string): Promise<ImportJob> {
+  return apiFetch<ImportJob>(`/openapi/imports/${encodeURIComponent(id)}`);
+}
+
+/** Reviews one operation; answers with the whole import. */
+export function editOperation(id: string, operationId: string, edit: OperationEdit): Promise<ImportJob> {
+  return apiFetch<ImportJob>(
+    `/openapi/imports/${encodeURIComponent(id)}/operations/${encodeURIComponent(operationId)}`,
+    { method: 'PATCH', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(edit) },
+  );
+}
+
+/** Publishes the enabled, reviewed operations as the agents' tools. The answer's shape is read loosely. */
+export function publishImport(id: string): Promise<unknown> {
+  return apiFetch<unknown>(`/openapi/imports/${encodeURIComponent(id)}/publish`, { method: 'POST' });
 }

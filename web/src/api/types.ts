@@ -207,3 +207,61 @@ export interface BulkRedriveResult {
 export interface ApiErrorBody {
   error: { code: string; message: string };
 }
+
+// ---- OpenAPI imports (docs/openapi-import.md; projections/src/http/imports.rs) ----
+
+export const OPERATION_CLASSES = ['read', 'write', 'destructive'] as const;
+export type OperationClass = (typeof OPERATION_CLASSES)[number];
+
+export type ImportStatus = 'pending' | 'ready' | 'failed';
+
+/** Answer to `POST /api/openapi/imports` (202). */
+export interface ImportAccepted {
+  id: string;
+  status: ImportStatus;
+}
+
+/** One operation of an import, under review. */
+export interface ImportOperation {
+  operation_id: string;
+  /** The id was made from method and path (the document had none). */
+  generated_id: boolean;
+  method: string;
+  path: string;
+  summary: string | null;
+  description: string | null;
+  tags: string[];
+  parameters: unknown;
+  request_body: unknown;
+  servers: string[];
+  /** The reviewed class (starts as the suggested one). */
+  class: OperationClass;
+  suggested_class: OperationClass;
+  /** Why it got its suggested class. */
+  reasons: string[];
+  agent: string | null;
+  suggested_agent: string | null;
+  agent_reason: string | null;
+  enabled: boolean;
+}
+
+/** `GET /api/openapi/imports/{id}` (and the answer to a PATCH of one of its operations). */
+export interface ImportJob {
+  id: string;
+  status: ImportStatus;
+  url: string | null;
+  version: string | null;
+  title: string | null;
+  notes: string[];
+  error: { code: string; message: string } | null;
+  created_at: string;
+  finished_at: string | null;
+  operations: ImportOperation[];
+}
+
+/** The body of `PATCH /api/openapi/imports/{id}/operations/{operation_id}`: any of the three. */
+export interface OperationEdit {
+  class?: OperationClass;
+  agent?: string | null;
+  enabled?: boolean;
+}

@@ -1,6 +1,9 @@
 import { useId, type FormEvent, type ReactNode } from 'react';
 import styles from './Field.module.css';
 
+/** Class names of a labelled control (`field`, `label`, `control`), for a control the helpers below do not make. */
+export const fieldStyles = styles;
+
 interface FilterBarProps {
   /** Names the group of filters for screen readers, e.g. "Filter dead letters". */
   label: string;

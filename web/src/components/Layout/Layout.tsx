@@ -34,6 +34,11 @@ export function Layout({ children }: { children: ReactNode }) {
                 Dead letters
               </NavLink>
             </li>
+            <li>
+              <NavLink to="/imports" className={linkClass}>
+                Imports
+              </NavLink>
+            </li>
           </ul>
         </nav>
       </header>
