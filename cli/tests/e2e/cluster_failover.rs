@@ -2,9 +2,10 @@
 //! instances of every service (ingress, worker, projector, REST) against it, many
 //! conversations chatting over WebSockets, and the node leading the stream killed with
 //! SIGKILL mid-load and restarted later. Every acknowledged message is stored and answered
-//! exactly once, and the projections equal a replay of the stream.
+//! exactly once, its reply reaches the client's socket, and the projections equal a replay
+//! of the stream.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -190,62 +191,145 @@ async fn killing_the_stream_leader_under_load_loses_no_acked_message_and_answers
 }
 
 /// One conversation: sends a message, waits for its ack (resending it with the same
-/// `client_msg_id` after `unavailable`), waits `PACE` while reading its events, until `stop`.
+/// `client_msg_id` after `unavailable` or a broken connection), waits `PACE` while reading
+/// its events, until `stop`; then reads on until every acked message's reply has come on
+/// the socket.
 async fn chat(addr: SocketAddr, n: usize, seen: Arc<Mutex<Seen>>, stop: Arc<AtomicBool>) {
-    let mut socket = connect_to(addr, "").await;
-    let session = next_frame(&mut socket).await;
-    assert_eq!(session["type"], "session", "{session}");
-    let thread = session["thread_id"].as_str().unwrap().to_owned();
-    let mut k = 0;
+    let mut conversation = Conversation::open(addr).await;
+    let thread = conversation.session["thread_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut acked = Vec::new();
     while !stop.load(Ordering::Relaxed) {
-        let id = format!("c{n}-m{k}");
-        let content = QUESTIONS[k % QUESTIONS.len()];
+        let id = format!("c{n}-m{}", acked.len());
+        let content = QUESTIONS[acked.len() % QUESTIONS.len()];
+        let seq = conversation.send(&id, content, &seen).await;
+        {
+            let mut seen = seen.lock().unwrap();
+            seen.acked.insert(id.clone(), (thread.clone(), seq));
+            seen.ack_times.push(Instant::now());
+        }
+        acked.push(id);
+        // Read the thread's events meanwhile, so its outbound buffer never fills.
+        let next = tokio::time::Instant::now() + PACE;
+        while let Read::Frame(_) | Read::Reconnected = conversation.read(next).await {}
+    }
+    let deadline = tokio::time::Instant::now() + PHASE_TIMEOUT;
+    while !acked.iter().all(|id| conversation.replied_to(id)) {
+        if let Read::TimedOut = conversation.read(deadline).await {
+            let missing: Vec<&String> = acked
+                .iter()
+                .filter(|id| !conversation.replied_to(id))
+                .collect();
+            panic!("no reply on the socket of {thread} to acked messages {missing:?}");
+        }
+    }
+}
+
+/// A conversation's socket and what came on it.
+struct Conversation {
+    addr: SocketAddr,
+    session: Value,
+    socket: Socket,
+    /// client_msg_id → turn id, from the `message.received` events on the socket.
+    turns: BTreeMap<String, String>,
+    /// Turns whose `agent.replied` came on the socket.
+    replied: BTreeSet<String>,
+}
+
+/// What [`Conversation::read`] got.
+enum Read {
+    Frame(Value),
+    TimedOut,
+    /// The connection broke and the thread was resumed on a new one (its whole history
+    /// comes again); a message waiting for its answer must be sent again.
+    Reconnected,
+}
+
+impl Conversation {
+    async fn open(addr: SocketAddr) -> Conversation {
+        let mut socket = connect_to(addr, "").await;
+        let session = next_frame(&mut socket).await;
+        assert_eq!(session["type"], "session", "{session}");
+        Conversation {
+            addr,
+            session,
+            socket,
+            turns: BTreeMap::new(),
+            replied: BTreeSet::new(),
+        }
+    }
+
+    /// Sends a message until it is acked; returns its `seq`.
+    async fn send(&mut self, id: &str, content: &str, seen: &Mutex<Seen>) -> u64 {
         loop {
             let message = json!({"type": "message", "content": content, "client_msg_id": id});
-            send_json(&mut socket, message).await;
-            let Some(answer) = answer_to(&mut socket, &id).await else {
-                // The connection broke: resume the thread and send the message again.
-                socket = connect_to(addr, &resume_query(&session, None)).await;
-                next_frame(&mut socket).await;
-                continue;
+            send_json(&mut self.socket, message).await;
+            // Every message is answered within STORE_TIMEOUT (10 s).
+            let deadline = tokio::time::Instant::now() + PHASE_TIMEOUT;
+            let answer = loop {
+                match self.read(deadline).await {
+                    Read::Frame(frame)
+                        if matches!(frame["type"].as_str(), Some("ack" | "error"))
+                            && frame["client_msg_id"] == id =>
+                    {
+                        break Some(frame);
+                    }
+                    Read::Frame(_) => {}
+                    Read::Reconnected => break None,
+                    Read::TimedOut => panic!("message {id} was not answered"),
+                }
             };
+            let Some(answer) = answer else { continue };
             if answer["type"] == "ack" {
-                let seq = answer["seq"].as_u64().expect("an ack has a seq");
-                let mut seen = seen.lock().unwrap();
-                seen.acked.insert(id.clone(), (thread.clone(), seq));
-                seen.ack_times.push(Instant::now());
-                break;
+                return answer["seq"].as_u64().expect("an ack has a seq");
             }
             assert_eq!(answer["code"], "unavailable", "{answer}");
             seen.lock().unwrap().unavailable.push(Instant::now());
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        k += 1;
-        // Read (and drop) the thread's events meanwhile, so its outbound buffer never fills.
-        let next = tokio::time::Instant::now() + PACE;
-        while let Ok(Some(Ok(_))) = tokio::time::timeout_at(next, socket.next()).await {}
     }
-}
 
-/// Reads frames until the `ack` or `error` for `client_msg_id`; `None` if the connection
-/// ends first.
-async fn answer_to(socket: &mut Socket, client_msg_id: &str) -> Option<Value> {
-    loop {
-        let frame = tokio::time::timeout(PHASE_TIMEOUT, socket.next())
-            .await
-            .expect("every message is answered (STORE_TIMEOUT is 10 s)");
-        let Some(Ok(Message::Text(text))) = frame else {
-            match frame {
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-                _ => return None,
+    /// The next frame before `until`, with its event recorded.
+    async fn read(&mut self, until: tokio::time::Instant) -> Read {
+        loop {
+            match tokio::time::timeout_at(until, self.socket.next()).await {
+                Err(_) => return Read::TimedOut,
+                Ok(Some(Ok(Message::Text(text)))) => {
+                    let frame: Value = serde_json::from_str(&text).expect("frames are JSON");
+                    self.record(&frame);
+                    return Read::Frame(frame);
+                }
+                Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => {}
+                Ok(_) => {
+                    self.socket = connect_to(self.addr, &resume_query(&self.session, None)).await;
+                    return Read::Reconnected;
+                }
             }
-        };
-        let frame: Value = serde_json::from_str(&text).expect("frames are JSON");
-        if matches!(frame["type"].as_str(), Some("ack" | "error"))
-            && frame["client_msg_id"] == client_msg_id
-        {
-            return Some(frame);
         }
+    }
+
+    fn record(&mut self, frame: &Value) {
+        let event = &frame["event"];
+        let turn = event["turn_id"].as_str().unwrap_or_default().to_owned();
+        match event["kind"].as_str() {
+            Some("message.received") => {
+                if let Some(id) = event["client_msg_id"].as_str() {
+                    self.turns.insert(id.to_owned(), turn);
+                }
+            }
+            Some("agent.replied") => {
+                self.replied.insert(turn);
+            }
+            _ => {}
+        }
+    }
+
+    fn replied_to(&self, client_msg_id: &str) -> bool {
+        self.turns
+            .get(client_msg_id)
+            .is_some_and(|turn| self.replied.contains(turn))
     }
 }
 
