@@ -168,7 +168,7 @@ impl Drop for NatsServer {
     }
 }
 
-fn nats_server_binary() -> PathBuf {
+pub(crate) fn nats_server_binary() -> PathBuf {
     find_on_path("nats-server").unwrap_or_else(|| panic!("{}", missing_nats_server_message()))
 }
 

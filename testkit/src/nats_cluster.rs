@@ -240,6 +240,37 @@ mod tests {
     }
 
     #[test]
+    fn the_production_configs_are_valid_and_share_the_test_clusters_settings() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../nats/cluster");
+        let shared = std::fs::read_to_string(dir.join("cluster.conf")).unwrap();
+        assert!(
+            shared.contains(&format!("name: {CLUSTER_NAME}\n")),
+            "{shared}"
+        );
+        assert!(shared.contains("sync_interval: always\n"), "{shared}");
+        for n in 1..=NODES {
+            let node = dir.join(format!("node-{n}.conf"));
+            let text = std::fs::read_to_string(&node).unwrap();
+            assert!(
+                text.contains(&format!("server_name: {CLUSTER_NAME}-{n}\n")),
+                "{text}"
+            );
+            let output = std::process::Command::new(crate::nats::nats_server_binary())
+                .arg("-t")
+                .arg("-c")
+                .arg(&node)
+                .output()
+                .unwrap();
+            assert!(
+                output.status.success(),
+                "{}: {}",
+                node.display(),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+    }
+
+    #[test]
     fn free_ports_for_a_cluster_are_distinct() {
         let ports = distinct_free_ports(6);
         assert_eq!(ports.iter().collect::<BTreeSet<_>>().len(), 6);
