@@ -162,7 +162,7 @@ async fn connect(nats: &NatsArgs) -> anyhow::Result<async_nats::jetstream::Conte
         .name(nats.client_name.clone())
         .connection_timeout(Duration::from_secs(5))
         .request_timeout(Some(Duration::from_secs(5)))
-        .connect(nats.nats_url.as_str())
+        .connect(common::jetstream::server_addrs(&nats.nats_url)?)
         .await
         .with_context(|| format!("cannot connect to NATS at {}", nats.nats_url))?;
     let mut js = async_nats::jetstream::new(client);

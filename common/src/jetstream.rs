@@ -20,12 +20,29 @@ pub async fn connect(args: &NatsArgs) -> anyhow::Result<(async_nats::Client, Con
         .retry_on_initial_connect()
         .connection_timeout(Duration::from_secs(5))
         .request_timeout(Some(Duration::from_secs(5)))
-        .connect(args.nats_url.as_str())
+        .connect(server_addrs(&args.nats_url)?)
         .await
         .map_err(|err| anyhow::anyhow!("cannot connect to NATS at {}: {err}", args.nats_url))?;
     let mut js = jetstream::new(client.clone());
     js.set_timeout(Duration::from_secs(5));
     Ok((client, js))
+}
+
+/// The servers of a `NATS_URL`: one URL, or a comma-separated list for a cluster. The client
+/// takes a single string as one URL (a list in it is an "invalid port number"), so the list is
+/// split here; the client connects to any of them and fails over to the others.
+pub fn server_addrs(urls: &str) -> anyhow::Result<Vec<async_nats::ServerAddr>> {
+    let addrs = urls
+        .split(',')
+        .map(str::trim)
+        .filter(|url| !url.is_empty())
+        .map(|url| {
+            url.parse()
+                .map_err(|err| anyhow::anyhow!("NATS URL `{url}` is invalid: {err}"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    anyhow::ensure!(!addrs.is_empty(), "NATS URL is empty");
+    Ok(addrs)
 }
 
 /// Creates or updates the chat stream: file storage, replicas and duplicate window from
@@ -116,4 +133,34 @@ pub async fn ensure_projector_consumer(
         .create_consumer(config)
         .await
         .map_err(|err| anyhow::anyhow!("cannot create consumer {name}: {err}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_comma_separated_nats_url_is_one_server_per_node() {
+        let addrs = server_addrs("nats://10.0.0.1:4222, nats://10.0.0.2:4222,nats://10.0.0.3:4222")
+            .unwrap();
+        let hosts: Vec<String> = addrs
+            .iter()
+            .map(|a| format!("{}:{}", a.host(), a.port()))
+            .collect();
+        assert_eq!(hosts, ["10.0.0.1:4222", "10.0.0.2:4222", "10.0.0.3:4222"]);
+    }
+
+    #[test]
+    fn a_single_nats_url_is_one_server() {
+        assert_eq!(server_addrs("nats://127.0.0.1:4222").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn an_empty_or_invalid_nats_url_is_refused() {
+        assert!(server_addrs(" , ").is_err());
+        let err = server_addrs("nats://a:1,nats://b:notaport")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("nats://b:notaport"), "{err}");
+    }
 }

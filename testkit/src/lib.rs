@@ -1,7 +1,8 @@
 //! Real servers for integration tests, never mocks. [`NatsServer`] (in `nats`) starts a
 //! JetStream-enabled `nats-server` and [`Postgres`] (in `postgres`) runs `initdb` and a
 //! `postgres` postmaster, each on a free 127.0.0.1 port inside a fresh temporary directory;
-//! both lean on `process`, which finds the binaries, spawns them with their output in a log
+//! [`NatsCluster`] (in `nats_cluster`) routes three such servers into one JetStream cluster
+//! and tells which node leads a stream. They all lean on `process`, which finds the binaries, spawns them with their output in a log
 //! file, waits until they are ready and tears their whole process tree down again. The helpers
 //! are synchronous (std only), so sync and async tests alike can use them. Fault tests can
 //! `kill` a server (SIGKILL, data kept) and `restart` it on the same port; dropping a server,
@@ -14,6 +15,7 @@
 
 pub mod fake_llm;
 mod nats;
+mod nats_cluster;
 mod postgres;
 mod process;
 
@@ -23,6 +25,7 @@ use std::time::{Duration, Instant};
 
 pub use fake_llm::{Answer, FakeLlm};
 pub use nats::{NatsOptions, NatsServer};
+pub use nats_cluster::NatsCluster;
 pub use postgres::Postgres;
 
 /// How often [`wait_until`] and the servers' readiness checks poll.

@@ -64,6 +64,12 @@ impl NatsServer {
     ///
     /// Like [`NatsServer::start`].
     pub fn start_with(options: NatsOptions) -> NatsServer {
+        NatsServer::start_configured(&options, "")
+    }
+
+    /// Starts a server with `options` and `extra` appended to its generated config (a
+    /// cluster member's name, monitoring port and `cluster` block).
+    pub(crate) fn start_configured(options: &NatsOptions, extra: &str) -> NatsServer {
         let binary = nats_server_binary();
         let dir = tempfile::Builder::new()
             .prefix("testkit-nats-")
@@ -72,7 +78,8 @@ impl NatsServer {
         let port = free_port();
         let store_dir = dir.path().join("jetstream");
         let config = dir.path().join("nats-server.conf");
-        fs::write(&config, config_file(port, &store_dir, &options))
+        let text = config_file(port, &store_dir, options) + extra;
+        fs::write(&config, text)
             .unwrap_or_else(|err| panic!("cannot write {}: {err}", config.display()));
         let mut server = NatsServer {
             child: None,
@@ -161,7 +168,7 @@ impl Drop for NatsServer {
     }
 }
 
-fn nats_server_binary() -> PathBuf {
+pub(crate) fn nats_server_binary() -> PathBuf {
     find_on_path("nats-server").unwrap_or_else(|| panic!("{}", missing_nats_server_message()))
 }
 

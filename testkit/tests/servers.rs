@@ -6,7 +6,7 @@ use std::panic;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use testkit::{NatsOptions, NatsServer, Postgres};
+use testkit::{NatsCluster, NatsOptions, NatsServer, Postgres};
 
 /// Connects to a NATS port and returns the first line the server sends.
 fn nats_greeting(port: u16) -> String {
@@ -105,6 +105,32 @@ fn nats_server_starts_with_sync_always_and_a_store_limit() {
     let greeting = nats_greeting(server.port());
     assert!(greeting.starts_with("INFO "));
     assert!(greeting.contains("\"jetstream\":true"), "{greeting}");
+}
+
+#[test]
+fn a_nats_cluster_of_three_survives_a_killed_node_and_takes_it_back() {
+    let mut cluster = NatsCluster::start();
+    let ports: Vec<u16> = cluster
+        .urls()
+        .split(',')
+        .map(|url| url.rsplit(':').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(ports.len(), 3);
+    for port in &ports {
+        let greeting = nats_greeting(*port);
+        assert!(
+            greeting.contains("\"cluster\":\"smart-support\""),
+            "{greeting}"
+        );
+        assert!(greeting.contains("\"jetstream\":true"), "{greeting}");
+    }
+    assert_eq!(cluster.name(1), "smart-support-2");
+    assert_eq!(cluster.stream_leader("NO_SUCH_STREAM"), None);
+
+    cluster.kill(0);
+    assert!(!accepts_connections(ports[0]));
+    cluster.restart(0);
+    assert!(nats_greeting(ports[0]).starts_with("INFO "));
 }
 
 #[test]

@@ -4,6 +4,7 @@
 mod agent_turns;
 mod bad_input;
 mod chat_round_trip;
+mod cluster_failover;
 mod dead_letters;
 mod operations;
 mod rate_limit;

@@ -40,7 +40,7 @@ async fn when_jetstream_is_down_the_client_gets_unavailable_and_a_resend_later_i
     let mut socket = stack.connect("").await;
     next_frame(&mut socket).await;
 
-    stack.nats.kill();
+    stack.nats_server().kill();
     let frame = json!({"type": "message", "content": "are you there?", "client_msg_id": "r-1"});
     send_json(&mut socket, frame.clone()).await;
     let answer = frames_until(&mut socket, |f| f["type"] == "ack" || f["type"] == "error")
@@ -50,7 +50,7 @@ async fn when_jetstream_is_down_the_client_gets_unavailable_and_a_resend_later_i
     assert_eq!(answer["code"], "unavailable");
     assert_eq!(answer["client_msg_id"], "r-1");
 
-    stack.nats.restart();
+    stack.nats_server().restart();
     // The client retries with the same id until the log takes it.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let seq = loop {

@@ -10,7 +10,7 @@ use common::{
 };
 use futures::{SinkExt, StreamExt};
 use serde_json::Value;
-use testkit::{NatsServer, Postgres};
+use testkit::{NatsCluster, NatsServer, Postgres};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, tungstenite::Message};
 
 pub type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
@@ -21,7 +21,8 @@ pub struct Stack {
     pub http: reqwest::Client,
     pub args: UpArgs,
     pub shutdown: CancellationToken,
-    pub nats: NatsServer,
+    /// The stack's own NATS server; `None` on a cluster the test owns ([`Stack::start_on_cluster`]).
+    pub nats: Option<NatsServer>,
     /// Where the demo shop API the agents call runs (in-process, fresh seed data).
     pub shop: SocketAddr,
     _postgres: Postgres,
@@ -40,11 +41,29 @@ impl Stack {
 
     /// Starts the stack with settings changed by `tweak`.
     pub async fn start_with(tweak: impl FnOnce(&mut UpArgs)) -> Stack {
+        let nats = NatsServer::start();
+        Stack::start_on(nats.url(), Some(nats), tweak).await
+    }
+
+    /// Starts the stack on every node of `cluster` (a comma-separated `NATS_URL`) with the
+    /// chat stream replicated three times, then with settings changed by `tweak`.
+    pub async fn start_on_cluster(cluster: &NatsCluster, tweak: impl FnOnce(&mut UpArgs)) -> Stack {
+        Stack::start_on(cluster.urls(), None, |args| {
+            args.nats.stream_replicas = 3;
+            tweak(args);
+        })
+        .await
+    }
+
+    async fn start_on(
+        nats_url: String,
+        nats: Option<NatsServer>,
+        tweak: impl FnOnce(&mut UpArgs),
+    ) -> Stack {
         // Quiet unless asked: RUST_LOG=debug cargo nextest run … shows the services' logs.
         if std::env::var_os("RUST_LOG").is_some() {
             common::telemetry::init();
         }
-        let nats = NatsServer::start();
         let postgres = Postgres::start();
         let shutdown = CancellationToken::new();
         let shop_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -58,7 +77,7 @@ impl Stack {
             listen: "127.0.0.1:0".parse().unwrap(),
             web_dir: "does-not-exist".into(),
             nats: NatsArgs {
-                nats_url: nats.url(),
+                nats_url,
                 stream_replicas: 1,
                 duplicate_window: Duration::from_secs(600),
                 client_name: "e2e".into(),
@@ -143,9 +162,28 @@ impl Stack {
         addr
     }
 
-    /// A plain NATS connection to the stack's server (to act on the stream directly).
+    /// Starts one more instance of every service (ingress, worker, projector and REST on
+    /// one listener), as a second `smart-support up` process on the same NATS and database
+    /// would be; returns its address.
+    pub async fn start_instance(&self) -> SocketAddr {
+        up::start(self.args.clone(), self.shutdown.clone())
+            .await
+            .expect("a second instance starts")
+            .addr
+    }
+
+    /// A plain NATS connection to the stack's server(s) (to act on the stream directly).
     pub async fn nats_client(&self) -> async_nats::Client {
-        async_nats::connect(self.nats.url()).await.unwrap()
+        async_nats::connect(self.args.nats.nats_url.as_str())
+            .await
+            .unwrap()
+    }
+
+    /// The stack's own NATS server, for tests that kill and restart it.
+    pub fn nats_server(&mut self) -> &mut NatsServer {
+        self.nats
+            .as_mut()
+            .expect("the stack runs its own NATS server")
     }
 
     pub fn ws_url(&self, query: &str) -> String {

@@ -5,7 +5,10 @@
 
 use std::time::{Duration, Instant};
 
-use async_nats::jetstream::{Message, stream::Stream};
+use async_nats::jetstream::{
+    Message,
+    stream::{LastRawMessageErrorKind, Stream},
+};
 use common::events::Envelope;
 use common::shutdown::CancellationToken;
 use futures::StreamExt;
@@ -265,6 +268,21 @@ async fn project(
             };
             // The pull ended or broke: reconnect, from the checkpoint.
             let Some(next) = next else { break };
+            // Deliveries can be lost in flight, e.g. when the consumer's leader changes on a
+            // NATS cluster (found by cli/tests/e2e/cluster_failover.rs): the next batch then
+            // starts past the gap, and acknowledging it (AckPolicy::All) would skip the lost
+            // events for good. The consumer delivers every sequence after the checkpoint, so
+            // a gap is either a lost delivery or a message removed from the stream.
+            if let Some(missing) = first_missing(applied, &next.batch)
+                && !removed_from_stream(stream, missing).await
+            {
+                tracing::warn!(
+                    missing,
+                    checkpoint = applied,
+                    "an event never arrived; pulling again from the checkpoint"
+                );
+                break;
+            }
             let started = Instant::now();
             applied = match apply_with_retry(leader, applied, &next.batch, shutdown).await {
                 Ok(applied) => applied,
@@ -285,6 +303,29 @@ async fn project(
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     Stop::Shutdown
+}
+
+/// The first sequence after `applied` that `batch` (in stream order) skips, if any.
+fn first_missing(applied: u64, batch: &[Delivered]) -> Option<u64> {
+    let mut expected = applied + 1;
+    for delivered in batch {
+        if delivered.seq > expected {
+            return Some(expected);
+        }
+        expected = expected.max(delivered.seq + 1);
+    }
+    None
+}
+
+/// Whether the stream no longer holds message `seq` (removed by a limit, a purge or a
+/// delete). Asked of the stream's leader (not a direct get, which a lagging replica may
+/// answer); when the answer is unclear the message counts as present, so the projector
+/// pulls again rather than skip it.
+async fn removed_from_stream(stream: &Stream, seq: u64) -> bool {
+    match stream.get_raw_message(seq).await {
+        Ok(_) => false,
+        Err(err) => matches!(err.kind(), LastRawMessageErrorKind::NoMessageFound),
+    }
 }
 
 /// Batches pulled ahead of the one being applied.
@@ -369,5 +410,40 @@ async fn apply_with_retry(
                 delay = (delay * 2).min(Duration::from_secs(5));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn delivered(seqs: &[u64]) -> Vec<Delivered> {
+        seqs.iter()
+            .map(|&seq| Delivered {
+                seq,
+                event: Envelope::from_json(b"{}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_batch_that_follows_the_checkpoint_misses_nothing() {
+        assert_eq!(first_missing(4, &delivered(&[5, 6, 7])), None);
+        assert_eq!(first_missing(0, &delivered(&[])), None);
+    }
+
+    #[test]
+    fn events_at_or_below_the_checkpoint_are_no_gap() {
+        assert_eq!(first_missing(6, &delivered(&[5, 6, 7, 8])), None);
+    }
+
+    #[test]
+    fn a_batch_that_starts_past_the_checkpoint_misses_the_next_event() {
+        assert_eq!(first_missing(514, &delivered(&[519, 520])), Some(515));
+    }
+
+    #[test]
+    fn a_hole_inside_a_batch_is_found() {
+        assert_eq!(first_missing(4, &delivered(&[5, 6, 9, 10])), Some(7));
     }
 }
