@@ -22,14 +22,20 @@ async fn a_projector_killed_repeatedly_under_load_ends_with_exactly_the_fresh_pr
     let mut projector = stack.spawn("projector", 50);
 
     let js = stack.js.clone();
+    // Paced, so the kills below land while events keep arriving: at least TURNS turns, and
+    // on until the last kill, however slowly a loaded machine restarts the projector.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let publishing = stop.clone();
     let publisher = tokio::spawn(async move {
         let threads: Vec<ThreadId> = (0..THREADS).map(|_| ThreadId::generate()).collect();
-        // Paced, so the kills below land while events keep arriving.
         let mut pace = tokio::time::interval(PACE);
-        for n in 0..TURNS {
+        let mut n = 0;
+        while n < TURNS || !publishing.load(std::sync::atomic::Ordering::Relaxed) {
             pace.tick().await;
             publish_turn(&js, &threads[n % THREADS], n).await;
+            n += 1;
         }
+        n
     });
 
     // Kill points: random checkpoints spread over the stream (a seed from the OS, shown
@@ -44,9 +50,10 @@ async fn a_projector_killed_repeatedly_under_load_ends_with_exactly_the_fresh_pr
         random
     };
     let kills = 3 + next() % 3;
-    let total = (TURNS * 5) as u64;
+    // Kill points within the first TURNS turns, which are published before the last kill.
+    let first = (TURNS * 5) as u64;
     let mut points: Vec<u64> = (0..kills)
-        .map(|_| total / 10 + next() % (total * 7 / 10))
+        .map(|_| first / 10 + next() % (first * 7 / 10))
         .collect();
     points.sort_unstable();
     let mut under_load = 0;
@@ -71,11 +78,12 @@ async fn a_projector_killed_repeatedly_under_load_ends_with_exactly_the_fresh_pr
         under_load > 0,
         "every kill came after the publisher had finished"
     );
-    tokio::time::timeout(Duration::from_secs(60), publisher)
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let turns = tokio::time::timeout(Duration::from_secs(60), publisher)
         .await
         .expect("the publisher finishes")
         .unwrap();
-    assert_eq!(stack.last_seq().await, total);
+    assert_eq!(stack.last_seq().await, (turns * 5) as u64);
     stack.caught_up(Duration::from_secs(30)).await;
     assert_eq!(projector.active().await, Some(true), "{}", projector.log());
 
