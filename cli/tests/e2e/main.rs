@@ -6,6 +6,7 @@ mod bad_input;
 mod chat_round_trip;
 mod dead_letters;
 mod operations;
+mod publish;
 mod rate_limit;
 mod rebuild;
 mod resolve;
