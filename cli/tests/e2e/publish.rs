@@ -7,7 +7,7 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{Socket, Stack, frames_until, next_frame, send_json};
+use crate::support::{Stack, next_frame, turn};
 
 /// The demo shop's `GET /products` under an operation id the demo config does not have.
 const DOCUMENT: &str = "openapi: 3.0.3
@@ -72,19 +72,6 @@ async fn import(stack: &Stack, document: &str) -> (String, Value) {
         })
         .await;
     (id, job)
-}
-
-async fn turn(socket: &mut Socket, content: &str) -> Vec<Value> {
-    send_json(socket, json!({"type": "message", "content": content})).await;
-    frames_until(socket, |f| {
-        let kind = &f["event"]["kind"];
-        f["type"] == "event" && (kind == "turn.completed" || kind == "turn.failed")
-    })
-    .await
-    .into_iter()
-    .filter(|f| f["type"] == "event")
-    .map(|f| f["event"].clone())
-    .collect()
 }
 
 fn find<'a>(events: &'a [Value], kind: &str) -> Option<&'a Value> {

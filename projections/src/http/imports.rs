@@ -310,6 +310,23 @@ fn not_found(id: &str) -> ApiError {
     }
 }
 
+/// `import_not_found`, or `import_not_ready` unless the import is `ready`.
+async fn require_ready(pool: &sqlx::PgPool, id: Uuid, to_be: &str) -> Result<(), ApiError> {
+    let status: Option<String> =
+        sqlx::query_scalar("select status from public.openapi_import where openapi_import_id = $1")
+            .bind(id)
+            .fetch_optional(pool)
+            .await?;
+    match status.as_deref() {
+        None => Err(not_found(&id.to_string())),
+        Some("ready") => Ok(()),
+        Some(other) => Err(ApiError::Conflict {
+            code: "import_not_ready",
+            message: format!("the import is {other}; only a ready import can be {to_be}"),
+        }),
+    }
+}
+
 fn parse_id(id: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(id).map_err(|_| not_found(id))
 }
@@ -509,21 +526,7 @@ pub async fn edit(
         Some(Value::Bool(b)) => Some(*b),
         Some(_) => return Err(invalid("`enabled` must be true or false")),
     };
-    let status: Option<String> =
-        sqlx::query_scalar("select status from public.openapi_import where openapi_import_id = $1")
-            .bind(id)
-            .fetch_optional(&state.pool)
-            .await?;
-    match status.as_deref() {
-        None => return Err(not_found(&id.to_string())),
-        Some("ready") => {}
-        Some(other) => {
-            return Err(ApiError::Conflict {
-                code: "import_not_ready",
-                message: format!("the import is {other}; only a ready import can be reviewed"),
-            });
-        }
-    }
+    require_ready(&state.pool, id, "reviewed").await?;
     let updated = sqlx::query(
         "update public.openapi_operation set
            class = coalesce($3, class),
@@ -584,21 +587,7 @@ pub async fn publish(
 ) -> Result<Json<Published>, ApiError> {
     use workers::tools::published::{self, PublishedOperation, PublishedTools};
     let id = parse_id(&id)?;
-    let status: Option<String> =
-        sqlx::query_scalar("select status from public.openapi_import where openapi_import_id = $1")
-            .bind(id)
-            .fetch_optional(&state.pool)
-            .await?;
-    match status.as_deref() {
-        None => return Err(not_found(&id.to_string())),
-        Some("ready") => {}
-        Some(other) => {
-            return Err(ApiError::Conflict {
-                code: "import_not_ready",
-                message: format!("the import is {other}; only a ready import can be published"),
-            });
-        }
-    }
+    require_ready(&state.pool, id, "published").await?;
     let rows: Vec<(sqlx::types::Json<ImportedOperation>, String, Option<String>)> = sqlx::query_as(
         "select detail, class, agent from public.openapi_operation
              where openapi_import_id = $1 and enabled order by position",
