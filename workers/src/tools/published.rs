@@ -278,3 +278,122 @@ pub async fn follow(js: &jetstream::Context, base: Base, live: LiveAgents) -> an
     });
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::time::Duration;
+
+    use super::*;
+
+    fn tool_args() -> ToolArgs {
+        ToolArgs {
+            tools_base_url: Some("http://127.0.0.1:9".into()),
+            tools_allow_hosts: vec![],
+            tools_timeout: Duration::from_secs(1),
+            tools_max_response_bytes: 1024,
+            tools_attempts: 1,
+            tools_retry_delay: Duration::from_millis(1),
+        }
+    }
+
+    fn base() -> Base {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures");
+        let config = Arc::new(AgentsConfig::load(&root.join("agents.yaml")).unwrap());
+        let document = std::fs::read_to_string(root.join("shop-openapi.yaml")).unwrap();
+        let toolbox = Toolbox::from_openapi(&document, &tool_args()).unwrap();
+        Base {
+            agents: Agents {
+                engine: Arc::new(RuleEngine::new(config.clone())),
+                config,
+                tools: Arc::new(toolbox),
+            },
+            rules: true,
+            tools: tool_args(),
+        }
+    }
+
+    fn op(agent: &str, permission: &str, id: &str, method: &str, path: &str) -> Value {
+        json!({
+            "agent": agent,
+            "permission": permission,
+            "operation": {
+                "operation_id": id, "generated_id": false, "method": method, "path": path,
+                "summary": format!("{id} summary"), "description": null, "tags": [],
+                "parameters": [], "request_body": null, "servers": ["https://api.example"],
+                "class": permission, "reasons": [], "suggested_agent": null, "agent_reason": null,
+            },
+        })
+    }
+
+    fn published() -> PublishedTools {
+        serde_json::from_value(json!({
+            "import_id": Uuid::nil(),
+            "base_url": "https://api.example",
+            "operations": [
+                op("general", "read", "browseCatalog", "GET", "/products"),
+                op("billing", "write", "voidInvoice", "POST", "/invoices/{id}/void"),
+                op("orders", "read", "getOrder", "GET", "/elsewhere"),
+                op("nobody", "read", "ghost", "GET", "/ghost"),
+            ],
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn published_operations_become_tools_of_their_agents_with_their_permission() {
+        let base = base();
+        let agents = merge(&base, &published());
+        let general = agents.config.agent("general").unwrap();
+        assert_eq!(
+            general.tool("browseCatalog").unwrap().permission,
+            Permission::Read
+        );
+        assert!(
+            general.tool("listProducts").is_some(),
+            "configured tools stay"
+        );
+        let billing = agents.config.agent("billing").unwrap();
+        assert_eq!(
+            billing.tool("voidInvoice").unwrap().permission,
+            Permission::Write
+        );
+        let def = agents.tools.def("browseCatalog").unwrap();
+        assert_eq!(def.description, "browseCatalog summary");
+        // A configured tool of the same name wins; an unknown agent's operation is skipped.
+        let orders = agents.config.agent("orders").unwrap();
+        assert_eq!(
+            orders
+                .tools
+                .iter()
+                .filter(|t| t.operation == "getOrder")
+                .count(),
+            1
+        );
+        assert!(agents.tools.def("ghost").is_none());
+        // The configured config is not changed.
+        assert!(
+            base.agents
+                .config
+                .agent("general")
+                .unwrap()
+                .tool("browseCatalog")
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn only_a_newer_version_replaces_the_tools_in_use() {
+        let base = base();
+        let live = LiveAgents::new(base.agents.clone());
+        live.apply(&base, 2, Some(&published()));
+        assert_eq!(live.version(), 2);
+        live.apply(&base, 1, None);
+        assert_eq!(live.version(), 2);
+        assert!(live.current().tools.def("browseCatalog").is_some());
+        // A withdrawn set (deleted key) is a newer version without published tools.
+        live.apply(&base, 3, None);
+        assert!(live.current().tools.def("browseCatalog").is_none());
+        assert!(live.current().tools.def("getOrder").is_some());
+    }
+}
