@@ -62,7 +62,7 @@ pub async fn bucket(js: &jetstream::Context) -> anyhow::Result<kv::Store> {
 }
 
 /// An OpenAPI 3.0 document of `operations`, served at `base_url`: the workers read it
-/// with the same parser as the configured document.
+/// with the same parser as the configured document (3.1 `type` lists written the 3.0 way).
 pub fn document(base_url: Option<&str>, operations: &[&ImportedOperation]) -> Value {
     let mut paths: Map<String, Value> = Map::new();
     for op in operations {
@@ -86,6 +86,7 @@ pub fn document(base_url: Option<&str>, operations: &[&ImportedOperation]) -> Va
         let item = paths.entry(op.path.clone()).or_insert_with(|| json!({}));
         item[op.method.to_lowercase()] = operation;
     }
+    down_level(&mut paths);
     let mut document = json!({
         "openapi": "3.0.3",
         "info": {"title": "published tools", "version": "1"},
@@ -95,6 +96,38 @@ pub fn document(base_url: Option<&str>, operations: &[&ImportedOperation]) -> Va
         document["servers"] = json!([{"url": url}]);
     }
     document
+}
+
+/// Writes JSON Schema 2020-12 `type` lists (from a 3.1 document) the 3.0 way, so the
+/// 3.0 parser accepts them: `[X, "null"]` becomes `X` with `nullable: true`; a list of
+/// several types becomes no `type` (any value).
+fn down_level(object: &mut Map<String, Value>) {
+    if let Some(Value::Array(types)) = object.get("type") {
+        let nullable = types.iter().any(|t| t == "null");
+        let others: Vec<Value> = types.iter().filter(|t| *t != "null").cloned().collect();
+        match others.as_slice() {
+            [one] => {
+                object.insert("type".into(), one.clone());
+            }
+            _ => {
+                object.remove("type");
+            }
+        }
+        if nullable {
+            object.insert("nullable".into(), Value::Bool(true));
+        }
+    }
+    for value in object.values_mut() {
+        match value {
+            Value::Object(inner) => down_level(inner),
+            Value::Array(items) => items.iter_mut().for_each(|item| {
+                if let Value::Object(inner) = item {
+                    down_level(inner);
+                }
+            }),
+            _ => {}
+        }
+    }
 }
 
 /// What the published tools are merged into: the agents config, the configured tools and
@@ -379,6 +412,23 @@ mod tests {
                 .unwrap()
                 .tool("browseCatalog")
                 .is_none()
+        );
+    }
+
+    #[test]
+    fn an_operation_from_a_3_1_document_becomes_a_tool() {
+        let mut published = published();
+        published.operations[0].operation.parameters = serde_json::from_value(json!([
+            {"name": "q", "in": "query", "required": false, "description": null,
+             "schema": {"type": ["string", "null"]}},
+        ]))
+        .unwrap();
+        let agents = merge(&base(), &published);
+        let def = agents.tools.def("browseCatalog").unwrap();
+        assert!(
+            def.parameters["properties"]["q"].is_object(),
+            "{}",
+            def.parameters
         );
     }
 
