@@ -38,6 +38,7 @@ use uuid::Uuid;
 
 use crate::agents::{BoxFuture, EngineError};
 use crate::metrics;
+use crate::tools::published::LiveAgents;
 use crate::turn::{self, Agents, Incoming, Prior, Sink, TurnError};
 
 /// What the user is told when their message cannot be answered.
@@ -84,7 +85,8 @@ pub struct Worker {
     pub js: Context,
     /// The chat stream, for direct reads of a thread's turn events.
     pub stream: Stream,
-    pub agents: Agents,
+    /// The agents config, engine and tools, with the published tools merged in.
+    pub agents: LiveAgents,
     pub policy: RetryPolicy,
     /// Woken whenever a turn of this process ends, so parked messages look again.
     settled: Notify,
@@ -95,7 +97,7 @@ impl Worker {
         Worker {
             js,
             stream,
-            agents,
+            agents: LiveAgents::new(agents),
             policy,
             settled: Notify::new(),
         }
@@ -192,8 +194,10 @@ pub async fn step(worker: &Worker, delivery: Delivery<'_>) -> Outcome {
         js: &worker.js,
         acks: Vec::new(),
     };
+    // The tool set current when the turn starts, for the whole turn.
+    let agents = worker.agents.current();
     match turn::run(
-        &worker.agents,
+        &agents,
         &incoming,
         prior,
         &mut sink,

@@ -89,7 +89,15 @@ pub async fn build(
         ack_wait: args.worker_ack_wait,
         order_wait: args.worker_order_wait,
     };
-    Ok((consumer, Arc::new(Worker::new(js, stream, agents, policy))))
+    let base = crate::tools::published::Base {
+        agents: agents.clone(),
+        rules: matches!(args.engine, EngineKind::Rules),
+        tools: args.tools.clone(),
+    };
+    let worker = Arc::new(Worker::new(js.clone(), stream, agents, policy));
+    // The published tools now and on every publish, without a restart.
+    crate::tools::published::follow(&js, base, worker.agents.clone()).await?;
+    Ok((consumer, worker))
 }
 
 /// The tools of a config without an OpenAPI document: none.

@@ -7,27 +7,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 use testkit::fake_llm::FakeLlm;
 
-use crate::support::{Socket, Stack, frames_until, next_frame, send_json};
-
-/// Sends a message and returns the events of its turn (from its `message.received` or
-/// `message.redriven` on), up to the turn's end.
-async fn turn(socket: &mut Socket, content: &str) -> Vec<Value> {
-    send_json(socket, json!({"type": "message", "content": content})).await;
-    turn_events(socket).await
-}
-
-/// Reads frames until a turn ends; returns the events read.
-async fn turn_events(socket: &mut Socket) -> Vec<Value> {
-    frames_until(socket, |f| {
-        let kind = &f["event"]["kind"];
-        f["type"] == "event" && (kind == "turn.completed" || kind == "turn.failed")
-    })
-    .await
-    .into_iter()
-    .filter(|f| f["type"] == "event")
-    .map(|f| f["event"].clone())
-    .collect()
-}
+use crate::support::{Socket, Stack, next_frame, send_json, turn, turn_events};
 
 fn kinds(events: &[Value]) -> Vec<&str> {
     events.iter().map(|e| e["kind"].as_str().unwrap()).collect()

@@ -7,6 +7,7 @@ mod chat_round_trip;
 mod cluster_failover;
 mod dead_letters;
 mod operations;
+mod publish;
 mod rate_limit;
 mod rebuild;
 mod resolve;

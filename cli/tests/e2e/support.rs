@@ -9,7 +9,7 @@ use common::{
     shutdown::CancellationToken,
 };
 use futures::{SinkExt, StreamExt};
-use serde_json::Value;
+use serde_json::{Value, json};
 use testkit::{NatsCluster, NatsServer, Postgres};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, tungstenite::Message};
 
@@ -316,4 +316,24 @@ pub async fn send_json(socket: &mut Socket, value: Value) {
 /// Whether a frame is the event of this kind.
 pub fn is_event(frame: &Value, kind: &str) -> bool {
     frame["type"] == "event" && frame["event"]["kind"] == kind
+}
+
+/// Sends a message and returns the events of its turn (from its `message.received` or
+/// `message.redriven` on), up to the turn's end.
+pub async fn turn(socket: &mut Socket, content: &str) -> Vec<Value> {
+    send_json(socket, json!({"type": "message", "content": content})).await;
+    turn_events(socket).await
+}
+
+/// Reads frames until a turn ends; returns the events read.
+pub async fn turn_events(socket: &mut Socket) -> Vec<Value> {
+    frames_until(socket, |f| {
+        let kind = &f["event"]["kind"];
+        f["type"] == "event" && (kind == "turn.completed" || kind == "turn.failed")
+    })
+    .await
+    .into_iter()
+    .filter(|f| f["type"] == "event")
+    .map(|f| f["event"].clone())
+    .collect()
 }

@@ -1,9 +1,12 @@
 //! `POST /api/openapi/imports`, `GET /api/openapi/imports/{id}` and
-//! `PATCH /api/openapi/imports/{id}/operations/{operation_id}`: OpenAPI documents imported
+//! `PATCH /api/openapi/imports/{id}/operations/{operation_id}` and
+//! `POST /api/openapi/imports/{id}/publish`: OpenAPI documents imported
 //! for review (docs/openapi-import.md). The POST stores a `pending` job and answers 202; a
 //! spawned task reads, classifies and stores the operations (or the error) in one
 //! transaction; jobs still pending at start-up (a crash mid-job) are run again by
-//! [`resume_pending`]. The parsing and classification are `workers::tools::import`.
+//! [`resume_pending`]. The parsing and classification are `workers::tools::import`. A
+//! publish puts the enabled operations into the NATS KV bucket the workers watch
+//! (`workers::tools::published`).
 
 use axum::{
     Json,
@@ -36,6 +39,7 @@ pub fn routes() -> Routes {
         .post("/openapi/imports", create)
         .get("/openapi/imports/{id}", show)
         .patch("/openapi/imports/{id}/operations/{operation_id}", edit)
+        .post("/openapi/imports/{id}/publish", publish)
 }
 
 /// The answer to a new import.
@@ -306,6 +310,23 @@ fn not_found(id: &str) -> ApiError {
     }
 }
 
+/// `import_not_found`, or `import_not_ready` unless the import is `ready`.
+async fn require_ready(pool: &sqlx::PgPool, id: Uuid, to_be: &str) -> Result<(), ApiError> {
+    let status: Option<String> =
+        sqlx::query_scalar("select status from public.openapi_import where openapi_import_id = $1")
+            .bind(id)
+            .fetch_optional(pool)
+            .await?;
+    match status.as_deref() {
+        None => Err(not_found(&id.to_string())),
+        Some("ready") => Ok(()),
+        Some(other) => Err(ApiError::Conflict {
+            code: "import_not_ready",
+            message: format!("the import is {other}; only a ready import can be {to_be}"),
+        }),
+    }
+}
+
 fn parse_id(id: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(id).map_err(|_| not_found(id))
 }
@@ -505,21 +526,7 @@ pub async fn edit(
         Some(Value::Bool(b)) => Some(*b),
         Some(_) => return Err(invalid("`enabled` must be true or false")),
     };
-    let status: Option<String> =
-        sqlx::query_scalar("select status from public.openapi_import where openapi_import_id = $1")
-            .bind(id)
-            .fetch_optional(&state.pool)
-            .await?;
-    match status.as_deref() {
-        None => return Err(not_found(&id.to_string())),
-        Some("ready") => {}
-        Some(other) => {
-            return Err(ApiError::Conflict {
-                code: "import_not_ready",
-                message: format!("the import is {other}; only a ready import can be reviewed"),
-            });
-        }
-    }
+    require_ready(&state.pool, id, "reviewed").await?;
     let updated = sqlx::query(
         "update public.openapi_operation set
            class = coalesce($3, class),
@@ -545,4 +552,103 @@ pub async fn edit(
         .await?
         .map(Json)
         .ok_or_else(|| not_found(&id.to_string()))
+}
+
+/// The answer to a publish.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Published {
+    /// The version of the published tool set (the revision of `TOOLS`/`published` in NATS KV).
+    pub version: u64,
+    /// How many operations became tools.
+    pub operations: usize,
+}
+
+/// Publish the enabled operations of a ready import as the agents' tools: each becomes a
+/// tool of its reviewed agent with its reviewed class as the permission. The workers pick
+/// the new version up without a restart; it replaces the previously published set.
+#[utoipa::path(
+    post,
+    path = "/api/openapi/imports/{id}/publish",
+    tag = "openapi-imports",
+    params(("id" = String, Path, description = "The import id")),
+    responses(
+        (status = 200, description = "The new version of the published tools", body = Published),
+        (status = 400, description = "`unknown_agent`: an enabled operation has no agent or one the agents config does not have", body = ErrorBody),
+        (status = 401, description = "No or wrong bearer token", body = ErrorBody),
+        (status = 404, description = "`import_not_found`", body = ErrorBody),
+        (status = 409, description = "`import_not_ready`: the import is pending or failed", body = ErrorBody),
+        (status = 503, description = "NATS did not answer", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub async fn publish(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Json<Published>, ApiError> {
+    use workers::tools::published::{self, PublishedOperation, PublishedTools};
+    let id = parse_id(&id)?;
+    require_ready(&state.pool, id, "published").await?;
+    let rows: Vec<(sqlx::types::Json<ImportedOperation>, String, Option<String>)> = sqlx::query_as(
+        "select detail, class, agent from public.openapi_operation
+             where openapi_import_id = $1 and enabled order by position",
+    )
+    .bind(id)
+    .fetch_all(&state.pool)
+    .await?;
+    let mut operations = Vec::with_capacity(rows.len());
+    for (sqlx::types::Json(operation), class, agent) in rows {
+        let known = |name: &str| state.imports.agents.iter().any(|a| a.name == name);
+        let agent = match agent {
+            Some(agent) if known(&agent) => agent,
+            other => {
+                let names: Vec<&str> = state
+                    .imports
+                    .agents
+                    .iter()
+                    .map(|a| a.name.as_str())
+                    .collect();
+                return Err(ApiError::bad_request(
+                    "unknown_agent",
+                    format!(
+                        "operation `{}` is enabled for {}, which is not one of the agents config ({}); set its agent or disable it",
+                        operation.operation_id,
+                        other.map_or("no agent".to_owned(), |a| format!("agent {a:?}")),
+                        names.join(", ")
+                    ),
+                ));
+            }
+        };
+        let permission = match class.as_str() {
+            "read" => Permission::Read,
+            "write" => Permission::Write,
+            _ => Permission::Destructive,
+        };
+        operations.push(PublishedOperation {
+            agent,
+            permission,
+            operation,
+        });
+    }
+    let tools = PublishedTools {
+        import_id: id,
+        base_url: operations
+            .iter()
+            .find_map(|op| op.operation.servers.first().cloned()),
+        operations,
+    };
+    let count = tools.operations.len();
+    let value = serde_json::to_vec(&tools).map_err(anyhow::Error::from)?;
+    let js = async_nats::jetstream::new(state.client.clone());
+    let store = published::bucket(&js)
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    let version = store
+        .put(published::KEY, value.into())
+        .await
+        .map_err(|e| ApiError::Unavailable(format!("cannot store the published tools: {e}")))?;
+    tracing::info!(import_id = %id, version, operations = count, "tools published");
+    Ok(Json(Published {
+        version,
+        operations: count,
+    }))
 }

@@ -40,6 +40,7 @@ pub const BEARER: &str = "bearer";
         imports::create,
         imports::show,
         imports::edit,
+        imports::publish,
     ),
     components(schemas(
         error::ErrorBody,
@@ -51,6 +52,7 @@ pub const BEARER: &str = "bearer";
         imports::ImportView,
         imports::OperationView,
         imports::OperationEdit,
+        imports::Published,
     )),
     modifiers(&BearerScheme),
     tags(

@@ -9,6 +9,7 @@
 pub mod http;
 pub mod import;
 pub mod openapi;
+pub mod published;
 pub mod ssrf;
 
 use std::sync::atomic::{AtomicU32, Ordering};
