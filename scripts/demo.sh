@@ -143,7 +143,7 @@ wait_for "smart-support" 30 bash -c "exec 3<>/dev/tcp/${LISTEN_ADDR%:*}/${LISTEN
 # few dead letters. SEED_DEMO=0 skips it.
 if [ "${SEED_DEMO:-1}" != 0 ]; then
   say "demo data: smart-support seed-demo --if-empty (through the running stack)"
-  RUST_LOG=${RUST_LOG:-warn} "$BIN/smart-support" seed-demo --if-empty \
+  "$BIN/smart-support" seed-demo --if-empty \
     --ws-url "ws://$LISTEN_ADDR/ws" --api-url "http://$LISTEN_ADDR" \
     || say "the demo seeding failed (see above); the stack runs without demo data"
 fi

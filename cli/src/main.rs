@@ -7,6 +7,12 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<std::process::ExitCode> {
-    common::telemetry::init();
-    cli::run(cli::Cli::parse()).await
+    let cli = cli::Cli::parse();
+    // The services `up` runs log at `info`; a one-off command prints its own result, and
+    // logs only warnings and errors unless RUST_LOG says otherwise.
+    common::telemetry::init_with_default(match cli.command {
+        cli::Command::Up(_) => "info",
+        _ => "warn",
+    });
+    cli::run(cli).await
 }
