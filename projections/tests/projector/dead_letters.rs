@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::Context;
-use common::config::NatsArgs;
 use common::dead_letters::{self, Failure, Source};
 use common::events::{Envelope, ErrorCategory, MessageReceived, ThreadId, TurnId};
 use projections::http::{ApiState, router};
@@ -26,24 +25,16 @@ struct Api {
 
 impl Api {
     async fn start() -> Api {
-        let nats = NatsServer::start();
-        let postgres = Postgres::start();
-        let database = common::config::DatabaseArgs {
-            database_url: postgres.create_database(),
-            database_max_connections: 5,
-        };
-        let pool = projections::connect(&database).await.unwrap();
-        projections::MIGRATOR.run(&pool).await.unwrap();
-        let args = NatsArgs {
-            nats_url: nats.url(),
-            stream_replicas: 1,
-            duplicate_window: Duration::from_secs(600),
-            client_name: "test".into(),
-        };
-        let (client, js) = common::jetstream::connect(&args).await.unwrap();
-        let stream = common::jetstream::ensure_chat_stream(&js, &args)
-            .await
-            .unwrap();
+        let super::Infra {
+            nats,
+            postgres,
+            pool,
+            nats_args: args,
+            client,
+            js,
+            stream,
+            ..
+        } = super::infra().await;
         dead_letters::ensure_stream(&js, &args).await.unwrap();
         let state = ApiState {
             pool,

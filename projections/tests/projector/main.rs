@@ -23,15 +23,58 @@ use projections::read_models::{checkpoint, conversation};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-async fn database() -> (testkit::Postgres, sqlx::PgPool) {
+/// A real PostgreSQL with a database migrated as the services migrate it.
+async fn database() -> (
+    testkit::Postgres,
+    common::config::DatabaseArgs,
+    sqlx::PgPool,
+) {
     let postgres = testkit::Postgres::start();
     let args = common::config::DatabaseArgs {
         database_url: postgres.create_database(),
         database_max_connections: 5,
     };
+    projections::migrate(&args).await.unwrap();
     let pool = projections::connect(&args).await.unwrap();
-    projections::MIGRATOR.run(&pool).await.unwrap();
-    (postgres, pool)
+    (postgres, args, pool)
+}
+
+/// What the API and rebuild tests run against: [`database`], and a real NATS with the
+/// chat stream.
+struct Infra {
+    nats: testkit::NatsServer,
+    postgres: testkit::Postgres,
+    database: common::config::DatabaseArgs,
+    pool: sqlx::PgPool,
+    nats_args: common::config::NatsArgs,
+    client: async_nats::Client,
+    js: async_nats::jetstream::Context,
+    stream: async_nats::jetstream::stream::Stream,
+}
+
+async fn infra() -> Infra {
+    let nats = testkit::NatsServer::start();
+    let (postgres, database, pool) = database().await;
+    let nats_args = common::config::NatsArgs {
+        nats_url: nats.url(),
+        stream_replicas: 1,
+        duplicate_window: std::time::Duration::from_secs(600),
+        client_name: "test".into(),
+    };
+    let (client, js) = common::jetstream::connect(&nats_args).await.unwrap();
+    let stream = common::jetstream::ensure_chat_stream(&js, &nats_args)
+        .await
+        .unwrap();
+    Infra {
+        nats,
+        postgres,
+        database,
+        pool,
+        nats_args,
+        client,
+        js,
+        stream,
+    }
 }
 
 /// One answered turn of `thread`: message, reply, completion. The message has the
@@ -90,7 +133,7 @@ fn turn(thread: &ThreadId, first_seq: u64) -> Vec<Delivered> {
 
 #[tokio::test]
 async fn a_batch_moves_the_checkpoint_with_its_effects() {
-    let (_pg, pool) = database().await;
+    let (_pg, _, pool) = database().await;
     let thread = ThreadId::generate();
     let applied = apply_batch(&pool, 0, &turn(&thread, 1)).await.unwrap();
     assert_eq!(applied, 3);
@@ -105,7 +148,7 @@ async fn a_batch_moves_the_checkpoint_with_its_effects() {
 
 #[tokio::test]
 async fn a_redelivered_batch_changes_nothing_twice() {
-    let (_pg, pool) = database().await;
+    let (_pg, _, pool) = database().await;
     let thread = ThreadId::generate();
     let batch = turn(&thread, 1);
     apply_batch(&pool, 0, &batch).await.unwrap();
@@ -131,7 +174,7 @@ async fn a_redelivered_batch_changes_nothing_twice() {
 
 #[tokio::test]
 async fn an_event_that_does_not_decode_is_skipped_without_stalling_the_projection() {
-    let (_pg, pool) = database().await;
+    let (_pg, _, pool) = database().await;
     let thread = ThreadId::generate();
     let mut batch = turn(&thread, 2);
     batch.insert(
@@ -310,9 +353,8 @@ mod process {
             database_url: url.to_owned(),
             database_max_connections: 3,
         };
-        let pool = projections::connect(&args).await.unwrap();
-        projections::MIGRATOR.run(&pool).await.unwrap();
-        pool
+        projections::migrate(&args).await.unwrap();
+        projections::connect(&args).await.unwrap()
     }
 
     /// A `projections` process; killed (SIGKILL) when dropped.

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use async_nats::jetstream::{Context, message::PublishMessage, stream::Stream};
-use common::config::{DatabaseArgs, NatsArgs};
+use common::config::DatabaseArgs;
 use common::events::ThreadId;
 use common::shutdown::CancellationToken;
 use projections::projector::{self, CONVERSATIONS, rebuild};
@@ -31,24 +31,15 @@ impl Drop for Live {
 impl Live {
     /// NATS, PostgreSQL, the stream and the live projector, running.
     async fn start() -> Live {
-        let nats = NatsServer::start();
-        let postgres = Postgres::start();
-        let database = DatabaseArgs {
-            database_url: postgres.create_database(),
-            database_max_connections: 5,
-        };
-        let pool = projections::connect(&database).await.unwrap();
-        projections::MIGRATOR.run(&pool).await.unwrap();
-        let args = NatsArgs {
-            nats_url: nats.url(),
-            stream_replicas: 1,
-            duplicate_window: Duration::from_secs(600),
-            client_name: "test".into(),
-        };
-        let (_client, js) = common::jetstream::connect(&args).await.unwrap();
-        let stream = common::jetstream::ensure_chat_stream(&js, &args)
-            .await
-            .unwrap();
+        let super::Infra {
+            nats,
+            postgres,
+            database,
+            pool,
+            js,
+            stream,
+            ..
+        } = super::infra().await;
         let shutdown = CancellationToken::new();
         tokio::spawn(projector::run(
             pool.clone(),

@@ -6,7 +6,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::config::NatsArgs;
 use common::events::{Envelope, Payload, ThreadId, TurnId};
 use projections::http::{ApiState, router};
 use projections::projector::{Delivered, apply_batch};
@@ -28,24 +27,14 @@ pub struct Server {
 impl Server {
     /// Starts the API; a read with `min_seq` waits at most `projection_wait`.
     pub async fn start(projection_wait: Duration) -> Server {
-        let nats = NatsServer::start();
-        let postgres = Postgres::start();
-        let database = common::config::DatabaseArgs {
-            database_url: postgres.create_database(),
-            database_max_connections: 5,
-        };
-        let pool = projections::connect(&database).await.unwrap();
-        projections::MIGRATOR.run(&pool).await.unwrap();
-        let args = NatsArgs {
-            nats_url: nats.url(),
-            stream_replicas: 1,
-            duplicate_window: Duration::from_secs(600),
-            client_name: "test".into(),
-        };
-        let (client, js) = common::jetstream::connect(&args).await.unwrap();
-        let stream = common::jetstream::ensure_chat_stream(&js, &args)
-            .await
-            .unwrap();
+        let super::Infra {
+            nats,
+            postgres,
+            pool,
+            client,
+            stream,
+            ..
+        } = super::infra().await;
         let state = ApiState {
             pool: pool.clone(),
             client,
