@@ -138,13 +138,12 @@ app_pid=$!
 pids+=($!)
 wait_for "smart-support" 30 bash -c "exec 3<>/dev/tcp/${LISTEN_ADDR%:*}/${LISTEN_ADDR##*:}"
 
-# Demo data on a first start (no conversation yet): a few hundred conversations held
-# through the stack itself (the ingress, the workers, the shop API, the REST API) and a
-# few dead letters. SEED_DEMO=0 skips it.
+# Demo data on a first start (an empty stream): a few hundred conversations over the last
+# 30 days, their messages stored on the stream and answered by the running workers with the
+# shop API's tools, and a few dead letters. SEED_DEMO=0 skips it.
 if [ "${SEED_DEMO:-1}" != 0 ]; then
   say "demo data: smart-support seed-demo --if-empty (through the running stack)"
   "$BIN/smart-support" seed-demo --if-empty \
-    --ws-url "ws://$LISTEN_ADDR/ws" --api-url "http://$LISTEN_ADDR" \
     || say "the demo seeding failed (see above); the stack runs without demo data"
 fi
 

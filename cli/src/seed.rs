@@ -277,6 +277,7 @@ impl Generator {
             MessageReceived {
                 content: question.to_owned(),
                 client_msg_id: None,
+                backdated_ms: None,
             },
         );
         let previous = c.last_user_seq.replace(seq);

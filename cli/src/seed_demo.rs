@@ -1,49 +1,47 @@
 //! `smart-support seed-demo`: demo data made by the real pipeline, so the pages look alive on
-//! a first start. Customers are simulated over the ingress's WebSocket, each conversation
-//! its own connection and thread, with scripts the demo's agents answer in different ways
-//! (order look-ups, cancellations and refunds confirmed or declined, the catalogue, greetings,
-//! requests for a person, a destructive request, unknown questions); the workers answer, the
-//! tools call the demo shop API, the projector folds it all. Some conversations are then
-//! resolved through the REST API, as an operator would, and a few unreadable messages are
-//! published straight to the stream, which the workers dead-letter.
+//! a first start. Customers are simulated on the stream: each conversation a thread of its
+//! own, its user messages stored on `chat.<thread>.user` as the ingress stores them, with
+//! scripts the demo's agents answer in different ways (order look-ups, cancellations and
+//! refunds confirmed or declined, the catalogue, greetings, requests for a person, a
+//! destructive request, unknown questions); the workers answer, the tools call the demo shop
+//! API, the projector folds it all. Some conversations are then resolved (a
+//! `conversation.resolved` event, as the REST API publishes it), and a few unreadable
+//! messages are published, which the workers dead-letter.
 //!
-//! Everything happens now: the events carry the time they were made (nothing is backdated),
-//! so the dashboard's series show the seeding as one busy hour.
+//! The conversations are spread over the last `--days` days (a fifth of them in the last 24
+//! hours, so every range of the dashboard has traffic): each message carries `backdated_ms`,
+//! and the workers date the events of its turn back by as much, so a turn keeps its real
+//! duration. The ingress never backdates; only this command does.
 
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
+use async_nats::jetstream::Context;
 use clap::Args;
 use common::config::NatsArgs;
-use common::events::ThreadId;
-use futures::{SinkExt, StreamExt};
-use serde_json::{Value, json};
-use tokio_tungstenite::tungstenite::Message;
+use common::events::{ConversationResolved, Envelope, MessageReceived, Payload, ThreadId, TurnId};
+use futures::StreamExt;
+use time::OffsetDateTime;
+use uuid::Uuid;
 
 use crate::seed::Rng;
 
 /// `smart-support seed-demo`.
 #[derive(Debug, Clone, Args)]
 pub struct SeedDemoArgs {
-    /// The ingress's WebSocket endpoint.
-    #[arg(long, env = "SEED_WS_URL", default_value = "ws://127.0.0.1:8080/ws")]
-    pub ws_url: String,
-    /// Origin of the REST API (conversations are resolved through it).
-    #[arg(long, env = "SEED_API_URL", default_value = "http://127.0.0.1:8080")]
-    pub api_url: String,
-    /// Bearer token of the operator endpoints, when the API requires one.
-    #[arg(long, env = "API_TOKEN", hide_env_values = true)]
-    pub api_token: Option<String>,
     /// Conversations to hold.
     #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub conversations: u64,
     /// Conversations held at once.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=256))]
     pub concurrency: u64,
+    /// Days back the conversations are spread over (0: all of them now).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(0..=365))]
+    pub days: u64,
     /// Unreadable messages to publish straight to the stream (the workers dead-letter each).
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(0..=1_000))]
     pub dead_letters: u64,
-    /// Do nothing when the REST API already lists a conversation (a second `make demo` or
+    /// Do nothing when the chat stream holds events already (a second `make demo` or
     /// `docker compose up` on the same data).
     #[arg(long)]
     pub if_empty: bool,
@@ -57,10 +55,17 @@ pub struct SeedDemoArgs {
 /// Longest wait for one turn to end.
 const TURN_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// One scripted customer: the messages, and whether an operator resolves the conversation.
+/// Namespace of the seeded messages' event ids, derived from (thread, message number).
+const SEED_NAMESPACE: Uuid = Uuid::from_u128(0x2f6b_0c1d_8e3a_4f57_b9d2_6a1e_7c4f_0d38);
+
+/// One scripted customer: the messages, when the conversation starts, and whether an
+/// operator resolves it.
 #[derive(Debug, Clone)]
 struct Script {
     messages: Vec<String>,
+    start: OffsetDateTime,
+    /// Seconds the customer takes before each message after the first.
+    pauses: Vec<u64>,
     resolve: bool,
 }
 
@@ -68,7 +73,7 @@ struct Script {
 /// agents config (`fixtures/agents.yaml`). Cancellations and refunds change only ORD-1007
 /// to ORD-1012: ORD-1001 to ORD-1006 stay as the shop starts them, for the walkthrough and
 /// the browser tests, which look them up.
-fn script(rng: &mut Rng) -> Script {
+fn script(rng: &mut Rng, now: OffsetDateTime, days: u64) -> Script {
     let any_order = format!("ORD-{}", rng.range(1001, 1013));
     let changed_order = format!("ORD-{}", rng.range(1007, 1013));
     let say = |lines: &[&str]| {
@@ -91,16 +96,30 @@ fn script(rng: &mut Rng) -> Script {
         _ => say(&["Do you have gift cards?"]),
     };
     Script {
+        pauses: messages.iter().map(|_| rng.range(20, 180)).collect(),
         messages,
+        start: now - time::Duration::seconds(age_secs(rng, days) as i64),
         resolve: rng.chance(40),
     }
+}
+
+/// How long ago a conversation starts: a fifth in the last 24 hours, a third in the rest of
+/// the last week, the others in the rest of the `days`.
+fn age_secs(rng: &mut Rng, days: u64) -> u64 {
+    const DAY: u64 = 86_400;
+    let span = days * DAY;
+    let (from, to) = match rng.range(0, 100) {
+        0..20 => (0, DAY),
+        20..53 => (DAY, 7 * DAY),
+        _ => (7 * DAY, span),
+    };
+    let (from, to) = (from.min(span), to.min(span));
+    rng.range(from, to.max(from + 1)).min(span)
 }
 
 /// How one conversation went.
 #[derive(Debug, Default, Clone, Copy)]
 struct Held {
-    /// Stream sequence of the conversation's latest event.
-    last_seq: u64,
     turns: u64,
     replies: u64,
     escalated: bool,
@@ -120,20 +139,26 @@ pub struct Seeded {
 }
 
 pub async fn run(args: &SeedDemoArgs) -> anyhow::Result<Seeded> {
-    workers::tls::install_crypto_provider();
     let started = Instant::now();
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(15))
-        .build()
-        .context("cannot build the HTTP client")?;
-    if args.if_empty && has_conversations(args, &http).await? {
-        eprintln!("demo data not seeded: there are conversations already");
+    let (client, js) = common::jetstream::connect(&args.nats).await?;
+    let mut stream = common::jetstream::ensure_chat_stream(&js, &args.nats).await?;
+    let events = stream
+        .info()
+        .await
+        .context("cannot read the chat stream's state")?
+        .state
+        .messages;
+    if args.if_empty && events > 0 {
+        eprintln!("demo data not seeded: the chat stream holds {events} events already");
         return Ok(Seeded::default());
     }
     let mut rng = Rng(args.seed);
-    let scripts: Vec<Script> = (0..args.conversations).map(|_| script(&mut rng)).collect();
+    let now = OffsetDateTime::now_utc();
+    let scripts: Vec<Script> = (0..args.conversations)
+        .map(|_| script(&mut rng, now, args.days))
+        .collect();
     let mut held = futures::stream::iter(scripts)
-        .map(|script| converse(args, &http, script))
+        .map(|script| converse(&client, &js, script))
         .buffer_unordered(args.concurrency as usize);
     let mut seeded = Seeded::default();
     while let Some(result) = held.next().await {
@@ -154,15 +179,16 @@ pub async fn run(args: &SeedDemoArgs) -> anyhow::Result<Seeded> {
     drop(held);
     if seeded.conversations == 0 {
         bail!(
-            "no demo conversation could be held at {}: is the stack running?",
-            args.ws_url
+            "no demo conversation could be held at {}: are the workers running?",
+            args.nats.nats_url
         );
     }
-    seeded.dead_letters = publish_unreadable(args).await?;
+    seeded.dead_letters = publish_unreadable(&js, args.dead_letters).await?;
     eprintln!(
-        "seeded {} conversations ({} turns, {} replies, {} escalated, {} resolved; {} failed) \
-         and {} unreadable messages for the dead letters, in {:.1}s",
+        "seeded {} conversations over the last {} days ({} turns, {} replies, {} escalated, \
+         {} resolved; {} failed) and {} unreadable messages for the dead letters, in {:.1}s",
         seeded.conversations,
+        args.days,
         seeded.turns,
         seeded.replies,
         seeded.escalated,
@@ -174,131 +200,96 @@ pub async fn run(args: &SeedDemoArgs) -> anyhow::Result<Seeded> {
     Ok(seeded)
 }
 
-/// Holds one conversation over its own WebSocket: each message waits for its turn to end.
+/// Holds one conversation on a new thread: stores each message, dated as the script says,
+/// and waits for the workers to end its turn before the next.
 async fn converse(
-    args: &SeedDemoArgs,
-    http: &reqwest::Client,
+    client: &async_nats::Client,
+    js: &Context,
     script: Script,
 ) -> anyhow::Result<Held> {
-    let (mut socket, _) = tokio_tungstenite::connect_async(args.ws_url.as_str())
+    let thread = ThreadId::generate();
+    // Subscribed before the first message is stored: the turn events cannot be missed.
+    let mut turn_events = client
+        .subscribe(common::subjects::turn_event(&thread))
         .await
-        .with_context(|| format!("cannot open {}", args.ws_url))?;
-    let session = next_frame(&mut socket).await?;
-    let thread_id = session["thread_id"]
-        .as_str()
-        .filter(|_| session["type"] == "session")
-        .with_context(|| format!("expected the session frame, got {session}"))?
-        .to_owned();
+        .context("cannot subscribe to the thread's turn events")?;
     let mut held = Held::default();
-    for (n, content) in script.messages.iter().enumerate() {
-        let frame =
-            json!({"type": "message", "content": content, "client_msg_id": format!("seed-{n}")});
-        socket.send(Message::text(frame.to_string())).await?;
-        // The turn ends with `turn.completed` or `turn.failed`; an error frame ends it too.
+    let mut at = script.start;
+    for (n, (content, pause)) in script.messages.iter().zip(&script.pauses).enumerate() {
+        let client_msg_id = format!("seed-{n}");
+        let event_id = Uuid::new_v5(
+            &SEED_NAMESPACE,
+            format!("{thread}/{client_msg_id}").as_bytes(),
+        );
+        let now = OffsetDateTime::now_utc();
+        at = at.min(now);
+        let message = Envelope::new(
+            event_id,
+            thread.clone(),
+            TurnId::from_uuid(Uuid::new_v5(&event_id, b"turn")),
+            at,
+            MessageReceived {
+                content: content.clone(),
+                client_msg_id: Some(client_msg_id),
+                backdated_ms: Some((now - at).whole_milliseconds().max(0) as u64),
+            },
+        );
+        common::jetstream::store_user_message(js, &message).await?;
+        // The turn ends with `turn.completed` or `turn.failed`.
         loop {
-            let frame = tokio::time::timeout(TURN_TIMEOUT, next_frame(&mut socket))
+            let delivered = tokio::time::timeout(TURN_TIMEOUT, turn_events.next())
                 .await
-                .with_context(|| format!("no end of turn within {TURN_TIMEOUT:?}"))??;
-            if let Some(seq) = frame["seq"].as_u64() {
-                held.last_seq = held.last_seq.max(seq);
+                .with_context(|| format!("no end of turn within {TURN_TIMEOUT:?}"))?
+                .context("the NATS connection closed")?;
+            let event = Envelope::from_json(&delivered.payload)?;
+            if event.turn_id != message.turn_id {
+                continue;
             }
-            match (frame["type"].as_str(), frame["event"]["kind"].as_str()) {
-                (Some("error"), _) => bail!("the ingress refused {content:?}: {frame}"),
-                (Some("event"), Some("agent.replied")) => held.replies += 1,
-                (Some("event"), Some("conversation.escalated")) => held.escalated = true,
-                (Some("event"), Some("turn.completed" | "turn.failed")) => {
+            at = event.occurred_at;
+            match event.payload {
+                Payload::AgentReplied(_) => held.replies += 1,
+                Payload::ConversationEscalated(_) => held.escalated = true,
+                Payload::TurnCompleted(_) | Payload::TurnFailed(_) => {
                     held.turns += 1;
                     break;
                 }
                 _ => {}
             }
         }
+        at += time::Duration::seconds(*pause as i64);
     }
-    let _ = socket.close(None).await;
     if script.resolve && !held.escalated {
-        resolve(args, http, &thread_id, held.last_seq).await?;
+        resolve(js, &thread, at.min(OffsetDateTime::now_utc())).await?;
         held.resolved = true;
     }
     Ok(held)
 }
 
-async fn next_frame<S>(socket: &mut S) -> anyhow::Result<Value>
-where
-    S: futures::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
-{
-    loop {
-        match socket.next().await {
-            Some(Ok(Message::Text(text))) => return Ok(serde_json::from_str(&text)?),
-            Some(Ok(Message::Close(close))) => bail!("the ingress closed the socket: {close:?}"),
-            Some(Ok(_)) => continue,
-            Some(Err(err)) => return Err(err.into()),
-            None => bail!("the ingress closed the socket"),
-        }
-    }
-}
-
-/// Marks a conversation resolved through the REST API, as an operator would: first a read
-/// with `min_seq` (it waits until the projection has the conversation's last event), then
-/// the resolve.
-async fn resolve(
-    args: &SeedDemoArgs,
-    http: &reqwest::Client,
-    thread_id: &str,
-    last_seq: u64,
-) -> anyhow::Result<()> {
-    let conversation = format!(
-        "{}/api/conversations/{thread_id}",
-        args.api_url.trim_end_matches('/')
+/// Marks a conversation resolved, with the event the REST API's resolve publishes, dated
+/// `at`.
+async fn resolve(js: &Context, thread: &ThreadId, at: OffsetDateTime) -> anyhow::Result<()> {
+    let event = Envelope::new(
+        Uuid::new_v4(),
+        thread.clone(),
+        TurnId::from_uuid(Uuid::new_v4()),
+        at,
+        ConversationResolved {
+            resolved_by: "operator".into(),
+            note: Some("Resolved by the demo seeding.".into()),
+        },
     );
-    operator(args, http.get(format!("{conversation}?min_seq={last_seq}"))).await?;
-    operator(
-        args,
-        http.post(format!("{conversation}/resolve"))
-            .json(&json!({"note": "Resolved by the demo seeding."})),
-    )
-    .await?;
+    js.publish(event.subject(), event.to_json().into())
+        .await
+        .context("cannot publish to JetStream")?
+        .await
+        .context("JetStream did not store the resolve")?;
     Ok(())
-}
-
-async fn has_conversations(args: &SeedDemoArgs, http: &reqwest::Client) -> anyhow::Result<bool> {
-    let url = format!(
-        "{}/api/conversations?limit=1",
-        args.api_url.trim_end_matches('/')
-    );
-    let page: Value = operator(args, http.get(url)).await?.json().await?;
-    Ok(page["items"]
-        .as_array()
-        .is_some_and(|items| !items.is_empty()))
-}
-
-/// Sends an operator request (with the token, when there is one); an error unless 2xx.
-async fn operator(
-    args: &SeedDemoArgs,
-    request: reqwest::RequestBuilder,
-) -> anyhow::Result<reqwest::Response> {
-    let request = match &args.api_token {
-        Some(token) => request.bearer_auth(token),
-        None => request,
-    };
-    let response = request.send().await.context("cannot reach the REST API")?;
-    let status = response.status();
-    if !status.is_success() {
-        bail!(
-            "the REST API answered {status}: {}",
-            response.text().await.unwrap_or_default()
-        );
-    }
-    Ok(response)
 }
 
 /// Publishes messages that are not events onto new threads' user subjects, where the
 /// workers take them, fail to read them and dead-letter them (at once: they never will be).
-async fn publish_unreadable(args: &SeedDemoArgs) -> anyhow::Result<u64> {
-    if args.dead_letters == 0 {
-        return Ok(0);
-    }
-    let (_client, js) = common::jetstream::connect(&args.nats).await?;
-    for n in 0..args.dead_letters {
+async fn publish_unreadable(js: &Context, count: u64) -> anyhow::Result<u64> {
+    for n in 0..count {
         let subject = common::subjects::user_message(&ThreadId::generate());
         let payload = format!("{{not json: a garbled message from an old client, #{n}");
         js.publish(subject, payload.into())
@@ -307,5 +298,5 @@ async fn publish_unreadable(args: &SeedDemoArgs) -> anyhow::Result<u64> {
             .await
             .context("JetStream did not store the message")?;
     }
-    Ok(args.dead_letters)
+    Ok(count)
 }

@@ -18,8 +18,8 @@ use std::collections::BTreeMap;
 use async_nats::HeaderMap;
 use async_nats::jetstream::{
     self, Context, ErrorCode,
-    context::{GetStreamErrorKind, PublishAckFuture, PublishErrorKind},
-    message::{PublishMessage, StreamMessage},
+    context::{GetStreamErrorKind, PublishAckFuture},
+    message::StreamMessage,
     stream::{DeleteMessageErrorKind, DirectGetErrorKind, Stream},
 };
 use serde::Serialize;
@@ -129,10 +129,6 @@ pub async fn publish(js: &Context, source: Source<'_>, failure: &Failure) -> any
         .await?;
     Ok(ack.await?.sequence)
 }
-
-/// How often a redrive reads the thread's last user message again when another message
-/// was stored between the read and the publish.
-const MAX_REDRIVE_ATTEMPTS: usize = 10;
 
 /// Why a dead-letter operation did not happen.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -470,48 +466,15 @@ pub async fn redrive(js: &Context, id: u64) -> Result<u64, DeadLetterError> {
         letter.source_seq,
         OffsetDateTime::now_utc(),
     )?;
-    let seq = publish_user_message(js, &event).await?;
+    let seq = crate::jetstream::store_user_message(js, &event)
+        .await
+        .map_err(|err| DeadLetterError::Unavailable(format!("{err:#}")))?;
     // Only now: had the publish failed, the dead letter would still be there to retry.
     match delete(&stream, id).await {
         // Someone discarded or redrove it meanwhile; the event is stored either way.
         Ok(()) | Err(DeadLetterError::NotFound(_)) => Ok(seq),
         Err(err) => Err(err),
     }
-}
-
-/// Stores a user-message event as the successor of the thread's last user message (see
-/// [`subjects::PREVIOUS_SEQ_HEADER`]), reading that again when another message got in
-/// first.
-async fn publish_user_message(js: &Context, event: &Envelope) -> Result<u64, DeadLetterError> {
-    let chat = js
-        .get_stream_no_info(subjects::CHAT_STREAM)
-        .await
-        .map_err(unavailable)?;
-    let subject = subjects::user_message(&event.thread_id);
-    let payload: bytes::Bytes = event.to_json().into();
-    for _ in 0..MAX_REDRIVE_ATTEMPTS {
-        let last = match chat.direct_get_last_for_subject(subject.clone()).await {
-            Ok(message) => message.sequence,
-            Err(err) if err.kind() == DirectGetErrorKind::NotFound => 0,
-            Err(err) => return Err(unavailable(err)),
-        };
-        let mut publish = PublishMessage::build()
-            .payload(payload.clone())
-            .message_id(event.event_id.to_string())
-            .expected_last_subject_sequence(last);
-        if last > 0 {
-            publish = publish.header(subjects::PREVIOUS_SEQ_HEADER, last.to_string().as_str());
-        }
-        let ack = async { js.send_publish(subject.clone(), publish).await?.await };
-        match ack.await {
-            Ok(ack) => return Ok(ack.sequence),
-            Err(err) if err.kind() == PublishErrorKind::WrongLastSequence => continue,
-            Err(err) => return Err(unavailable(err)),
-        }
-    }
-    Err(DeadLetterError::Unavailable(format!(
-        "the thread kept receiving messages; {MAX_REDRIVE_ATTEMPTS} attempts failed, try again"
-    )))
 }
 
 #[cfg(test)]
@@ -529,6 +492,7 @@ mod tests {
             MessageReceived {
                 content: "where is my order?".into(),
                 client_msg_id: None,
+                backdated_ms: None,
             },
         )
     }

@@ -47,6 +47,7 @@ pub fn user_message(
         MessageReceived {
             content: content.into_string(),
             client_msg_id: client_msg_id.map(|id| id.as_str().to_owned()),
+            backdated_ms: None,
         },
     )
 }

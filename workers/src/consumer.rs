@@ -196,13 +196,10 @@ pub async fn step(worker: &Worker, delivery: Delivery<'_>) -> Outcome {
     };
     // The tool set current when the turn starts, for the whole turn.
     let agents = worker.agents.current();
-    match turn::run(
-        &agents,
-        &incoming,
-        prior,
-        &mut sink,
-        OffsetDateTime::now_utc,
-    )
+    let backdating = incoming.event.backdating();
+    match turn::run(&agents, &incoming, prior, &mut sink, move || {
+        OffsetDateTime::now_utc() - backdating
+    })
     .await
     {
         Ok(()) => Outcome::Done,
@@ -403,6 +400,9 @@ pub async fn dead_letter(
     };
     let id = dead_letters::publish(&worker.js, source, &failure).await?;
     let parsed = Envelope::from_json(delivery.payload).ok();
+    let backdating = parsed
+        .as_ref()
+        .map_or(time::Duration::ZERO, Envelope::backdating);
     let (thread, turn) = match parsed {
         Some(event) => (Some(event.thread_id), event.turn_id),
         None => (
@@ -419,7 +419,7 @@ pub async fn dead_letter(
             step_event_id(&turn, &format!("failed-{}", delivery.seq)),
             thread,
             turn,
-            OffsetDateTime::now_utc(),
+            OffsetDateTime::now_utc() - backdating,
             TurnFailed {
                 message_seq: delivery.seq,
                 category,

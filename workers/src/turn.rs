@@ -673,6 +673,7 @@ mod tests {
                 MessageReceived {
                     content: content.into(),
                     client_msg_id: None,
+                    backdated_ms: None,
                 },
             ),
             seq: 40 + turn as u64,

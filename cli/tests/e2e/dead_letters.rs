@@ -83,6 +83,7 @@ async fn an_operator_lists_shows_and_redrives_dead_letters_from_the_command_line
         MessageReceived {
             content: "where is my parcel?".into(),
             client_msg_id: None,
+            backdated_ms: None,
         },
     );
     let good = dead_letter(&js, &thread, message.to_json(), ErrorCategory::Retryable).await;

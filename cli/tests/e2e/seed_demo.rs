@@ -1,18 +1,17 @@
-//! `smart-support seed-demo` fills a running stack through its front doors: conversations
-//! that were answered, escalated and resolved, and dead letters; `--if-empty` leaves a stack
-//! with conversations alone.
+//! `smart-support seed-demo` fills a running stack through the real pipeline: conversations
+//! spread over the last 30 days that were answered, escalated and resolved, and dead letters;
+//! `--if-empty` leaves a stack with events alone.
 
 use cli::seed_demo::{SeedDemoArgs, run};
+use time::format_description::well_known::Rfc3339;
 
 use crate::support::Stack;
 
 fn args(stack: &Stack, if_empty: bool) -> SeedDemoArgs {
     SeedDemoArgs {
-        ws_url: stack.ws_url(""),
-        api_url: format!("http://{}", stack.addr),
-        api_token: None,
         conversations: 24,
         concurrency: 4,
+        days: 30,
         dead_letters: 2,
         if_empty,
         seed: 7,
@@ -53,6 +52,51 @@ async fn seeded_conversations_and_dead_letters_show_in_the_api_and_a_second_run_
                 .is_some_and(|items| items.len() == 2)
         })
         .await;
+
+    // Spread over the last 30 days, some in the last 24 hours; each turn keeps its real
+    // duration (the workers date their events back as far as the message).
+    let now = time::OffsetDateTime::now_utc();
+    let ages: Vec<time::Duration> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] != "failed")
+        .map(|c| {
+            let started = c["started_at"].as_str().unwrap();
+            now - time::OffsetDateTime::parse(started, &Rfc3339).unwrap()
+        })
+        .collect();
+    assert!(
+        ages.iter().all(|age| *age <= time::Duration::days(30)),
+        "{ages:?}"
+    );
+    assert!(
+        ages.iter().any(|age| *age < time::Duration::days(1)),
+        "{ages:?}"
+    );
+    assert!(
+        ages.iter().any(|age| *age > time::Duration::days(7)),
+        "{ages:?}"
+    );
+    let (_, month) = stack.get("/api/analytics?range=30d").await;
+    let (_, day) = stack.get("/api/analytics?range=24h").await;
+    let conversations = |a: &serde_json::Value| a["totals"]["conversations"].as_u64().unwrap();
+    assert_eq!(conversations(&month), 26, "{month}");
+    assert!(conversations(&day) < conversations(&month), "{day}");
+    let busy_days = month["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|bucket| bucket["conversations"].as_u64() > Some(0))
+        .count();
+    assert!(
+        busy_days >= 10,
+        "{busy_days} buckets with conversations: {month}"
+    );
+    assert!(
+        month["totals"]["reply_latency_p95_ms"].as_u64() <= Some(5_000),
+        "turns dated back keep their real latency: {month}"
+    );
 
     let again = run(&args(&stack, true)).await.expect("the second run runs");
     assert_eq!(again.conversations, 0, "{again:?}");

@@ -11,6 +11,12 @@ pub struct MessageReceived {
     /// is dropped by JetStream's duplicate window.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_msg_id: Option<String>,
+    /// Demo data only: the message is dated this many milliseconds before it was stored,
+    /// and the worker dates its turn's events back by as much, so the turn keeps its real
+    /// duration. `smart-support seed-demo` sets it to spread the demo conversations over
+    /// past days, publishing straight to the stream; the ingress never sets it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backdated_ms: Option<u64>,
 }
 
 /// `message.redriven`: an operator sent a dead-lettered user message back to the workers.

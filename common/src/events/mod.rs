@@ -161,6 +161,18 @@ impl Envelope {
         }
     }
 
+    /// How far back the events of the turn that answers this message are dated: its
+    /// `backdated_ms` (demo data), zero for every other event.
+    pub fn backdating(&self) -> time::Duration {
+        match &self.payload {
+            Payload::MessageReceived(MessageReceived {
+                backdated_ms: Some(ms),
+                ..
+            }) => time::Duration::milliseconds(i64::try_from(*ms).unwrap_or(i64::MAX)),
+            _ => time::Duration::ZERO,
+        }
+    }
+
     /// The subject this event is published on.
     pub fn subject(&self) -> String {
         match self.payload {
@@ -287,6 +299,7 @@ mod tests {
             payload: MessageReceived {
                 content: "hi".into(),
                 client_msg_id: None,
+                backdated_ms: None,
             }
             .into(),
             ..reply

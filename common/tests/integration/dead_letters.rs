@@ -47,6 +47,7 @@ fn message(thread: &ThreadId, content: &str) -> Envelope {
         MessageReceived {
             content: content.into(),
             client_msg_id: None,
+            backdated_ms: None,
         },
     )
 }

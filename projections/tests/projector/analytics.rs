@@ -21,6 +21,7 @@ fn received(thread: &ThreadId, turn: TurnId, at: OffsetDateTime) -> Envelope {
     let message = MessageReceived {
         content: "hello".into(),
         client_msg_id: None,
+        backdated_ms: None,
     };
     event(thread, turn, at, message)
 }

@@ -129,6 +129,7 @@ fn message(thread: &ThreadId, content: &str) -> Vec<u8> {
         MessageReceived {
             content: content.into(),
             client_msg_id: None,
+            backdated_ms: None,
         },
     )
     .to_json()

@@ -91,6 +91,7 @@ fn turn_events(thread: &ThreadId) -> [Envelope; 3] {
             MessageReceived {
                 content: "hello\tthere\\ \"you\"\r\nnew line, ünïcode".into(),
                 client_msg_id: None,
+                backdated_ms: None,
             },
         ),
         Envelope::new(
@@ -454,6 +455,7 @@ mod process {
                 MessageReceived {
                     content: format!("question {n}"),
                     client_msg_id: None,
+                    backdated_ms: None,
                 }
                 .into(),
             ),

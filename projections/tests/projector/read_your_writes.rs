@@ -12,6 +12,7 @@ fn message(thread: &ThreadId) -> common::events::Envelope {
     let message = MessageReceived {
         content: "hello".into(),
         client_msg_id: None,
+        backdated_ms: None,
     };
     let turn = TurnId::from_uuid(Uuid::new_v4());
     event(thread, turn, OffsetDateTime::now_utc(), message)

@@ -16,6 +16,7 @@ async fn with_conversation() -> (Server, ThreadId) {
     let message = MessageReceived {
         content: "hello".into(),
         client_msg_id: None,
+        backdated_ms: None,
     };
     let turn = TurnId::from_uuid(Uuid::new_v4());
     server

@@ -148,6 +148,7 @@ async fn a_worker_killed_mid_tool_call_is_replaced_and_the_message_gets_exactly_
         MessageReceived {
             content: "how are things?".into(),
             client_msg_id: None,
+            backdated_ms: None,
         },
     );
     js.publish(message.subject(), message.to_json().into())

@@ -66,6 +66,7 @@ fn message(text: &str) -> MessageReceived {
     MessageReceived {
         content: text.into(),
         client_msg_id: None,
+        backdated_ms: None,
     }
 }
 
