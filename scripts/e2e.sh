@@ -79,9 +79,13 @@ until health_ok 2>/dev/null; do
   [ "$SECONDS" -lt "$deadline" ] || die "/api/health did not answer within 900s"
   sleep 0.5
 done
-say "stack up after ${SECONDS}s; running the browser tests (cd web && npm run e2e)"
+say "stack up after ${SECONDS}s"
+
+say "docs check: the commands of README.md and docs/demo-script.md against this stack"
+E2E_ADDR=$LISTEN_ADDR python3 scripts/docs_check.py README.md docs/demo-script.md
 
 api_token=$(sed -n 's/^API_TOKEN=//p' "$data/secrets.env")
+say "browser tests (cd web && npm run e2e)"
 (
   cd web
   E2E_BASE_URL="http://$LISTEN_ADDR" E2E_API_TOKEN="$api_token" E2E_NATS_URL="nats://127.0.0.1:$NATS_PORT" \

@@ -21,7 +21,7 @@ pub use startup::{IngressState, router};
 /// smart-support ingress: the chat WebSocket endpoint (`GET /ws`).
 ///
 /// The binary's command line; in the library so that tests can check what the compose file
-/// runs against it (`cli/tests/compose.rs`).
+/// runs against it (`cli/tests/honesty/compose.rs`).
 #[derive(Debug, clap::Parser)]
 #[command(version, about)]
 pub struct Cli {

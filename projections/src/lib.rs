@@ -60,7 +60,7 @@ pub async fn migrate(database: &common::config::DatabaseArgs) -> anyhow::Result<
 /// smart-support projections: fold chat events into Postgres and serve the REST API.
 ///
 /// The binary's command line; in the library so that tests can check what the compose file
-/// runs against it (`cli/tests/compose.rs`).
+/// runs against it (`cli/tests/honesty/compose.rs`).
 #[derive(Debug, clap::Parser)]
 #[command(version, about)]
 pub struct Cli {

@@ -25,7 +25,7 @@ pub async fn serve(
 /// smart-support demo shop API: products and orders the demo's agents call as tools.
 ///
 /// The binary's command line; in the library so that tests can check what the compose file
-/// runs against it (`cli/tests/compose.rs`).
+/// runs against it (`cli/tests/honesty/compose.rs`).
 #[derive(Debug, clap::Parser)]
 #[command(version, about)]
 pub struct Cli {

@@ -19,7 +19,7 @@ pub use config::WorkerArgs;
 /// smart-support workers: answer user messages with agent turns.
 ///
 /// The binary's command line; in the library so that tests can check what the compose file
-/// runs against it (`cli/tests/compose.rs`).
+/// runs against it (`cli/tests/honesty/compose.rs`).
 #[derive(Debug, clap::Parser)]
 #[command(version, about)]
 pub struct Cli {

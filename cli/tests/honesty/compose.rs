@@ -6,17 +6,10 @@
 //! interpolates is in `.env.example`.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 
-use clap::CommandFactory;
 use serde_yaml_ng::Value;
 
-fn repo_file(path: &str) -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join(path);
-    std::fs::read_to_string(&path).unwrap_or_else(|err| panic!("{}: {err}", path.display()))
-}
+use crate::{binary, repo_file, variables_read};
 
 /// The services of the compose file, `<<` merge keys applied.
 fn services() -> Vec<(String, Value)> {
@@ -53,18 +46,6 @@ fn image_binaries() -> BTreeSet<String> {
         .filter_map(|word| word.strip_prefix("target/release/"))
         .map(str::to_owned)
         .collect()
-}
-
-/// The command line definition of one of the workspace's binaries, by its file name.
-fn binary(name: &str) -> Option<clap::Command> {
-    Some(match name {
-        "ingress" => ingress::Cli::command(),
-        "workers" => workers::Cli::command(),
-        "projections" => projections::Cli::command(),
-        "shop-api" => shop::Cli::command(),
-        "smart-support" => cli::Cli::command(),
-        _ => return None,
-    })
 }
 
 /// What a service's `command` runs: the binary's (or its subcommand's) definition.
@@ -106,17 +87,6 @@ fn command_of(service_name: &str, service: &Value) -> clap::Command {
         }
     }
     definition
-}
-
-/// Every environment variable a command reads through clap, and `RUST_LOG`, which every
-/// binary's log set-up (`common::telemetry::init`) reads.
-fn variables_read(command: &clap::Command) -> BTreeSet<String> {
-    command
-        .get_arguments()
-        .filter_map(|arg| arg.get_env())
-        .map(|env| env.to_string_lossy().into_owned())
-        .chain(["RUST_LOG".to_owned()])
-        .collect()
 }
 
 fn environment(service: &Value) -> Vec<(String, String)> {
