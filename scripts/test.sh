@@ -17,6 +17,9 @@ say "cargo fmt --check"
 cargo fmt --all --check
 say "cargo clippy"
 cargo clippy --locked --workspace --all-targets --quiet -- -D warnings
+# The reliability suite (chaos/) runs the real binaries, so they are built first.
+say "cargo build --workspace --bins"
+cargo build --locked --workspace --bins
 say "Rust tests (cargo nextest)"
 cargo nextest run --locked --workspace --no-fail-fast
 say "web tests (vitest)"

@@ -28,6 +28,25 @@ pub use nats::{NatsOptions, NatsServer};
 pub use nats_cluster::NatsCluster;
 pub use postgres::Postgres;
 
+/// A server process that fault tests freeze with SIGSTOP, its child processes too: it holds
+/// its connections but answers nothing until [`Pausable::resume`] (SIGCONT).
+pub trait Pausable {
+    /// The server's process id (its wrapper's, when it runs under `runuser`), while it runs.
+    fn pid(&self) -> Option<u32>;
+
+    fn pause(&self) {
+        if let Some(pid) = self.pid() {
+            process::signal_tree(pid, "STOP");
+        }
+    }
+
+    fn resume(&self) {
+        if let Some(pid) = self.pid() {
+            process::signal_tree(pid, "CONT");
+        }
+    }
+}
+
 /// How often [`wait_until`] and the servers' readiness checks poll.
 const POLL_INTERVAL: Duration = Duration::from_millis(20);
 

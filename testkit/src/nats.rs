@@ -194,6 +194,12 @@ fn config_file(port: u16, store_dir: &Path, options: &NatsOptions) -> String {
     config
 }
 
+impl crate::Pausable for NatsServer {
+    fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(std::process::Child::id)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

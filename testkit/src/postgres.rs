@@ -344,6 +344,12 @@ pub(crate) fn missing_postgres_message() -> String {
         .to_owned()
 }
 
+impl crate::Pausable for Postgres {
+    fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(std::process::Child::id)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

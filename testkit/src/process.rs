@@ -194,6 +194,17 @@ pub(crate) fn kill_tree(mut child: Child, root: Root) -> Result<(), String> {
     }
 }
 
+/// Sends `signal_name` (`STOP`, `CONT`) to a process and every process below it, for fault
+/// tests that freeze a server without killing it.
+pub(crate) fn signal_tree(root: u32, signal_name: &str) {
+    let mut pids = descendants(root);
+    pids.insert(root);
+    assert!(
+        signal(signal_name, &pids),
+        "cannot run `kill -s {signal_name}`"
+    );
+}
+
 /// Sends `signal` to `pids` with the `kill` binary; false if it could not be run at all.
 /// Some pids may have exited meanwhile, so a non-zero exit status is expected and ignored.
 fn signal(signal: &str, pids: &BTreeSet<u32>) -> bool {

@@ -58,7 +58,7 @@ fn word(ok: bool) -> String {
     ),
 )]
 pub async fn health(State(state): State<ApiState>) -> (StatusCode, Json<Health>) {
-    let nats_ok = state.client.connection_state() == async_nats::connection::State::Connected;
+    let connected = state.client.connection_state() == async_nats::connection::State::Connected;
     let checkpoint = tokio::time::timeout(
         Duration::from_secs(2),
         checkpoint::load(&state.pool, CONVERSATIONS),
@@ -66,7 +66,7 @@ pub async fn health(State(state): State<ApiState>) -> (StatusCode, Json<Health>)
     .await
     .ok()
     .and_then(Result::ok);
-    let stream_last = if nats_ok {
+    let stream_last = if connected {
         let mut stream = state.stream.clone();
         tokio::time::timeout(Duration::from_secs(2), stream.info())
             .await
@@ -76,6 +76,9 @@ pub async fn health(State(state): State<ApiState>) -> (StatusCode, Json<Health>)
     } else {
         None
     };
+    // Connected is not enough: a frozen or overloaded server keeps the connection up but
+    // answers nothing, and then the ingress cannot store messages either.
+    let nats_ok = stream_last.is_some();
     let healthy = nats_ok && checkpoint.is_some();
     let status = if healthy {
         StatusCode::OK

@@ -201,7 +201,9 @@ impl Fold<'_> {
         let thread = event.thread_id.as_str();
         if let Some(&slot) = self.conversations.get(thread) {
             let c = &mut self.effects.conversations[slot];
-            c.first_at = c.first_at.min(event.occurred_at);
+            // `first_at` stays the thread's first event's (by sequence, not by clock: a
+            // minimum over a batch would depend on where the batches split, and a replay would
+            // not match). `last_at` is a maximum, the same however the events are batched.
             c.last_at = c.last_at.max(event.occurred_at);
             c.last_seq = seq as i64;
             return false;

@@ -1,0 +1,364 @@
+//! The promises, checked on the stream, the dead letters, the read models and the processes
+//! after a run:
+//!
+//! - I1 every acknowledged message is in the stream exactly once, at the `seq` its ack
+//!   named; an unknown one at most once; a refused one not at all;
+//! - I2 every stored user message has exactly one terminal outcome: `turn.completed` with
+//!   one `agent.replied`, or `turn.failed` with one dead letter;
+//! - I3 no turn event refers to a missing message;
+//! - I4 per conversation, events are in order: a turn's events come after its message,
+//!   and a thread's turns one after the other;
+//! - I5 every projection table equals a fresh replay of the stream (`smart-support verify`);
+//! - I6 dead letters are unique per source message;
+//! - I7 no process panicked, and the long-running ones are back near their memory baseline.
+
+use std::collections::{BTreeMap, HashMap};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use async_nats::jetstream::{consumer, stream::Stream};
+use common::events::{Envelope, Payload};
+use futures::StreamExt;
+
+use crate::load::{Op, Outcome};
+use crate::system::{Service, System};
+
+/// One message of a stream.
+struct Raw {
+    seq: u64,
+    headers: Option<async_nats::HeaderMap>,
+    payload: Vec<u8>,
+}
+
+/// Every message of a stream, in order.
+async fn read_all(stream: &mut Stream) -> anyhow::Result<Vec<Raw>> {
+    let last = stream.info().await?.state.last_sequence;
+    let mut all = Vec::new();
+    if last == 0 {
+        return Ok(all);
+    }
+    let mut messages = stream
+        .create_consumer(consumer::pull::OrderedConfig::default())
+        .await?
+        .messages()
+        .await?;
+    while let Some(message) = tokio::time::timeout(Duration::from_secs(10), messages.next())
+        .await
+        .context("reading the stream stalled")?
+    {
+        let message = message?;
+        let seq = message
+            .info()
+            .map_err(|err| anyhow::anyhow!("{err}"))?
+            .stream_sequence;
+        all.push(Raw {
+            seq,
+            headers: message.headers.clone(),
+            payload: message.payload.to_vec(),
+        });
+        if seq >= last {
+            break;
+        }
+    }
+    Ok(all)
+}
+
+/// The chat stream, decoded, and what the checks need of it.
+struct Chat {
+    /// Each event by sequence (`None`: bytes that are not an event).
+    events: BTreeMap<u64, Option<Envelope>>,
+}
+
+impl Chat {
+    async fn read(stream: &mut Stream) -> anyhow::Result<Chat> {
+        let events = read_all(stream)
+            .await?
+            .into_iter()
+            .map(|raw| (raw.seq, Envelope::from_json(&raw.payload).ok()))
+            .collect();
+        Ok(Chat { events })
+    }
+
+    fn user_messages(&self) -> impl Iterator<Item = (u64, &Envelope)> {
+        self.events.iter().filter_map(|(seq, event)| {
+            let event = event.as_ref()?;
+            event.payload.is_user_message().then_some((*seq, event))
+        })
+    }
+
+    /// The events of each turn, by turn id, in stream order (user messages excluded).
+    fn turns(&self) -> HashMap<common::events::TurnId, Vec<(u64, &Envelope)>> {
+        let mut turns: HashMap<_, Vec<_>> = HashMap::new();
+        for (seq, event) in &self.events {
+            if let Some(event) = event
+                && !event.payload.is_user_message()
+                && !matches!(event.payload, Payload::ConversationResolved(_))
+            {
+                turns.entry(event.turn_id).or_default().push((*seq, event));
+            }
+        }
+        turns
+    }
+
+    /// User messages without a terminal event yet.
+    fn unanswered(&self) -> usize {
+        let turns = self.turns();
+        self.user_messages()
+            .filter(|(_, message)| {
+                !turns
+                    .get(&message.turn_id)
+                    .is_some_and(|events| events.iter().any(|(_, e)| e.payload.is_terminal()))
+            })
+            .count()
+    }
+}
+
+/// Memory of the long-running processes after the warm-up: (pid, KiB) by service name.
+pub type Baseline = HashMap<String, (u32, u64)>;
+
+pub fn memory(system: &System) -> Baseline {
+    system
+        .services()
+        .filter_map(|s| Some((s.name.clone(), (s.pid()?, s.rss_kib()?))))
+        .collect()
+}
+
+/// Checks I1–I7; returns the violations (empty: every promise held).
+pub async fn check(
+    system: &System,
+    ops: &[Op],
+    baseline: &Baseline,
+) -> anyhow::Result<Vec<String>> {
+    let mut violations = Vec::new();
+    let client = async_nats::connect(system.nats.url()).await?;
+    let js = async_nats::jetstream::new(client);
+    let mut chat_stream = js.get_stream(common::subjects::CHAT_STREAM).await?;
+
+    // Quiescence: every stored message answered (bounded: what is left is an I2 violation).
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let chat = loop {
+        let chat = Chat::read(&mut chat_stream).await?;
+        if chat.unanswered() == 0 || Instant::now() > deadline {
+            break chat;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let dead_letters = match js.get_stream(common::subjects::DEAD_LETTER_STREAM).await {
+        Ok(mut stream) => read_all(&mut stream).await?,
+        Err(_) => Vec::new(),
+    };
+    let letters_by_source: HashMap<u64, usize> = dead_letters
+        .iter()
+        .filter_map(|raw| {
+            raw.headers
+                .as_ref()?
+                .get(common::dead_letters::SOURCE_SEQ_HEADER)?
+                .as_str()
+                .parse()
+                .ok()
+        })
+        .fold(HashMap::new(), |mut counts, seq| {
+            *counts.entry(seq).or_default() += 1;
+            counts
+        });
+
+    // I1.
+    let mut stored: HashMap<(String, String), Vec<u64>> = HashMap::new();
+    for (seq, message) in chat.user_messages() {
+        if let Payload::MessageReceived(received) = &message.payload
+            && let Some(id) = &received.client_msg_id
+        {
+            stored
+                .entry((message.thread_id.to_string(), id.clone()))
+                .or_default()
+                .push(seq);
+        }
+    }
+    for op in ops {
+        let seqs = stored
+            .get(&(op.thread_id.clone(), op.client_msg_id.clone()))
+            .cloned()
+            .unwrap_or_default();
+        match &op.outcome {
+            Outcome::Ok(seq) if seqs != [*seq] => violations.push(format!(
+                "I1: {}/{} acked at seq {seq} is stored at {seqs:?}",
+                op.thread_id, op.client_msg_id
+            )),
+            Outcome::Unknown if seqs.len() > 1 => violations.push(format!(
+                "I1: {}/{} (unknown) is stored {} times: {seqs:?}",
+                op.thread_id,
+                op.client_msg_id,
+                seqs.len()
+            )),
+            Outcome::Failed(code) if !seqs.is_empty() => violations.push(format!(
+                "I1: {}/{} was refused ({code}) but is stored at {seqs:?}",
+                op.thread_id, op.client_msg_id
+            )),
+            _ => {}
+        }
+    }
+
+    // I2, I4 (within a turn).
+    let turns = chat.turns();
+    let mut by_thread: HashMap<String, Vec<(u64, &Envelope)>> = HashMap::new();
+    for (seq, message) in chat.user_messages() {
+        by_thread
+            .entry(message.thread_id.to_string())
+            .or_default()
+            .push((seq, message));
+        let events = turns
+            .get(&message.turn_id)
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        let count = |kind: &str| {
+            events
+                .iter()
+                .filter(|(_, e)| e.payload.kind() == kind)
+                .count()
+        };
+        let (completed, failed, replies) = (
+            count("turn.completed"),
+            count("turn.failed"),
+            count("agent.replied"),
+        );
+        let letters = letters_by_source.get(&seq).copied().unwrap_or(0);
+        let ok = (completed == 1 && failed == 0 && replies == 1)
+            || (failed == 1 && completed == 0 && letters == 1);
+        if !ok {
+            violations.push(format!(
+                "I2: message at seq {seq} ({}) has {completed} turn.completed, {failed} turn.failed, \
+                 {replies} agent.replied, {letters} dead letters",
+                message.thread_id
+            ));
+        }
+        if let Some((early, event)) = events.iter().find(|(s, _)| *s < seq) {
+            violations.push(format!(
+                "I4: {} at seq {early} comes before its message at seq {seq}",
+                event.payload.kind()
+            ));
+        }
+    }
+    // I4 (across turns): a thread's next turn starts after the previous one ended.
+    for messages in by_thread.values() {
+        for pair in messages.windows(2) {
+            let ended = turns
+                .get(&pair[0].1.turn_id)
+                .and_then(|events| events.iter().find(|(_, e)| e.payload.is_terminal()))
+                .map(|(seq, _)| *seq);
+            let started = turns
+                .get(&pair[1].1.turn_id)
+                .and_then(|events| events.first())
+                .map(|(seq, _)| *seq);
+            if let (Some(ended), Some(started)) = (ended, started)
+                && started < ended
+            {
+                violations.push(format!(
+                    "I4: the turn of seq {} started at {started}, before the turn of seq {} ended at {ended}",
+                    pair[1].0, pair[0].0
+                ));
+            }
+        }
+    }
+    // I3.
+    let user_turns: std::collections::HashSet<_> =
+        chat.user_messages().map(|(_, m)| m.turn_id).collect();
+    for (turn, events) in &turns {
+        if !user_turns.contains(turn) {
+            violations.push(format!(
+                "I3: {} event(s) from seq {} refer to turn {turn}, which has no message",
+                events.len(),
+                events[0].0
+            ));
+        }
+    }
+    for (seq, event) in &chat.events {
+        if event.is_none() {
+            violations.push(format!("I3: seq {seq} is not an event"));
+        }
+    }
+    // I6.
+    for (source, count) in &letters_by_source {
+        if *count > 1 {
+            violations.push(format!(
+                "I6: {count} dead letters for the message at seq {source}"
+            ));
+        }
+    }
+    // I5.
+    if let Err(err) = verify(system, &mut chat_stream).await {
+        violations.push(format!("I5: {err:#}"));
+    }
+    // I7.
+    for service in system.services() {
+        violations.extend(panics(service));
+        if let (Some((pid, before)), Some(now)) = (baseline.get(&service.name), service.rss_kib())
+            && service.pid() == Some(*pid)
+            && now > (before * 3 / 2).max(before + 48 * 1024)
+        {
+            violations.push(format!(
+                "I7: {} uses {} MiB, up from {} MiB after the warm-up",
+                service.name,
+                now / 1024,
+                before / 1024
+            ));
+        }
+    }
+    Ok(violations)
+}
+
+fn panics(service: &Service) -> Option<String> {
+    let log = service.log_text();
+    let line = log.lines().find(|line| line.contains("panicked at"))?;
+    Some(format!("I7: {} panicked: {line}", service.name))
+}
+
+/// Waits until the projector has applied the whole stream, then runs `smart-support verify`
+/// (a replay into a scratch schema compared row by row with the live tables).
+async fn verify(system: &System, chat: &mut Stream) -> anyhow::Result<()> {
+    let last = chat.info().await?.state.last_sequence;
+    let http = testkit::http_client();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let health: serde_json::Value = match http
+            .get(format!("{}/api/health", system.api()))
+            .send()
+            .await
+        {
+            Ok(response) => response.json().await.unwrap_or_default(),
+            Err(_) => serde_json::Value::Null,
+        };
+        if health["projection"]["checkpoint"].as_u64() >= Some(last) {
+            break;
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the projection did not reach seq {last} within 120 s: {health}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let binary = crate::system::binary("smart-support")?;
+    // A replay that fails to read (not a difference) is tried again.
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let output = Command::new(&binary)
+            .args(["verify", "--quiet"])
+            .env("NATS_URL", system.nats.url())
+            .env("DATABASE_URL", &system.database_url)
+            .env("RUST_LOG", "warn")
+            .output()?;
+        match output.status.code() {
+            Some(0) => return Ok(()),
+            Some(1) => anyhow::bail!(
+                "the read models differ from a replay:\n{}",
+                String::from_utf8_lossy(&output.stdout)
+            ),
+            _ if attempt < 3 => tokio::time::sleep(Duration::from_secs(2)).await,
+            _ => anyhow::bail!(
+                "smart-support verify failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            ),
+        }
+    }
+}
