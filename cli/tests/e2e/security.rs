@@ -1,11 +1,12 @@
-//! Security as an attacker and an operator would notice it: a thread cannot be resumed
-//! with another thread's token (or a forged one) and such a socket gets nothing of either
-//! thread; tool descriptions that try to talk the model into more cannot widen an agent's
+//! Security as an attacker and an operator would notice it: a page on another origin
+//! cannot open a socket; a frame over the transport cap costs only its own connection; a
+//! thread cannot be resumed with another thread's token (or a forged one) and such a
+//! socket gets nothing of either thread; tool descriptions that try to talk the model into more cannot widen an agent's
 //! permissions; and the real binary, run with known secrets and driven down its error
 //! paths, never writes a secret to its logs or into an answer.
 //!
-//! (The Origin check is `bad_input::a_page_from_another_origin_cannot_open_a_socket`, the
-//! rate limit over two instances `rate_limit`, the SSRF guard
+//! (Frames over `WS_MAX_FRAME_BYTES` are `bad_input`, the rate limit over two instances
+//! `rate_limit`, the SSRF guard
 //! `workers/tests/workers/ssrf.rs`, the operator token on every route
 //! `projections/tests/projector/auth.rs`.)
 
@@ -19,7 +20,10 @@ use serde_json::{Value, json};
 use testkit::{Answer, FakeLlm, NatsServer, Postgres};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::support::{Socket, Stack, connect_to, find, kinds, next_frame, send_json, turn};
+use crate::support::{
+    Socket, Stack, connect_to, find, kinds, next_frame, resume_query, send_json, turn,
+    user_messages,
+};
 
 /// Every frame a socket gets until the server closes it, and the close code.
 async fn frames_until_closed(socket: &mut Socket) -> (Vec<Message>, Option<u16>) {
@@ -121,6 +125,86 @@ async fn a_resume_with_another_threads_token_or_a_forged_one_gets_nothing_and_is
     assert_eq!(
         next_frame(&mut socket).await["event"]["content"],
         "alice asks about ORD-1001"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_on_another_origin_cannot_open_a_socket_not_even_with_a_stolen_token() {
+    use tokio_tungstenite::tungstenite::{Error, client::IntoClientRequest};
+
+    let stack = Stack::start().await; // WS_ALLOWED_ORIGINS unset
+    let mut socket = stack.connect("").await;
+    let session = next_frame(&mut socket).await;
+    let resume = resume_query(&session, Some(0));
+    let port = stack.addr.port();
+    // Refused before the upgrade (HTTP 403): with no allow-list only the server's own
+    // host:port is the page's origin.
+    for origin in [
+        "https://evil.example".to_owned(),
+        "null".to_owned(),
+        format!("http://127.0.0.1:{}", port + 1),
+        format!("http://127.0.0.1.evil.example:{port}"),
+        format!("http://localhost:{port}"),
+        format!("http://evil.example/http://127.0.0.1:{port}"),
+    ] {
+        for query in ["", resume.as_str()] {
+            let mut request = stack.ws_url(query).into_client_request().unwrap();
+            request
+                .headers_mut()
+                .insert("origin", origin.parse().unwrap());
+            match tokio_tungstenite::connect_async(request).await {
+                Err(Error::Http(response)) => {
+                    assert_eq!(response.status(), 403, "{origin} {query}")
+                }
+                other => panic!(
+                    "{origin} {query}: expected HTTP 403, got {:?}",
+                    other.map(|_| ())
+                ),
+            }
+        }
+    }
+    // The page's own origin may.
+    let mut request = stack.ws_url(&resume).into_client_request().unwrap();
+    let own = format!("http://{}", stack.addr);
+    request.headers_mut().insert("origin", own.parse().unwrap());
+    let (mut own, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    assert_eq!(next_frame(&mut own).await["type"], "session");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frame_over_the_transport_cap_drops_that_connection_only_and_stores_nothing() {
+    use futures::SinkExt;
+
+    let stack = Stack::start().await;
+    let mut socket = stack.connect("").await;
+    let session = next_frame(&mut socket).await;
+    // 4 × WS_MAX_FRAME_BYTES (64 KiB) is the transport cap: this frame is not even read.
+    let huge = json!({"type": "message", "content": "x".repeat(300 * 1024)}).to_string();
+    let _ = socket.send(Message::Text(huge.into())).await;
+    let (frames, close) = frames_until_closed(&mut socket).await;
+    assert!(
+        frames
+            .iter()
+            .all(|f| !matches!(f, Message::Text(t) if t.contains("\"ack\""))),
+        "{frames:?}"
+    );
+    assert_ne!(close, Some(1000), "dropped, not closed normally");
+
+    // The thread and the server go on: the client resumes and is answered.
+    let mut resumed = stack.connect(&resume_query(&session, None)).await;
+    assert_eq!(next_frame(&mut resumed).await["type"], "session");
+    let events = turn(&mut resumed, "still there?").await;
+    assert_eq!(user_messages(&events), ["still there?"]);
+    let thread_id = session["thread_id"].as_str().unwrap();
+    let replay = stack
+        .get_until(&format!("/api/conversations/{thread_id}/replay"), |r| {
+            r["steps"].as_array().is_some_and(|s| !s.is_empty())
+        })
+        .await;
+    assert_eq!(
+        user_messages(replay["steps"].as_array().unwrap()),
+        ["still there?"],
+        "the oversized frame was not stored"
     );
 }
 

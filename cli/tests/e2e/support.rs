@@ -375,6 +375,15 @@ pub fn find<'a>(events: &'a [Value], kind: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {kind} in {:?}", kinds(events)))
 }
 
+/// The contents of the `message.received` among events or replay steps, in order.
+pub fn user_messages(items: &[Value]) -> Vec<&str> {
+    items
+        .iter()
+        .filter(|item| item["kind"] == "message.received")
+        .map(|item| item["content"].as_str().unwrap())
+        .collect()
+}
+
 /// Whether a frame is the event of this kind.
 pub fn is_event(frame: &Value, kind: &str) -> bool {
     frame["type"] == "event" && frame["event"]["kind"] == kind
