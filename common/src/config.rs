@@ -8,8 +8,14 @@ use clap::Args;
 /// How to reach NATS JetStream and how the chat stream is set up.
 #[derive(Debug, Clone, Args)]
 pub struct NatsArgs {
-    /// NATS server URL(s), comma-separated for a cluster.
-    #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    /// NATS server URL(s), comma-separated for a cluster. It may hold credentials, so
+    /// `--help` names the variable without its value.
+    #[arg(
+        long,
+        env = "NATS_URL",
+        default_value = "nats://127.0.0.1:4222",
+        hide_env_values = true
+    )]
     pub nats_url: String,
 
     /// Replicas of the chat stream: 1 on one server, 3 on a cluster.
@@ -29,8 +35,9 @@ pub struct NatsArgs {
 /// How to reach PostgreSQL.
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseArgs {
-    /// PostgreSQL URL, e.g. postgres://user@127.0.0.1:5432/smart_support
-    #[arg(long, env = "DATABASE_URL")]
+    /// PostgreSQL URL, e.g. postgres://user@127.0.0.1:5432/smart_support. It may hold a
+    /// password, so `--help` names the variable without its value.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: String,
 
     /// Largest number of connections in the pool.

@@ -11,13 +11,15 @@
 //! reqwest client the way this workspace needs (a rustls crypto provider installed first).
 //! The one fake is [`FakeLlm`] (in `fake_llm`), since no model runs in a test: an async
 //! OpenAI-compatible chat-completions server on 127.0.0.1 that answers from a script and
-//! records every request.
+//! records every request. [`Tripwire`] (in `tripwire`) is a listener that counts the TCP
+//! connections it accepts, for tests that prove a request was refused before connecting.
 
 pub mod fake_llm;
 mod nats;
 mod nats_cluster;
 mod postgres;
 mod process;
+mod tripwire;
 
 use std::net::TcpListener;
 use std::thread;
@@ -27,6 +29,7 @@ pub use fake_llm::{Answer, FakeLlm};
 pub use nats::{NatsOptions, NatsServer};
 pub use nats_cluster::NatsCluster;
 pub use postgres::Postgres;
+pub use tripwire::Tripwire;
 
 /// A server process that fault tests freeze with SIGSTOP, its child processes too: it holds
 /// its connections but answers nothing until [`Pausable::resume`] (SIGCONT).

@@ -1,7 +1,6 @@
-import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
 import { randomUUID } from 'node:crypto';
 import type { Page } from 'playwright-core';
-import { afterAll, beforeAll, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
 import {
   chatThreadId,
   conversation,
@@ -11,32 +10,13 @@ import {
   screenshot,
   sendChatMessage,
   useChromium,
+  useNats,
   waitForReply,
 } from './support';
 
 const browser = useChromium();
 
-// The stack's own nats-server, which scripts/e2e.sh names: the tests put messages on it the way a
-// faulty producer (or a worker giving up) would.
-let nats: NatsConnection;
-beforeAll(async () => {
-  const url = process.env.E2E_NATS_URL;
-  if (!url) throw new Error('E2E_NATS_URL is not set: run the browser tests with scripts/e2e.sh');
-  nats = await connect({ servers: url });
-});
-afterAll(async () => {
-  await nats?.close();
-});
-
-/** Publishes into a JetStream stream and returns the stored message's sequence (from the PubAck). */
-async function store(subject: string, payload: string, with_headers?: Record<string, string>): Promise<number> {
-  const h = headers();
-  for (const [name, value] of Object.entries(with_headers ?? {})) h.set(name, value);
-  const reply = await nats.request(subject, payload, { headers: h, timeout: 5_000 });
-  const ack = reply.json<{ seq?: number; error?: { description: string } }>();
-  if (ack.error || ack.seq === undefined) throw new Error(`${subject} not stored: ${JSON.stringify(ack)}`);
-  return ack.seq;
-}
+const store = useNats();
 
 /** A customer's conversation in its own tab; the tab stays open to see what the customer is told. */
 async function customerConversation(first: string, reply: RegExp) {

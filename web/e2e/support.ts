@@ -6,6 +6,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
 import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, onTestFailed } from 'vitest';
 
@@ -120,6 +121,35 @@ export async function screenshot(page: Page, name: string, options: { fullPage?:
     animations: 'disabled',
     caret: 'hide',
   });
+}
+
+// ---- The stack's NATS ----
+
+/** Stores `payload` on `subject` (with `headers`) and returns its stream sequence (from the PubAck). */
+export type Store = (subject: string, payload: string, headers?: Record<string, string>) => Promise<number>;
+
+/**
+ * The stack's own nats-server, which scripts/e2e.sh names in E2E_NATS_URL, for the calling test
+ * file: connected before its tests, closed after them. Tests put messages on it the way a faulty
+ * producer, a worker, or a worker giving up would.
+ */
+export function useNats(): Store {
+  let nats: NatsConnection | undefined;
+  beforeAll(async () => {
+    nats = await connect({ servers: env('E2E_NATS_URL') });
+  });
+  afterAll(async () => {
+    await nats?.close();
+  });
+  return async (subject, payload, withHeaders) => {
+    if (!nats) throw new Error('not connected to NATS (see the beforeAll error)');
+    const h = headers();
+    for (const [name, value] of Object.entries(withHeaders ?? {})) h.set(name, value);
+    const reply = await nats.request(subject, payload, { headers: h, timeout: 5_000 });
+    const ack = reply.json<{ seq?: number; error?: { description: string } }>();
+    if (ack.error || ack.seq === undefined) throw new Error(`${subject} not stored: ${JSON.stringify(ack)}`);
+    return ack.seq;
+  };
 }
 
 // ---- Chat ----

@@ -7,28 +7,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 use testkit::fake_llm::FakeLlm;
 
-use crate::support::{Socket, Stack, next_frame, send_json, turn, turn_events};
-
-fn kinds(events: &[Value]) -> Vec<&str> {
-    events.iter().map(|e| e["kind"].as_str().unwrap()).collect()
-}
-
-fn find<'a>(events: &'a [Value], kind: &str) -> &'a Value {
-    events
-        .iter()
-        .find(|e| e["kind"] == kind)
-        .unwrap_or_else(|| panic!("no {kind} in {:?}", kinds(events)))
-}
-
-async fn shop_order(stack: &Stack, order: &str) -> (u16, Value) {
-    let response = stack
-        .http
-        .get(format!("http://{}/orders/{order}", stack.shop))
-        .send()
-        .await
-        .unwrap();
-    (response.status().as_u16(), response.json().await.unwrap())
-}
+use crate::support::{Socket, Stack, find, kinds, next_frame, send_json, turn, turn_events};
 
 async fn new_session(stack: &Stack) -> (Socket, String) {
     let mut socket = stack.connect("").await;
@@ -86,20 +65,14 @@ async fn a_write_asks_for_confirmation_and_runs_only_after_yes() {
         find(&asked, "turn.completed")["outcome"],
         "awaiting_confirmation"
     );
-    assert_eq!(
-        shop_order(&stack, "ORD-1001").await.1["status"],
-        "processing"
-    );
+    assert_eq!(stack.shop_order("ORD-1001").await.1["status"], "processing");
 
     let confirmed = turn(&mut socket, "yes").await;
     assert_eq!(find(&confirmed, "tool.called")["tool"], "cancelOrder");
     assert_eq!(find(&confirmed, "tool.succeeded")["status"], 200);
     let reply = find(&confirmed, "agent.replied")["text"].as_str().unwrap();
     assert_eq!(reply, "Done: order ORD-1001 is now cancelled.");
-    assert_eq!(
-        shop_order(&stack, "ORD-1001").await.1["status"],
-        "cancelled"
-    );
+    assert_eq!(stack.shop_order("ORD-1001").await.1["status"], "cancelled");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -115,7 +88,7 @@ async fn a_destructive_request_escalates_and_changes_nothing() {
     let escalated = find(&events, "conversation.escalated");
     assert_eq!(escalated["reason"], "destructive_action");
     assert_eq!(find(&events, "turn.completed")["outcome"], "escalated");
-    assert_eq!(shop_order(&stack, "ORD-1006").await.0, 200);
+    assert_eq!(stack.shop_order("ORD-1006").await.0, 200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,7 +4,7 @@
 use serde_json::json;
 use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
 
-use crate::support::{Stack, frames_until, is_event, next_frame, send_json};
+use crate::support::{Stack, frames_until, is_event, next_frame, send_json, user_messages};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_bad_frame_is_named_and_the_next_good_message_is_answered() {
@@ -70,15 +70,8 @@ async fn every_bad_frame_is_named_and_the_next_good_message_is_answered() {
             r["steps"].as_array().is_some_and(|s| s.len() >= 2)
         })
         .await;
-    let messages: Vec<&str> = replay["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|s| s["kind"] == "message.received")
-        .map(|s| s["content"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        messages,
+        user_messages(replay["steps"].as_array().unwrap()),
         ["hello after all that"],
         "no invalid frame was stored"
     );

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::support::{Stack, frames_until, is_event, next_frame, send_json};
+use crate::support::{Stack, frames_until, is_event, next_frame, send_json, user_messages};
 
 fn events_of(frames: &[Value]) -> Vec<&Value> {
     frames.iter().filter(|f| f["type"] == "event").collect()
@@ -117,13 +117,7 @@ async fn a_resend_with_the_same_client_msg_id_is_not_a_second_message() {
     let (_, replay) = stack
         .get(&format!("/api/conversations/{thread_id}/replay"))
         .await;
-    let messages = replay["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|s| s["kind"] == "message.received")
-        .count();
-    assert_eq!(messages, 1);
+    assert_eq!(user_messages(replay["steps"].as_array().unwrap()).len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

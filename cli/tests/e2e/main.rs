@@ -12,5 +12,6 @@ mod rate_limit;
 mod rebuild;
 mod resolve;
 mod resume;
+mod security;
 mod seed_demo;
 mod support;

@@ -43,37 +43,6 @@ fn agents_config(dir: &std::path::Path) -> std::path::PathBuf {
     path
 }
 
-async fn send(stack: &Stack, method: Method, path: &str, body: Option<String>) -> (u16, Value) {
-    let mut request = stack
-        .http
-        .request(method, format!("http://{}/api{path}", stack.addr));
-    if let Some(body) = body {
-        request = request.body(body);
-    }
-    let response = request.send().await.expect("the request is answered");
-    let status = response.status().as_u16();
-    (status, response.json().await.expect("a JSON body"))
-}
-
-/// Imports `document` and waits until the job is no longer pending.
-async fn import(stack: &Stack, document: &str) -> (String, Value) {
-    let (status, accepted) = send(
-        stack,
-        Method::POST,
-        "/openapi/imports",
-        Some(document.into()),
-    )
-    .await;
-    assert_eq!(status, 202, "{accepted}");
-    let id = accepted["id"].as_str().unwrap().to_owned();
-    let job = stack
-        .get_until(&format!("/api/openapi/imports/{id}"), |job| {
-            job["status"] != "pending"
-        })
-        .await;
-    (id, job)
-}
-
 fn find<'a>(events: &'a [Value], kind: &str) -> Option<&'a Value> {
     events.iter().find(|e| e["kind"] == kind)
 }
@@ -99,26 +68,26 @@ async fn a_published_operation_is_called_by_the_running_workers() {
     );
     assert!(find(&before, "tool.called").is_none());
 
-    let (id, job) = import(&stack, DOCUMENT).await;
+    let (id, job) = stack.import(DOCUMENT).await;
     assert_eq!(job["status"], "ready", "{job}");
     assert_eq!(job["operations"][0]["operation_id"], "browseCatalog");
     assert_eq!(job["operations"][0]["class"], "read");
-    let (status, edited) = send(
-        &stack,
-        Method::PATCH,
-        &format!("/openapi/imports/{id}/operations/browseCatalog"),
-        Some(json!({"agent": "general", "enabled": true}).to_string()),
-    )
-    .await;
+    let (status, edited) = stack
+        .api(
+            Method::PATCH,
+            &format!("/openapi/imports/{id}/operations/browseCatalog"),
+            Some(json!({"agent": "general", "enabled": true}).to_string()),
+        )
+        .await;
     assert_eq!(status, 200, "{edited}");
 
-    let (status, published) = send(
-        &stack,
-        Method::POST,
-        &format!("/openapi/imports/{id}/publish"),
-        None,
-    )
-    .await;
+    let (status, published) = stack
+        .api(
+            Method::POST,
+            &format!("/openapi/imports/{id}/publish"),
+            None,
+        )
+        .await;
     assert_eq!(status, 200, "{published}");
     assert_eq!(published["operations"], 1);
     assert!(published["version"].as_u64().unwrap() >= 1, "{published}");
@@ -161,46 +130,48 @@ async fn a_published_operation_is_called_by_the_running_workers() {
 async fn a_publish_that_cannot_be_done_is_refused_with_a_named_error() {
     let stack = Stack::start().await;
 
-    let (status, body) = send(
-        &stack,
-        Method::POST,
-        "/openapi/imports/00000000-0000-0000-0000-000000000000/publish",
-        None,
-    )
-    .await;
+    let (status, body) = stack
+        .api(
+            Method::POST,
+            "/openapi/imports/00000000-0000-0000-0000-000000000000/publish",
+            None,
+        )
+        .await;
     assert_eq!(status, 404, "{body}");
     assert_eq!(body["error"]["code"], "import_not_found");
 
-    let (failed, job) = import(&stack, "swagger: '2.0'\ninfo: { title: t, version: '1' }\n").await;
+    let (failed, job) = stack
+        .import("swagger: '2.0'\ninfo: { title: t, version: '1' }\n")
+        .await;
     assert_eq!(job["status"], "failed", "{job}");
-    let (status, body) = send(
-        &stack,
-        Method::POST,
-        &format!("/openapi/imports/{failed}/publish"),
-        None,
-    )
-    .await;
+    let (status, body) = stack
+        .api(
+            Method::POST,
+            &format!("/openapi/imports/{failed}/publish"),
+            None,
+        )
+        .await;
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["error"]["code"], "import_not_ready");
 
     // An enabled operation without an agent cannot become anyone's tool.
-    let (id, job) = import(&stack, DOCUMENT).await;
+    let (id, job) = stack.import(DOCUMENT).await;
     assert_eq!(job["status"], "ready", "{job}");
-    let (status, _) = send(
-        &stack,
-        Method::PATCH,
-        &format!("/openapi/imports/{id}/operations/browseCatalog"),
-        Some(json!({"agent": null, "enabled": true}).to_string()),
-    )
-    .await;
+    let (status, _) = stack
+        .api(
+            Method::PATCH,
+            &format!("/openapi/imports/{id}/operations/browseCatalog"),
+            Some(json!({"agent": null, "enabled": true}).to_string()),
+        )
+        .await;
     assert_eq!(status, 200);
-    let (status, body) = send(
-        &stack,
-        Method::POST,
-        &format!("/openapi/imports/{id}/publish"),
-        None,
-    )
-    .await;
+    let (status, body) = stack
+        .api(
+            Method::POST,
+            &format!("/openapi/imports/{id}/publish"),
+            None,
+        )
+        .await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["error"]["code"], "unknown_agent");
     assert!(

@@ -223,6 +223,55 @@ impl Stack {
         (status, response.json().await.expect("a JSON body"))
     }
 
+    /// `method` `/api{path}` with `body` (none: empty): the status and the JSON body.
+    pub async fn api(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<String>,
+    ) -> (u16, Value) {
+        let mut request = self
+            .http
+            .request(method, format!("http://{}/api{path}", self.addr));
+        if let Some(body) = body {
+            request = request.body(body);
+        }
+        let response = request.send().await.expect("the request is answered");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("a JSON body"))
+    }
+
+    /// Imports an OpenAPI `document` through `POST /api/openapi/imports` and waits until
+    /// the job is no longer pending: its id and the job.
+    pub async fn import(&self, document: &str) -> (String, Value) {
+        let (status, accepted) = self
+            .api(
+                reqwest::Method::POST,
+                "/openapi/imports",
+                Some(document.into()),
+            )
+            .await;
+        assert_eq!(status, 202, "{accepted}");
+        let id = accepted["id"].as_str().unwrap().to_owned();
+        let job = self
+            .get_until(&format!("/api/openapi/imports/{id}"), |job| {
+                job["status"] != "pending"
+            })
+            .await;
+        (id, job)
+    }
+
+    /// An order as the demo shop has it now: the status and the JSON body.
+    pub async fn shop_order(&self, order: &str) -> (u16, Value) {
+        let response = self
+            .http
+            .get(format!("http://{}/orders/{order}", self.shop))
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.json().await.unwrap())
+    }
+
     /// GETs `path` until `done` holds for the body, or fails after 15 s.
     pub async fn get_until(&self, path: &str, done: impl Fn(&Value) -> bool) -> Value {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
@@ -311,6 +360,28 @@ pub async fn send_json(socket: &mut Socket, value: Value) {
         .send(Message::Text(value.to_string().into()))
         .await
         .expect("the frame is sent");
+}
+
+/// The kinds of `events`, in order.
+pub fn kinds(events: &[Value]) -> Vec<&str> {
+    events.iter().map(|e| e["kind"].as_str().unwrap()).collect()
+}
+
+/// The first event of this kind; fails when there is none.
+pub fn find<'a>(events: &'a [Value], kind: &str) -> &'a Value {
+    events
+        .iter()
+        .find(|e| e["kind"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} in {:?}", kinds(events)))
+}
+
+/// The contents of the `message.received` among events or replay steps, in order.
+pub fn user_messages(items: &[Value]) -> Vec<&str> {
+    items
+        .iter()
+        .filter(|item| item["kind"] == "message.received")
+        .map(|item| item["content"].as_str().unwrap())
+        .collect()
 }
 
 /// Whether a frame is the event of this kind.

@@ -178,3 +178,42 @@ async fn a_url_import_fetches_through_the_ssrf_guard() {
     .await;
     assert_eq!(job["error"]["code"], "fetch_failed", "{job}");
 }
+
+#[tokio::test]
+async fn a_url_import_aimed_at_a_private_address_in_any_encoding_is_refused_before_connecting() {
+    // The server allow-lists 127.0.0.1 (where tests serve documents); 127.0.0.2 is not
+    // allow-listed, nor is the name `localhost`. Each tripwire counts TCP connections.
+    let server = Server::start(Duration::from_secs(1)).await;
+    let private = testkit::Tripwire::start("127.0.0.2".parse().unwrap()).await;
+    let loopback = testkit::Tripwire::start("127.0.0.1".parse().unwrap()).await;
+    let port = private.port();
+    let mut urls: Vec<String> = [
+        "2130706434",
+        "0x7f000002",
+        "0177.0.0.2",
+        "127.2",
+        "[::ffff:127.0.0.2]",
+        "[::ffff:7f00:2]",
+    ]
+    .iter()
+    .map(|host| format!("http://{host}:{port}/openapi.yaml"))
+    .collect();
+    urls.push(format!("http://localhost:{}/openapi.yaml", loopback.port()));
+    // A redirect from the allow-listed host to the private address.
+    let target = format!("http://0x7f000002:{port}/openapi.yaml");
+    let app = axum::Router::new().fallback(move || {
+        let target = target.clone();
+        async move { axum::response::Redirect::temporary(&target) }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    urls.push(format!("http://{}/moved", listener.local_addr().unwrap()));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    for url in urls {
+        let job = import(&server, json!({ "url": url }).to_string()).await;
+        assert_eq!(job["status"], "failed", "{url}: {job}");
+        assert_eq!(job["error"]["code"], "url_refused", "{url}: {job}");
+    }
+    assert_eq!(private.connections(), 0);
+    assert_eq!(loopback.connections(), 0);
+}

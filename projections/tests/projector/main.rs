@@ -5,6 +5,7 @@
 //! `crash`), whose shared pieces are in `process` below.
 
 mod analytics;
+mod auth;
 mod crash;
 mod dead_letters;
 mod failover;

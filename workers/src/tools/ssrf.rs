@@ -7,10 +7,16 @@
 //! [`Guard::check_url`] before every request (IP literals never reach a resolver),
 //! [`GuardedResolver`] inside the HTTP client (the addresses checked are the addresses
 //! connected to, so a DNS answer that changes between check and connect — rebinding —
-//! cannot slip through), and [`Guard::redirect_policy`] on every redirect hop.
+//! cannot slip through), and [`Guard::redirect_policy`] on every redirect hop. Names are
+//! looked up in one place only, the resolver, through a [`Lookup`]: the system's, or one
+//! a test scripts ([`Guard::with_lookup`]).
 
 use std::collections::HashSet;
+use std::fmt;
+use std::future::Future;
+use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::pin::Pin;
 use std::sync::Arc;
 
 use reqwest::Url;
@@ -52,8 +58,8 @@ impl AllowList {
     }
 
     /// Whether some port of `host` is allow-listed: all a resolver can tell, as it is
-    /// not given the port. [`Guard::check_url`] resolves and checks itself when only
-    /// other ports are listed.
+    /// not given the port. [`Guard::check_url`] refuses the ports not listed before the
+    /// client resolves.
     fn allows_some_port(&self, host: &str) -> bool {
         let host = normalize_host(host);
         self.hosts.contains(&host) || self.host_ports.iter().any(|(h, _)| *h == host)
@@ -139,18 +145,50 @@ fn is_blocked_v6(ip: Ipv6Addr) -> bool {
         || ip == Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254) // AWS metadata (IPv6)
 }
 
+/// The addresses of a name, as the future a [`Lookup`] returns.
+pub type Lookingup = Pin<Box<dyn Future<Output = io::Result<Vec<IpAddr>>> + Send>>;
+
+/// Looks a name up. [`SystemLookup`] in the services; a test injects one that answers
+/// what it scripts (a name that resolves privately, or public first and private next).
+pub trait Lookup: Send + Sync + fmt::Debug {
+    fn lookup(&self, host: &str) -> Lookingup;
+}
+
+/// The system resolver (`getaddrinfo` through `tokio::net::lookup_host`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemLookup;
+
+impl Lookup for SystemLookup {
+    fn lookup(&self, host: &str) -> Lookingup {
+        let host = host.to_owned();
+        Box::pin(async move {
+            // Port 0: only the addresses matter; the client puts in the URL's port.
+            let addrs = tokio::net::lookup_host((host.as_str(), 0)).await?;
+            Ok(addrs.map(|a| a.ip()).collect())
+        })
+    }
+}
+
 /// The guard, shared by the pre-request check, the resolver and the redirect policy.
 #[derive(Debug, Clone)]
 pub struct Guard {
     allow: Arc<AllowList>,
+    lookup: Arc<dyn Lookup>,
 }
 
 impl Guard {
-    /// A guard with `allow_hosts` entries (`host` or `host:port`).
+    /// A guard with `allow_hosts` entries (`host` or `host:port`), resolving names with
+    /// the system resolver.
     pub fn new(allow_hosts: &[String]) -> Result<Guard, String> {
         Ok(Guard {
             allow: Arc::new(AllowList::parse(allow_hosts)?),
+            lookup: Arc::new(SystemLookup),
         })
+    }
+
+    /// The same guard resolving names with `lookup` (tests: scripted DNS answers).
+    pub fn with_lookup(self, lookup: Arc<dyn Lookup>) -> Guard {
+        Guard { lookup, ..self }
     }
 
     /// The checks that need no DNS: the scheme, and the address when the host is an IP
@@ -177,51 +215,38 @@ impl Guard {
         Ok(false)
     }
 
-    /// Checks a request's URL before it is sent. IP-literal hosts are checked here; names
-    /// are checked by [`GuardedResolver`] when the client connects, except a name that is
-    /// allow-listed for other ports only, which is resolved and checked here (the resolver
-    /// does not know the port).
-    pub async fn check_url(&self, url: &Url) -> Result<(), Refused> {
+    /// Checks a request's URL before it is sent, so a refused URL gets no request at all,
+    /// without resolving it: the scheme, an IP-literal host's address, and a name
+    /// allow-listed for other ports only, which is refused: the resolver, which is not
+    /// told the port, lets that name through unchecked, and checking it here with a lookup
+    /// of its own would check an answer other than the one connected to (DNS rebinding).
+    /// Every other name is resolved and checked by [`GuardedResolver`] when the client
+    /// connects.
+    pub fn check_url(&self, url: &Url) -> Result<(), Refused> {
         if !self.check_static(url)? {
             return Ok(());
         }
         let host = url.host_str().unwrap_or_default();
         let port = url.port_or_known_default().unwrap_or(0);
-        if self.allow.allows(host, port) || !self.allow.allows_some_port(host) {
-            return Ok(());
+        if !self.allow.allows(host, port) && self.allow.allows_some_port(host) {
+            return Err(Refused(format!(
+                "`{host}:{port}`: `{host}` is allow-listed on other ports only"
+            )));
         }
-        let addrs = tokio::net::lookup_host((host, port))
-            .await
-            .map_err(|e| Refused(format!("cannot resolve `{host}`: {e}")))?;
-        check_addrs(host, addrs.map(|a| a.ip()))
+        Ok(())
     }
 
-    /// The client's redirect policy: at most [`MAX_REDIRECTS`] hops, each hop's scheme
-    /// and IP-literal host checked; a hop to a name goes through the resolver again. A
-    /// hop to a name allow-listed for other ports only is refused (this policy cannot
-    /// resolve).
+    /// The client's redirect policy: at most [`MAX_REDIRECTS`] hops, each hop checked as
+    /// [`Guard::check_url`] checks a URL; a hop to a name goes through the resolver again.
     pub fn redirect_policy(&self) -> reqwest::redirect::Policy {
         let guard = self.clone();
         reqwest::redirect::Policy::custom(move |attempt| {
             if attempt.previous().len() > MAX_REDIRECTS {
                 return attempt.error(Refused(format!("more than {MAX_REDIRECTS} redirects")));
             }
-            let url = attempt.url();
-            match guard.check_static(url) {
+            match guard.check_url(attempt.url()) {
                 Err(refused) => attempt.error(refused),
-                Ok(true) => {
-                    let host = url.host_str().unwrap_or_default();
-                    let port = url.port_or_known_default().unwrap_or(0);
-                    if !guard.allow.allows(host, port) && guard.allow.allows_some_port(host) {
-                        let reason = format!(
-                            "redirect to `{host}:{port}`, allow-listed on other ports only"
-                        );
-                        attempt.error(Refused(reason))
-                    } else {
-                        attempt.follow()
-                    }
-                }
-                Ok(false) => attempt.follow(),
+                Ok(()) => attempt.follow(),
             }
         })
     }
@@ -230,6 +255,7 @@ impl Guard {
     pub fn resolver(&self) -> GuardedResolver {
         GuardedResolver {
             allow: self.allow.clone(),
+            lookup: self.lookup.clone(),
         }
     }
 }
@@ -252,25 +278,28 @@ fn check_addrs(host: &str, addrs: impl Iterator<Item = IpAddr>) -> Result<(), Re
     Ok(())
 }
 
-/// Resolves with the system resolver and refuses names with a blocked address; the
+/// Resolves with the guard's [`Lookup`] and refuses names with a blocked address; the
 /// client connects only to the addresses returned here, which are the checked ones.
 #[derive(Debug, Clone)]
 pub struct GuardedResolver {
     allow: Arc<AllowList>,
+    lookup: Arc<dyn Lookup>,
 }
 
 impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
         let allow = self.allow.clone();
         let host = name.as_str().to_owned();
+        let lookup = self.lookup.lookup(&host);
         Box::pin(async move {
-            // Port 0: the client puts in the URL's port.
-            let addrs: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let ips = lookup.await?;
+            // A name allow-listed on some port reaches the resolver only for an allowed
+            // port: `Guard::check_url` refuses the others before the client connects.
             if !allow.allows_some_port(&host) {
-                check_addrs(&host, addrs.iter().map(|a| a.ip()))?;
+                check_addrs(&host, ips.iter().copied())?;
             }
-            let addrs: Addrs = Box::new(addrs.into_iter());
+            // Port 0: the client puts in the URL's port.
+            let addrs: Addrs = Box::new(ips.into_iter().map(|ip| SocketAddr::new(ip, 0)));
             Ok(addrs)
         })
     }
@@ -288,8 +317,8 @@ mod tests {
         is_blocked(ip.parse().unwrap())
     }
 
-    async fn check(guard: &Guard, url: &str) -> Result<(), Refused> {
-        guard.check_url(&Url::parse(url).unwrap()).await
+    fn check(guard: &Guard, url: &str) -> Result<(), Refused> {
+        guard.check_url(&Url::parse(url).unwrap())
     }
 
     #[test]
@@ -378,51 +407,71 @@ mod tests {
         assert!(!blocked("fec0::1"));
     }
 
-    #[tokio::test]
-    async fn a_loopback_address_is_refused_unless_allow_listed() {
-        assert!(check(&guard(&[]), "http://127.0.0.1:8090/x").await.is_err());
-        assert!(
-            check(&guard(&["127.0.0.1"]), "http://127.0.0.1:8090/x")
-                .await
-                .is_ok()
-        );
+    #[test]
+    fn a_loopback_address_is_refused_unless_allow_listed() {
+        assert!(check(&guard(&[]), "http://127.0.0.1:8090/x").is_err());
+        assert!(check(&guard(&["127.0.0.1"]), "http://127.0.0.1:8090/x").is_ok());
     }
 
-    #[tokio::test]
-    async fn a_host_port_entry_allows_that_port_only() {
+    #[test]
+    fn a_host_port_entry_allows_that_port_only() {
         let guard = guard(&["127.0.0.1:8090"]);
-        assert!(check(&guard, "http://127.0.0.1:8090/x").await.is_ok());
-        assert!(check(&guard, "http://127.0.0.1:8091/x").await.is_err());
+        assert!(check(&guard, "http://127.0.0.1:8090/x").is_ok());
+        assert!(check(&guard, "http://127.0.0.1:8091/x").is_err());
     }
 
-    #[tokio::test]
-    async fn an_ipv6_allow_list_entry_matches_the_bracketed_host() {
-        assert!(
-            check(&guard(&["[::1]:8090"]), "http://[::1]:8090/")
-                .await
-                .is_ok()
-        );
-        assert!(check(&guard(&["::1"]), "http://[::1]:9/").await.is_ok());
-        assert!(check(&guard(&[]), "http://[::1]:8090/").await.is_err());
+    #[test]
+    fn an_ipv6_allow_list_entry_matches_the_bracketed_host() {
+        assert!(check(&guard(&["[::1]:8090"]), "http://[::1]:8090/").is_ok());
+        assert!(check(&guard(&["::1"]), "http://[::1]:9/").is_ok());
+        assert!(check(&guard(&[]), "http://[::1]:8090/").is_err());
     }
 
-    #[tokio::test]
-    async fn the_metadata_address_is_refused() {
-        let refused = check(&guard(&[]), "http://169.254.169.254/latest/meta-data").await;
+    #[test]
+    fn the_metadata_address_is_refused() {
+        let refused = check(&guard(&[]), "http://169.254.169.254/latest/meta-data");
         assert!(refused.unwrap_err().0.contains("169.254.169.254"));
     }
 
-    #[tokio::test]
-    async fn a_scheme_other_than_http_or_https_is_refused() {
-        assert!(check(&guard(&[]), "file:///etc/passwd").await.is_err());
-        assert!(check(&guard(&[]), "ftp://8.8.8.8/").await.is_err());
+    #[test]
+    fn a_scheme_other_than_http_or_https_is_refused() {
+        assert!(check(&guard(&[]), "file:///etc/passwd").is_err());
+        assert!(check(&guard(&[]), "ftp://8.8.8.8/").is_err());
     }
 
-    #[tokio::test]
-    async fn a_name_allow_listed_for_another_port_is_resolved_and_refused() {
+    #[test]
+    fn a_name_allow_listed_for_another_port_is_refused_without_a_lookup() {
         let guard = guard(&["localhost:8090"]);
-        assert!(check(&guard, "http://localhost:8090/").await.is_ok());
-        assert!(check(&guard, "http://localhost:9999/").await.is_err());
+        assert!(check(&guard, "http://localhost:8090/").is_ok());
+        let refused = check(&guard, "http://localhost:9999/").unwrap_err();
+        assert!(refused.0.contains("other ports only"), "{}", refused.0);
+    }
+
+    #[test]
+    fn every_encoding_of_a_loopback_literal_is_refused() {
+        for url in [
+            "http://2130706433/",
+            "http://0x7f000001/",
+            "http://0x7f.0.0.1/",
+            "http://0177.0.0.1/",
+            "http://017700000001/",
+            "http://127.1/",
+            "http://127.0.1/",
+            "http://127.0.0.1./",
+            "http://[::ffff:127.0.0.1]/",
+            "http://[::ffff:7f00:1]/",
+            "http://[::127.0.0.1]/",
+            "http://[64:ff9b::7f00:1]/",
+            "http://[0:0:0:0:0:ffff:127.0.0.1]/",
+            "http://0/",
+            "http://[::]/",
+            "http://0xa9fea9fe/",
+            "http://2852039166/",
+            "http://[::ffff:a9fe:a9fe]/",
+        ] {
+            let refused = check(&guard(&[]), url);
+            assert!(refused.is_err(), "{url} should be refused");
+        }
     }
 
     #[tokio::test]
@@ -433,6 +482,58 @@ mod tests {
             .resolver()
             .resolve("localhost".parse().unwrap());
         assert!(allowed.await.unwrap().next().is_some());
+    }
+
+    /// Answers each lookup with the next scripted list, the last one again once the
+    /// script is used up, and counts the lookups.
+    #[derive(Debug)]
+    struct Scripted {
+        answers: std::sync::Mutex<Vec<Vec<IpAddr>>>,
+    }
+
+    impl Lookup for Scripted {
+        fn lookup(&self, _host: &str) -> Lookingup {
+            let mut answers = self.answers.lock().unwrap();
+            let next = if answers.len() > 1 {
+                answers.remove(0)
+            } else {
+                answers[0].clone()
+            };
+            Box::pin(async move { Ok(next) })
+        }
+    }
+
+    fn scripted(answers: &[&[&str]]) -> Arc<Scripted> {
+        let answers = answers
+            .iter()
+            .map(|ips| ips.iter().map(|ip| ip.parse().unwrap()).collect())
+            .collect();
+        Arc::new(Scripted {
+            answers: std::sync::Mutex::new(answers),
+        })
+    }
+
+    #[tokio::test]
+    async fn the_resolver_checks_every_answer_it_hands_to_the_client() {
+        // Public, then private (rebinding): each answer is checked as it is given.
+        let guard = guard(&[]).with_lookup(scripted(&[&["8.8.8.8"], &["127.0.0.1"]]));
+        let resolver = guard.resolver();
+        let first: Vec<_> = resolver
+            .resolve("rebind.example".parse().unwrap())
+            .await
+            .unwrap()
+            .collect();
+        assert_eq!(first, ["8.8.8.8:0".parse::<SocketAddr>().unwrap()]);
+        let second = resolver.resolve("rebind.example".parse().unwrap()).await;
+        let error = second.err().expect("the private answer is refused");
+        assert!(error.to_string().contains("127.0.0.1"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_name_with_one_private_address_among_public_ones_is_refused() {
+        let guard = guard(&[]).with_lookup(scripted(&[&["8.8.8.8", "::ffff:10.0.0.1"]]));
+        let resolving = guard.resolver().resolve("mixed.example".parse().unwrap());
+        assert!(resolving.await.is_err());
     }
 
     #[test]

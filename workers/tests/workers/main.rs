@@ -3,4 +3,5 @@
 
 mod kill;
 mod openai_engine;
+mod ssrf;
 mod tools;

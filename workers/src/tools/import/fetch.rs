@@ -20,14 +20,18 @@ const REFUSED: &str = "refused by the SSRF guard";
 /// Fetches the text at `url`. `allow_hosts` are let through the guard although they
 /// resolve to private addresses (`host` or `host:port`).
 pub async fn fetch(url: &str, allow_hosts: &[String]) -> Result<String, ImportError> {
+    let guard = Guard::new(allow_hosts).map_err(ImportError::FetchFailed)?;
+    fetch_through(url, &guard).await
+}
+
+/// Fetches the text at `url` through `guard` (tests give it a scripted resolver).
+pub async fn fetch_through(url: &str, guard: &Guard) -> Result<String, ImportError> {
     let url = Url::parse(url)
         .map_err(|e| ImportError::UrlRefused(format!("`{url}` is not a URL: {e}")))?;
-    let guard = Guard::new(allow_hosts).map_err(ImportError::FetchFailed)?;
     guard
         .check_url(&url)
-        .await
         .map_err(|refused| ImportError::UrlRefused(refused.to_string()))?;
-    let client = crate::tools::guarded_client(&guard).map_err(ImportError::FetchFailed)?;
+    let client = crate::tools::guarded_client(guard).map_err(ImportError::FetchFailed)?;
     let request = Prepared {
         method: Method::GET,
         url,
