@@ -42,6 +42,10 @@ pub enum Fault {
     StopPostgres,
     /// SIGTERM of every service (each must exit 0 within 30 s), then all started again.
     TerminateAll,
+    /// JetStream's store fills up (`max_file_store` of 2 MiB) under load: nothing is acked
+    /// that was not stored. Messages stored before the store filled may stay unanswered (the
+    /// workers cannot store their turns either), so I2 is not checked for this one.
+    FullStore,
 }
 
 /// How a run went.
@@ -84,14 +88,24 @@ impl Scale {
 /// Starts a system, runs the load with the fault in the middle, stops the load, checks.
 pub async fn run(fault: Fault, scale: &Scale) -> anyhow::Result<Report> {
     let started = Instant::now();
-    let mut system = System::start(Options::default()).await?;
-    let load = Load::start(system.ingress_addrs(), scale.load.clone());
+    let mut options = Options::default();
+    let mut load_options = scale.load.clone();
+    if fault == Fault::FullStore {
+        options.max_file_store = Some(2 << 20);
+        // Refusals go on for as long as the store is full: give up on a message sooner.
+        load_options.message_deadline = Duration::from_secs(5);
+    }
+    let mut system = System::start(options).await?;
+    let load = Load::start(system.ingress_addrs(), load_options);
     tokio::time::sleep(scale.warm_up).await;
     let baseline = invariants::memory(&system);
     let mut violations = inject(fault, &mut system).await?;
     tokio::time::sleep(scale.after).await;
     let ops = load.stop().await;
-    violations.extend(invariants::check(&system, &ops, &baseline).await?);
+    let expect = invariants::Expect {
+        every_message_answered: fault != Fault::FullStore,
+    };
+    violations.extend(invariants::check(&system, &ops, &baseline, &expect).await?);
     let count = |f: fn(&Outcome) -> bool| ops.iter().filter(|op| f(&op.outcome)).count();
     let client = async_nats::connect(system.nats.url()).await?;
     let events = async_nats::jetstream::new(client)
@@ -126,6 +140,20 @@ async fn inject(fault: Fault, system: &mut System) -> anyhow::Result<Vec<String>
     let mut violations = Vec::new();
     match fault {
         Fault::None => {}
+        Fault::FullStore => {
+            // The load fills the store; keep it going until the clients meet refusals.
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                let full = stream_bytes(system).await? >= (2 << 20) * 9 / 10;
+                if full || Instant::now() > deadline {
+                    if !full {
+                        violations.push("the store did not fill within 60 s".into());
+                    }
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        }
         Fault::KillWorker => {
             system.workers[0].kill();
             tokio::time::sleep(Duration::from_secs(4)).await;
@@ -233,4 +261,16 @@ async fn inject(fault: Fault, system: &mut System) -> anyhow::Result<Vec<String>
         }
     }
     Ok(violations)
+}
+
+/// Bytes the chat stream holds.
+async fn stream_bytes(system: &System) -> anyhow::Result<u64> {
+    let client = async_nats::connect(system.nats.url()).await?;
+    Ok(async_nats::jetstream::new(client)
+        .get_stream(common::subjects::CHAT_STREAM)
+        .await?
+        .info()
+        .await?
+        .state
+        .bytes)
 }

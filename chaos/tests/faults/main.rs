@@ -117,9 +117,10 @@ async fn the_checks_catch_a_message_stored_twice_and_an_orphan_turn_event() {
         .await
         .unwrap();
 
-    let violations = chaos::invariants::check(&system, &ops, &Default::default())
-        .await
-        .unwrap();
+    let violations =
+        chaos::invariants::check(&system, &ops, &Default::default(), &Default::default())
+            .await
+            .unwrap();
     assert!(
         violations
             .iter()
@@ -131,4 +132,20 @@ async fn the_checks_catch_a_message_stored_twice_and_an_orphan_turn_event() {
         "{violations:#?}"
     );
     eprintln!("{violations:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_jetstream_store_full() {
+    let report = chaos::run(Fault::FullStore, &Scale::small())
+        .await
+        .unwrap_or_else(|err| panic!("the run failed: {err:#}"));
+    eprintln!("{report:?}");
+    assert!(report.acked > 20, "{report:?}");
+    // Once full, the store refuses: the clients see it (unknown after their resends).
+    assert!(report.unavailable > 0, "no refusal seen: {report:?}");
+    assert!(
+        report.violations.is_empty(),
+        "a full store broke a promise:\n{}",
+        report.violations.join("\n")
+    );
 }
