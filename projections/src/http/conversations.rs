@@ -322,6 +322,17 @@ fn parse_resolve(body: &[u8]) -> Result<ResolveRequest, ApiError> {
             format!("note may be at most {MAX_NOTE_CHARS} characters"),
         ));
     }
+    // As for chat content: the read models could not store it exactly (PostgreSQL text).
+    if request
+        .note
+        .as_ref()
+        .is_some_and(|note| note.contains('\0'))
+    {
+        return Err(ApiError::bad_request(
+            "note_contains_nul",
+            "note contains the NUL character (U+0000), which cannot be stored",
+        ));
+    }
     Ok(request)
 }
 
@@ -336,7 +347,7 @@ fn parse_resolve(body: &[u8]) -> Result<ResolveRequest, ApiError> {
     request_body(content = Option<ResolveRequest>, description = "Optional; an empty body is no note", content_type = "application/json"),
     responses(
         (status = 202, description = "The `conversation.resolved` event is stored", body = Resolved),
-        (status = 400, description = "`invalid_thread_id`, `invalid_body`, `note_too_long`", body = ErrorBody),
+        (status = 400, description = "`invalid_thread_id`, `invalid_body`, `note_too_long`, `note_contains_nul`", body = ErrorBody),
         (status = 401, description = "`unauthorized`", body = ErrorBody),
         (status = 404, description = "`conversation_not_found`", body = ErrorBody),
         (status = 409, description = "`already_resolved`: the conversation's status is `resolved`", body = ErrorBody),
@@ -469,6 +480,14 @@ mod tests {
         for bad in [&b"note"[..], br#"{"notes":"x"}"#, br#"{"note":1}"#, b"[]"] {
             assert_eq!(code(parse_resolve(bad)), "invalid_body");
         }
+    }
+
+    #[test]
+    fn a_note_with_a_nul_character_is_rejected() {
+        assert_eq!(
+            code(parse_resolve(br#"{"note":"done\u0000"}"#)),
+            "note_contains_nul"
+        );
     }
 
     #[test]

@@ -104,15 +104,27 @@ pub struct OperationView {
 }
 
 /// The request body of a new import: either the document itself (JSON or YAML text, any
-/// content type), or a JSON object with one key, `url`.
+/// content type), or a JSON object with one key, `url`. Neither may hold the NUL character,
+/// which PostgreSQL cannot store in the job's `text` columns.
 fn source(bytes: &[u8]) -> Result<Source, ImportError> {
     let text = std::str::from_utf8(bytes)
         .map_err(|e| ImportError::InvalidDocument(format!("the body is not UTF-8 text: {e}")))?;
+    let no_nul = |what: &str, text: &str| {
+        if text.contains('\0') {
+            Err(ImportError::InvalidDocument(format!(
+                "the {what} contains the NUL character (U+0000)"
+            )))
+        } else {
+            Ok(())
+        }
+    };
+    no_nul("body", text)?;
     if text.trim_start().starts_with('{')
         && let Ok(Value::Object(object)) = serde_json::from_str::<Value>(text)
         && object.len() == 1
         && let Some(Value::String(url)) = object.get("url")
     {
+        no_nul("url", url)?;
         return Ok(Source::Url(url.clone()));
     }
     Ok(Source::Text(text.to_owned()))

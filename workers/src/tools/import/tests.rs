@@ -324,6 +324,21 @@ fn invalid_syntax_is_refused_with_its_line() {
 }
 
 #[test]
+fn a_nul_character_in_any_string_is_refused_as_invalid() {
+    for text in [
+        // JSON's escape, in a value and in a key; YAML's escape; a raw NUL.
+        r#"{"openapi":"3.0.0","info":{"title":"a\u0000b","version":"1"},"paths":{}}"#,
+        r#"{"openapi":"3.0.0","info":{"title":"t","version":"1"},"paths":{"/a\u0000":{}}}"#,
+        "openapi: 3.0.0\ninfo: {title: \"a\\0b\", version: '1'}\npaths: {}\n",
+        "openapi: 3.0.0\ninfo: {title: a\0b, version: '1'}\npaths: {}\n",
+    ] {
+        let err = import(text, &[]).unwrap_err();
+        assert_eq!(err.code(), "invalid_document", "{text:?}");
+        assert!(!err.to_string().contains('\0'), "{err}");
+    }
+}
+
+#[test]
 fn an_invalid_operation_is_refused_with_its_json_pointer() {
     let text = BILLING.replace(
         "- { name: invoice_id, in: path",
