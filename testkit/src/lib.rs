@@ -11,7 +11,7 @@
 //! reqwest client the way this workspace needs (a rustls crypto provider installed first).
 //! The one fake is [`FakeLlm`] (in `fake_llm`), since no model runs in a test: an async
 //! OpenAI-compatible chat-completions server on 127.0.0.1 that answers from a script and
-//! records every request.
+//! records every request. [`proptest_config`] is the one configuration of the property tests.
 
 pub mod fake_llm;
 mod nats;
@@ -97,6 +97,21 @@ pub fn http_client() -> reqwest::Client {
         .no_proxy()
         .build()
         .expect("an HTTP client builds")
+}
+
+/// The configuration of a crate's property tests (`proptest!`): `default_cases` cases, brief
+/// enough for `make test`, or `PROPTEST_CASES` of them for a longer search; a failure prints
+/// its shrunk input and writes no regression file into the tree.
+pub fn proptest_config(default_cases: u32) -> proptest::test_runner::Config {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|cases| cases.parse().ok())
+        .unwrap_or(default_cases);
+    proptest::test_runner::Config {
+        cases,
+        failure_persistence: None,
+        ..proptest::test_runner::Config::default()
+    }
 }
 
 #[cfg(test)]

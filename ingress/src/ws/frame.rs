@@ -207,6 +207,9 @@ pub fn parse(text: &str, max_bytes: usize) -> Result<ClientFrame, FrameError> {
 }
 
 #[cfg(test)]
+mod properties;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -1,6 +1,8 @@
 //! The import on the shipped fixtures (`fixtures/openapi/`, the demo shop), and every
 //! limit and refusal with its named error.
 
+mod properties;
+
 use std::path::Path;
 
 use common::events::Permission;
