@@ -234,7 +234,7 @@ pub struct ReplayStep {
     pub occurred_at: OffsetDateTime,
     /// The kind's own fields (`content`, `text`, `agent`, `params`, …).
     #[serde(flatten)]
-    #[schema(value_type = HashMap<String, Object>)]
+    #[schema(value_type = HashMap<String, Value>)]
     pub fields: serde_json::Map<String, Value>,
 }
 

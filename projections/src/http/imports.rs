@@ -65,7 +65,11 @@ pub struct ImportView {
     pub notes: Vec<String>,
     /// Why a failed import was refused (`code` from docs/openapi-import.md).
     pub error: Option<ErrorDetail>,
+    // RFC 3339 like every time of this API: without these the `time` crate's own serde
+    // format wrote them as arrays of numbers (found by schemathesis).
+    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
     pub finished_at: Option<OffsetDateTime>,
     pub operations: Vec<OperationView>,
 }
