@@ -17,6 +17,10 @@ async fn every_bad_frame_is_named_and_the_next_good_message_is_answered() {
     let too_large = format!(r#"{{"type":"message","content":"{}"}}"#, "y".repeat(70_000));
     let cases: Vec<(Message, &str)> = vec![
         (Message::Text("not json".into()), "invalid_json"),
+        (
+            Message::Text(r#"{"type":"message","content":"\ud800"}"#.into()),
+            "invalid_json",
+        ),
         (Message::Text("[1,2,3]".into()), "not_an_object"),
         (Message::Text("42".into()), "not_an_object"),
         (Message::Text(r#"{"type":"dance"}"#.into()), "unknown_type"),
@@ -35,6 +39,10 @@ async fn every_bad_frame_is_named_and_the_next_good_message_is_answered() {
                     .into(),
             ),
             "content_too_long",
+        ),
+        (
+            Message::Text(r#"{"type":"message","content":"a\u0000b"}"#.into()),
+            "content_contains_nul",
         ),
         (Message::Text(too_large.into()), "frame_too_large"),
         (
