@@ -2,7 +2,8 @@
 //! are not events this version can read — garbage, a newer `schema_version`, the wrong
 //! shape — on a thread's user, turn and operator subjects. The workers dead-letter each
 //! poison user message once and tell the user; the projector skips what does not decode;
-//! neither stops, so the customer's next message is answered and projected.
+//! neither stops, so the customer's next message is answered and projected, and a replay of
+//! the stream gets the same tables.
 
 use async_nats::jetstream;
 use serde_json::{Value, json};
@@ -223,5 +224,21 @@ async fn poison_events_are_dead_lettered_once_and_the_workers_and_projector_keep
         stored as u64 + undecodable as u64,
         last,
         "every other event is a step"
+    );
+
+    // A replay of the whole stream, poison included, gets the same tables (`verify`).
+    let verify = cli::rebuild::VerifyArgs {
+        limit: 5,
+        replay: cli::rebuild::ReplayArgs {
+            batch: 4,
+            reader: projections::projector::rebuild::Reader::Pull,
+            quiet: true,
+        },
+        nats: stack.args.nats.clone(),
+        database: stack.args.database.clone(),
+    };
+    assert!(
+        cli::rebuild::verify(&verify).await.unwrap(),
+        "a replay equals the live projection"
     );
 }
