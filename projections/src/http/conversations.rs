@@ -187,7 +187,7 @@ const THREAD_ID: &str = "1 to 64 characters of `A-Z a-z 0-9 - _`";
     path = "/api/conversations/{thread_id}",
     tag = "conversations",
     params(
-        ("thread_id" = String, Path, description = THREAD_ID),
+        ("thread_id" = String, Path, description = THREAD_ID, pattern = "^[A-Za-z0-9_-]{1,64}$"),
         MinSeq,
     ),
     responses(
@@ -245,7 +245,7 @@ pub struct ReplayStep {
     path = "/api/conversations/{thread_id}/replay",
     tag = "conversations",
     params(
-        ("thread_id" = String, Path, description = THREAD_ID),
+        ("thread_id" = String, Path, description = THREAD_ID, pattern = "^[A-Za-z0-9_-]{1,64}$"),
         MinSeq,
     ),
     responses(
@@ -343,7 +343,7 @@ fn parse_resolve(body: &[u8]) -> Result<ResolveRequest, ApiError> {
     post,
     path = "/api/conversations/{thread_id}/resolve",
     tag = "conversations",
-    params(("thread_id" = String, Path, description = THREAD_ID)),
+    params(("thread_id" = String, Path, description = THREAD_ID, pattern = "^[A-Za-z0-9_-]{1,64}$")),
     request_body(content = Option<ResolveRequest>, description = "Optional; an empty body is no note", content_type = "application/json"),
     responses(
         (status = 202, description = "The `conversation.resolved` event is stored", body = Resolved),
