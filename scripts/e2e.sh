@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The browser tests (web/e2e/, `npm run e2e`) against the real stack: `scripts/demo.sh` (nats-server
 # with JetStream, PostgreSQL, the services, the demo shop API) on free ports in a temp data folder,
-# driven in headless Debian Chromium by playwright-core. The stack is stopped and the folder removed
-# whether the tests pass or not. `make test` runs this after the web unit tests; alone:
+# driven in headless Debian Chromium by playwright-core; then the REST API is fuzzed from its own
+# OpenAPI document on the same stack (scripts/schemathesis.sh). The stack is stopped and the folder
+# removed whether the tests pass or not. `make test` runs this after the web unit tests; alone:
 #   bash scripts/e2e.sh            (SMART_SUPPORT_PROFILE=release to test release binaries)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +11,7 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 ensure_chromium
+ensure_schemathesis
 
 # Debug binaries share their build with `cargo nextest`; a release build would add minutes.
 export SMART_SUPPORT_PROFILE=${SMART_SUPPORT_PROFILE:-debug}
@@ -51,7 +53,7 @@ cleanup() {
     wait "$demo_pid" 2>/dev/null || true
   fi
   if [ "$status" -ne 0 ]; then
-    say "browser tests failed; the stack's output (last lines of $data/demo.log):"
+    say "browser tests or REST fuzzing failed; the stack's output (last lines of $data/demo.log):"
     tail -n 40 "$data/demo.log" >&2 || true
   fi
   rm -rf "$data"
@@ -91,3 +93,7 @@ say "browser tests (cd web && npm run e2e)"
   E2E_BASE_URL="http://$LISTEN_ADDR" E2E_API_TOKEN="$api_token" E2E_NATS_URL="nats://127.0.0.1:$NATS_PORT" \
     npm run --silent e2e
 )
+
+# After the browser tests, whose data it would otherwise change under them.
+say "REST API fuzzing (scripts/schemathesis.sh against the same stack)"
+bash scripts/schemathesis.sh "http://$LISTEN_ADDR" "$api_token"

@@ -62,6 +62,21 @@ ensure_cargo_nextest() {
   cargo install --locked cargo-nextest >/dev/null || die "could not install cargo-nextest"
 }
 
+# schemathesis (PyPI) for the REST API fuzzing of scripts/schemathesis.sh, in a venv of its own
+# under the user's cache folder (not the system's Python: its dependencies stay out of the
+# way of everything else), installed only when missing.
+SCHEMATHESIS_VERSION='==4.32.5'
+SCHEMATHESIS_VENV=${SCHEMATHESIS_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/smart-support/schemathesis}
+
+ensure_schemathesis() {
+  [ -x "$SCHEMATHESIS_VENV/bin/schemathesis" ] && return 0
+  say "installing schemathesis (PyPI) into $SCHEMATHESIS_VENV"
+  python3 -m venv "$SCHEMATHESIS_VENV" || die "python3 -m venv failed (Debian: apt-get install python3-venv)"
+  "$SCHEMATHESIS_VENV/bin/pip" install --quiet --disable-pip-version-check "schemathesis$SCHEMATHESIS_VERSION" \
+    || die "could not install schemathesis with pip"
+  [ -x "$SCHEMATHESIS_VENV/bin/schemathesis" ] || die "schemathesis not found in $SCHEMATHESIS_VENV after installing it"
+}
+
 # Debian's Chromium for the browser tests (web/e2e/), which drive it with playwright-core.
 # A browser download of the test tool's own (`npx playwright install`) is not used.
 CHROMIUM=/usr/bin/chromium

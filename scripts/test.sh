@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make test`: installs what is missing, then runs every test: Rust (unit, integration,
-# end-to-end against real nats-server and PostgreSQL), lints, the web app's tests, and the
-# browser tests (headless Chromium against the whole stack that `make demo` runs).
+# end-to-end against real nats-server and PostgreSQL), lints, the web app's tests, the
+# browser tests (headless Chromium against the whole stack that `make demo` runs) and the
+# REST API fuzzing (schemathesis, on that stack).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
@@ -24,5 +25,5 @@ say "Rust tests (cargo nextest)"
 cargo nextest run --locked --workspace --no-fail-fast
 say "web tests (vitest)"
 (cd web && npm run --silent typecheck && npm test --silent)
-say "browser tests (scripts/e2e.sh: headless Chromium against the stack of scripts/demo.sh)"
+say "browser tests and REST fuzzing (scripts/e2e.sh: headless Chromium, then schemathesis, against the stack of scripts/demo.sh)"
 bash scripts/e2e.sh

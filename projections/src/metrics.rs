@@ -12,6 +12,9 @@ pub struct ProjectionMetrics {
     pub lag_events: Gauge,
     /// Events applied (first time stored; redeliveries and replays not counted).
     pub events_applied: Counter,
+    /// Events skipped because they do not decode (not JSON, a newer schema version, a wrong
+    /// shape): logged, and the checkpoint moves past them.
+    pub events_skipped: Counter,
     /// Time to apply one batch, commit included.
     pub batch_seconds: Histogram,
     /// 1 while this instance is the active projector (holds the projection's lock), 0
@@ -24,6 +27,7 @@ pub static METRICS: LazyLock<ProjectionMetrics> = LazyLock::new(|| {
         checkpoint: Gauge::default(),
         lag_events: Gauge::default(),
         events_applied: Counter::default(),
+        events_skipped: Counter::default(),
         batch_seconds: Histogram::new([
             0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
         ]),
@@ -44,6 +48,11 @@ pub static METRICS: LazyLock<ProjectionMetrics> = LazyLock::new(|| {
             "projection_events_applied",
             "Events applied by the conversation projection",
             metrics.events_applied.clone(),
+        );
+        r.register(
+            "projection_events_skipped",
+            "Events the conversation projection skipped because they do not decode",
+            metrics.events_skipped.clone(),
         );
         r.register(
             "projection_batch_seconds",

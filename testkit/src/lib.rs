@@ -13,6 +13,7 @@
 //! OpenAI-compatible chat-completions server on 127.0.0.1 that answers from a script and
 //! records every request. [`Tripwire`] (in `tripwire`) is a listener that counts the TCP
 //! connections it accepts, for tests that prove a request was refused before connecting.
+//! [`proptest_config`] is the one configuration of the property tests.
 
 pub mod fake_llm;
 mod nats;
@@ -119,6 +120,21 @@ pub fn http_client() -> reqwest::Client {
         .no_proxy()
         .build()
         .expect("an HTTP client builds")
+}
+
+/// The configuration of a crate's property tests (`proptest!`): `default_cases` cases, brief
+/// enough for `make test`, or `PROPTEST_CASES` of them for a longer search; a failure prints
+/// its shrunk input and writes no regression file into the tree.
+pub fn proptest_config(default_cases: u32) -> proptest::test_runner::Config {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|cases| cases.parse().ok())
+        .unwrap_or(default_cases);
+    proptest::test_runner::Config {
+        cases,
+        failure_persistence: None,
+        ..proptest::test_runner::Config::default()
+    }
 }
 
 #[cfg(test)]

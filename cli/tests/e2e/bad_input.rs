@@ -4,7 +4,7 @@
 use serde_json::json;
 use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
 
-use crate::support::{Stack, frames_until, is_event, next_frame, send_json, user_messages};
+use crate::support::{Stack, frames_until, is_event, message_contents, next_frame, send_json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_bad_frame_is_named_and_the_next_good_message_is_answered() {
@@ -17,6 +17,10 @@ async fn every_bad_frame_is_named_and_the_next_good_message_is_answered() {
     let too_large = format!(r#"{{"type":"message","content":"{}"}}"#, "y".repeat(70_000));
     let cases: Vec<(Message, &str)> = vec![
         (Message::Text("not json".into()), "invalid_json"),
+        (
+            Message::Text(r#"{"type":"message","content":"\ud800"}"#.into()),
+            "invalid_json",
+        ),
         (Message::Text("[1,2,3]".into()), "not_an_object"),
         (Message::Text("42".into()), "not_an_object"),
         (Message::Text(r#"{"type":"dance"}"#.into()), "unknown_type"),
@@ -35,6 +39,10 @@ async fn every_bad_frame_is_named_and_the_next_good_message_is_answered() {
                     .into(),
             ),
             "content_too_long",
+        ),
+        (
+            Message::Text(r#"{"type":"message","content":"a\u0000b"}"#.into()),
+            "content_contains_nul",
         ),
         (Message::Text(too_large.into()), "frame_too_large"),
         (
@@ -64,14 +72,11 @@ async fn every_bad_frame_is_named_and_the_next_good_message_is_answered() {
     .await;
     let frames = frames_until(&mut socket, |f| is_event(f, "agent.replied")).await;
     assert!(frames.iter().any(|f| f["type"] == "ack"));
+    let replied = frames.last().unwrap()["seq"].as_u64().unwrap();
 
-    let replay = stack
-        .get_until(&format!("/api/conversations/{thread_id}/replay"), |r| {
-            r["steps"].as_array().is_some_and(|s| s.len() >= 2)
-        })
-        .await;
+    let steps = stack.replay_through(&thread_id, replied).await;
     assert_eq!(
-        user_messages(replay["steps"].as_array().unwrap()),
+        message_contents(&steps),
         ["hello after all that"],
         "no invalid frame was stored"
     );
@@ -104,16 +109,81 @@ async fn a_page_from_another_origin_cannot_open_a_socket() {
 async fn bad_rest_requests_get_a_named_json_error() {
     let stack = Stack::start().await;
     let url = |path: &str| format!("http://{}{path}", stack.addr);
+    let long_id = "a".repeat(65);
     for (path, status, code) in [
         ("/api/conversations?limit=0", 400, "invalid_limit"),
+        ("/api/conversations?limit=101", 400, "invalid_limit"),
+        ("/api/conversations?limit=1e2", 400, "invalid_limit"),
         ("/api/conversations?cursor=forged", 400, "invalid_cursor"),
+        ("/api/conversations?cursor=%00%FF", 400, "invalid_cursor"),
         ("/api/conversations?status=sleeping", 400, "invalid_status"),
+        ("/api/conversations?min_seq=-1", 400, "invalid_min_seq"),
         ("/api/conversations/a.b", 400, "invalid_thread_id"),
+        ("/api/conversations/a%00b", 400, "invalid_thread_id"),
+        ("/api/conversations/%E2%80%AEab", 400, "invalid_thread_id"),
+        (
+            &format!("/api/conversations/{long_id}"),
+            400,
+            "invalid_thread_id",
+        ),
+        (
+            "/api/conversations/nobody?min_seq=x",
+            400,
+            "invalid_min_seq",
+        ),
         (
             "/api/conversations/nobody/replay",
             404,
             "conversation_not_found",
         ),
+        ("/api/analytics?range=1y", 400, "invalid_range"),
+        (
+            "/api/analytics?range=24h&from=2026-01-01T00:00:00Z",
+            400,
+            "range_and_dates",
+        ),
+        (
+            "/api/analytics?from=2026-01-01T00:00:00Z",
+            400,
+            "missing_to",
+        ),
+        (
+            "/api/analytics?from=noon&to=2026-01-01T00:00:00Z",
+            400,
+            "invalid_from",
+        ),
+        (
+            "/api/analytics?from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z",
+            400,
+            "from_not_before_to",
+        ),
+        (
+            "/api/analytics?from=2026-01-01T00:00:00Z&to=2026-06-01T00:00:00Z",
+            400,
+            "range_too_long",
+        ),
+        (
+            "/api/analytics?from=-9999-01-01T00:00:00Z&to=9999-12-31T23:59:59Z",
+            400,
+            "invalid_from",
+        ),
+        ("/api/dead-letters?limit=500", 400, "invalid_limit"),
+        ("/api/dead-letters?category=sad", 400, "invalid_category"),
+        ("/api/dead-letters?since=yesterday", 400, "invalid_since"),
+        (
+            "/api/dead-letters?thread_id=a%20b",
+            400,
+            "invalid_thread_id",
+        ),
+        ("/api/dead-letters/abc", 400, "invalid_id"),
+        ("/api/dead-letters/0", 400, "invalid_id"),
+        (
+            "/api/dead-letters/99999999999999999999999",
+            400,
+            "invalid_id",
+        ),
+        ("/api/dead-letters/42", 404, "not_found"),
+        ("/api/openapi/imports/not-a-uuid", 404, "import_not_found"),
         ("/api/nothing-here", 404, "not_found"),
     ] {
         let response = stack.http.get(url(path)).send().await.unwrap();
@@ -121,6 +191,73 @@ async fn bad_rest_requests_get_a_named_json_error() {
         let body: serde_json::Value = response.json().await.unwrap();
         assert_eq!(body["error"]["code"], code, "{path}");
     }
+    // Bodies: JSON that is not the request, a note or a document with NUL.
+    for (path, body, status, code) in [
+        (
+            "/api/conversations/nobody/resolve",
+            "[1]",
+            400,
+            "invalid_body",
+        ),
+        (
+            "/api/conversations/nobody/resolve",
+            r#"{"note":"a\u0000"}"#,
+            400,
+            "note_contains_nul",
+        ),
+        (
+            "/api/conversations/nobody/resolve",
+            r#"{"note":"ok"}"#,
+            404,
+            "conversation_not_found",
+        ),
+        (
+            "/api/dead-letters/redrive",
+            r#"{"dry_run":"yes"}"#,
+            400,
+            "invalid_body",
+        ),
+        (
+            "/api/dead-letters/redrive",
+            "{}",
+            400,
+            "confirmation_required",
+        ),
+    ] {
+        let response = stack.http.post(url(path)).body(body).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), status, "{path} {body}");
+        let answer: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(answer["error"]["code"], code, "{path} {body}");
+    }
+    for document in [
+        "openapi: 3.0.0\ninfo: {title: \"a\\0\", version: '1'}\npaths: {}\n",
+        "openapi: 3.0.0\0",
+        r#"{"url":"https://example.com/\u0000"}"#,
+    ] {
+        let response = stack
+            .http
+            .post(url("/api/openapi/imports"))
+            .body(document)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 202, "{document:?}");
+        let id = response.json::<serde_json::Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let job = stack
+            .get_until(&format!("/api/openapi/imports/{id}"), |j| {
+                j["status"] != "pending"
+            })
+            .await;
+        assert_eq!(job["status"], "failed", "{document:?}: {job}");
+        assert_eq!(
+            job["error"]["code"], "invalid_document",
+            "{document:?}: {job}"
+        );
+    }
+
     let response = stack
         .http
         .delete(url("/api/conversations"))

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::support::{Stack, frames_until, is_event, next_frame, send_json, user_messages};
+use crate::support::{Stack, frames_until, is_event, message_contents, next_frame, send_json};
 
 fn events_of(frames: &[Value]) -> Vec<&Value> {
     frames.iter().filter(|f| f["type"] == "event").collect()
@@ -117,7 +117,10 @@ async fn a_resend_with_the_same_client_msg_id_is_not_a_second_message() {
     let (_, replay) = stack
         .get(&format!("/api/conversations/{thread_id}/replay"))
         .await;
-    assert_eq!(user_messages(replay["steps"].as_array().unwrap()).len(), 1);
+    assert_eq!(
+        message_contents(replay["steps"].as_array().unwrap()).len(),
+        1
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

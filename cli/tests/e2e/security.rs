@@ -21,8 +21,8 @@ use testkit::{Answer, FakeLlm, NatsServer, Postgres};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::support::{
-    Socket, Stack, connect_to, find, kinds, next_frame, resume_query, send_json, turn,
-    user_messages,
+    Socket, Stack, connect_to, find, kinds, message_contents, next_frame, resume_query, send_json,
+    turn,
 };
 
 /// Every frame a socket gets until the server closes it, and the close code.
@@ -194,7 +194,7 @@ async fn a_frame_over_the_transport_cap_drops_that_connection_only_and_stores_no
     let mut resumed = stack.connect(&resume_query(&session, None)).await;
     assert_eq!(next_frame(&mut resumed).await["type"], "session");
     let events = turn(&mut resumed, "still there?").await;
-    assert_eq!(user_messages(&events), ["still there?"]);
+    assert_eq!(message_contents(&events), ["still there?"]);
     let thread_id = session["thread_id"].as_str().unwrap();
     let replay = stack
         .get_until(&format!("/api/conversations/{thread_id}/replay"), |r| {
@@ -202,7 +202,7 @@ async fn a_frame_over_the_transport_cap_drops_that_connection_only_and_stores_no
         })
         .await;
     assert_eq!(
-        user_messages(replay["steps"].as_array().unwrap()),
+        message_contents(replay["steps"].as_array().unwrap()),
         ["still there?"],
         "the oversized frame was not stored"
     );

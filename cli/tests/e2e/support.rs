@@ -211,6 +211,34 @@ impl Stack {
             .sum()
     }
 
+    /// The replay steps of a thread once the projector has applied the event at `seq`.
+    pub async fn replay_through(&self, thread: &str, seq: u64) -> Vec<Value> {
+        let replay = self
+            .get_until(&format!("/api/conversations/{thread}/replay"), |r| {
+                r["steps"]
+                    .as_array()
+                    .is_some_and(|steps| steps.iter().any(|s| s["seq"] == seq))
+            })
+            .await;
+        replay["steps"].as_array().unwrap().clone()
+    }
+
+    /// Waits until a metric of `/metrics` has the value `expected`, or fails after 15 s.
+    pub async fn metric_until(&self, name: &str, expected: f64) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let value = self.metric(name).await;
+            if value == expected {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{name} is {value}, not {expected}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// GET a path, returning the status and the JSON body.
     pub async fn get(&self, path: &str) -> (u16, Value) {
         let response = self
@@ -375,12 +403,12 @@ pub fn find<'a>(events: &'a [Value], kind: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {kind} in {:?}", kinds(events)))
 }
 
-/// The contents of the `message.received` among events or replay steps, in order.
-pub fn user_messages(items: &[Value]) -> Vec<&str> {
-    items
+/// The `content` of each `message.received` among replay steps or events, in order.
+pub fn message_contents(events: &[Value]) -> Vec<String> {
+    events
         .iter()
-        .filter(|item| item["kind"] == "message.received")
-        .map(|item| item["content"].as_str().unwrap())
+        .filter(|e| e["kind"] == "message.received")
+        .map(|e| e["content"].as_str().unwrap().to_owned())
         .collect()
 }
 

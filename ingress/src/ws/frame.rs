@@ -21,7 +21,9 @@ pub enum ClientFrame {
     Ping,
 }
 
-/// Chat text: non-empty after trimming, at most [`MAX_CONTENT_CHARS`] characters.
+/// Chat text: non-empty after trimming, at most [`MAX_CONTENT_CHARS`] characters, without
+/// the NUL character (U+0000): PostgreSQL cannot store NUL in `text` or `jsonb`, so a
+/// message with one could be stored in the stream but never in the read models.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MessageContent(String);
 
@@ -35,6 +37,12 @@ impl MessageContent {
             return Err(FrameError::new(
                 ErrorCode::ContentTooLong,
                 format!("content has {chars} characters; the limit is {MAX_CONTENT_CHARS}"),
+            ));
+        }
+        if raw.contains('\0') {
+            return Err(FrameError::new(
+                ErrorCode::ContentContainsNul,
+                "content contains the NUL character (U+0000), which cannot be stored",
             ));
         }
         Ok(MessageContent(raw))
@@ -83,6 +91,7 @@ pub enum ErrorCode {
     UnknownType,
     EmptyContent,
     ContentTooLong,
+    ContentContainsNul,
     InvalidClientMsgId,
     FrameTooLarge,
     RateLimited,
@@ -100,6 +109,7 @@ impl ErrorCode {
             ErrorCode::UnknownType => "unknown_type",
             ErrorCode::EmptyContent => "empty_content",
             ErrorCode::ContentTooLong => "content_too_long",
+            ErrorCode::ContentContainsNul => "content_contains_nul",
             ErrorCode::InvalidClientMsgId => "invalid_client_msg_id",
             ErrorCode::FrameTooLarge => "frame_too_large",
             ErrorCode::RateLimited => "rate_limited",
@@ -197,6 +207,9 @@ pub fn parse(text: &str, max_bytes: usize) -> Result<ClientFrame, FrameError> {
 }
 
 #[cfg(test)]
+mod properties;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -271,6 +284,26 @@ mod tests {
     }
 
     #[test]
+    fn content_with_a_nul_character_is_rejected() {
+        assert_eq!(
+            code_of(r#"{"type":"message","content":"a\u0000b"}"#),
+            ErrorCode::ContentContainsNul
+        );
+    }
+
+    #[test]
+    fn a_lone_surrogate_escape_is_not_json() {
+        assert_eq!(
+            code_of(r#"{"type":"message","content":"a\ud800b"}"#),
+            ErrorCode::InvalidJson
+        );
+        assert_eq!(
+            code_of(r#"{"type":"message","content":"\udc00"}"#),
+            ErrorCode::InvalidJson
+        );
+    }
+
+    #[test]
     fn a_frame_over_the_byte_cap_is_rejected() {
         let frame = format!(r#"{{"type":"message","content":"{}"}}"#, "a".repeat(100));
         assert_eq!(
@@ -299,6 +332,7 @@ mod tests {
             ErrorCode::UnknownType,
             ErrorCode::EmptyContent,
             ErrorCode::ContentTooLong,
+            ErrorCode::ContentContainsNul,
             ErrorCode::FrameTooLarge,
             ErrorCode::RateLimited,
             ErrorCode::BinaryNotSupported,
@@ -322,6 +356,7 @@ mod tests {
                 "unknown_type",
                 "empty_content",
                 "content_too_long",
+                "content_contains_nul",
                 "frame_too_large",
                 "rate_limited",
                 "binary_not_supported",

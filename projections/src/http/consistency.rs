@@ -21,7 +21,8 @@ const POLL_EVERY: Duration = Duration::from_millis(20);
 pub struct MinSeq {
     /// Read your writes: wait until the projection has applied this stream sequence (the
     /// `seq` of a WebSocket `ack` or of a resolve) before reading; at most `PROJECTION_WAIT`
-    /// (default 2 s), then 503 `projection_behind`.
+    /// (default 2 s), then 503 `projection_behind`. Past the stream's last event: 400
+    /// `invalid_min_seq`.
     #[param(minimum = 0, example = 42)]
     pub min_seq: Option<u64>,
 }
@@ -42,16 +43,35 @@ pub fn parse_min_seq(query: &HashMap<String, String>) -> Result<Option<u64>, Api
 }
 
 /// Waits until the projection has applied `min_seq` (at once when absent), for at most
-/// the state's `projection_wait`; then `503 projection_behind` with the checkpoint.
+/// the state's `projection_wait`; then `503 projection_behind` with the checkpoint. A
+/// `min_seq` past the last event of the stream is `400 invalid_min_seq` at once: no `seq`
+/// this API or the WebSocket returned can be past it, and waiting for it would only end in
+/// a 503 that no retry fixes.
 pub async fn wait_for(state: &ApiState, min_seq: Option<u64>) -> Result<(), ApiError> {
     let Some(min_seq) = min_seq else {
         return Ok(());
     };
     let deadline = Instant::now() + state.projection_wait;
+    let mut stream_checked = false;
     loop {
         let applied = checkpoint::load(&state.pool, CONVERSATIONS).await?;
         if applied >= min_seq {
             return Ok(());
+        }
+        if !stream_checked {
+            stream_checked = true;
+            // Unknown (NATS unreachable): wait as usual.
+            if let Some(last) = stream_last_seq(state).await
+                && min_seq > last
+            {
+                return Err(ApiError::bad_request(
+                    "invalid_min_seq",
+                    format!(
+                        "min_seq {min_seq} is past the last event stored (stream sequence {last}): \
+                         pass a seq this API or the WebSocket returned"
+                    ),
+                ));
+            }
         }
         let now = Instant::now();
         if now >= deadline {
@@ -62,6 +82,17 @@ pub async fn wait_for(state: &ApiState, min_seq: Option<u64>) -> Result<(), ApiE
         }
         tokio::time::sleep(POLL_EVERY.min(deadline - now)).await;
     }
+}
+
+/// The stream's last sequence, asked of its leader; `None` when NATS does not answer
+/// within 2 s.
+pub async fn stream_last_seq(state: &ApiState) -> Option<u64> {
+    let mut stream = state.stream.clone();
+    tokio::time::timeout(Duration::from_secs(2), stream.info())
+        .await
+        .ok()?
+        .ok()
+        .map(|info| info.state.last_sequence)
 }
 
 /// Parses `min_seq` from the query and waits for it.

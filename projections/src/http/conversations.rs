@@ -187,7 +187,7 @@ const THREAD_ID: &str = "1 to 64 characters of `A-Z a-z 0-9 - _`";
     path = "/api/conversations/{thread_id}",
     tag = "conversations",
     params(
-        ("thread_id" = String, Path, description = THREAD_ID),
+        ("thread_id" = String, Path, description = THREAD_ID, pattern = "^[A-Za-z0-9_-]{1,64}$"),
         MinSeq,
     ),
     responses(
@@ -234,7 +234,7 @@ pub struct ReplayStep {
     pub occurred_at: OffsetDateTime,
     /// The kind's own fields (`content`, `text`, `agent`, `params`, …).
     #[serde(flatten)]
-    #[schema(value_type = HashMap<String, Object>)]
+    #[schema(value_type = HashMap<String, Value>)]
     pub fields: serde_json::Map<String, Value>,
 }
 
@@ -245,7 +245,7 @@ pub struct ReplayStep {
     path = "/api/conversations/{thread_id}/replay",
     tag = "conversations",
     params(
-        ("thread_id" = String, Path, description = THREAD_ID),
+        ("thread_id" = String, Path, description = THREAD_ID, pattern = "^[A-Za-z0-9_-]{1,64}$"),
         MinSeq,
     ),
     responses(
@@ -322,6 +322,17 @@ fn parse_resolve(body: &[u8]) -> Result<ResolveRequest, ApiError> {
             format!("note may be at most {MAX_NOTE_CHARS} characters"),
         ));
     }
+    // As for chat content: the read models could not store it exactly (PostgreSQL text).
+    if request
+        .note
+        .as_ref()
+        .is_some_and(|note| note.contains('\0'))
+    {
+        return Err(ApiError::bad_request(
+            "note_contains_nul",
+            "note contains the NUL character (U+0000), which cannot be stored",
+        ));
+    }
     Ok(request)
 }
 
@@ -332,11 +343,11 @@ fn parse_resolve(body: &[u8]) -> Result<ResolveRequest, ApiError> {
     post,
     path = "/api/conversations/{thread_id}/resolve",
     tag = "conversations",
-    params(("thread_id" = String, Path, description = THREAD_ID)),
+    params(("thread_id" = String, Path, description = THREAD_ID, pattern = "^[A-Za-z0-9_-]{1,64}$")),
     request_body(content = Option<ResolveRequest>, description = "Optional; an empty body is no note", content_type = "application/json"),
     responses(
         (status = 202, description = "The `conversation.resolved` event is stored", body = Resolved),
-        (status = 400, description = "`invalid_thread_id`, `invalid_body`, `note_too_long`", body = ErrorBody),
+        (status = 400, description = "`invalid_thread_id`, `invalid_body`, `note_too_long`, `note_contains_nul`", body = ErrorBody),
         (status = 401, description = "`unauthorized`", body = ErrorBody),
         (status = 404, description = "`conversation_not_found`", body = ErrorBody),
         (status = 409, description = "`already_resolved`: the conversation's status is `resolved`", body = ErrorBody),
@@ -469,6 +480,14 @@ mod tests {
         for bad in [&b"note"[..], br#"{"notes":"x"}"#, br#"{"note":1}"#, b"[]"] {
             assert_eq!(code(parse_resolve(bad)), "invalid_body");
         }
+    }
+
+    #[test]
+    fn a_note_with_a_nul_character_is_rejected() {
+        assert_eq!(
+            code(parse_resolve(br#"{"note":"done\u0000"}"#)),
+            "note_contains_nul"
+        );
     }
 
     #[test]

@@ -216,7 +216,7 @@ const ID: &str = "The dead letter's id (a positive whole number)";
         ("category" = Option<String>, Query, description = "`retryable`, `not_retryable` or `fatal`"),
         ("since" = Option<String>, Query, format = DateTime, description = "Failed at or after (RFC 3339)"),
         ("until" = Option<String>, Query, format = DateTime, description = "Failed before (RFC 3339)"),
-        ("thread_id" = Option<String>, Query, description = "One conversation's"),
+        ("thread_id" = Option<String>, Query, description = "One conversation's", pattern = "^[A-Za-z0-9_-]{1,64}$"),
     ),
     responses(
         (status = 200, description = "Oldest first (by id)", body = DeadLetterPage),
@@ -245,7 +245,7 @@ pub async fn list(
     get,
     path = "/api/dead-letters/{id}",
     tag = "dead-letters",
-    params(("id" = u64, Path, description = ID)),
+    params(("id" = u64, Path, description = ID, minimum = 1)),
     responses(
         (status = 200, description = "The dead letter", body = DeadLetterSchema),
         (status = 400, description = "`invalid_id`", body = ErrorBody),
@@ -268,7 +268,7 @@ pub async fn show(
     delete,
     path = "/api/dead-letters/{id}",
     tag = "dead-letters",
-    params(("id" = u64, Path, description = ID)),
+    params(("id" = u64, Path, description = ID, minimum = 1)),
     responses(
         (status = 204, description = "Deleted"),
         (status = 400, description = "`invalid_id`", body = ErrorBody),
@@ -293,7 +293,7 @@ pub async fn discard(
     post,
     path = "/api/dead-letters/{id}/redrive",
     tag = "dead-letters",
-    params(("id" = u64, Path, description = ID)),
+    params(("id" = u64, Path, description = ID, minimum = 1)),
     responses(
         (status = 200, description = "Redriven", body = Redriven),
         (status = 400, description = "`invalid_id`", body = ErrorBody),

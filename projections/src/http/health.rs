@@ -67,12 +67,7 @@ pub async fn health(State(state): State<ApiState>) -> (StatusCode, Json<Health>)
     .ok()
     .and_then(Result::ok);
     let stream_last = if connected {
-        let mut stream = state.stream.clone();
-        tokio::time::timeout(Duration::from_secs(2), stream.info())
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .map(|info| info.state.last_sequence)
+        super::consistency::stream_last_seq(&state).await
     } else {
         None
     };

@@ -65,7 +65,11 @@ pub struct ImportView {
     pub notes: Vec<String>,
     /// Why a failed import was refused (`code` from docs/openapi-import.md).
     pub error: Option<ErrorDetail>,
+    // RFC 3339 like every time of this API: without these the `time` crate's own serde
+    // format wrote them as arrays of numbers (found by schemathesis).
+    #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
     pub finished_at: Option<OffsetDateTime>,
     pub operations: Vec<OperationView>,
 }
@@ -104,15 +108,27 @@ pub struct OperationView {
 }
 
 /// The request body of a new import: either the document itself (JSON or YAML text, any
-/// content type), or a JSON object with one key, `url`.
+/// content type), or a JSON object with one key, `url`. Neither may hold the NUL character,
+/// which PostgreSQL cannot store in the job's `text` columns.
 fn source(bytes: &[u8]) -> Result<Source, ImportError> {
     let text = std::str::from_utf8(bytes)
         .map_err(|e| ImportError::InvalidDocument(format!("the body is not UTF-8 text: {e}")))?;
+    let no_nul = |what: &str, text: &str| {
+        if text.contains('\0') {
+            Err(ImportError::InvalidDocument(format!(
+                "the {what} contains the NUL character (U+0000)"
+            )))
+        } else {
+            Ok(())
+        }
+    };
+    no_nul("body", text)?;
     if text.trim_start().starts_with('{')
         && let Ok(Value::Object(object)) = serde_json::from_str::<Value>(text)
         && object.len() == 1
         && let Some(Value::String(url)) = object.get("url")
     {
+        no_nul("url", url)?;
         return Ok(Source::Url(url.clone()));
     }
     Ok(Source::Text(text.to_owned()))

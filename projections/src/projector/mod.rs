@@ -9,7 +9,9 @@ use async_nats::jetstream::{
     Message,
     stream::{LastRawMessageErrorKind, Stream},
 };
-use common::events::Envelope;
+use std::borrow::Cow;
+
+use common::events::{DecodeError, Envelope};
 use common::shutdown::CancellationToken;
 use futures::StreamExt;
 use sqlx::PgPool;
@@ -30,7 +32,53 @@ pub const CONVERSATIONS: &str = common::subjects::PROJECTOR_CONSUMER;
 /// One event read from the stream: its sequence and, when it decodes, the event.
 pub struct Delivered {
     pub seq: u64,
-    pub event: Result<Envelope, common::events::DecodeError>,
+    pub event: Result<Envelope, DecodeError>,
+}
+
+impl Delivered {
+    /// The event stored at `seq`, decoded for the read models ([`decode`]).
+    pub fn from_stored(seq: u64, payload: &[u8]) -> Delivered {
+        Delivered {
+            seq,
+            event: decode(payload),
+        }
+    }
+}
+
+/// Decodes an event read from the stream for the read models. PostgreSQL cannot store the
+/// NUL character (U+0000) in `text` or `jsonb`, and a batch it refuses would be retried for
+/// ever, so the projection's copy of an event has each NUL replaced by U+FFFD (the stream
+/// keeps the original). The ingress refuses NUL in chat content (`content_contains_nul`);
+/// a NUL can still come from a tool's result, a model's reply or an event published by hand.
+pub fn decode(payload: &[u8]) -> Result<Envelope, DecodeError> {
+    Envelope::from_json(&without_nul(payload))
+}
+
+/// `json` with every `\u0000` escape written as `\ufffd`. In valid JSON a NUL can only be
+/// that escape, inside a string (a raw control character is not JSON).
+fn without_nul(json: &[u8]) -> Cow<'_, [u8]> {
+    const NUL: &[u8] = b"\\u0000";
+    if !json.windows(NUL.len()).any(|window| window == NUL) {
+        return Cow::Borrowed(json);
+    }
+    let mut out = Vec::with_capacity(json.len());
+    let mut rest = json;
+    while let Some((&byte, after)) = rest.split_first() {
+        if byte != b'\\' {
+            out.push(byte);
+            rest = after;
+        } else if rest.starts_with(NUL) {
+            out.extend_from_slice(b"\\ufffd");
+            rest = &rest[NUL.len()..];
+        } else {
+            // Any other escape, `\\` included, is copied whole: its second byte is never
+            // the start of an escape.
+            let escape = rest.len().min(2);
+            out.extend_from_slice(&rest[..escape]);
+            rest = &rest[escape..];
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// Applies `batch` (in stream order) in one transaction and moves the checkpoint to its
@@ -44,6 +92,11 @@ where
     let (last, stored) = apply_in(&mut tx, applied, batch).await?;
     tx.commit().await?;
     METRICS.events_applied.inc_by(stored);
+    let skipped = batch
+        .iter()
+        .filter(|d| d.seq > applied && d.event.is_err())
+        .count();
+    METRICS.events_skipped.inc_by(skipped as u64);
     Ok(last)
 }
 
@@ -363,10 +416,7 @@ where
             .iter()
             .filter_map(|m| {
                 let seq = m.info().ok()?.stream_sequence;
-                Some(Delivered {
-                    seq,
-                    event: Envelope::from_json(&m.payload),
-                })
+                Some(Delivered::from_stored(seq, &m.payload))
             })
             .collect();
         if let Some(last) = messages.pop() {
@@ -424,6 +474,43 @@ mod tests {
                 event: Envelope::from_json(b"{}"),
             })
             .collect()
+    }
+
+    fn content(payload: &[u8]) -> String {
+        match decode(payload).unwrap().payload {
+            common::events::Payload::MessageReceived(message) => message.content,
+            other => panic!("expected a message, got {other:?}"),
+        }
+    }
+
+    fn message(content_json: &str) -> Vec<u8> {
+        format!(
+            r#"{{"event_id":"00000000-0000-0000-0000-000000000001","schema_version":1,"thread_id":"t","turn_id":"00000000-0000-0000-0000-000000000002","occurred_at":"2026-11-25T12:00:00Z","kind":"message.received","content":{content_json}}}"#
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn a_nul_character_is_stored_as_the_replacement_character() {
+        assert_eq!(
+            content(&message(r#""a\u0000b\u0000""#)),
+            "a\u{fffd}b\u{fffd}"
+        );
+    }
+
+    #[test]
+    fn an_escaped_backslash_before_u0000_is_text_not_a_nul() {
+        assert_eq!(
+            content(&message(r#""a\\u0000 \\\u0000""#)),
+            "a\\u0000 \\\u{fffd}"
+        );
+    }
+
+    #[test]
+    fn events_without_a_nul_are_decoded_unchanged() {
+        let payload = message(r#""tab\t quote\" \ud83d\ude00 \u00e9""#);
+        assert!(matches!(without_nul(&payload), Cow::Borrowed(_)));
+        assert_eq!(content(&payload), "tab\t quote\" \u{1f600} \u{e9}");
     }
 
     #[test]

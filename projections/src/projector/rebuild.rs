@@ -24,7 +24,6 @@ use async_nats::jetstream::{
     stream::Stream,
 };
 use common::config::DatabaseArgs;
-use common::events::Envelope;
 use futures::{StreamExt, stream::BoxStream};
 use sqlx::{PgPool, Postgres, Transaction};
 
@@ -426,10 +425,7 @@ async fn read(
             .map_err(|err| anyhow::anyhow!("a message without JetStream info: {err}"))?
             .stream_sequence;
         if seq <= to {
-            out.push(Delivered {
-                seq,
-                event: Envelope::from_json(&message.payload),
-            });
+            out.push(Delivered::from_stored(seq, &message.payload));
         }
         if out.len() == batch || seq >= to {
             let full = std::mem::replace(&mut out, Vec::with_capacity(batch));

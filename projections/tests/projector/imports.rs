@@ -43,6 +43,14 @@ async fn the_shop_document_imports_classified_and_its_review_is_stored() {
     let job = import(&server, SHOP.to_owned()).await;
     assert_eq!(job["status"], "ready", "{job}");
     assert_eq!(job["version"], "3.0.3");
+    // Times are RFC 3339 strings, as the OpenAPI document says (not arrays of numbers).
+    for time in ["created_at", "finished_at"] {
+        let text = job[time]
+            .as_str()
+            .unwrap_or_else(|| panic!("{time}: {job}"));
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+            .unwrap_or_else(|e| panic!("{time} {text:?}: {e}"));
+    }
     let refund = operation(&job, "refundOrder");
     assert_eq!(refund["class"], "write");
     assert_eq!(refund["suggested_agent"], "billing");

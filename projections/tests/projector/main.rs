@@ -194,6 +194,34 @@ async fn an_event_that_does_not_decode_is_skipped_without_stalling_the_projectio
     assert_eq!(row.message_count, 1);
 }
 
+#[tokio::test]
+async fn an_event_with_a_nul_character_is_stored_with_the_replacement_character() {
+    let (_pg, _, pool) = database().await;
+    let thread = ThreadId::generate();
+    // PostgreSQL refuses NUL in text and jsonb: without the replacement this batch would be
+    // retried for ever, and the projection would stall behind it.
+    let mut events = turn_events(&thread);
+    if let common::events::Payload::AgentReplied(reply) = &mut events[1].payload {
+        reply.text = "nul\0in a reply".into();
+    }
+    let batch: Vec<Delivered> = events
+        .iter()
+        .enumerate()
+        .map(|(i, event)| Delivered::from_stored(i as u64 + 1, &event.to_json()))
+        .collect();
+    assert_eq!(apply_batch(&pool, 0, &batch).await.unwrap(), 3);
+    let row = conversation::find(&pool, thread.as_str())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.preview, "nul\u{fffd}in a reply");
+    let text: String = sqlx::query_scalar("select fields->>'text' from replay_step where seq = 2")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(text, "nul\u{fffd}in a reply");
+}
+
 /// The real `projections` binary against a real NATS and PostgreSQL, the events a
 /// conversation writes, and a fresh projection of the whole stream to compare with.
 mod process {

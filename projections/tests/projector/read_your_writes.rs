@@ -22,12 +22,14 @@ fn message(thread: &ThreadId) -> common::events::Envelope {
 async fn a_read_ahead_of_the_projection_answers_projection_behind_after_the_wait() {
     let server = Server::start(Duration::from_millis(150)).await;
     let thread = ThreadId::generate();
-    server.apply(1, &[message(&thread)]).await;
+    let stored = [message(&thread), message(&thread), message(&thread)];
+    assert_eq!(server.store(&stored).await, [1, 2, 3]);
+    server.apply(1, &stored[..1]).await;
     for path in [
-        "/conversations?min_seq=1000".to_owned(),
-        format!("/conversations/{thread}?min_seq=1000"),
-        format!("/conversations/{thread}/replay?min_seq=1000"),
-        "/analytics?range=24h&min_seq=1000".to_owned(),
+        "/conversations?min_seq=3".to_owned(),
+        format!("/conversations/{thread}?min_seq=3"),
+        format!("/conversations/{thread}/replay?min_seq=3"),
+        "/analytics?range=24h&min_seq=3".to_owned(),
     ] {
         let started = Instant::now();
         let (status, body) = server.get(&path).await;
@@ -42,6 +44,36 @@ async fn a_read_ahead_of_the_projection_answers_projection_behind_after_the_wait
             started.elapsed() >= Duration::from_millis(150),
             "{path} did not wait"
         );
+    }
+}
+
+#[tokio::test]
+async fn a_read_past_the_last_event_of_the_stream_is_refused_at_once() {
+    // Found by schemathesis: `min_seq=9223372036854775808` waited, then answered 503,
+    // and so would every retry. No `seq` the services return is past the stream's end.
+    let server = Server::start(Duration::from_secs(30)).await;
+    let thread = ThreadId::generate();
+    let stored = [message(&thread)];
+    server.store(&stored).await;
+    server.apply(1, &stored).await;
+    for path in [
+        "/conversations?min_seq=2".to_owned(),
+        format!("/conversations/{thread}?min_seq=9223372036854775808"),
+        format!("/conversations/{thread}/replay?min_seq=18446744073709551615"),
+        "/analytics?range=24h&min_seq=1000".to_owned(),
+    ] {
+        let started = Instant::now();
+        let (status, body) = server.get(&path).await;
+        assert_eq!(status, 400, "{path}: {body}");
+        assert_eq!(body["error"]["code"], "invalid_min_seq", "{path}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("stream sequence 1"),
+            "{body}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(5), "{path} waited");
     }
 }
 
@@ -64,6 +96,7 @@ async fn a_read_sent_before_the_batch_answers_once_the_batch_is_applied() {
     let thread = ThreadId::generate();
     let path = format!("/conversations/{thread}?min_seq=1");
     let batch = [message(&thread)];
+    server.store(&batch).await;
     // The read is polled first, so it is usually waiting when the batch commits; without
     // min_seq it could answer 404.
     let (read, applied) = tokio::join!(server.get(&path), server.apply(1, &batch));

@@ -21,6 +21,7 @@ pub struct Server {
     pub http: reqwest::Client,
     pub pool: sqlx::PgPool,
     pub nats: NatsServer,
+    pub js: async_nats::jetstream::Context,
     _postgres: Postgres,
 }
 
@@ -32,6 +33,7 @@ impl Server {
             postgres,
             pool,
             client,
+            js,
             stream,
             ..
         } = super::infra().await;
@@ -51,6 +53,7 @@ impl Server {
             http: testkit::http_client(),
             pool,
             nats,
+            js,
             _postgres: postgres,
         }
     }
@@ -96,6 +99,21 @@ impl Server {
         let response = request.send().await.expect("the request is answered");
         let status = response.status().as_u16();
         (status, response.json().await.expect("a JSON body"))
+    }
+
+    /// Stores `events` in the chat stream (as the services would, before any projection of
+    /// them); returns their stream sequences. [`Server::apply`] projects them.
+    pub async fn store(&self, events: &[Envelope]) -> Vec<u64> {
+        let mut seqs = Vec::with_capacity(events.len());
+        for event in events {
+            let ack = self
+                .js
+                .publish(event.subject(), event.to_json().into())
+                .await
+                .unwrap();
+            seqs.push(ack.await.unwrap().sequence);
+        }
+        seqs
     }
 
     /// Applies `events` as one batch, numbered from `first_seq`, with the checkpoint at

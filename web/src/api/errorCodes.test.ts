@@ -5,6 +5,7 @@ describe('WebSocket error codes in plain words', () => {
   it.each([
     ['empty_content', 'Your message is empty. Type something before sending.'],
     ['content_too_long', 'Your message is too long. Please keep it under 10,000 characters.'],
+    ['content_contains_nul', 'Your message contains a NUL character, which cannot be sent. Remove it and try again.'],
     ['frame_too_large', 'Your message is too large to send. Please shorten it.'],
     ['rate_limited', 'You are sending messages too quickly. Wait a few seconds, then try again.'],
     ['unavailable', 'We could not save your message just now. Please try again in a moment.'],

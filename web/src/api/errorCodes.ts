@@ -9,6 +9,7 @@ const FRIENDLY: Record<string, string> = {
   binary_not_supported: 'Something went wrong sending your message. Reload the page and try again.',
   empty_content: 'Your message is empty. Type something before sending.',
   content_too_long: 'Your message is too long. Please keep it under 10,000 characters.',
+  content_contains_nul: 'Your message contains a NUL character, which cannot be sent. Remove it and try again.',
   frame_too_large: 'Your message is too large to send. Please shorten it.',
   rate_limited: 'You are sending messages too quickly. Wait a few seconds, then try again.',
   unauthorized:
@@ -24,7 +25,14 @@ export function describeErrorCode(code: string): string {
 
 /** Codes that reject one message the user sent (it can be fixed or retried). */
 export function rejectsMessage(code: string): boolean {
-  return ['empty_content', 'content_too_long', 'frame_too_large', 'rate_limited', 'unavailable'].includes(code);
+  return [
+    'empty_content',
+    'content_too_long',
+    'content_contains_nul',
+    'frame_too_large',
+    'rate_limited',
+    'unavailable',
+  ].includes(code);
 }
 
 /** Codes after which the server closes the connection and resuming this thread cannot work. */

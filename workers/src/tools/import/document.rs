@@ -157,6 +157,11 @@ impl<'de> Visitor<'de> for Bounded<'_> {
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
         self.spend(1 + v.len())?;
+        // An escaped NUL (`\u0000`, YAML's `"\0"`): the review stores the document's strings
+        // in PostgreSQL, which cannot hold it.
+        if v.contains('\0') {
+            return Err(E::custom("a string contains the NUL character (U+0000)"));
+        }
         Ok(Value::String(v.to_owned()))
     }
 

@@ -1,6 +1,8 @@
 //! The import on the shipped fixtures (`fixtures/openapi/`, the demo shop), and every
 //! limit and refusal with its named error.
 
+mod properties;
+
 use std::path::Path;
 
 use common::events::Permission;
@@ -321,6 +323,21 @@ fn invalid_syntax_is_refused_with_its_line() {
     let err = import("openapi: 3.0.0\ninfo: [\n", &[]).unwrap_err();
     assert_eq!(err.code(), "invalid_document");
     assert!(err.to_string().contains("line"), "{err}");
+}
+
+#[test]
+fn a_nul_character_in_any_string_is_refused_as_invalid() {
+    for text in [
+        // JSON's escape, in a value and in a key; YAML's escape; a raw NUL.
+        r#"{"openapi":"3.0.0","info":{"title":"a\u0000b","version":"1"},"paths":{}}"#,
+        r#"{"openapi":"3.0.0","info":{"title":"t","version":"1"},"paths":{"/a\u0000":{}}}"#,
+        "openapi: 3.0.0\ninfo: {title: \"a\\0b\", version: '1'}\npaths: {}\n",
+        "openapi: 3.0.0\ninfo: {title: a\0b, version: '1'}\npaths: {}\n",
+    ] {
+        let err = import(text, &[]).unwrap_err();
+        assert_eq!(err.code(), "invalid_document", "{text:?}");
+        assert!(!err.to_string().contains('\0'), "{err}");
+    }
 }
 
 #[test]
