@@ -27,6 +27,7 @@ use crate::system::{Service, System};
 /// One message of a stream.
 struct Raw {
     seq: u64,
+    subject: String,
     headers: Option<async_nats::HeaderMap>,
     payload: Vec<u8>,
 }
@@ -54,6 +55,7 @@ async fn read_all(stream: &mut Stream) -> anyhow::Result<Vec<Raw>> {
             .stream_sequence;
         all.push(Raw {
             seq,
+            subject: message.subject.to_string(),
             headers: message.headers.clone(),
             payload: message.payload.to_vec(),
         });
@@ -68,16 +70,22 @@ async fn read_all(stream: &mut Stream) -> anyhow::Result<Vec<Raw>> {
 struct Chat {
     /// Each event by sequence (`None`: bytes that are not an event).
     events: BTreeMap<u64, Option<Envelope>>,
+    /// Sequences of user messages that are not events (they are dead-lettered).
+    unreadable: Vec<u64>,
 }
 
 impl Chat {
     async fn read(stream: &mut Stream) -> anyhow::Result<Chat> {
-        let events = read_all(stream)
-            .await?
-            .into_iter()
-            .map(|raw| (raw.seq, Envelope::from_json(&raw.payload).ok()))
-            .collect();
-        Ok(Chat { events })
+        let mut unreadable = Vec::new();
+        let mut events = BTreeMap::new();
+        for raw in read_all(stream).await? {
+            let event = Envelope::from_json(&raw.payload).ok();
+            if event.is_none() && raw.subject.ends_with(".user") {
+                unreadable.push(raw.seq);
+            }
+            events.insert(raw.seq, event);
+        }
+        Ok(Chat { events, unreadable })
     }
 
     fn user_messages(&self) -> impl Iterator<Item = (u64, &Envelope)> {
@@ -104,6 +112,7 @@ impl Chat {
     /// User messages without a terminal event yet.
     fn unanswered(&self) -> usize {
         let turns = self.turns();
+        let failed = self.failed_by_message();
         self.user_messages()
             .filter(|(_, message)| {
                 !turns
@@ -111,6 +120,22 @@ impl Chat {
                     .is_some_and(|events| events.iter().any(|(_, e)| e.payload.is_terminal()))
             })
             .count()
+            + self
+                .unreadable
+                .iter()
+                .filter(|seq| !failed.contains_key(seq))
+                .count()
+    }
+
+    /// `turn.failed` events by the sequence of the message they end.
+    fn failed_by_message(&self) -> HashMap<u64, usize> {
+        let mut failed = HashMap::new();
+        for event in self.events.values().flatten() {
+            if let Payload::TurnFailed(f) = &event.payload {
+                *failed.entry(f.message_seq).or_default() += 1;
+            }
+        }
+        failed
     }
 }
 
@@ -282,11 +307,23 @@ pub async fn check(
             }
         }
     }
-    // I3.
+    // I2 for user messages that are not events: one `turn.failed`, one dead letter.
+    let failed_by_message = chat.failed_by_message();
+    for seq in &chat.unreadable {
+        let failed = failed_by_message.get(seq).copied().unwrap_or(0);
+        let letters = letters_by_source.get(seq).copied().unwrap_or(0);
+        if failed != 1 || letters != 1 {
+            violations.push(format!(
+                "I2: the unreadable message at seq {seq} has {failed} turn.failed and {letters} dead letters"
+            ));
+        }
+    }
+    // I3 (the turn of an unreadable message is its `turn.failed`, which names its seq).
     let user_turns: std::collections::HashSet<_> =
         chat.user_messages().map(|(_, m)| m.turn_id).collect();
+    let ends_unreadable = |event: &Envelope| matches!(&event.payload, Payload::TurnFailed(f) if chat.unreadable.contains(&f.message_seq));
     for (turn, events) in &turns {
-        if !user_turns.contains(turn) {
+        if !user_turns.contains(turn) && !events.iter().all(|(_, e)| ends_unreadable(e)) {
             violations.push(format!(
                 "I3: {} event(s) from seq {} refer to turn {turn}, which has no message",
                 events.len(),
@@ -295,7 +332,7 @@ pub async fn check(
         }
     }
     for (seq, event) in &chat.events {
-        if event.is_none() {
+        if event.is_none() && !chat.unreadable.contains(seq) {
             violations.push(format!("I3: seq {seq} is not an event"));
         }
     }

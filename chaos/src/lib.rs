@@ -46,6 +46,11 @@ pub enum Fault {
     /// that was not stored. Messages stored before the store filled may stay unanswered (the
     /// workers cannot store their turns either), so I2 is not checked for this one.
     FullStore,
+    /// A worker dies (a fail point aborts it, as `kill -9` would) right after storing a
+    /// dead letter, before the `turn.failed` and the message's termination; unreadable
+    /// messages are published until it has. The other worker redoes the dead-lettering:
+    /// still one dead letter and one `turn.failed` per message (I2, I6).
+    KillAfterDeadLetter,
 }
 
 /// How a run went.
@@ -95,6 +100,9 @@ pub async fn run(fault: Fault, scale: &Scale) -> anyhow::Result<Report> {
         // Refusals go on for as long as the store is full: give up on a message sooner.
         load_options.message_deadline = Duration::from_secs(5);
     }
+    if fault == Fault::KillAfterDeadLetter {
+        options.first_worker_fail_point = Some("after-dead-letter");
+    }
     let mut system = System::start(options).await?;
     let load = Load::start(system.ingress_addrs(), load_options);
     tokio::time::sleep(scale.warm_up).await;
@@ -140,6 +148,27 @@ async fn inject(fault: Fault, system: &mut System) -> anyhow::Result<Vec<String>
     let mut violations = Vec::new();
     match fault {
         Fault::None => {}
+        Fault::KillAfterDeadLetter => {
+            let client = async_nats::connect(system.nats.url()).await?;
+            let js = async_nats::jetstream::new(client);
+            let deadline = Instant::now() + Duration::from_secs(60);
+            let mut n = 0;
+            while !system.workers[0].exited() {
+                if Instant::now() > deadline {
+                    violations.push("the worker with the fail point never dead-lettered".into());
+                    break;
+                }
+                let thread = common::events::ThreadId::generate();
+                js.publish(
+                    common::subjects::user_message(&thread),
+                    format!("{{not an event #{n}").into(),
+                )
+                .await?
+                .await?;
+                n += 1;
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        }
         Fault::FullStore => {
             // The load fills the store; keep it going until the clients meet refusals.
             let deadline = Instant::now() + Duration::from_secs(60);

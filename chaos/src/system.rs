@@ -27,6 +27,8 @@ pub struct Options {
     pub ack_wait: Duration,
     /// `max_file_store` of JetStream, for the full-store fault.
     pub max_file_store: Option<u64>,
+    /// `SMART_SUPPORT_FAIL_POINT` of the first worker (the others have none).
+    pub first_worker_fail_point: Option<&'static str>,
 }
 
 impl Default for Options {
@@ -37,6 +39,7 @@ impl Default for Options {
             projections: 1,
             ack_wait: Duration::from_secs(3),
             max_file_store: None,
+            first_worker_fail_point: None,
         }
     }
 }
@@ -84,6 +87,18 @@ impl Service {
                 .args(["-s", signal, "--", &pid.to_string()])
                 .status();
         }
+    }
+
+    /// Whether the process has exited by itself (it is then reaped).
+    pub fn exited(&mut self) -> bool {
+        let gone = self
+            .child
+            .as_mut()
+            .is_none_or(|child| child.try_wait().ok().flatten().is_some());
+        if gone {
+            self.child = None;
+        }
+        gone
     }
 
     /// `kill -9`, and waits for the process to be gone.
@@ -301,6 +316,9 @@ impl System {
                 ("WORKER_RETRY_DELAY".into(), "200ms".into()),
                 ("WORKER_RETRY_MAX_DELAY".into(), "2s".into()),
             ]);
+            if let (0, Some(point)) = (n, options.first_worker_fail_point) {
+                env.push(("SMART_SUPPORT_FAIL_POINT".into(), point.into()));
+            }
             workers.push(service(
                 format!("workers-{n}"),
                 "workers",

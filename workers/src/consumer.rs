@@ -399,6 +399,7 @@ pub async fn dead_letter(
         headers: delivery.headers,
     };
     let id = dead_letters::publish(&worker.js, source, &failure).await?;
+    fail_point(FAIL_AFTER_DEAD_LETTER);
     let parsed = Envelope::from_json(delivery.payload).ok();
     let backdating = parsed
         .as_ref()
@@ -439,6 +440,22 @@ pub async fn dead_letter(
             .await?;
     }
     Ok(id)
+}
+
+/// Fail point (environment `SMART_SUPPORT_FAIL_POINT`) of the reliability suite: the worker
+/// dies right after a dead letter is stored, before the `turn.failed` and the message's
+/// termination, as a `kill -9` landing in that window would (`chaos/`, docs/reliability.md).
+pub const FAIL_AFTER_DEAD_LETTER: &str = "after-dead-letter";
+
+/// Aborts the process (no clean-up, like SIGKILL) when `SMART_SUPPORT_FAIL_POINT` names this
+/// point. Unset in production: then it is one comparison.
+fn fail_point(name: &str) {
+    static FAIL_POINT: std::sync::LazyLock<Option<String>> =
+        std::sync::LazyLock::new(|| std::env::var("SMART_SUPPORT_FAIL_POINT").ok());
+    if FAIL_POINT.as_deref() == Some(name) {
+        eprintln!("fail point {name}: aborting");
+        std::process::abort();
+    }
 }
 
 /// Messages of one thread waiting for its lane, keyed by thread. A thread has an entry

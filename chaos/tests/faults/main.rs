@@ -149,3 +149,8 @@ async fn the_jetstream_store_full() {
         report.violations.join("\n")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_between_a_dead_letter_and_its_termination() {
+    holds(Fault::KillAfterDeadLetter).await;
+}
