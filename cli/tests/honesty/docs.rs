@@ -268,8 +268,47 @@ fn known_variables() -> BTreeSet<String> {
             }
         }
     }
+    // Read by the workspace's own code outside clap (`std::env::var("…")`, e.g. the test kit's
+    // `PROPTEST_CASES`).
+    for crate_dir in [
+        "common",
+        "ingress",
+        "workers",
+        "projections",
+        "cli",
+        "testkit",
+        "loadgen",
+        "shop",
+        "chaos",
+    ] {
+        rust_files(&repo().join(crate_dir).join("src"), &mut |source| {
+            for pattern in ["var(\"", "var_os(\""] {
+                for (at, _) in source.match_indices(pattern) {
+                    let name: String = source[at + pattern.len()..]
+                        .chars()
+                        .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
+                        .collect();
+                    if !name.is_empty() {
+                        known.insert(name);
+                    }
+                }
+            }
+        });
+    }
     known.extend(["CARGO_PROFILE_RELEASE_DEBUG".to_owned()]);
     known
+}
+
+/// Calls `visit` with the text of every `.rs` file under `dir`.
+fn rust_files(dir: &std::path::Path, visit: &mut dyn FnMut(&str)) {
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            rust_files(&path, visit);
+        } else if path.extension().is_some_and(|ext| ext == "rs") {
+            visit(&std::fs::read_to_string(&path).unwrap());
+        }
+    }
 }
 
 /// The `(method, path)` of every route in the REST API's OpenAPI document, and the endpoints
