@@ -43,7 +43,10 @@ impl LiveEvent {
     }
 }
 
-type Registry = HashMap<String, Vec<(u64, mpsc::Sender<LiveEvent>)>>;
+/// Each connection's queue holds `Arc`s: a slot is a pointer, not the event, so the block of
+/// slots tokio allocates per channel up front stays small (10,000 idle connections), and one
+/// event sent to several connections is one allocation.
+type Registry = HashMap<String, Vec<(u64, mpsc::Sender<Arc<LiveEvent>>)>>;
 
 /// The process-wide tail of the chat stream.
 #[derive(Clone, Default)]
@@ -59,7 +62,7 @@ pub struct Subscription {
     id: u64,
     /// Events of the thread, in stream order. `None` once the connection was dropped for
     /// being too slow.
-    pub events: mpsc::Receiver<LiveEvent>,
+    pub events: mpsc::Receiver<Arc<LiveEvent>>,
 }
 
 impl Drop for Subscription {
@@ -114,6 +117,7 @@ impl LiveTail {
         let Some(subscribers) = registry.get_mut(thread) else {
             return;
         };
+        let event = Arc::new(event);
         subscribers.retain(|(id, tx)| match tx.try_send(event.clone()) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {

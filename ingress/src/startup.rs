@@ -109,8 +109,11 @@ async fn ws_handler(
         return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
     }
     let ws = ws
-        // Small buffers: 10,000 idle connections must stay within ~100 MiB.
-        .read_buffer_size(4 * 1024)
+        // Small buffers: 10,000 idle connections must stay within 100 MiB. tungstenite
+        // allocates the read buffer per connection up front: 512 bytes holds a typical chat
+        // frame, and a larger one takes several reads (4 KiB cost 28 MB per 10,000 idle
+        // connections and gave no more acks/s: benchmarks.md C4, C5).
+        .read_buffer_size(512)
         .write_buffer_size(4 * 1024)
         .max_write_buffer_size(256 * 1024)
         // The transport cap is above the frame cap, so an oversized frame is answered

@@ -186,7 +186,7 @@ async fn serve(mut socket: WebSocket, state: &IngressState, session: Session) {
                     while let Some(event) = next {
                         if event.seq > last_sent {
                             last_sent = event.seq;
-                            batch.push(Message::Text(event.frame));
+                            batch.push(Message::Text(event.frame.clone()));
                         }
                         next = if batch.len() < WRITE_BATCH {
                             live.events.try_recv().ok()
