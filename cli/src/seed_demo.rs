@@ -85,9 +85,13 @@ fn script(rng: &mut Rng, now: OffsetDateTime, days: u64) -> Script {
     let messages: Vec<String> = match rng.range(0, 12) {
         0 | 1 => say(&["Where is my order {o}?"]),
         2 => say(&["Hi there", "Can you check {o} for me?"]),
-        3 => say(&["Please cancel {c}", "yes"]),
-        4 => say(&["I'd like to cancel order {o}", "no"]),
-        5 => say(&["I want a refund for {c}", "yes"]),
+        // Confirmed changes are rarer than declined ones: only six orders can change, and
+        // a second cancel or refund of one is refused by the shop (a tool error on the
+        // dashboard), as it would be for a real customer.
+        3 if rng.chance(25) => say(&["Please cancel {c}", "yes"]),
+        5 if rng.chance(25) => say(&["I want a refund for {c}", "yes"]),
+        3 | 4 => say(&["I'd like to cancel order {o}", "no"]),
+        5 => say(&["I want a refund for {o}", "no"]),
         6 => say(&["What products do you sell?"]),
         7 => say(&["Where is my order?", "It is {o}"]),
         8 => say(&["I want to talk to a human"]),
