@@ -154,6 +154,11 @@ pub fn parse(text: &str, max_bytes: usize) -> Result<ClientFrame, FrameError> {
             format!("frame has {} bytes; the limit is {max_bytes}", text.len()),
         ));
     }
+    parse_well_formed(text).unwrap_or_else(|| parse_tree(text))
+}
+
+/// [`parse`] by way of a JSON tree: every frame, well-formed or not, each fault named.
+fn parse_tree(text: &str) -> Result<ClientFrame, FrameError> {
     let value: Value = serde_json::from_str(text)
         .map_err(|err| FrameError::new(ErrorCode::InvalidJson, format!("not JSON: {err}")))?;
     let Value::Object(mut object) = value else {
@@ -203,6 +208,49 @@ pub fn parse(text: &str, max_bytes: usize) -> Result<ClientFrame, FrameError> {
             ErrorCode::UnknownType,
             "a frame needs a string \"type\"",
         )),
+    }
+}
+
+/// The shape of a well-formed frame, read without building a JSON tree (the hot path: one
+/// allocation for the content instead of a map, its keys and values). Only these members:
+/// a frame with others goes the tree's way, which ignores them but also checks their
+/// values (a number out of range is `invalid_json` there).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WellFormed<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: std::borrow::Cow<'a, str>,
+    #[serde(default, borrow)]
+    content: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default, borrow)]
+    client_msg_id: Option<std::borrow::Cow<'a, str>>,
+}
+
+/// [`parse`]'s answer for a frame of the common shapes — `ping`, or `message` with a string
+/// `content` and a string or absent `client_msg_id` — or `None` for any other text, which
+/// [`parse`] then reads as a JSON tree to name what is wrong (so both paths answer alike; a
+/// duplicate member, for one, is left to the tree).
+fn parse_well_formed(text: &str) -> Option<Result<ClientFrame, FrameError>> {
+    // An object, not an array: serde reads a struct from either.
+    if !text
+        .trim_start_matches([' ', '\t', '\n', '\r'])
+        .starts_with('{')
+    {
+        return None;
+    }
+    let frame: WellFormed = serde_json::from_str(text).ok()?;
+    match (&*frame.kind, frame.content) {
+        ("message", Some(content)) => Some((|| {
+            Ok(ClientFrame::Message {
+                content: MessageContent::parse(content.into_owned())?,
+                client_msg_id: frame
+                    .client_msg_id
+                    .map(|id| ClientMsgId::parse(id.into_owned()))
+                    .transpose()?,
+            })
+        })()),
+        ("ping", _) => Some(Ok(ClientFrame::Ping)),
+        _ => None,
     }
 }
 
@@ -321,6 +369,32 @@ mod tests {
         assert_eq!(
             code_of(r#"{"type":"message","content":"hi","client_msg_id":7}"#),
             ErrorCode::InvalidClientMsgId
+        );
+    }
+
+    #[test]
+    fn frames_off_the_fast_path_are_named_as_before() {
+        let code = |text: &str| parse(text, 1 << 16).map_err(|e| e.code);
+        // serde would read a struct from an array; the tree says it is not an object.
+        assert_eq!(code(r#"["message","hi"]"#), Err(ErrorCode::NotAnObject));
+        // Members the fast path does not know go the tree's way, which checks them.
+        assert_eq!(
+            code(r#"{"type":"ping","x":1e999}"#),
+            Err(ErrorCode::InvalidJson)
+        );
+        assert_eq!(code(r#"{"type":"ping","x":1}"#), Ok(ClientFrame::Ping));
+        // A repeated member: the last one counts, as in the tree.
+        assert_eq!(
+            code(r#"{"type":"ping","type":"message","content":"hi"}"#),
+            parse_tree(r#"{"type":"ping","type":"message","content":"hi"}"#).map_err(|e| e.code)
+        );
+        assert_eq!(
+            code(r#"{"type":"message","content":null}"#),
+            Err(ErrorCode::EmptyContent)
+        );
+        assert_eq!(
+            code(r#"{"type":"message","content":"hi","client_msg_id":7}"#),
+            Err(ErrorCode::InvalidClientMsgId)
         );
     }
 

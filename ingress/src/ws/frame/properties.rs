@@ -197,6 +197,25 @@ fn check_answer(text: &str, answer: Result<ClientFrame, FrameError>) -> Result<(
     Ok(())
 }
 
+/// Edits of a frame's text: (where, remove/replace/insert, the character).
+type Edits = Vec<(prop::sample::Index, u8, char)>;
+
+/// The frame's text with characters removed, replaced or inserted anywhere, escapes included.
+fn edited(object: Map<String, Value>, edits: Edits) -> String {
+    let mut chars: Vec<char> = Value::Object(object).to_string().chars().collect();
+    for (at, edit, c) in edits {
+        let at = at.index(chars.len() + 1);
+        match edit {
+            0 if at < chars.len() => {
+                chars.remove(at);
+            }
+            1 if at < chars.len() => chars[at] = c,
+            _ => chars.insert(at, c),
+        }
+    }
+    String::from_iter(chars)
+}
+
 proptest! {
     #![proptest_config(testkit::proptest_config(512))]
 
@@ -227,21 +246,21 @@ proptest! {
     }
 
     #[test]
+    fn the_fast_path_answers_as_the_json_tree_does(
+        object in frame_object(),
+        edits in prop::collection::vec((any::<prop::sample::Index>(), 0..4u8, tricky_char()), 0..3),
+    ) {
+        let text = edited(object, edits);
+        let outcome = |answer: Result<ClientFrame, FrameError>| answer.map_err(|e| e.code);
+        prop_assert_eq!(outcome(parse(&text, usize::MAX)), outcome(super::parse_tree(&text)), "{}", text);
+    }
+
+    #[test]
     fn an_edited_frame_is_a_frame_or_a_named_error(
         object in frame_object(),
         edits in prop::collection::vec((any::<prop::sample::Index>(), 0..4u8, tricky_char()), 1..4),
     ) {
-        // Characters removed, replaced or inserted anywhere in the text, escapes included.
-        let mut chars: Vec<char> = Value::Object(object).to_string().chars().collect();
-        for (at, edit, c) in edits {
-            let at = at.index(chars.len() + 1);
-            match edit {
-                0 if at < chars.len() => { chars.remove(at); }
-                1 if at < chars.len() => chars[at] = c,
-                _ => chars.insert(at, c),
-            }
-        }
-        let text = String::from_iter(chars);
+        let text = edited(object, edits);
         let answer = parse(&text, CAP);
         check_answer(&text, answer)?;
     }
