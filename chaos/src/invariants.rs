@@ -172,8 +172,7 @@ pub async fn check(
     expect: &Expect,
 ) -> anyhow::Result<Vec<String>> {
     let mut violations = Vec::new();
-    let client = async_nats::connect(system.nats.url()).await?;
-    let js = async_nats::jetstream::new(client);
+    let js = &system.js;
     let mut chat_stream = js.get_stream(common::subjects::CHAT_STREAM).await?;
 
     // Quiescence: every stored message answered (bounded: what is left is an I2 violation).

@@ -115,14 +115,7 @@ pub async fn run(fault: Fault, scale: &Scale) -> anyhow::Result<Report> {
     };
     violations.extend(invariants::check(&system, &ops, &baseline, &expect).await?);
     let count = |f: fn(&Outcome) -> bool| ops.iter().filter(|op| f(&op.outcome)).count();
-    let client = async_nats::connect(system.nats.url()).await?;
-    let events = async_nats::jetstream::new(client)
-        .get_stream(common::subjects::CHAT_STREAM)
-        .await?
-        .info()
-        .await?
-        .state
-        .messages;
+    let events = system.chat_state().await?.messages;
     let report = Report {
         fault,
         acked: count(|o| matches!(o, Outcome::Ok(_))),
@@ -149,8 +142,7 @@ async fn inject(fault: Fault, system: &mut System) -> anyhow::Result<Vec<String>
     match fault {
         Fault::None => {}
         Fault::KillAfterDeadLetter => {
-            let client = async_nats::connect(system.nats.url()).await?;
-            let js = async_nats::jetstream::new(client);
+            let js = &system.js;
             let deadline = Instant::now() + Duration::from_secs(60);
             let mut n = 0;
             while !system.workers[0].exited() {
@@ -173,7 +165,7 @@ async fn inject(fault: Fault, system: &mut System) -> anyhow::Result<Vec<String>
             // The load fills the store; keep it going until the clients meet refusals.
             let deadline = Instant::now() + Duration::from_secs(60);
             loop {
-                let full = stream_bytes(system).await? >= (2 << 20) * 9 / 10;
+                let full = system.chat_state().await?.bytes >= (2 << 20) * 9 / 10;
                 if full || Instant::now() > deadline {
                     if !full {
                         violations.push("the store did not fill within 60 s".into());
@@ -290,16 +282,4 @@ async fn inject(fault: Fault, system: &mut System) -> anyhow::Result<Vec<String>
         }
     }
     Ok(violations)
-}
-
-/// Bytes the chat stream holds.
-async fn stream_bytes(system: &System) -> anyhow::Result<u64> {
-    let client = async_nats::connect(system.nats.url()).await?;
-    Ok(async_nats::jetstream::new(client)
-        .get_stream(common::subjects::CHAT_STREAM)
-        .await?
-        .info()
-        .await?
-        .state
-        .bytes)
 }

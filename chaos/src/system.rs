@@ -223,6 +223,9 @@ fn repo() -> PathBuf {
 /// A running system.
 pub struct System {
     pub nats: NatsServer,
+    /// One JetStream client for the harness's own reads and publishes (it reconnects by
+    /// itself across a restart of `nats-server`).
+    pub js: async_nats::jetstream::Context,
     pub postgres: Postgres,
     pub database_url: String,
     pub shop: Service,
@@ -238,6 +241,7 @@ impl System {
             sync_always: true,
             max_file_store: options.max_file_store,
         });
+        let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await?);
         let postgres = Postgres::start();
         let database_url = postgres.create_database();
         let dir = tempfile::Builder::new().prefix("chaos-").tempdir()?;
@@ -348,6 +352,7 @@ impl System {
         }
         let mut system = System {
             nats,
+            js,
             postgres,
             database_url,
             shop,
@@ -385,6 +390,18 @@ impl System {
     /// Where the load generator connects.
     pub fn ingress_addrs(&self) -> Vec<SocketAddr> {
         self.ingresses.iter().map(|i| i.addr).collect()
+    }
+
+    /// The chat stream's state now.
+    pub async fn chat_state(&self) -> anyhow::Result<async_nats::jetstream::stream::State> {
+        Ok(self
+            .js
+            .get_stream(common::subjects::CHAT_STREAM)
+            .await?
+            .info()
+            .await?
+            .state
+            .clone())
     }
 
     /// The REST API's origin (the first projections instance).

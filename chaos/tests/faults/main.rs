@@ -91,8 +91,7 @@ async fn the_checks_catch_a_message_stored_twice_and_an_orphan_turn_event() {
         panic!("the first message was not acked: {ops:?}")
     };
 
-    let client = async_nats::connect(system.nats.url()).await.unwrap();
-    let js = async_nats::jetstream::new(client);
+    let js = &system.js;
     let stream = js.get_stream(common::subjects::CHAT_STREAM).await.unwrap();
     let stored = stream.get_raw_message(acked).await.unwrap();
     // The same message again under another event id: a second copy in the stream.
