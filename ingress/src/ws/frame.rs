@@ -240,15 +240,18 @@ fn parse_well_formed(text: &str) -> Option<Result<ClientFrame, FrameError>> {
     }
     let frame: WellFormed = serde_json::from_str(text).ok()?;
     match (&*frame.kind, frame.content) {
-        ("message", Some(content)) => Some((|| {
-            Ok(ClientFrame::Message {
-                content: MessageContent::parse(content.into_owned())?,
-                client_msg_id: frame
+        ("message", Some(content)) => Some(MessageContent::parse(content.into_owned()).and_then(
+            |content| {
+                let client_msg_id = frame
                     .client_msg_id
                     .map(|id| ClientMsgId::parse(id.into_owned()))
-                    .transpose()?,
-            })
-        })()),
+                    .transpose()?;
+                Ok(ClientFrame::Message {
+                    content,
+                    client_msg_id,
+                })
+            },
+        )),
         ("ping", _) => Some(Ok(ClientFrame::Ping)),
         _ => None,
     }
