@@ -182,6 +182,15 @@ impl Leadership {
 /// their checkpoint together (a transaction is still all or nothing), and the projector
 /// applies them again from the stream: nothing is lost or counted twice, and the
 /// projector does not wait for a disk flush per batch.
+///
+/// `plan_cache_mode = force_custom_plan`: every statement is planned for the tables as they
+/// are now. PostgreSQL otherwise settles on a generic plan of a prepared statement after five
+/// runs and keeps it until the table is next analyzed; on fresh tables (a new database, the
+/// first minute before autovacuum's first pass) that plan is a sequential scan, and the
+/// batch's look-ups of its turns and conversations then read the whole table while it grows:
+/// 61 ms a batch instead of 0.6 ms, and the projector fell 100,000 events behind in the first
+/// 30 s of a load run (docs/benchmarks.md, run A13). Planning costs well under a millisecond
+/// per batch.
 fn lock_options(pool: &PgPool) -> PgConnectOptions {
     let options = (*pool.connect_options()).clone();
     options
@@ -191,6 +200,7 @@ fn lock_options(pool: &PgPool) -> PgConnectOptions {
             ("tcp_keepalives_interval", "5"),
             ("tcp_keepalives_count", "3"),
             ("synchronous_commit", "off"),
+            ("plan_cache_mode", "force_custom_plan"),
         ])
 }
 
