@@ -65,8 +65,18 @@ pub async fn start(args: UpArgs, shutdown: CancellationToken) -> anyhow::Result<
     let (client, js) = common::jetstream::connect(&args.nats).await?;
     let stream = common::jetstream::ensure_chat_stream(&js, &args.nats).await?;
     common::dead_letters::ensure_stream(&js, &args.nats).await?;
+    // The worker and the projector have NATS connections of their own, as they do when they
+    // run as separate processes. A connection is one socket that one task reads and writes:
+    // shared, the projector's large pulls and the live tail queued in front of the workers'
+    // and the ingress's acknowledgements (docs/benchmarks.md, run A14).
+    let (_, worker_js) = common::jetstream::connect(&args.nats).await?;
+    let worker_stream = worker_js.get_stream(common::subjects::CHAT_STREAM).await?;
+    let (_, projector_js) = common::jetstream::connect(&args.nats).await?;
+    let projector_stream = projector_js
+        .get_stream(common::subjects::CHAT_STREAM)
+        .await?;
     let (workers_consumer, worker_state) =
-        workers::startup::build(js.clone(), stream.clone(), agents, &args.worker).await?;
+        workers::startup::build(worker_js, worker_stream, agents, &args.worker).await?;
 
     let worker = tokio::spawn(workers::consumer::run(
         workers_consumer,
@@ -76,7 +86,7 @@ pub async fn start(args: UpArgs, shutdown: CancellationToken) -> anyhow::Result<
     ));
     let projector = tokio::spawn(projections::projector::run(
         pool.clone(),
-        stream.clone(),
+        projector_stream,
         args.projection.projector_batch,
         args.projection.projector_standby_poll,
         shutdown.clone(),

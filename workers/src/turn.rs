@@ -328,8 +328,12 @@ impl<'a> Turn<'a> {
                 status: failed.status,
             },
             _ => {
-                // The call is on record before its side effect happens.
-                self.sink.flush().await?;
+                // A write is on record before its side effect happens. A read has none:
+                // its events stay in flight while the request is made (one round trip to
+                // JetStream less per turn), and the turn's last flush waits for them.
+                if permission != Permission::Read {
+                    self.sink.flush().await?;
+                }
                 // Names this tool with these arguments: a redo that proposes other
                 // arguments must not get the stored answer of the first request.
                 let request = self.step_id(&step).simple().to_string();
@@ -570,6 +574,7 @@ mod tests {
     struct FakeTools {
         answers: Mutex<HashMap<String, Vec<Scripted>>>,
         calls: Mutex<Vec<(String, Value, String)>>,
+        log: Log,
     }
 
     impl FakeTools {
@@ -591,6 +596,7 @@ mod tests {
                 .lock()
                 .unwrap()
                 .push((name.into(), params.clone(), key.into()));
+            self.log.lock().unwrap().push(format!("call: {name}"));
             let answer = self
                 .answers
                 .lock()
@@ -629,7 +635,12 @@ mod tests {
     struct VecSink {
         events: Vec<Envelope>,
         fail_from: Option<usize>,
+        /// Shared with [`FakeTools`]: what was on record when, and when calls were made.
+        log: Log,
     }
+
+    /// `stored: <kind>` for each event a flush put on record, `call: <tool>` for each call.
+    type Log = Arc<Mutex<Vec<String>>>;
 
     impl Sink for VecSink {
         fn emit(&mut self, event: Envelope) -> BoxFuture<'_, Result<(), TurnError>> {
@@ -643,6 +654,11 @@ mod tests {
         }
 
         fn flush(&mut self) -> BoxFuture<'_, Result<(), TurnError>> {
+            let mut log = self.log.lock().unwrap();
+            let stored = log.iter().filter(|l| l.starts_with("stored")).count();
+            for event in &self.events[stored..] {
+                log.push(format!("stored: {}", event.payload.kind()));
+            }
             Box::pin(async { Ok(()) })
         }
     }
@@ -828,6 +844,48 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_write_is_on_record_before_it_runs_and_a_read_does_not_wait() {
+        let (agents, tools) = agents(FakeTools::default());
+        let run_logged = |incoming: Incoming, prior: Prior| {
+            let agents = agents.clone();
+            let log = tools.log.clone();
+            async move {
+                log.lock().unwrap().clear();
+                let mut sink = VecSink {
+                    log: log.clone(),
+                    ..VecSink::default()
+                };
+                run(&agents, &incoming, prior, &mut sink, at).await.unwrap();
+                let log = log.lock().unwrap().clone();
+                (sink.events, log)
+            }
+        };
+        let (_, read) = run_logged(incoming("Where is ORD-1001?", 1), Prior::default()).await;
+        assert_eq!(
+            read.first().map(String::as_str),
+            Some("call: getOrder"),
+            "a read is not held back for its events: {read:?}"
+        );
+
+        let (asked, _) = run_logged(incoming("Please cancel ORD-1001", 2), Prior::default()).await;
+        let prior = Prior {
+            pending: completed(&asked).pending.clone(),
+            recorded: Vec::new(),
+        };
+        let (_, write) = run_logged(incoming("yes", 3), prior).await;
+        let call = write.iter().position(|l| l == "call: cancelOrder").unwrap();
+        assert_eq!(
+            write[..call],
+            [
+                "stored: turn.started",
+                "stored: agent.routed",
+                "stored: tool.called"
+            ],
+            "a write runs only once its call is on record: {write:?}"
+        );
+    }
+
+    #[tokio::test]
     async fn a_no_drops_the_pending_write() {
         let (agents, tools) = agents(FakeTools::default());
         let first = turn(&agents, &incoming("cancel ORD-1001", 1), Prior::default()).await;
@@ -982,8 +1040,8 @@ mod tests {
         // The first attempt stores four events (through tool.succeeded), then the stream
         // goes away.
         let mut sink = VecSink {
-            events: Vec::new(),
             fail_from: Some(4),
+            ..VecSink::default()
         };
         let err = run(&agents, &message, Prior::default(), &mut sink, at)
             .await
