@@ -419,7 +419,7 @@ impl Checker {
                     .collect();
                 self.check(&wrapped)
             }
-            "set" | "mkdir" | "chown" | "cd" | "sed" | "head" | "echo" => Ok(()),
+            "set" | "mkdir" | "chown" | "cd" | "sed" | "head" | "echo" | "wait" => Ok(()),
             _ if program.starts_with("$(pg_bin_dir)/") => lib_function("pg_bin_dir"),
             _ if program.starts_with("ensure_") => lib_function(&program),
             _ => Err(format!("a command this test has no rule for: {program}")),
