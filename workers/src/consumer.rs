@@ -90,6 +90,42 @@ pub struct Worker {
     pub policy: RetryPolicy,
     /// Woken whenever a turn of this process ends, so parked messages look again.
     settled: Notify,
+    /// The turns this process ended last, by thread: see [`Ended`].
+    ended: Ended,
+}
+
+/// The last turn this process ended in each thread: the sequence of the message it
+/// answered and the event that ended it (as stored: its PubAck came back).
+///
+/// A thread's next message names that sequence as its previous one. If it comes here on
+/// its first delivery, nothing else can have written a turn event for the thread since:
+/// another worker would need a later message, which waits for this one, and an earlier
+/// delivery of this message would have made this one the second. So the stored event is
+/// the thread's last turn event, and the turn starts without reading it back (a direct
+/// get, one JetStream round trip per turn). Anything else reads the stream as before.
+#[derive(Default)]
+struct Ended(Mutex<HashMap<String, (u64, Envelope)>>);
+
+impl Ended {
+    /// Threads remembered at most; past it the memory starts over (a miss costs one read).
+    const CAPACITY: usize = 50_000;
+
+    fn remember(&self, thread: &ThreadId, message_seq: u64, terminal: Envelope) {
+        let mut ended = self.0.lock().expect("ended lock");
+        if ended.len() >= Self::CAPACITY {
+            ended.clear();
+        }
+        ended.insert(thread.to_string(), (message_seq, terminal));
+    }
+
+    /// The event that ended the turn of `previous`, if this process ended it.
+    fn take(&self, thread: &ThreadId, previous: u64) -> Option<Envelope> {
+        let mut ended = self.0.lock().expect("ended lock");
+        match ended.remove(thread.as_str()) {
+            Some((seq, terminal)) if seq == previous => Some(terminal),
+            _ => None,
+        }
+    }
 }
 
 impl Worker {
@@ -100,6 +136,7 @@ impl Worker {
             agents: LiveAgents::new(agents),
             policy,
             settled: Notify::new(),
+            ended: Ended::default(),
         }
     }
 }
@@ -152,9 +189,16 @@ pub async fn step(worker: &Worker, delivery: Delivery<'_>) -> Outcome {
         }
     };
     let retry = |error: String| worker_retry(worker, delivery.delivered, error);
-    let last = match last_turn_event(&worker.stream, &event.thread_id).await {
-        Ok(last) => last,
-        Err(err) => return retry(err),
+    let ended_here = (delivery.delivered == 1)
+        .then(|| previous_seq(delivery.headers))
+        .flatten()
+        .and_then(|previous| worker.ended.take(&event.thread_id, previous));
+    let last = match ended_here {
+        Some(terminal) => Last::Event(terminal),
+        None => match last_turn_event(&worker.stream, &event.thread_id).await {
+            Ok(last) => last,
+            Err(err) => return retry(err),
+        },
     };
     let own = last
         .event()
@@ -193,6 +237,7 @@ pub async fn step(worker: &Worker, delivery: Delivery<'_>) -> Outcome {
     let mut sink = JetStreamSink {
         js: &worker.js,
         acks: Vec::new(),
+        terminal: None,
     };
     // The tool set current when the turn starts, for the whole turn.
     let agents = worker.agents.current();
@@ -202,7 +247,14 @@ pub async fn step(worker: &Worker, delivery: Delivery<'_>) -> Outcome {
     })
     .await
     {
-        Ok(()) => Outcome::Done,
+        Ok(()) => {
+            if let Some(terminal) = sink.terminal {
+                worker
+                    .ended
+                    .remember(&incoming.event.thread_id, incoming.seq, terminal);
+            }
+            Outcome::Done
+        }
         Err(TurnError::Engine(EngineError::Retryable(reason))) => {
             retry(format!("engine unavailable: {reason}"))
         }
@@ -349,6 +401,8 @@ async fn turn_events(stream: &Stream, event: &Envelope, seq: u64) -> Result<Vec<
 struct JetStreamSink<'a> {
     js: &'a Context,
     acks: Vec<PublishAckFuture>,
+    /// The event that ended the turn, once emitted (stored once `flush` returned).
+    terminal: Option<Envelope>,
 }
 
 impl Sink for JetStreamSink<'_> {
@@ -363,6 +417,9 @@ impl Sink for JetStreamSink<'_> {
                 .await
                 .map_err(|err| TurnError::Publish(err.to_string()))?;
             self.acks.push(ack);
+            if event.payload.is_terminal() {
+                self.terminal = Some(event);
+            }
             Ok(())
         })
     }
