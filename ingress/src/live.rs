@@ -80,7 +80,14 @@ impl LiveTail {
     ) -> anyhow::Result<LiveTail> {
         let tail = LiveTail::default();
         let position = stream.info().await?.state.last_sequence;
-        tokio::spawn(tail.clone().run(client, stream, position, shutdown));
+        // One task carries every connection's events. Unconstrained: tokio's cooperative
+        // budget would make it yield after 128 events, to the back of a run queue of a
+        // thousand sessions, and the tail fell behind its ~20,000 events/s in bursts (the
+        // load runs' long p99, docs/benchmarks.md A17). It only ever handles what the
+        // subscription has buffered, then waits.
+        tokio::spawn(tokio::task::unconstrained(
+            tail.clone().run(client, stream, position, shutdown),
+        ));
         Ok(tail)
     }
 
