@@ -194,6 +194,10 @@ impl LiveTail {
                 match next {
                     Some(Ok(message)) => {
                         let Ok(info) = message.info() else { continue };
+                        let delay = time::OffsetDateTime::now_utc() - info.published;
+                        crate::metrics::METRICS
+                            .live_delay_seconds
+                            .observe(delay.as_seconds_f64().max(0.0));
                         let seq = info.stream_sequence;
                         last_seq = seq;
                         if let Some(thread) = subjects::thread_of(&message.subject)

@@ -28,6 +28,8 @@ pub struct IngressMetrics {
     pub publish_seconds: Histogram,
     /// Connections closed because the client read too slowly.
     pub slow_clients: Counter,
+    /// From an event being stored to the live tail handing it to its connections.
+    pub live_delay_seconds: Histogram,
 }
 
 pub static METRICS: LazyLock<IngressMetrics> = LazyLock::new(|| {
@@ -40,6 +42,9 @@ pub static METRICS: LazyLock<IngressMetrics> = LazyLock::new(|| {
             0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
         ]),
         slow_clients: Counter::default(),
+        live_delay_seconds: Histogram::new([
+            0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+        ]),
     };
     common::metrics::register(|r| {
         r.register(
@@ -71,6 +76,11 @@ pub static METRICS: LazyLock<IngressMetrics> = LazyLock::new(|| {
             "ws_slow_clients",
             "Connections closed because the client read too slowly",
             metrics.slow_clients.clone(),
+        );
+        r.register(
+            "ws_live_delay_seconds",
+            "Seconds from an event being stored to the live tail handing it to its connections",
+            metrics.live_delay_seconds.clone(),
         );
     });
     metrics

@@ -91,12 +91,21 @@ async fn metrics_count_connections_messages_and_errors_by_code() {
     let mut socket = stack.connect("").await;
     next_frame(&mut socket).await;
     send_json(&mut socket, json!({"type": "message", "content": "hi"})).await;
-    frames_until(&mut socket, |f| f["type"] == "ack").await;
+    let answered = frames_until(&mut socket, |f| is_event(f, "turn.completed")).await;
+    let delivered = answered.iter().filter(|f| f["type"] == "event").count();
     send_json(&mut socket, json!({"type": "nope"})).await;
     frames_until(&mut socket, |f| f["type"] == "error").await;
 
     assert_eq!(stack.metric("smart_support_ws_connections").await, 1.0);
     assert_eq!(stack.metric("smart_support_ws_messages_total").await, 1.0);
+    // Every event the socket got went through the live tail, which timed it.
+    assert!(
+        stack
+            .metric("smart_support_ws_live_delay_seconds_count")
+            .await
+            >= delivered as f64,
+        "the live tail's delay is not counted for the {delivered} events delivered"
+    );
     assert_eq!(
         stack
             .metric("smart_support_ws_errors_total{code=\"unknown_type\"}")
