@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_nats::jetstream::{
-    consumer::{DeliverPolicy, pull::OrderedConfig},
+    consumer::{DeliverPolicy, push::OrderedConfig},
     stream::Stream,
 };
 use axum::extract::ws::Utf8Bytes;
@@ -152,7 +152,12 @@ impl LiveTail {
             let deliver_policy = DeliverPolicy::ByStartSequence {
                 start_sequence: last_seq + 1,
             };
+            // A push consumer: the server sends events as they are stored. The pull kind
+            // asks for 500 at a time and waits a round trip for the next 500, which at
+            // ~20,000 events/s left the tail starved for tens of milliseconds whenever a
+            // request was slow (docs/benchmarks.md A20).
             let config = OrderedConfig {
+                deliver_subject: client.new_inbox(),
                 filter_subject: subjects::CHAT_SUBJECTS.into(),
                 deliver_policy,
                 ..Default::default()
