@@ -69,12 +69,13 @@ pub async fn start(args: UpArgs, shutdown: CancellationToken) -> anyhow::Result<
     // run as separate processes. A connection is one socket that one task reads and writes:
     // shared, the projector's large pulls and the live tail queued in front of the workers'
     // and the ingress's acknowledgements (docs/benchmarks.md, run A14).
-    let (_, worker_js) = common::jetstream::connect(&args.nats).await?;
-    let worker_stream = worker_js.get_stream(common::subjects::CHAT_STREAM).await?;
-    let (_, projector_js) = common::jetstream::connect(&args.nats).await?;
-    let projector_stream = projector_js
-        .get_stream(common::subjects::CHAT_STREAM)
-        .await?;
+    let own_connection = || async {
+        let (_, js) = common::jetstream::connect(&args.nats).await?;
+        let stream = js.get_stream(common::subjects::CHAT_STREAM).await?;
+        anyhow::Ok((js, stream))
+    };
+    let (worker_js, worker_stream) = own_connection().await?;
+    let (_, projector_stream) = own_connection().await?;
     let (workers_consumer, worker_state) =
         workers::startup::build(worker_js, worker_stream, agents, &args.worker).await?;
 

@@ -637,6 +637,8 @@ mod tests {
         fail_from: Option<usize>,
         /// Shared with [`FakeTools`]: what was on record when, and when calls were made.
         log: Log,
+        /// How many of `events` a flush has put on record.
+        flushed: usize,
     }
 
     /// `stored: <kind>` for each event a flush put on record, `call: <tool>` for each call.
@@ -654,11 +656,13 @@ mod tests {
         }
 
         fn flush(&mut self) -> BoxFuture<'_, Result<(), TurnError>> {
-            let mut log = self.log.lock().unwrap();
-            let stored = log.iter().filter(|l| l.starts_with("stored")).count();
-            for event in &self.events[stored..] {
-                log.push(format!("stored: {}", event.payload.kind()));
-            }
+            let stored = &self.events[self.flushed..];
+            self.log.lock().unwrap().extend(
+                stored
+                    .iter()
+                    .map(|event| format!("stored: {}", event.payload.kind())),
+            );
+            self.flushed = self.events.len();
             Box::pin(async { Ok(()) })
         }
     }
