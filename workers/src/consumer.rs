@@ -102,7 +102,8 @@ pub struct Worker {
 /// another worker would need a later message, which waits for this one, and an earlier
 /// delivery of this message would have made this one the second. So the stored event is
 /// the thread's last turn event, and the turn starts without reading it back (a direct
-/// get, one JetStream round trip per turn). Anything else reads the stream as before.
+/// get, one JetStream round trip per turn). Anything else reads the stream as before
+/// (`workers/tests/workers/redelivery.rs` shows why a later delivery must).
 #[derive(Default)]
 struct Ended(Mutex<HashMap<String, (u64, Envelope)>>);
 

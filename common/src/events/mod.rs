@@ -161,6 +161,24 @@ impl Envelope {
         }
     }
 
+    /// A user message typed now in `thread`, with fresh event and turn ids and no client
+    /// message id: for tools and tests that write to the stream themselves. (The ingress
+    /// derives both ids from the client message id instead, so that a resend is the same
+    /// event.)
+    pub fn user_message(thread: &ThreadId, content: &str) -> Envelope {
+        Envelope::new(
+            Uuid::new_v4(),
+            thread.clone(),
+            TurnId::from_uuid(Uuid::new_v4()),
+            OffsetDateTime::now_utc(),
+            MessageReceived {
+                content: content.to_owned(),
+                client_msg_id: None,
+                backdated_ms: None,
+            },
+        )
+    }
+
     /// How far back the events of the turn that answers this message are dated: its
     /// `backdated_ms` (demo data), zero for every other event.
     pub fn backdating(&self) -> time::Duration {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use async_nats::jetstream::{self, Context, stream::Stream};
 use common::config::NatsArgs;
 use common::dead_letters::{self, DeadLetterError, Failure, Filter, Source};
-use common::events::{Envelope, ErrorCategory, MessageReceived, Payload, ThreadId, TurnId};
+use common::events::{Envelope, ErrorCategory, Payload, ThreadId};
 use common::subjects;
 use testkit::NatsServer;
 use time::OffsetDateTime;
@@ -39,17 +39,7 @@ async fn nats() -> Nats {
 }
 
 fn message(thread: &ThreadId, content: &str) -> Envelope {
-    Envelope::new(
-        Uuid::new_v4(),
-        thread.clone(),
-        TurnId::from_uuid(Uuid::new_v4()),
-        OffsetDateTime::now_utc(),
-        MessageReceived {
-            content: content.into(),
-            client_msg_id: None,
-            backdated_ms: None,
-        },
-    )
+    Envelope::user_message(thread, content)
 }
 
 /// Stores a payload on a thread's user subject and returns its sequence.

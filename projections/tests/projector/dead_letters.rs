@@ -6,12 +6,10 @@ use std::time::Duration;
 
 use async_nats::jetstream::Context;
 use common::dead_letters::{self, Failure, Source};
-use common::events::{Envelope, ErrorCategory, MessageReceived, ThreadId, TurnId};
+use common::events::{Envelope, ErrorCategory, ThreadId};
 use projections::http::{ApiState, router};
 use serde_json::{Value, json};
 use testkit::{NatsServer, Postgres};
-use time::OffsetDateTime;
-use uuid::Uuid;
 
 const TOKEN: &str = "operator-secret";
 
@@ -121,18 +119,7 @@ impl Api {
 }
 
 fn message(thread: &ThreadId, content: &str) -> Vec<u8> {
-    Envelope::new(
-        Uuid::new_v4(),
-        thread.clone(),
-        TurnId::from_uuid(Uuid::new_v4()),
-        OffsetDateTime::now_utc(),
-        MessageReceived {
-            content: content.into(),
-            client_msg_id: None,
-            backdated_ms: None,
-        },
-    )
-    .to_json()
+    Envelope::user_message(thread, content).to_json()
 }
 
 fn error_code(body: &Value) -> &str {

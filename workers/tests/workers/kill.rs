@@ -8,12 +8,11 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, stream::Stream};
 use axum::{Json, Router, http::HeaderMap, routing::get};
-use common::config::NatsArgs;
-use common::events::{Envelope, MessageReceived, ThreadId, TurnId};
+use common::events::{Envelope, ThreadId};
 use serde_json::json;
 use testkit::NatsServer;
-use time::OffsetDateTime;
-use uuid::Uuid;
+
+use crate::fixture::{chat_stream, status_agents, turn_events};
 
 /// An API whose first `GET /status` never answers (the worker is killed while it
 /// waits); later ones answer at once. Records each request's `Idempotency-Key`.
@@ -76,21 +75,6 @@ fn spawn_worker(nats: &str, config: &std::path::Path, api: std::net::SocketAddr)
     WorkerProcess(child)
 }
 
-/// Every event on the thread's turn subject, in stream order.
-async fn turn_events(stream: &Stream, thread: &ThreadId) -> Vec<Envelope> {
-    let subject = common::subjects::turn_event(thread);
-    let mut events = Vec::new();
-    let mut next = 1;
-    while let Ok(message) = stream
-        .direct_get_next_for_subject(subject.as_str(), Some(next))
-        .await
-    {
-        next = message.sequence + 1;
-        events.push(Envelope::from_json(&message.payload).unwrap());
-    }
-    events
-}
-
 async fn wait_for(stream: &Stream, thread: &ThreadId, kind: &str) -> Vec<Envelope> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
@@ -111,46 +95,12 @@ async fn a_worker_killed_mid_tool_call_is_replaced_and_the_message_gets_exactly_
     let nats = NatsServer::start();
     let (api, keys) = hanging_once_api().await;
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("status.yaml"),
-        "openapi: 3.0.3\ninfo: {title: status, version: '1'}\nservers: [{url: 'http://example.invalid'}]\n\
-         paths:\n  /status:\n    get:\n      operationId: getStatus\n      summary: Service status\n      \
-         responses: {'200': {description: ok}}\n",
-    )
-    .unwrap();
-    let config = dir.path().join("agents.yaml");
-    std::fs::write(
-        &config,
-        "openapi: status.yaml\ndefault_agent: general\nagents:\n  - name: general\n    description: All\n    \
-         tools: {getStatus: read}\n    intents:\n      - name: status\n        patterns: ['.']\n        \
-         tool: getStatus\n        reply: 'Status: {result.state}'\n",
-    )
-    .unwrap();
-
-    let args = NatsArgs {
-        nats_url: nats.url(),
-        stream_replicas: 1,
-        duplicate_window: Duration::from_secs(600),
-        client_name: "kill-test".into(),
-    };
-    let (_client, js) = common::jetstream::connect(&args).await.unwrap();
-    let stream = common::jetstream::ensure_chat_stream(&js, &args)
-        .await
-        .unwrap();
+    let config = status_agents(dir.path());
+    let (_client, js, stream) = chat_stream(&nats, "kill-test").await;
     let mut first = spawn_worker(&nats.url(), &config, api);
 
     let thread = ThreadId::generate();
-    let message = Envelope::new(
-        Uuid::new_v4(),
-        thread.clone(),
-        TurnId::from_uuid(Uuid::new_v4()),
-        OffsetDateTime::now_utc(),
-        MessageReceived {
-            content: "how are things?".into(),
-            client_msg_id: None,
-            backdated_ms: None,
-        },
-    );
+    let message = Envelope::user_message(&thread, "how are things?");
     js.publish(message.subject(), message.to_json().into())
         .await
         .unwrap()

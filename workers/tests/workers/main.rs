@@ -1,7 +1,10 @@
 //! Integration tests of the workers: the OpenAI-compatible engine against a fake model
-//! server, tools against real HTTP servers, and a worker process killed mid-turn.
+//! server, tools against real HTTP servers, a worker process killed mid-turn, and two
+//! workers handing one thread's messages between them.
 
+mod fixture;
 mod kill;
 mod openai_engine;
+mod redelivery;
 mod ssrf;
 mod tools;

@@ -1,0 +1,63 @@
+//! What the tests that run whole turns against JetStream share: a one-tool agents config
+//! (`GET /status`, a read, answered by a rule), the chat stream on a test server, and a
+//! way to read a thread's turn events back.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use async_nats::Client;
+use async_nats::jetstream::{Context, stream::Stream};
+use common::config::NatsArgs;
+use common::events::{Envelope, ThreadId};
+use testkit::NatsServer;
+
+/// Writes `status.yaml` (the OpenAPI document) and `agents.yaml` into `dir`: one agent whose
+/// every message calls `getStatus` and replies with its `state`. Returns the config's path.
+pub fn status_agents(dir: &Path) -> PathBuf {
+    std::fs::write(
+        dir.join("status.yaml"),
+        "openapi: 3.0.3\ninfo: {title: status, version: '1'}\nservers: [{url: 'http://example.invalid'}]\n\
+         paths:\n  /status:\n    get:\n      operationId: getStatus\n      summary: Service status\n      \
+         responses: {'200': {description: ok}}\n",
+    )
+    .unwrap();
+    let config = dir.join("agents.yaml");
+    std::fs::write(
+        &config,
+        "openapi: status.yaml\ndefault_agent: general\nagents:\n  - name: general\n    description: All\n    \
+         tools: {getStatus: read}\n    intents:\n      - name: status\n        patterns: ['.']\n        \
+         tool: getStatus\n        reply: 'Status: {result.state}'\n",
+    )
+    .unwrap();
+    config
+}
+
+/// A client of `nats`, and the chat stream made as the services make it.
+pub async fn chat_stream(nats: &NatsServer, client_name: &str) -> (Client, Context, Stream) {
+    let args = NatsArgs {
+        nats_url: nats.url(),
+        stream_replicas: 1,
+        duplicate_window: Duration::from_secs(600),
+        client_name: client_name.into(),
+    };
+    let (client, js) = common::jetstream::connect(&args).await.unwrap();
+    let stream = common::jetstream::ensure_chat_stream(&js, &args)
+        .await
+        .unwrap();
+    (client, js, stream)
+}
+
+/// Every event on the thread's turn subject, in stream order.
+pub async fn turn_events(stream: &Stream, thread: &ThreadId) -> Vec<Envelope> {
+    let subject = common::subjects::turn_event(thread);
+    let mut events = Vec::new();
+    let mut next = 1;
+    while let Ok(message) = stream
+        .direct_get_next_for_subject(subject.as_str(), Some(next))
+        .await
+    {
+        next = message.sequence + 1;
+        events.push(Envelope::from_json(&message.payload).unwrap());
+    }
+    events
+}
