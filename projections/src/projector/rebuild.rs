@@ -405,6 +405,11 @@ async fn drop_secondary_indexes(pool: &PgPool) -> sqlx::Result<Vec<String>> {
 }
 
 /// Reads the events after `from` up to `to` and sends them decoded, in batches.
+///
+/// A read that breaks (the server restarted and took the ephemeral consumer with it, the
+/// connection dropped, heartbeats stopped) is started again after the last event read,
+/// up to [`READ_ATTEMPTS`] times in a row with growing pauses, so a long replay survives
+/// a NATS restart instead of starting over.
 async fn read(
     stream: Stream,
     from: u64,
@@ -413,32 +418,62 @@ async fn read(
     reader: Reader,
     batches: tokio::sync::mpsc::Sender<Vec<Delivered>>,
 ) -> anyhow::Result<()> {
-    let mut messages = messages(&stream, from, batch, reader).await?;
+    let mut last = from;
     let mut out = Vec::with_capacity(batch);
-    // Full batches, not whatever is ready: the end (`to`) is known, so waiting for the
-    // rest of a batch never waits for events that may not come. (Chunks of what was
-    // ready averaged 127 events in the first measured rebuild.)
-    while let Some(message) = messages.next().await {
-        let message = message?;
-        let seq = message
-            .info()
-            .map_err(|err| anyhow::anyhow!("a message without JetStream info: {err}"))?
-            .stream_sequence;
-        if seq <= to {
-            out.push(Delivered::from_stored(seq, &message.payload));
+    let mut failures = 0;
+    loop {
+        let broke = match messages(&stream, last, batch, reader).await {
+            Ok(mut messages) => loop {
+                let message = match messages.next().await {
+                    Some(Ok(message)) => message,
+                    Some(Err(err)) => break err,
+                    None => break anyhow::anyhow!("the stream's messages ended"),
+                };
+                failures = 0;
+                let seq = message
+                    .info()
+                    .map_err(|err| anyhow::anyhow!("a message without JetStream info: {err}"))?
+                    .stream_sequence;
+                if seq <= last {
+                    continue; // already read before the read broke
+                }
+                last = seq;
+                if seq <= to {
+                    out.push(Delivered::from_stored(seq, &message.payload));
+                }
+                // Full batches, not whatever is ready: the end (`to`) is known, so waiting
+                // for the rest of a batch never waits for events that may not come. (Chunks
+                // of what was ready averaged 127 events in the first measured rebuild.)
+                if out.len() == batch || seq >= to {
+                    let full = std::mem::replace(&mut out, Vec::with_capacity(batch));
+                    if !full.is_empty() && batches.send(full).await.is_err() {
+                        return Ok(()); // the applier stopped; its error is the one reported
+                    }
+                }
+                if seq >= to {
+                    return Ok(());
+                }
+            },
+            Err(err) => err,
+        };
+        failures += 1;
+        if failures >= READ_ATTEMPTS {
+            return Err(broke.context(format!(
+                "reading the stream after sequence {last} failed {failures} times in a row"
+            )));
         }
-        if out.len() == batch || seq >= to {
-            let full = std::mem::replace(&mut out, Vec::with_capacity(batch));
-            if !full.is_empty() && batches.send(full).await.is_err() {
-                return Ok(()); // the applier stopped; its error is the one reported
-            }
-        }
-        if seq >= to {
-            return Ok(());
-        }
+        tracing::warn!(error = %format!("{broke:#}"), after = last, "the replay's read broke; reading on after the last event read");
+        tokio::time::sleep(READ_PAUSE * 2u32.pow(failures - 1)).await;
     }
-    anyhow::bail!("the stream's messages ended before sequence {to}")
 }
+
+/// Reads in a row that may break before a replay gives up (see [`read`]).
+const READ_ATTEMPTS: u32 = 6;
+/// The pause after the first broken read; it doubles with each one after (0.5 s to 8 s).
+const READ_PAUSE: Duration = Duration::from_millis(500);
+/// How often the server tells the replay's pull that it is alive: a read hears of a
+/// consumer lost in a restart after two missed heartbeats.
+const READ_HEARTBEAT: Duration = Duration::from_secs(2);
 
 /// The stream's messages from `from + 1` on, through an ephemeral consumer.
 async fn messages(
@@ -468,6 +503,7 @@ async fn messages(
             consumer
                 .stream()
                 .max_messages_per_batch(batch)
+                .heartbeat(READ_HEARTBEAT)
                 .messages()
                 .await?
                 .map(|m| m.map_err(anyhow::Error::from))

@@ -18,7 +18,7 @@ struct Live {
     pool: PgPool,
     database: DatabaseArgs,
     shutdown: CancellationToken,
-    _nats: NatsServer,
+    nats: NatsServer,
     _postgres: Postgres,
 }
 
@@ -54,7 +54,7 @@ impl Live {
             pool,
             database,
             shutdown,
-            _nats: nats,
+            nats,
             _postgres: postgres,
         }
     }
@@ -187,6 +187,70 @@ async fn a_rebuild_swaps_in_tables_equal_to_the_live_ones_and_the_projector_goes
         .unwrap()
         .expect("the new conversation is projected after the swap");
     assert_eq!(row.message_count, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebuild_reads_on_when_nats_restarts_in_the_middle_of_its_replay() {
+    let mut live = Live::start().await;
+    let mut last = 0;
+    for _ in 0..400 {
+        last = live.turn(&ThreadId::generate()).await;
+    }
+    live.applied(last).await;
+    let before = snapshot::take(&live.pool).await.unwrap();
+
+    let rebuilding = tokio::spawn({
+        let (pool, database, stream) = (
+            live.pool.clone(),
+            live.database.clone(),
+            live.stream.clone(),
+        );
+        async move {
+            let options = rebuild::Options {
+                quiet: true,
+                ..options()
+            };
+            rebuild::rebuild(&pool, &database, &stream, &options).await
+        }
+    });
+    // Once the replay has applied its first batches, the server goes away for a second and
+    // comes back without the replay's (in-memory, ephemeral) consumer.
+    let replayed = || async {
+        sqlx::query_scalar::<_, i64>(
+            "select last_seq from read_model_rebuild.projection_checkpoint",
+        )
+        .fetch_optional(&live.pool)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or(0) as u64
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while replayed().await == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the replay never started"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    live.nats.kill();
+    let at_kill = replayed().await;
+    assert!(
+        at_kill < last,
+        "the replay ended before the restart ({at_kill} of {last}): the test shows nothing"
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    live.nats.restart();
+
+    let done = tokio::time::timeout(Duration::from_secs(60), rebuilding)
+        .await
+        .expect("the rebuild ends")
+        .unwrap()
+        .unwrap();
+    assert_eq!(done.replayed.events, last, "every event once");
+    assert_eq!(done.live_checkpoint, last);
+    let after = snapshot::take(&live.pool).await.unwrap();
+    assert_eq!(snapshot::diff(&before, &after, 5), Vec::<String>::new());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
