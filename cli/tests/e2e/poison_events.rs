@@ -8,7 +8,7 @@
 use async_nats::jetstream;
 use serde_json::{Value, json};
 
-use crate::support::{Stack, frames_until, message_contents, next_frame, send_json};
+use crate::support::{Stack, message_contents, next_frame, send_json};
 
 /// A `message.received` of `thread` as the ingress writes it, for editing into a poison.
 fn message(thread: &str, content: &str) -> Value {
@@ -143,19 +143,22 @@ async fn poison_events_are_dead_lettered_once_and_the_workers_and_projector_keep
         json!({"type": "message", "content": "hello after the poison", "client_msg_id": "m-1"}),
     )
     .await;
-    let ack = frames_until(&mut socket, |f| f["type"] == "ack")
-        .await
-        .pop()
-        .unwrap();
-    let good = ack["seq"].as_u64().unwrap();
-    let completed = frames_until(&mut socket, |f| {
-        f["type"] == "event"
-            && f["event"]["kind"] == "turn.completed"
-            && f["event"]["message_seq"] == good
-    })
-    .await
-    .pop()
-    .unwrap();
+    // Its ack and its turn's events travel separately (websocket.md): wait for both.
+    let mut frames = Vec::new();
+    let completed = loop {
+        frames.push(next_frame(&mut socket).await);
+        let Some(ack) = frames.iter().find(|f| f["type"] == "ack") else {
+            continue;
+        };
+        let good = ack["seq"].as_u64().unwrap();
+        if let Some(completed) = frames.iter().find(|f| {
+            f["type"] == "event"
+                && f["event"]["kind"] == "turn.completed"
+                && f["event"]["message_seq"] == good
+        }) {
+            break completed.clone();
+        }
+    };
     let last = completed["seq"].as_u64().unwrap();
 
     // One dead letter per poison message, each once, none still waiting for redelivery.
