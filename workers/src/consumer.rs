@@ -548,6 +548,9 @@ pub async fn run(
         shutdown: shutdown.clone(),
     });
     let permits = Arc::new(Semaphore::new(max_in_flight.max(1)));
+    shared
+        .tasks
+        .spawn(watch_backlog(consumer.clone(), shutdown.clone()));
     'connect: while !shutdown.is_cancelled() {
         let stream = consumer
             .stream()
@@ -586,6 +589,29 @@ pub async fn run(
     shared.tasks.close();
     shared.tasks.wait().await;
     Ok(())
+}
+
+/// How often a worker reads the `workers` consumer's backlog.
+const BACKLOG_EVERY: Duration = Duration::from_secs(5);
+
+/// Keeps `worker_backlog_messages` at the user messages stored and not yet delivered to any
+/// worker. Every worker instance reads the same shared consumer, so they all show the same
+/// figure; a backlog that keeps growing means the workers answer slower than messages
+/// arrive (docs/operations.md).
+async fn watch_backlog(mut consumer: PullConsumer, shutdown: CancellationToken) {
+    loop {
+        match consumer.info().await {
+            Ok(info) => {
+                let pending = i64::try_from(info.num_pending).unwrap_or(i64::MAX);
+                metrics::METRICS.backlog.set(pending);
+            }
+            Err(err) => tracing::debug!(%err, "cannot read the workers consumer's backlog"),
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(BACKLOG_EVERY) => {}
+        }
+    }
 }
 
 /// Queues a message on its thread's lane, starting the lane if it is idle.

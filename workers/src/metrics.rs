@@ -29,6 +29,9 @@ pub struct WorkerMetrics {
     pub messages: Family<OutcomeLabel, Counter>,
     /// Messages waiting for their thread's previous turn to end.
     pub parked: Gauge,
+    /// User messages stored and not yet delivered to any worker (the `workers` consumer's
+    /// pending count, read every few seconds).
+    pub backlog: Gauge,
     /// Time from taking a message to settling it (turns that ran).
     pub turn_seconds: Histogram,
     /// Tool calls (after their retries) by tool and result.
@@ -39,6 +42,7 @@ pub static METRICS: LazyLock<WorkerMetrics> = LazyLock::new(|| {
     let metrics = WorkerMetrics {
         messages: Family::default(),
         parked: Gauge::default(),
+        backlog: Gauge::default(),
         turn_seconds: Histogram::new([
             0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
         ]),
@@ -54,6 +58,11 @@ pub static METRICS: LazyLock<WorkerMetrics> = LazyLock::new(|| {
             "worker_parked_messages",
             "Messages waiting for the previous turn of their thread to end",
             metrics.parked.clone(),
+        );
+        r.register(
+            "worker_backlog_messages",
+            "User messages stored and not yet delivered to any worker (the same in every worker)",
+            metrics.backlog.clone(),
         );
         r.register(
             "worker_turn_seconds",

@@ -2,6 +2,7 @@
 //! (`GET /status`, a read, answered by a rule), the chat stream on a test server, and a
 //! way to read a thread's turn events back.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -10,6 +11,7 @@ use async_nats::jetstream::{Context, stream::Stream};
 use common::config::NatsArgs;
 use common::events::{Envelope, ThreadId};
 use testkit::NatsServer;
+use workers::WorkerArgs;
 
 /// Writes `status.yaml` (the OpenAPI document) and `agents.yaml` into `dir`: one agent whose
 /// every message calls `getStatus` and replies with its `state`. Returns the config's path.
@@ -30,6 +32,21 @@ pub fn status_agents(dir: &Path) -> PathBuf {
     )
     .unwrap();
     config
+}
+
+/// A worker's settings for the agents of [`status_agents`] (written into `dir`) calling the
+/// API at `api`, with `more` flags after them.
+pub fn status_worker(dir: &Path, api: SocketAddr, more: &[&str]) -> WorkerArgs {
+    let mut flags = vec![
+        "--agents-config".to_owned(),
+        status_agents(dir).display().to_string(),
+        "--tools-base-url".to_owned(),
+        format!("http://{api}"),
+        "--tools-allow-hosts".to_owned(),
+        api.to_string(),
+    ];
+    flags.extend(more.iter().map(|flag| (*flag).to_owned()));
+    WorkerArgs::from_flags(flags).unwrap()
 }
 
 /// A client of `nats`, and the chat stream made as the services make it.

@@ -2,6 +2,7 @@
 //! server, tools against real HTTP servers, a worker process killed mid-turn, and two
 //! workers handing one thread's messages between them.
 
+mod backlog;
 mod fixture;
 mod kill;
 mod openai_engine;

@@ -18,7 +18,7 @@ use serde_json::json;
 use testkit::NatsServer;
 use workers::consumer::{Delivery, Outcome, RetryPolicy, Worker, step};
 
-use crate::fixture::{chat_stream, status_agents, turn_events};
+use crate::fixture::{chat_stream, status_worker, turn_events};
 
 /// An API whose `GET /status` answers at once and counts the requests.
 async fn counting_api() -> (SocketAddr, Arc<AtomicUsize>) {
@@ -43,16 +43,7 @@ async fn a_message_answered_elsewhere_is_not_answered_again_by_the_worker_that_e
     let nats = NatsServer::start();
     let (api, hits) = counting_api().await;
     let dir = tempfile::tempdir().unwrap();
-    let config = status_agents(dir.path());
-    let args = workers::WorkerArgs::from_flags([
-        "--agents-config".to_owned(),
-        config.display().to_string(),
-        "--tools-base-url".to_owned(),
-        format!("http://{api}"),
-        "--tools-allow-hosts".to_owned(),
-        api.to_string(),
-    ])
-    .unwrap();
+    let args = status_worker(dir.path(), api, &[]);
     let agents = workers::startup::load_agents(&args).unwrap();
     let (_client, js, stream) = chat_stream(&nats, "redelivery-test").await;
     let policy = RetryPolicy {
