@@ -462,7 +462,11 @@ async fn read(
                 "reading the stream after sequence {last} failed {failures} times in a row"
             )));
         }
-        tracing::warn!(error = %format!("{broke:#}"), after = last, "the replay's read broke; reading on after the last event read");
+        tracing::warn!(
+            error = %format!("{broke:#}"),
+            after = last,
+            "the replay's read broke; reading on after the last event read"
+        );
         tokio::time::sleep(READ_PAUSE * 2u32.pow(failures - 1)).await;
     }
 }
