@@ -37,6 +37,12 @@ pub struct IngressArgs {
     #[arg(long, env = "RATE_LIMIT_WINDOW", default_value = "10s", value_parser = parse_duration)]
     pub rate_limit_window: Duration,
 
+    /// Refuse new messages with `unavailable` while more than this many user messages wait
+    /// for a worker (the `workers` consumer's pending count, read every second); 0 turns it
+    /// off. Nothing already acknowledged is affected.
+    #[arg(long, env = "INGRESS_MAX_BACKLOG", default_value_t = 0)]
+    pub max_backlog: u64,
+
     /// Origins allowed to open a WebSocket, comma-separated (e.g. https://chat.example.com).
     /// Empty: only requests without an Origin header or whose Origin matches the Host.
     #[arg(long, env = "WS_ALLOWED_ORIGINS", value_delimiter = ',')]

@@ -4,9 +4,11 @@
 //! thread to its message rate across instances, [`publish`] stores a user message in
 //! JetStream and waits for its PubAck, [`live`] tails the stream once per process and fans
 //! each event out to the sockets of its thread, and [`ws::resume`] replays a thread's
-//! history after a sequence when a client reconnects. [`config`] and [`startup`] build and
-//! run the service, and [`metrics`] counts what happens.
+//! history after a sequence when a client reconnects. [`backlog`] refuses new messages
+//! while the workers are too far behind. [`config`] and [`startup`] build and run the
+//! service, and [`metrics`] counts what happens.
 
+pub mod backlog;
 pub mod config;
 pub mod live;
 pub mod metrics;

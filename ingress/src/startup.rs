@@ -16,6 +16,7 @@ use common::{config::NatsArgs, events::ThreadId, shutdown::CancellationToken};
 use serde::Deserialize;
 use tokio_util::task::TaskTracker;
 
+use crate::backlog::Backlog;
 use crate::config::IngressArgs;
 use crate::live::LiveTail;
 use crate::ws::{
@@ -37,6 +38,8 @@ pub struct IngressState {
     pub shutdown: CancellationToken,
     /// Open sessions, so shutdown can wait for them to finish the message in hand.
     pub sessions: TaskTracker,
+    /// The workers' backlog, against `--max-backlog`.
+    pub backlog: Arc<Backlog>,
 }
 
 impl IngressState {
@@ -48,13 +51,15 @@ impl IngressState {
         args: IngressArgs,
         shutdown: CancellationToken,
     ) -> anyhow::Result<IngressState> {
+        let stream = Arc::new(stream);
         Ok(IngressState {
-            live: LiveTail::start(client.clone(), stream.clone(), shutdown.clone()).await?,
+            live: LiveTail::start(client.clone(), (*stream).clone(), shutdown.clone()).await?,
             signer: TokenSigner::new(&args.thread_token_secret),
+            backlog: Backlog::start(stream.clone(), args.max_backlog, shutdown.clone()),
             args: Arc::new(args),
             js,
             client,
-            stream: Arc::new(stream),
+            stream,
             shutdown,
             sessions: TaskTracker::new(),
         })

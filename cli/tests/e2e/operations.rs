@@ -82,6 +82,84 @@ async fn when_jetstream_is_down_the_client_gets_unavailable_and_a_resend_later_i
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_the_workers_are_too_far_behind_a_new_message_is_refused_with_a_retry_hint() {
+    // A tool API that never answers: the one message a worker takes stays in its turn, and
+    // the messages after it wait for a worker.
+    let app = axum::Router::new().fallback(std::future::pending::<&'static str>);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hanging = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let stack = Stack::start_with(|args| {
+        args.ingress.max_backlog = 1;
+        args.worker.worker_batch = 1;
+        args.worker.tools.tools_base_url = Some(format!("http://{hanging}"));
+        args.worker.tools.tools_allow_hosts = vec![hanging.to_string()];
+        args.worker.tools.tools_timeout = Duration::from_secs(600);
+    })
+    .await;
+    let mut sockets = Vec::new();
+    for content in ["Where is ORD-1002?", "hello", "hello", "hello"] {
+        let mut socket = stack.connect("").await;
+        next_frame(&mut socket).await;
+        send_json(&mut socket, json!({"type": "message", "content": content})).await;
+        let answer = frames_until(&mut socket, |f| f["type"] == "ack" || f["type"] == "error")
+            .await
+            .pop()
+            .unwrap();
+        assert_eq!(answer["type"], "ack", "{answer}");
+        sockets.push(socket);
+    }
+
+    // Within a second or two the ingress sees the backlog and refuses what comes next.
+    let mut socket = stack.connect("").await;
+    next_frame(&mut socket).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let mut acked = 0.0;
+    let refused = loop {
+        send_json(
+            &mut socket,
+            json!({"type": "message", "content": "hello", "client_msg_id": "late"}),
+        )
+        .await;
+        let answer = frames_until(&mut socket, |f| f["type"] == "ack" || f["type"] == "error")
+            .await
+            .pop()
+            .unwrap();
+        if answer["type"] == "error" {
+            break answer;
+        }
+        acked += 1.0; // acked before the refusals began (a resend: the same message)
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never refused: {answer}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(refused["code"], "unavailable", "{refused}");
+    assert_eq!(refused["client_msg_id"], "late");
+    assert_eq!(refused["retry_after_ms"], 1000);
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("waiting for an agent"),
+        "{refused}"
+    );
+    // The refused message was not stored: the ingress counted the four before it and the
+    // acks of "late" before the refusals began, not the refusal.
+    assert_eq!(
+        stack.metric("smart_support_ws_messages_total").await,
+        4.0 + acked
+    );
+    assert_eq!(
+        stack
+            .metric("smart_support_ws_errors_total{code=\"unavailable\"}")
+            .await,
+        1.0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_closes_sockets_with_going_away() {
     let stack = Stack::start().await;
     let mut socket = stack.connect("").await;

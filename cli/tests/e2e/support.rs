@@ -94,6 +94,7 @@ impl Stack {
                 allowed_origins: vec![],
                 rate_limit_messages: 10,
                 rate_limit_window: Duration::from_secs(10),
+                max_backlog: 0,
             },
             worker: workers::WorkerArgs::from_flags([
                 "--worker-batch",

@@ -14,6 +14,7 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, close_code};
 use common::events::ThreadId;
 use serde::Serialize;
 
+use crate::backlog::BACKLOG_EVERY;
 use crate::metrics::METRICS;
 use crate::rate_limit::{Refusal, ThreadLimiter};
 use crate::startup::IngressState;
@@ -411,6 +412,16 @@ async fn store(
     // Without a connection every step below would only wait for its time-out.
     if state.client.connection_state() != async_nats::connection::State::Connected {
         return Err(unavailable(named));
+    }
+    if let Some(pending) = state.backlog.over_limit() {
+        let mut error = FrameError::new(
+            ErrorCode::Unavailable,
+            format!(
+                "{pending} messages are waiting for an agent; resend it with the same client_msg_id in a second"
+            ),
+        );
+        error.retry_after_ms = Some(BACKLOG_EVERY.as_millis() as u64);
+        return Err((error, named));
     }
     let started = Instant::now();
     let stored = tokio::time::timeout(
