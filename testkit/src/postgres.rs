@@ -149,7 +149,32 @@ impl Postgres {
         if let Some(child) = self.child.take() {
             kill_tree(child, self.root())
                 .unwrap_or_else(|err| panic!("cannot kill postgres: {err}"));
+            self.remove_shared_memory();
         }
+    }
+
+    /// Removes the small System V segment a postmaster keeps as an interlock, which a killed
+    /// one leaves behind. Left, they add up over test runs to the system's limit (`shmmni`,
+    /// 4096 by default), and then no PostgreSQL can start on the machine ("could not create
+    /// shared memory segment: No space left on device"). Its id is on the 7th line of
+    /// `postmaster.pid`, which a killed server leaves too. Best effort: errors are ignored.
+    fn remove_shared_memory(&self) {
+        let Ok(pid_file) = fs::read_to_string(self.data_dir.join("postmaster.pid")) else {
+            return;
+        };
+        let Some(id) = pid_file
+            .lines()
+            .nth(6)
+            .and_then(|line| line.split_whitespace().nth(1))
+            .filter(|id| id.bytes().all(|b| b.is_ascii_digit()))
+        else {
+            return;
+        };
+        let _ = Command::new("ipcrm")
+            .args(["-m", id])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
     }
 
     /// Starts the server again on the same port and data (after [`Postgres::kill`]; a server
@@ -203,6 +228,9 @@ impl Postgres {
             // before its WAL leaves shared memory, and `kill` would lose committed transactions.
             .args(["-c", "fsync=off"])
             .args(["-c", "full_page_writes=off"])
+            // Dynamic shared memory as files in the data folder, which goes with the temporary
+            // folder, instead of in /dev/shm, where a killed server would leave them.
+            .args(["-c", "dynamic_shared_memory_type=mmap"])
             .stdout(stdout)
             .stderr(stderr);
         let child = postgres
@@ -270,6 +298,7 @@ impl Drop for Postgres {
             if let Err(err) = kill_tree(child, self.root()) {
                 eprintln!("testkit: cannot stop postgres on port {}: {err}", self.port);
             }
+            self.remove_shared_memory();
         }
     }
 }

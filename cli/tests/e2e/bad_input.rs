@@ -4,7 +4,9 @@
 use serde_json::json;
 use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
 
-use crate::support::{Stack, frames_until, is_event, message_contents, next_frame, send_json};
+use crate::support::{
+    Stack, frames_until_acked_and, is_event, message_contents, next_frame, send_json,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_bad_frame_is_named_and_the_next_good_message_is_answered() {
@@ -70,9 +72,13 @@ async fn every_bad_frame_is_named_and_the_next_good_message_is_answered() {
         json!({"type": "message", "content": "hello after all that"}),
     )
     .await;
-    let frames = frames_until(&mut socket, |f| is_event(f, "agent.replied")).await;
-    assert!(frames.iter().any(|f| f["type"] == "ack"));
-    let replied = frames.last().unwrap()["seq"].as_u64().unwrap();
+    let frames = frames_until_acked_and(&mut socket, |f| is_event(f, "agent.replied")).await;
+    let replied = frames
+        .iter()
+        .find(|f| is_event(f, "agent.replied"))
+        .unwrap()["seq"]
+        .as_u64()
+        .unwrap();
 
     let steps = stack.replay_through(&thread_id, replied).await;
     assert_eq!(

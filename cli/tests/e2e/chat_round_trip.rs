@@ -3,7 +3,9 @@
 
 use serde_json::{Value, json};
 
-use crate::support::{Stack, frames_until, is_event, message_contents, next_frame, send_json};
+use crate::support::{
+    Stack, frames_until, frames_until_acked_and, is_event, message_contents, next_frame, send_json,
+};
 
 fn events_of(frames: &[Value]) -> Vec<&Value> {
     frames.iter().filter(|f| f["type"] == "event").collect()
@@ -24,7 +26,7 @@ async fn a_message_is_acked_answered_and_then_listed_and_replayed_over_rest() {
         json!({"type": "message", "content": "Where is my order?", "client_msg_id": "m-1"}),
     )
     .await;
-    let frames = frames_until(&mut socket, |f| is_event(f, "turn.completed")).await;
+    let frames = frames_until_acked_and(&mut socket, |f| is_event(f, "turn.completed")).await;
 
     let ack = frames.iter().find(|f| f["type"] == "ack").expect("an ack");
     assert_eq!(ack["client_msg_id"], "m-1");

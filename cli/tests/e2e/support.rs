@@ -384,6 +384,23 @@ pub async fn frames_until(socket: &mut Socket, done: impl Fn(&Value) -> bool) ->
     }
 }
 
+/// Reads frames until one is an `ack` and one satisfies `done`, in either order: a message's
+/// ack and its turn's events travel separately (websocket.md), so the reply may come first.
+pub async fn frames_until_acked_and(
+    socket: &mut Socket,
+    done: impl Fn(&Value) -> bool,
+) -> Vec<Value> {
+    let mut frames = Vec::new();
+    let (mut acked, mut finished) = (false, false);
+    while !(acked && finished) {
+        let frame = next_frame(socket).await;
+        acked |= frame["type"] == "ack";
+        finished |= done(&frame);
+        frames.push(frame);
+    }
+    frames
+}
+
 pub async fn send_json(socket: &mut Socket, value: Value) {
     socket
         .send(Message::Text(value.to_string().into()))
