@@ -101,6 +101,17 @@ pub async fn ensure_workers_consumer(
     })
 }
 
+/// The workers' backlog: user messages stored and not yet delivered to any worker (the
+/// `workers` consumer's pending count). The worker's `worker_backlog_messages` gauge and the
+/// ingress's `--max-backlog` both read it here.
+pub async fn workers_backlog(stream: &Stream) -> anyhow::Result<u64> {
+    let info = stream
+        .consumer_info(subjects::WORKERS_CONSUMER)
+        .await
+        .map_err(|err| anyhow::anyhow!("cannot read the workers' backlog: {err}"))?;
+    Ok(info.num_pending)
+}
+
 /// A projector's durable consumer, positioned just after the projector's checkpoint.
 ///
 /// The checkpoint in Postgres is the truth (it commits with the effects); the consumer is

@@ -14,7 +14,6 @@ use std::time::Duration;
 
 use async_nats::jetstream::stream::Stream;
 use common::shutdown::CancellationToken;
-use common::subjects::WORKERS_CONSUMER;
 
 /// How often the backlog is read.
 pub const BACKLOG_EVERY: Duration = Duration::from_secs(1);
@@ -49,13 +48,12 @@ impl Backlog {
 
 async fn watch(stream: Arc<Stream>, backlog: Arc<Backlog>, shutdown: CancellationToken) {
     loop {
-        let pending = match stream.consumer_info(WORKERS_CONSUMER).await {
-            Ok(info) => info.num_pending,
-            Err(err) => {
-                tracing::debug!(%err, "cannot read the workers' backlog");
+        let pending = common::jetstream::workers_backlog(&stream)
+            .await
+            .unwrap_or_else(|err| {
+                tracing::debug!(%err, "no backlog to go by");
                 0
-            }
-        };
+            });
         backlog.pending.store(pending, Ordering::Relaxed);
         tokio::select! {
             _ = shutdown.cancelled() => return,

@@ -548,9 +548,10 @@ pub async fn run(
         shutdown: shutdown.clone(),
     });
     let permits = Arc::new(Semaphore::new(max_in_flight.max(1)));
-    shared
-        .tasks
-        .spawn(watch_backlog(consumer.clone(), shutdown.clone()));
+    shared.tasks.spawn(watch_backlog(
+        shared.worker.stream.clone(),
+        shutdown.clone(),
+    ));
     'connect: while !shutdown.is_cancelled() {
         let stream = consumer
             .stream()
@@ -598,14 +599,14 @@ const BACKLOG_EVERY: Duration = Duration::from_secs(5);
 /// worker. Every worker instance reads the same shared consumer, so they all show the same
 /// figure; a backlog that keeps growing means the workers answer slower than messages
 /// arrive (docs/operations.md).
-async fn watch_backlog(mut consumer: PullConsumer, shutdown: CancellationToken) {
+async fn watch_backlog(stream: Stream, shutdown: CancellationToken) {
     loop {
-        match consumer.info().await {
-            Ok(info) => {
-                let pending = i64::try_from(info.num_pending).unwrap_or(i64::MAX);
+        match common::jetstream::workers_backlog(&stream).await {
+            Ok(pending) => {
+                let pending = i64::try_from(pending).unwrap_or(i64::MAX);
                 metrics::METRICS.backlog.set(pending);
             }
-            Err(err) => tracing::debug!(%err, "cannot read the workers consumer's backlog"),
+            Err(err) => tracing::debug!(%err, "backlog gauge not updated"),
         }
         tokio::select! {
             _ = shutdown.cancelled() => return,

@@ -3,12 +3,13 @@
 
 use std::time::Duration;
 
+use async_nats::HeaderMap;
 use axum::{Router, routing::get};
 use common::events::{Envelope, ThreadId};
 use common::shutdown::CancellationToken;
 use testkit::NatsServer;
 
-use crate::fixture::{chat_stream, status_worker};
+use crate::fixture::{chat_stream, status_worker, store};
 
 /// The gauge's value in the process's metrics, if it is there.
 fn backlog() -> Option<f64> {
@@ -34,11 +35,7 @@ async fn the_backlog_gauge_shows_the_messages_no_worker_has_taken_yet() {
     const MESSAGES: usize = 6;
     for _ in 0..MESSAGES {
         let message = Envelope::user_message(&ThreadId::generate(), "status?");
-        js.publish(message.subject(), message.to_json().into())
-            .await
-            .unwrap()
-            .await
-            .unwrap();
+        store(&js, &message, HeaderMap::new()).await;
     }
 
     let (consumer, worker) = workers::startup::build(js, stream, agents, &args)

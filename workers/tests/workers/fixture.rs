@@ -1,13 +1,13 @@
 //! What the tests that run whole turns against JetStream share: a one-tool agents config
-//! (`GET /status`, a read, answered by a rule), the chat stream on a test server, and a
-//! way to read a thread's turn events back.
+//! (`GET /status`, a read, answered by a rule), the chat stream on a test server, and ways
+//! to store an event and to read a thread's turn events back.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use async_nats::Client;
 use async_nats::jetstream::{Context, stream::Stream};
+use async_nats::{Client, HeaderMap};
 use common::config::NatsArgs;
 use common::events::{Envelope, ThreadId};
 use testkit::NatsServer;
@@ -62,6 +62,16 @@ pub async fn chat_stream(nats: &NatsServer, client_name: &str) -> (Client, Conte
         .await
         .unwrap();
     (client, js, stream)
+}
+
+/// Stores `event` on its subject with `headers` and returns its stream sequence.
+pub async fn store(js: &Context, event: &Envelope, headers: HeaderMap) -> u64 {
+    js.publish_with_headers(event.subject(), headers, event.to_json().into())
+        .await
+        .unwrap()
+        .await
+        .unwrap()
+        .sequence
 }
 
 /// Every event on the thread's turn subject, in stream order.

@@ -12,7 +12,7 @@ use common::events::{Envelope, ThreadId};
 use serde_json::json;
 use testkit::NatsServer;
 
-use crate::fixture::{chat_stream, status_agents, turn_events};
+use crate::fixture::{chat_stream, status_agents, store, turn_events};
 
 /// An API whose first `GET /status` never answers (the worker is killed while it
 /// waits); later ones answer at once. Records each request's `Idempotency-Key`.
@@ -101,11 +101,7 @@ async fn a_worker_killed_mid_tool_call_is_replaced_and_the_message_gets_exactly_
 
     let thread = ThreadId::generate();
     let message = Envelope::user_message(&thread, "how are things?");
-    js.publish(message.subject(), message.to_json().into())
-        .await
-        .unwrap()
-        .await
-        .unwrap();
+    store(&js, &message, async_nats::HeaderMap::new()).await;
 
     // The first worker is inside the tool call: kill it there.
     wait_for(&stream, &thread, "tool.called").await;

@@ -18,7 +18,7 @@ use serde_json::json;
 use testkit::NatsServer;
 use workers::consumer::{Delivery, Outcome, RetryPolicy, Worker, step};
 
-use crate::fixture::{chat_stream, status_worker, turn_events};
+use crate::fixture::{chat_stream, status_worker, store, turn_events};
 
 /// An API whose `GET /status` answers at once and counts the requests.
 async fn counting_api() -> (SocketAddr, Arc<AtomicUsize>) {
@@ -60,13 +60,7 @@ async fn a_message_answered_elsewhere_is_not_answered_again_by_the_worker_that_e
     // The first worker answers the thread's first message, and remembers that turn.
     let earlier = Envelope::user_message(&thread, "how are things?");
     let earlier_json = earlier.to_json();
-    let earlier_seq = js
-        .publish(earlier.subject(), earlier_json.clone().into())
-        .await
-        .unwrap()
-        .await
-        .unwrap()
-        .sequence;
+    let earlier_seq = store(&js, &earlier, HeaderMap::new()).await;
     let delivery = |seq, delivered, payload, headers| Delivery {
         subject: "unused",
         seq,
@@ -88,13 +82,7 @@ async fn a_message_answered_elsewhere_is_not_answered_again_by_the_worker_that_e
         common::subjects::PREVIOUS_SEQ_HEADER,
         earlier_seq.to_string().as_str(),
     );
-    let next_seq = js
-        .publish_with_headers(next.subject(), headers.clone(), next_json.clone().into())
-        .await
-        .unwrap()
-        .await
-        .unwrap()
-        .sequence;
+    let next_seq = store(&js, &next, headers.clone()).await;
     let outcome = step(&second, delivery(next_seq, 1, &next_json, Some(&headers))).await;
     assert_eq!(outcome, Outcome::Done);
     assert_eq!(hits.load(Ordering::SeqCst), 2);
