@@ -1,7 +1,7 @@
 //! The `smart-support` command line. [`up`] runs every service in one process on one
 //! origin (the web pages, `/ws` and `/api` on one port) for local use and tests; the
-//! crates `ingress`, `workers` and `projections` also build separate binaries for
-//! deployment. [`Command`] lists the operations; [`dead_letters`] lists, shows,
+//! crates `ingress` and `workers` also build separate binaries for deployment, and
+//! [`projections_bin`] is the `projections` binary (the projector and the REST API). [`Command`] lists the operations; [`dead_letters`] lists, shows,
 //! redrives and discards dead letters; [`rebuild`] replays the stream into fresh read
 //! models and swaps them in (`rebuild`) or compares them with the live ones (`verify`);
 //! [`seed`] publishes a synthetic stream for benchmarks; [`seed_demo`] holds demo
@@ -10,6 +10,7 @@
 
 pub mod dead_letters;
 pub mod openapi;
+pub mod projections_bin;
 pub mod rebuild;
 pub mod seed;
 pub mod seed_demo;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
-use workers::tools::import::{self, AgentHint};
+use tools::import::{self, AgentHint};
 
 /// OpenAPI documents.
 #[derive(Debug, Subcommand)]
@@ -36,7 +36,7 @@ pub struct ImportArgs {
 
 pub async fn run(command: OpenApiCommand) -> anyhow::Result<ExitCode> {
     let OpenApiCommand::Import(args) = command;
-    let agents = AgentHint::from_config(&workers::agents::config::AgentsConfig::load(
+    let agents = AgentHint::from_config(&tools::agents_config::AgentsConfig::load(
         &args.agents_config,
     )?);
     let text = match (&args.file, &args.url) {

@@ -1,17 +1,15 @@
 //! Every service in one process: the ingress router, the REST router and the web pages
 //! merged on one listener, with the worker loop and the projector as tasks beside it.
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::sync::Arc;
-
 use axum::{Router, http::StatusCode, response::IntoResponse, routing::get};
 use clap::Args;
 use common::{
     config::{DatabaseArgs, NatsArgs},
     shutdown::CancellationToken,
+    startup::App,
 };
-use tokio::task::JoinHandle;
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use tower_http::services::{ServeDir, ServeFile};
 
 /// Settings of `smart-support up`: the union of the services' settings.
@@ -33,105 +31,57 @@ pub struct UpArgs {
     pub worker: workers::WorkerArgs,
     #[command(flatten)]
     pub projection: projections::ProjectionArgs,
+    #[command(flatten)]
+    pub api: api::ApiArgs,
 }
 
 /// The running services.
 pub struct Running {
     /// The address actually bound (port 0 becomes a real port).
     pub addr: SocketAddr,
-    tasks: Vec<JoinHandle<anyhow::Result<()>>>,
+    app: App,
 }
 
 impl Running {
     /// Waits until every service has stopped (after the shutdown token is cancelled).
     pub async fn wait(self) -> anyhow::Result<()> {
-        for task in self.tasks {
-            task.await??;
-        }
-        Ok(())
+        self.app.run_until_stopped().await
     }
 }
 
-/// Migrates, connects, binds and starts everything; returns once the port is bound.
+/// Migrates, connects, binds and starts everything; returns once the port is bound. Each
+/// service is built the way its own binary builds it (its `service`), on NATS connections
+/// of its own as separate processes would be; their routes are merged on one listener.
 pub async fn start(args: UpArgs, shutdown: CancellationToken) -> anyhow::Result<Running> {
     let agents = workers::startup::load_agents(&args.worker)?;
     // Imports suggest the agents the workers run, unless told otherwise.
-    let mut imports = args.projection.import_settings()?;
-    if args.projection.import_agents_config.is_none() {
-        imports.agents = workers::tools::import::AgentHint::from_config(&agents.config);
+    let mut imports = args.api.import_settings()?;
+    if args.api.import_agents_config.is_none() {
+        imports.agents = tools::import::AgentHint::from_config(&agents.config);
     }
-    projections::migrate(&args.database).await?;
-    let pool = projections::connect(&args.database).await?;
-    let (client, js) = common::jetstream::connect(&args.nats).await?;
-    let stream = common::jetstream::ensure_chat_stream(&js, &args.nats).await?;
-    common::dead_letters::ensure_stream(&js, &args.nats).await?;
-    // The worker and the projector have NATS connections of their own, as they do when they
-    // run as separate processes. A connection is one socket that one task reads and writes:
-    // shared, the projector's large pulls and the live tail queued in front of the workers'
-    // and the ingress's acknowledgements (docs/benchmarks.md, run A14).
-    let own_connection = || async {
-        let (_, js) = common::jetstream::connect(&args.nats).await?;
-        let stream = js.get_stream(common::subjects::CHAT_STREAM).await?;
-        anyhow::Ok((js, stream))
-    };
-    let (worker_js, worker_stream) = own_connection().await?;
-    let (_, projector_stream) = own_connection().await?;
-    let (workers_consumer, worker_state) =
-        workers::startup::build(worker_js, worker_stream, agents, &args.worker).await?;
-
-    let worker = tokio::spawn(workers::consumer::run(
-        workers_consumer,
-        worker_state,
-        args.worker.worker_batch,
-        shutdown.clone(),
-    ));
-    let projector = tokio::spawn(projections::projector::run(
-        pool.clone(),
-        projector_stream,
-        args.projection.projector_batch,
-        args.projection.projector_standby_poll,
-        shutdown.clone(),
-    ));
-
-    let ingress_state = ingress::IngressState::new(
-        client.clone(),
-        js,
-        stream.clone(),
-        args.ingress,
+    // The projector migrates first: the API reads the tables it creates.
+    let projector = projections::startup::service(
+        &args.nats,
+        &args.database,
+        &args.projection,
         shutdown.clone(),
     )
     .await?;
-    let api_state = projections::http::ApiState {
-        pool,
-        client,
-        stream,
-        api_token: args.projection.api_token.map(Arc::from),
-        projection_wait: args.projection.projection_wait,
-        imports: Arc::new(imports),
-    };
-    tokio::spawn(projections::http::imports::resume_pending(
-        api_state.clone(),
-    ));
-    let sessions = ingress_state.clone();
-    let app = ingress::router(ingress_state)
-        .merge(projections::http::router(api_state))
-        .merge(common::metrics::router())
-        .merge(web(&args.web_dir));
-
-    let listener = tokio::net::TcpListener::bind(args.listen).await?;
-    let addr = listener.local_addr()?;
+    let worker =
+        workers::startup::service(&args.nats, agents, &args.worker, shutdown.clone()).await?;
+    let ingress = ingress::startup::service(&args.nats, args.ingress, shutdown.clone()).await?;
+    let api = api::startup::service(&args.nats, &args.database, &args.api, imports).await?;
+    let app = ingress
+        .merge(api)
+        .merge(worker)
+        .merge(projector)
+        .route(common::metrics::router())
+        .route(web(&args.web_dir))
+        .bind(Some(args.listen), shutdown)
+        .await?;
+    let addr = app.addr().expect("bound on LISTEN_ADDR");
     tracing::info!(url = %format!("http://{addr}"), "smart-support is up");
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown.cancelled_owned())
-            .await?;
-        sessions.drain().await;
-        Ok(())
-    });
-    Ok(Running {
-        addr,
-        tasks: vec![server, worker, projector],
-    })
+    Ok(Running { addr, app })
 }
 
 /// The web app's files, with `index.html` for every other path (client-side routes).

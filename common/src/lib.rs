@@ -2,8 +2,9 @@
 //! [`events`] is the event contract (the envelope every service reads and writes, and one
 //! module per event family), [`subjects`] names every stream, subject and consumer,
 //! [`jetstream`] creates them idempotently at start-up, [`config`] holds the clap argument
-//! groups the services share, [`telemetry`] sets up tracing, [`metrics`] serves the Prometheus registry, and [`shutdown`] turns
-//! Ctrl-C / SIGTERM into a cancellation token that every loop takes as a parameter.
+//! groups the services share, [`telemetry`] sets up tracing, [`metrics`] serves the Prometheus registry, [`shutdown`] turns
+//! Ctrl-C / SIGTERM into a cancellation token that every loop takes as a parameter, and
+//! [`startup`] is the shape every service starts in (build, bind, run until stopped).
 
 pub mod config;
 pub mod dead_letters;
@@ -11,5 +12,6 @@ pub mod events;
 pub mod jetstream;
 pub mod metrics;
 pub mod shutdown;
+pub mod startup;
 pub mod subjects;
 pub mod telemetry;

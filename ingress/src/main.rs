@@ -9,5 +9,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 async fn main() -> anyhow::Result<()> {
     common::telemetry::init();
     let cli = ingress::Cli::parse();
-    ingress::startup::run(cli.listen, cli.nats, cli.ingress).await
+    let shutdown = common::shutdown::on_signal();
+    ingress::startup::build(cli.listen, &cli.nats, cli.ingress, shutdown)
+        .await?
+        .run_until_stopped()
+        .await
 }

@@ -12,6 +12,7 @@ use axum::{
     response::{IntoResponse, Response},
     routing::get,
 };
+use common::startup::{App, Service};
 use common::{config::NatsArgs, events::ThreadId, shutdown::CancellationToken};
 use serde::Deserialize;
 use tokio_util::task::TaskTracker;
@@ -81,20 +82,34 @@ pub fn router(state: IngressState) -> Router {
         .with_state(state)
 }
 
-/// Connects to NATS, makes sure the stream exists, and serves until Ctrl-C or SIGTERM.
-pub async fn run(listen: SocketAddr, nats: NatsArgs, args: IngressArgs) -> anyhow::Result<()> {
-    let shutdown = common::shutdown::on_signal();
-    let (client, js) = common::jetstream::connect(&nats).await?;
-    let stream = common::jetstream::ensure_chat_stream(&js, &nats).await?;
-    let state = IngressState::new(client, js, stream, args, shutdown.clone()).await?;
+/// The ingress, not yet bound: connects, starts the live tail, and answers `/ws` and
+/// `/healthz`; open sessions are drained after the listener stops.
+pub async fn service(
+    nats: &NatsArgs,
+    args: IngressArgs,
+    shutdown: CancellationToken,
+) -> anyhow::Result<Service> {
+    let (client, js) = common::jetstream::connect(nats).await?;
+    let stream = common::jetstream::ensure_chat_stream(&js, nats).await?;
+    let state = IngressState::new(client, js, stream, args, shutdown).await?;
     let sessions = state.clone();
-    let listener = tokio::net::TcpListener::bind(listen).await?;
-    tracing::info!(addr = %listener.local_addr()?, "ingress listening");
-    axum::serve(listener, router(state).merge(common::metrics::router()))
-        .with_graceful_shutdown(shutdown.cancelled_owned())
+    Ok(Service::new(router(state)).with_drain(async move { sessions.drain().await }))
+}
+
+/// The ingress bound on `listen` with `/metrics`, serving until `shutdown` is cancelled.
+pub async fn build(
+    listen: SocketAddr,
+    nats: &NatsArgs,
+    args: IngressArgs,
+    shutdown: CancellationToken,
+) -> anyhow::Result<App> {
+    let app = service(nats, args, shutdown.clone())
+        .await?
+        .route(common::metrics::router())
+        .bind(Some(listen), shutdown)
         .await?;
-    sessions.drain().await;
-    Ok(())
+    tracing::info!(addr = ?app.addr(), "ingress listening");
+    Ok(app)
 }
 
 #[derive(Debug, Deserialize)]

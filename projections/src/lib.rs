@@ -1,12 +1,11 @@
 //! The projections service, in the order an event flows through it: [`projector`] pulls
 //! chat events in batches and applies each batch in one Postgres transaction together
 //! with its checkpoint (so a crash neither loses nor double-counts an event), using the
-//! table modules in [`read_models`]; [`http`] serves those tables over REST under `/api`.
-//! [`config`] and [`startup`] build and run the service, [`metrics`] counts what the projector
+//! table modules in [`read_models`] (served over REST by the `api` crate).
+//! [`config`] and [`startup`] build and run the projector, [`metrics`] counts what the projector
 //! does; [`MIGRATOR`] holds the schema.
 
 pub mod config;
-pub mod http;
 pub mod metrics;
 pub mod projector;
 pub mod read_models;
@@ -55,22 +54,4 @@ pub async fn migrate(database: &common::config::DatabaseArgs) -> anyhow::Result<
     MIGRATOR.run(&pool).await?;
     pool.close().await;
     Ok(())
-}
-
-/// smart-support projections: fold chat events into Postgres and serve the REST API.
-///
-/// The binary's command line; in the library so that tests can check what the compose file
-/// runs against it (`cli/tests/honesty/compose.rs`).
-#[derive(Debug, clap::Parser)]
-#[command(version, about)]
-pub struct Cli {
-    /// Address to listen on.
-    #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8081")]
-    pub listen: std::net::SocketAddr,
-    #[command(flatten)]
-    pub nats: common::config::NatsArgs,
-    #[command(flatten)]
-    pub database: common::config::DatabaseArgs,
-    #[command(flatten)]
-    pub projection: crate::ProjectionArgs,
 }

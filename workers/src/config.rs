@@ -7,7 +7,7 @@ use clap::{Args, Parser, ValueEnum};
 use common::config::parse_duration;
 
 use crate::agents::OpenAiArgs;
-use crate::tools::ToolArgs;
+use tools::ToolArgs;
 
 /// Which engine proposes the steps of a turn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

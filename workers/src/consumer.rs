@@ -38,7 +38,7 @@ use uuid::Uuid;
 
 use crate::agents::{BoxFuture, EngineError};
 use crate::metrics;
-use crate::tools::published::LiveAgents;
+use crate::published::LiveAgents;
 use crate::turn::{self, Agents, Incoming, Prior, Sink, TurnError};
 
 /// What the user is told when their message cannot be answered.

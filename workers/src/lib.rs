@@ -9,9 +9,8 @@ pub mod agents;
 pub mod config;
 pub mod consumer;
 pub mod metrics;
+pub mod published;
 pub mod startup;
-pub mod tls;
-pub mod tools;
 pub mod turn;
 
 pub use config::WorkerArgs;

@@ -9,5 +9,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 async fn main() -> anyhow::Result<()> {
     common::telemetry::init();
     let cli = workers::Cli::parse();
-    workers::startup::run(cli.nats, cli.worker).await
+    let shutdown = common::shutdown::on_signal();
+    workers::startup::build(&cli.nats, &cli.worker, shutdown)
+        .await?
+        .run_until_stopped()
+        .await
 }

@@ -1,43 +1,61 @@
-//! Reads the agents config and the tools, connects, makes sure the streams and the shared
-//! consumer exist, and runs the pull loop until a shutdown signal.
+//! Builds the worker (composable start-up: [`common::startup`]): reads the agents config
+//! and the tools, connects, makes sure the streams and the shared consumer exist, and runs
+//! the pull loop until the shutdown token is cancelled.
 
 use std::sync::Arc;
 
 use async_nats::jetstream::{Context, consumer::PullConsumer, stream::Stream};
 use common::config::NatsArgs;
+use common::shutdown::CancellationToken;
+use common::startup::{App, Service};
 use serde_json::Value;
 
 use crate::agents::config::AgentsConfig;
 use crate::agents::{BoxFuture, Engine, OpenAiEngine, RuleEngine, ToolDef};
 use crate::config::{EngineKind, WorkerArgs};
 use crate::consumer::{RetryPolicy, Worker};
-use crate::tools::{CallReport, ToolError, Toolbox};
 use crate::turn::{Agents, Tools};
+use tools::{CallReport, ToolError, Toolbox};
 
-/// Runs a worker process until Ctrl-C or SIGTERM.
-pub async fn run(nats: NatsArgs, args: WorkerArgs) -> anyhow::Result<()> {
-    let shutdown = common::shutdown::on_signal();
-    let agents = load_agents(&args)?;
-    let (_client, js) = common::jetstream::connect(&nats).await?;
-    let stream = common::jetstream::ensure_chat_stream(&js, &nats).await?;
-    common::dead_letters::ensure_stream(&js, &nats).await?;
-    let (consumer, worker) = build(js, stream, agents, &args).await?;
-    if let Some(addr) = args.worker_metrics_addr {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|err| anyhow::anyhow!("cannot listen on {addr}: {err}"))?;
-        let app =
-            common::metrics::router().route("/healthz", axum::routing::get(|| async { "ok" }));
-        let stop = shutdown.clone();
-        tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(stop.cancelled_owned())
-                .await
-        });
+/// The worker, not yet bound: reads the agents config and the tools, connects on a NATS
+/// connection of its own, makes sure the streams and the shared consumer exist, and starts
+/// the pull loop as a task (it stops when `shutdown` is cancelled).
+pub async fn service(
+    nats: &NatsArgs,
+    agents: Agents,
+    args: &WorkerArgs,
+    shutdown: CancellationToken,
+) -> anyhow::Result<Service> {
+    let (_client, js) = common::jetstream::connect(nats).await?;
+    let stream = common::jetstream::ensure_chat_stream(&js, nats).await?;
+    common::dead_letters::ensure_stream(&js, nats).await?;
+    let (consumer, worker) = consumer_and_state(js, stream, agents, args).await?;
+    tracing::info!("worker pulling user messages");
+    let pull = tokio::spawn(crate::consumer::run(
+        consumer,
+        worker,
+        args.worker_batch,
+        shutdown,
+    ));
+    Ok(Service::new(axum::Router::new()).with_task(pull))
+}
+
+/// The worker process: [`service`], with `/metrics` and `/healthz` on
+/// `WORKER_METRICS_ADDR` when set.
+pub async fn build(
+    nats: &NatsArgs,
+    args: &WorkerArgs,
+    shutdown: CancellationToken,
+) -> anyhow::Result<App> {
+    let agents = load_agents(args)?;
+    let service = service(nats, agents, args, shutdown.clone())
+        .await?
+        .route(common::metrics::router().route("/healthz", axum::routing::get(|| async { "ok" })));
+    let app = service.bind(args.worker_metrics_addr, shutdown).await?;
+    if let Some(addr) = app.addr() {
         tracing::info!(%addr, "serving /metrics and /healthz");
     }
-    tracing::info!("worker pulling user messages");
-    crate::consumer::run(consumer, worker, args.worker_batch, shutdown).await
+    Ok(app)
 }
 
 /// Reads the agents config and its OpenAPI document and builds the engine. Every mistake
@@ -74,7 +92,7 @@ pub fn load_agents(args: &WorkerArgs) -> anyhow::Result<Agents> {
 }
 
 /// The shared consumer (created or updated to these settings) and the worker state.
-pub async fn build(
+pub async fn consumer_and_state(
     js: Context,
     stream: Stream,
     agents: Agents,
@@ -89,14 +107,14 @@ pub async fn build(
         ack_wait: args.worker_ack_wait,
         order_wait: args.worker_order_wait,
     };
-    let base = crate::tools::published::Base {
+    let base = crate::published::Base {
         agents: agents.clone(),
         rules: matches!(args.engine, EngineKind::Rules),
         tools: args.tools.clone(),
     };
     let worker = Arc::new(Worker::new(js.clone(), stream, agents, policy));
     // The published tools now and on every publish, without a restart.
-    crate::tools::published::follow(&js, base, worker.agents.clone()).await?;
+    crate::published::follow(&js, base, worker.agents.clone()).await?;
     Ok((consumer, worker))
 }
 

@@ -27,7 +27,7 @@ use uuid::Uuid;
 
 use crate::agents::config::{Agent, AgentsConfig, Answer, render};
 use crate::agents::{BoxFuture, CallOutcome, CallRecord, Engine, EngineError, Step, TurnView};
-use crate::tools::{CallReport, Toolbox};
+use tools::{CallReport, Toolbox};
 
 /// A user message as the worker received it.
 #[derive(Debug, Clone)]
@@ -558,13 +558,13 @@ impl<'a> Turn<'a> {
 mod tests {
     use super::*;
     use crate::agents::{AgentCard, RuleEngine, ToolDef};
-    use crate::tools::{ToolError, ToolResponse};
     use common::events::{ErrorCategory, ThreadId, TurnId};
     use serde_json::json;
     use std::path::Path;
     use std::sync::Mutex;
     use std::time::Duration;
     use time::macros::datetime;
+    use tools::{ToolError, ToolResponse};
 
     /// A scripted tool answer: a body, or a failure's category and status.
     type Scripted = Result<Value, (ErrorCategory, u16)>;

@@ -269,9 +269,10 @@ async fn two_workers_keep_one_conversations_turns_in_order() {
     let stream = common::jetstream::ensure_chat_stream(&js, &stack.args.nats)
         .await
         .unwrap();
-    let (consumer, worker) = workers::startup::build(js, stream, agents, &stack.args.worker)
-        .await
-        .unwrap();
+    let (consumer, worker) =
+        workers::startup::consumer_and_state(js, stream, agents, &stack.args.worker)
+            .await
+            .unwrap();
     tokio::spawn(workers::consumer::run(
         consumer,
         worker,

@@ -92,7 +92,7 @@ async fn resolving_a_conversation_that_does_not_exist_is_not_found() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_past_the_end_of_the_stream_is_refused_at_once_not_after_projection_wait() {
     let stack = Stack::start_with(|args| {
-        args.projection.projection_wait = std::time::Duration::from_secs(30);
+        args.api.projection_wait = std::time::Duration::from_secs(30);
     })
     .await;
     let started = std::time::Instant::now();

@@ -114,6 +114,8 @@ impl Stack {
             projection: projections::ProjectionArgs {
                 projector_batch: 100,
                 projector_standby_poll: std::time::Duration::from_secs(1),
+            },
+            api: api::ApiArgs {
                 api_token: None,
                 projection_wait: Duration::from_secs(2),
                 import_agents_config: None,
@@ -138,29 +140,16 @@ impl Stack {
     /// Starts one more ingress instance on the same NATS server (as a second process
     /// would be); returns its address.
     pub async fn start_ingress(&self) -> SocketAddr {
-        let nats = &self.args.nats;
-        let (client, js) = common::jetstream::connect(nats).await.unwrap();
-        let stream = common::jetstream::ensure_chat_stream(&js, nats)
-            .await
-            .unwrap();
-        let state = ingress::IngressState::new(
-            client,
-            js,
-            stream,
+        ingress::startup::build(
+            "127.0.0.1:0".parse().unwrap(),
+            &self.args.nats,
             self.args.ingress.clone(),
             self.shutdown.clone(),
         )
         .await
-        .unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let shutdown = self.shutdown.clone();
-        tokio::spawn(async move {
-            axum::serve(listener, ingress::router(state))
-                .with_graceful_shutdown(shutdown.cancelled_owned())
-                .await
-        });
-        addr
+        .expect("a second ingress starts")
+        .addr()
+        .expect("bound")
     }
 
     /// Starts one more instance of every service (ingress, worker, projector and REST on

@@ -314,7 +314,7 @@ fn rust_files(dir: &std::path::Path, visit: &mut dyn FnMut(&str)) {
 /// The `(method, path)` of every route in the REST API's OpenAPI document, and the endpoints
 /// outside `/api` that the services serve.
 async fn routes() -> BTreeSet<(String, String)> {
-    let axum::Json(document) = projections::http::openapi::document().await;
+    let axum::Json(document) = api::openapi::document().await;
     let document: Value = serde_json::to_value(document).unwrap();
     let mut routes: BTreeSet<(String, String)> = document["paths"]
         .as_object()

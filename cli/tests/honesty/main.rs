@@ -24,7 +24,7 @@ fn binary(name: &str) -> Option<clap::Command> {
     Some(match name {
         "ingress" => ingress::Cli::command(),
         "workers" => workers::Cli::command(),
-        "projections" => projections::Cli::command(),
+        "projections" => cli::projections_bin::Cli::command(),
         "shop-api" => shop::Cli::command(),
         "smart-support" => cli::Cli::command(),
         "loadgen" => loadgen::config::Args::command(),

@@ -1,20 +1,11 @@
 //! The projector against a real PostgreSQL: batches commit with their checkpoint, and a
-//! redelivered or replayed event changes nothing twice. The REST endpoints are in their
-//! own files, one per feature (`server` starts the API over a stream the test applies);
-//! so are the fault tests that run the real `projections` binary and kill it (`failover`,
+//! redelivered or replayed event changes nothing twice. The REST endpoints are tested in
+//! `api/tests/`. The fault tests that run the real `projections` binary and kill it (`failover`,
 //! `crash`), whose shared pieces are in `process` below.
 
-mod analytics;
-mod auth;
 mod crash;
-mod dead_letters;
 mod failover;
-mod imports;
-mod openapi;
-mod read_your_writes;
 mod rebuild;
-mod resolve;
-mod server;
 
 use common::events::{
     AgentReplied, Envelope, MessageReceived, ThreadId, TurnCompleted, TurnId, TurnOutcome,
@@ -40,15 +31,13 @@ async fn database() -> (
     (postgres, args, pool)
 }
 
-/// What the API and rebuild tests run against: [`database`], and a real NATS with the
+/// What the rebuild tests run against: [`database`], and a real NATS with the
 /// chat stream.
 struct Infra {
     nats: testkit::NatsServer,
     postgres: testkit::Postgres,
     database: common::config::DatabaseArgs,
     pool: sqlx::PgPool,
-    nats_args: common::config::NatsArgs,
-    client: async_nats::Client,
     js: async_nats::jetstream::Context,
     stream: async_nats::jetstream::stream::Stream,
 }
@@ -62,7 +51,7 @@ async fn infra() -> Infra {
         duplicate_window: std::time::Duration::from_secs(600),
         client_name: "test".into(),
     };
-    let (client, js) = common::jetstream::connect(&nats_args).await.unwrap();
+    let (_client, js) = common::jetstream::connect(&nats_args).await.unwrap();
     let stream = common::jetstream::ensure_chat_stream(&js, &nats_args)
         .await
         .unwrap();
@@ -71,8 +60,6 @@ async fn infra() -> Infra {
         postgres,
         database,
         pool,
-        nats_args,
-        client,
         js,
         stream,
     }
@@ -289,7 +276,7 @@ mod process {
                 .append(true)
                 .open(&log)
                 .unwrap();
-            let child = Command::new(env!("CARGO_BIN_EXE_projections"))
+            let child = Command::new(super::projections_binary())
                 .env("NATS_URL", self.nats.url())
                 .env("DATABASE_URL", &self.database_url)
                 .env("DATABASE_MAX_CONNECTIONS", "4")
@@ -558,4 +545,18 @@ async fn migrating_again_on_every_start_finds_the_migrations_already_applied() {
     }
     let pool = projections::connect(&args).await.unwrap();
     assert_eq!(checkpoint::load(&pool, CONVERSATIONS).await.unwrap(), 0);
+}
+
+/// The `projections` binary (built by the `cli` crate, the composition root, so not
+/// `CARGO_BIN_EXE_…` here): beside this test's folder, `target/<profile>/`.
+fn projections_binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("the path of this test");
+    let dir = exe.parent().expect("target/<profile>/deps");
+    let path = dir.parent().expect("target/<profile>").join("projections");
+    assert!(
+        path.exists(),
+        "{} is missing: build it first with `cargo build --workspace --bins` (`make test` does)",
+        path.display()
+    );
+    path
 }

@@ -5,7 +5,9 @@
 //! The built-in [`RuleEngine`] is deterministic and works offline (the default for the
 //! demo and tests); [`OpenAiEngine`] asks any OpenAI-compatible chat-completions server.
 
-pub mod config;
+/// The agents config lives with the tools it grants (crate `tools`).
+pub use tools::agents_config as config;
+pub use tools::{AgentCard, ToolDef};
 mod openai;
 pub(crate) mod rules;
 
@@ -20,25 +22,6 @@ use serde_json::Value;
 
 /// A boxed future, the shape of the engine's methods (the trait is used as `dyn Engine`).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-/// An agent as an engine sees it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AgentCard {
-    pub name: String,
-    pub description: String,
-    /// The agent's instructions (a model engine's system prompt).
-    pub instructions: String,
-}
-
-/// A tool an agent may call, as an engine sees it: a function with JSON-schema parameters.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ToolDef {
-    /// The tool's name: the operation id.
-    pub name: String,
-    pub description: String,
-    /// JSON schema of the arguments: an object schema.
-    pub parameters: Value,
-}
 
 /// A tool call made earlier in this turn, and what came of it.
 #[derive(Debug, Clone, PartialEq)]

@@ -74,7 +74,7 @@ impl OpenAiEngine {
         // compile aws-lc-rs (a C/cmake build), while `ring` is already in the tree through
         // async-nats. Installing fails only when a provider is already installed, which
         // serves just as well.
-        crate::tls::install_crypto_provider();
+        tools::tls::install_crypto_provider();
         let client = reqwest::Client::builder()
             .timeout(args.openai_timeout)
             .no_proxy()

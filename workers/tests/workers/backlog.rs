@@ -38,7 +38,7 @@ async fn the_backlog_gauge_shows_the_messages_no_worker_has_taken_yet() {
         store(&js, &message, HeaderMap::new()).await;
     }
 
-    let (consumer, worker) = workers::startup::build(js, stream, agents, &args)
+    let (consumer, worker) = workers::startup::consumer_and_state(js, stream, agents, &args)
         .await
         .unwrap();
     let mut info = consumer.clone();

@@ -18,10 +18,10 @@ use axum::response::IntoResponse;
 use common::events::ErrorCategory;
 use serde_json::{Value, json};
 use testkit::Tripwire;
-use workers::tools::import::ImportError;
-use workers::tools::import::fetch::fetch_through;
-use workers::tools::ssrf::{Guard, Lookingup, Lookup, SystemLookup};
-use workers::tools::{ToolArgs, Toolbox};
+use tools::import::ImportError;
+use tools::import::fetch::fetch_through;
+use tools::ssrf::{Guard, Lookingup, Lookup, SystemLookup};
+use tools::{ToolArgs, Toolbox};
 
 const DOC: &str = r#"
 openapi: 3.0.3
@@ -169,7 +169,7 @@ fn assert_fetch_refused(url: &str, result: &Result<String, ImportError>) {
 }
 
 /// Asserts a tool call was refused by the guard (not retried, no answer).
-fn assert_refused(url: &str, report: &workers::tools::CallReport) {
+fn assert_refused(url: &str, report: &tools::CallReport) {
     let error = report.result.as_ref().expect_err(url);
     assert_eq!(
         error.category,

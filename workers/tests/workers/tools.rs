@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use common::events::ErrorCategory;
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
-use workers::tools::{ToolArgs, Toolbox};
+use tools::{ToolArgs, Toolbox};
 
 /// One operation with every kind of argument; the servers below answer any path.
 const DOC: &str = r##"

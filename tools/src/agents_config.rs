@@ -13,7 +13,7 @@ use regex::Regex;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::AgentCard;
+use crate::AgentCard;
 
 /// Tool calls one turn may make before the agent gives up and escalates.
 const DEFAULT_MAX_TOOL_CALLS: usize = 4;

@@ -8,13 +8,13 @@ use reqwest::{Method, Url};
 use serde_json::Value;
 
 use super::{ImportError, MAX_DOCUMENT_BYTES};
-use crate::tools::http::{self, Limits, Prepared};
-use crate::tools::ssrf::Guard;
+use crate::http::{self, Limits, Prepared};
+use crate::ssrf::Guard;
 
 /// Longest a fetch may take, from connect to the last byte.
 pub const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Prefix of the guard's refusals ([`crate::tools::ssrf::Refused`]'s message).
+/// Prefix of the guard's refusals ([`crate::ssrf::Refused`]'s message).
 const REFUSED: &str = "refused by the SSRF guard";
 
 /// Fetches the text at `url`. `allow_hosts` are let through the guard although they
@@ -31,7 +31,7 @@ pub async fn fetch_through(url: &str, guard: &Guard) -> Result<String, ImportErr
     guard
         .check_url(&url)
         .map_err(|refused| ImportError::UrlRefused(refused.to_string()))?;
-    let client = crate::tools::guarded_client(guard).map_err(ImportError::FetchFailed)?;
+    let client = crate::guarded_client(guard).map_err(ImportError::FetchFailed)?;
     let request = Prepared {
         method: Method::GET,
         url,

@@ -4,9 +4,9 @@
 //! for review (docs/openapi-import.md). The POST stores a `pending` job and answers 202; a
 //! spawned task reads, classifies and stores the operations (or the error) in one
 //! transaction; jobs still pending at start-up (a crash mid-job) are run again by
-//! [`resume_pending`]. The parsing and classification are `workers::tools::import`. A
+//! [`resume_pending`]. The parsing and classification are `tools::import`. A
 //! publish puts the enabled operations into the NATS KV bucket the workers watch
-//! (`workers::tools::published`).
+//! (`tools::published`).
 
 use axum::{
     Json,
@@ -18,12 +18,12 @@ use common::events::Permission;
 use serde::Serialize;
 use serde_json::Value;
 use time::OffsetDateTime;
+use tools::import::{self, AgentHint, ImportError, ImportedOperation};
 use utoipa::ToSchema;
 use uuid::Uuid;
-use workers::tools::import::{self, AgentHint, ImportError, ImportedOperation};
 
-use super::error::{ApiError, ErrorBody, ErrorDetail};
-use super::{ApiState, Routes};
+use crate::error::{ApiError, ErrorBody, ErrorDetail};
+use crate::{ApiState, Routes};
 
 /// What imports need besides the database.
 #[derive(Debug, Clone, Default)]
@@ -601,7 +601,7 @@ pub async fn publish(
     State(state): State<ApiState>,
     Path(id): Path<String>,
 ) -> Result<Json<Published>, ApiError> {
-    use workers::tools::published::{self, PublishedOperation, PublishedTools};
+    use tools::published::{self, PublishedOperation, PublishedTools};
     let id = parse_id(&id)?;
     require_ready(&state.pool, id, "published").await?;
     let rows: Vec<(sqlx::types::Json<ImportedOperation>, String, Option<String>)> = sqlx::query_as(

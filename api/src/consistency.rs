@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::{ApiState, error::ApiError};
-use crate::projector::CONVERSATIONS;
-use crate::read_models::checkpoint;
+use crate::{ApiState, error::ApiError};
+use projections::projector::CONVERSATIONS;
+use projections::read_models::checkpoint;
 
 /// How often the checkpoint is read while waiting: a batch usually commits within a few
 /// milliseconds of the event, and one small query per tick is cheap.
@@ -103,7 +103,7 @@ pub async fn read_after(state: &ApiState, query: &HashMap<String, String>) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::error::testing::*;
+    use crate::error::testing::*;
 
     #[test]
     fn min_seq_is_optional() {

@@ -6,11 +6,13 @@
 //! the host is allow-listed. [`Toolbox`] ties them together and retries retryable
 //! failures with exponential back-off (`backon`).
 
+pub mod agents_config;
 pub mod http;
 pub mod import;
 pub mod openapi;
 pub mod published;
 pub mod ssrf;
+pub mod tls;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -19,8 +21,6 @@ use backon::{ExponentialBuilder, Retryable};
 use clap::Args;
 use common::events::ErrorCategory;
 use serde_json::Value;
-
-use crate::agents::ToolDef;
 
 /// How tools are called.
 #[derive(Debug, Clone, Args)]
@@ -46,6 +46,25 @@ pub struct ToolArgs {
     /// First back-off delay between attempts of a tool call (doubles each time).
     #[arg(long, env = "TOOLS_RETRY_DELAY", default_value = "200ms", value_parser = common::config::parse_duration)]
     pub tools_retry_delay: Duration,
+}
+
+/// An agent as an engine sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentCard {
+    pub name: String,
+    pub description: String,
+    /// The agent's instructions (a model engine's system prompt).
+    pub instructions: String,
+}
+
+/// A tool an agent may call, as an engine sees it: a function with JSON-schema parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolDef {
+    /// The tool's name: the operation id.
+    pub name: String,
+    pub description: String,
+    /// JSON schema of the arguments: an object schema.
+    pub parameters: Value,
 }
 
 /// One callable operation.

@@ -6,7 +6,7 @@
 use common::events::Permission;
 
 use super::ImportedOperation;
-use crate::agents::config::AgentsConfig;
+use crate::agents_config::AgentsConfig;
 
 /// Words that mean data goes away: destructive whatever the method.
 pub const DESTRUCTIVE_WORDS: [&str; 7] = [

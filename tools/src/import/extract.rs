@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::document::{Document, Refs, escape};
 use super::{ImportError, Imported, ImportedOperation, MAX_OPERATIONS, Parameter, RequestBody};
-use crate::tools::openapi::{generated_name, is_json};
+use crate::openapi::{generated_name, is_json};
 
 const METHODS: [&str; 8] = [
     "get", "put", "post", "delete", "options", "head", "patch", "trace",

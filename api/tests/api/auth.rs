@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use projections::http::served_routes;
+use api::served_routes;
 use reqwest::Method;
 
 use crate::server::{Server, TOKEN};

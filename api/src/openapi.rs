@@ -9,8 +9,8 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{Routes, analytics, conversations, dead_letters, error, health, imports};
-use crate::read_models;
+use crate::{Routes, analytics, conversations, dead_letters, error, health, imports};
+use projections::read_models;
 
 /// Name of the bearer security scheme in the document.
 pub const BEARER: &str = "bearer";
@@ -109,7 +109,7 @@ mod tests {
     use serde_json::Value;
 
     use super::*;
-    use crate::http::{Route, served_routes};
+    use crate::{Route, served_routes};
 
     fn spec() -> Value {
         serde_json::from_str(&ApiDoc::openapi().to_json().unwrap()).unwrap()

@@ -6,8 +6,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use api::{ApiState, router};
 use common::events::{Envelope, Payload, ThreadId, TurnId};
-use projections::http::{ApiState, router};
 use projections::projector::{Delivered, apply_batch};
 use serde_json::Value;
 use testkit::{NatsServer, Postgres};
@@ -134,11 +134,11 @@ impl Server {
 }
 
 /// The demo's agents; imports may fetch from loopback (where the tests serve documents).
-fn import_settings() -> projections::http::imports::ImportSettings {
+fn import_settings() -> api::imports::ImportSettings {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/agents.yaml");
-    let config = workers::agents::config::AgentsConfig::load(&path).unwrap();
-    projections::http::imports::ImportSettings {
-        agents: workers::tools::import::AgentHint::from_config(&config),
+    let config = tools::agents_config::AgentsConfig::load(&path).unwrap();
+    api::imports::ImportSettings {
+        agents: tools::import::AgentHint::from_config(&config),
         allow_hosts: vec!["127.0.0.1".into()],
     }
 }

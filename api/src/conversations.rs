@@ -20,10 +20,10 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::consistency::{self, MinSeq};
-use super::error::ErrorBody;
-use super::{ApiState, Routes, error::ApiError};
-use crate::read_models::{
+use crate::consistency::{self, MinSeq};
+use crate::error::ErrorBody;
+use crate::{ApiState, Routes, error::ApiError};
+use projections::read_models::{
     conversation::{self, After, Summary},
     replay_step, turn,
 };
@@ -416,7 +416,7 @@ async fn publish_resolved(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::error::testing::*;
+    use crate::error::testing::*;
 
     #[test]
     fn a_cursor_round_trips() {

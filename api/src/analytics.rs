@@ -9,10 +9,10 @@ use axum::{
 };
 use time::{Duration, OffsetDateTime, Time, format_description::well_known::Rfc3339};
 
-use super::consistency::{self, MinSeq};
-use super::error::ErrorBody;
-use super::{ApiState, Routes, error::ApiError};
-use crate::read_models::analytics::{self, Report};
+use crate::consistency::{self, MinSeq};
+use crate::error::ErrorBody;
+use crate::{ApiState, Routes, error::ApiError};
+use projections::read_models::analytics::{self, Report};
 
 /// The longest window `from`/`to` may span.
 const MAX_SPAN: Duration = Duration::days(90);

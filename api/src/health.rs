@@ -6,9 +6,9 @@ use axum::{Json, extract::State, http::StatusCode};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{ApiState, Routes};
-use crate::projector::CONVERSATIONS;
-use crate::read_models::checkpoint;
+use crate::{ApiState, Routes};
+use projections::projector::CONVERSATIONS;
+use projections::read_models::checkpoint;
 
 pub fn routes() -> Routes {
     Routes::new().get("/health", health)

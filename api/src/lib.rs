@@ -1,4 +1,5 @@
-//! The REST API under `/api`: one module per resource, each with its routes, and one
+//! The REST service under `/api`, over the read models the projector writes: one module
+//! per resource, each with its routes, and one
 //! error type ([`error::ApiError`]) that maps to status codes and `{"error":{…}}` bodies.
 //! [`consistency`] lets a read wait for the projection to reach a stream sequence (read
 //! your writes); [`openapi`] is the OpenAPI document of all of it, generated from the
@@ -6,6 +7,7 @@
 
 pub mod analytics;
 pub mod auth;
+pub mod config;
 pub mod consistency;
 pub mod conversations;
 pub mod dead_letters;
@@ -13,6 +15,9 @@ pub mod error;
 pub mod health;
 pub mod imports;
 pub mod openapi;
+pub mod startup;
+
+pub use config::ApiArgs;
 
 use std::sync::Arc;
 use std::time::Duration;

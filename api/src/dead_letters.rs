@@ -19,8 +19,8 @@ use serde::{Deserialize, Serialize};
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 use utoipa::ToSchema;
 
-use super::error::ErrorBody;
-use super::{ApiState, Routes, error::ApiError};
+use crate::error::ErrorBody;
+use crate::{ApiState, Routes, error::ApiError};
 
 /// Page size when `limit` is not given, and the most a page may hold.
 const DEFAULT_LIMIT: usize = 50;
@@ -411,7 +411,7 @@ pub async fn redrive_matching(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::error::testing::*;
+    use crate::error::testing::*;
 
     #[test]
     fn defaults_apply_when_nothing_is_given() {

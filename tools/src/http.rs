@@ -271,7 +271,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::tools::openapi::parse;
+    use crate::openapi::parse;
 
     const DOC: &str = r#"
 openapi: 3.0.3

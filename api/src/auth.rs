@@ -7,7 +7,7 @@ use axum::{
     response::Response,
 };
 
-use super::{ApiState, error::ApiError};
+use crate::{ApiState, error::ApiError};
 
 /// Passes the request on when no token is configured or the request carries it.
 pub async fn require_token(

@@ -4,10 +4,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use api::{ApiState, router};
 use async_nats::jetstream::Context;
 use common::dead_letters::{self, Failure, Source};
 use common::events::{Envelope, ErrorCategory, ThreadId};
-use projections::http::{ApiState, router};
 use serde_json::{Value, json};
 use testkit::{NatsServer, Postgres};
 

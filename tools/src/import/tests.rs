@@ -9,13 +9,13 @@ use common::events::Permission;
 use serde_json::json;
 
 use super::*;
-use crate::agents::config::AgentsConfig;
+use crate::agents_config::AgentsConfig;
 
-const SHOP: &str = include_str!("../../../../fixtures/shop-openapi.yaml");
-const PETSTORE: &str = include_str!("../../../../fixtures/openapi/petstore-3.0.yaml");
-const BILLING: &str = include_str!("../../../../fixtures/openapi/billing-3.1.yaml");
-const WEBHOOKS: &str = include_str!("../../../../fixtures/openapi/webhooks-only-3.1.yaml");
-const DESK: &str = include_str!("../../../../fixtures/openapi/desk-refs-3.0.json");
+const SHOP: &str = include_str!("../../../fixtures/shop-openapi.yaml");
+const PETSTORE: &str = include_str!("../../../fixtures/openapi/petstore-3.0.yaml");
+const BILLING: &str = include_str!("../../../fixtures/openapi/billing-3.1.yaml");
+const WEBHOOKS: &str = include_str!("../../../fixtures/openapi/webhooks-only-3.1.yaml");
+const DESK: &str = include_str!("../../../fixtures/openapi/desk-refs-3.0.json");
 
 fn agents() -> Vec<AgentHint> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/agents.yaml");
@@ -471,7 +471,7 @@ fn a_get_with_an_action_word_is_not_a_read() {
 
 #[test]
 fn every_error_code_is_listed_and_documented() {
-    let docs = include_str!("../../../../docs/openapi-import.md");
+    let docs = include_str!("../../../docs/openapi-import.md");
     for code in ImportError::CODES {
         assert!(
             docs.contains(&format!("`{code}`")),

@@ -151,10 +151,7 @@ async fn a_refused_document_stores_only_the_failed_job_with_its_named_error() {
         (409, Some("import_not_ready"))
     );
 
-    let huge = format!(
-        "{SHOP}\n#{}",
-        " ".repeat(workers::tools::import::MAX_DOCUMENT_BYTES)
-    );
+    let huge = format!("{SHOP}\n#{}", " ".repeat(tools::import::MAX_DOCUMENT_BYTES));
     let job = import(&server, huge).await;
     assert_eq!(job["error"]["code"], "document_too_large");
 }

@@ -1,0 +1,56 @@
+//! Builds the REST service: connects its pool and NATS, resumes import jobs left pending,
+//! and serves `/api` (composable start-up: [`common::startup`]).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use common::config::{DatabaseArgs, NatsArgs};
+use common::shutdown::CancellationToken;
+use common::startup::{App, Service};
+
+use crate::config::ApiArgs;
+use crate::imports::ImportSettings;
+use crate::{ApiState, router};
+
+/// The REST service, not yet bound: `/api` over the live read models (migrated by the
+/// projector's start-up). `imports` are the agents and allow-list of OpenAPI imports
+/// (usually [`ApiArgs::import_settings`]).
+pub async fn service(
+    nats: &NatsArgs,
+    database: &DatabaseArgs,
+    args: &ApiArgs,
+    imports: ImportSettings,
+) -> anyhow::Result<Service> {
+    let pool = projections::connect(database).await?;
+    let (client, js) = common::jetstream::connect(nats).await?;
+    let stream = common::jetstream::ensure_chat_stream(&js, nats).await?;
+    common::dead_letters::ensure_stream(&js, nats).await?;
+    let state = ApiState {
+        pool,
+        client,
+        stream,
+        api_token: args.api_token.clone().map(Arc::from),
+        projection_wait: args.projection_wait,
+        imports: Arc::new(imports),
+    };
+    tokio::spawn(crate::imports::resume_pending(state.clone()));
+    Ok(Service::new(router(state)))
+}
+
+/// The REST service bound on `listen`, serving until `shutdown` is cancelled.
+pub async fn build(
+    listen: SocketAddr,
+    nats: &NatsArgs,
+    database: &DatabaseArgs,
+    args: &ApiArgs,
+    shutdown: CancellationToken,
+) -> anyhow::Result<App> {
+    let imports = args.import_settings()?;
+    let app = service(nats, database, args, imports)
+        .await?
+        .route(common::metrics::router())
+        .bind(Some(listen), shutdown)
+        .await?;
+    tracing::info!(addr = ?app.addr(), "api listening");
+    Ok(app)
+}

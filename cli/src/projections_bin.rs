@@ -1,0 +1,43 @@
+//! The `projections` binary's command line and start-up: the projector
+//! ([`projections::startup::service`]) and the REST API ([`api::startup::service`]) merged
+//! on one listener.
+
+use common::shutdown::CancellationToken;
+use common::startup::App;
+
+/// smart-support projections: fold chat events into Postgres and serve the REST API.
+///
+/// The binary's command line; in the library so that tests can check what the compose file
+/// runs against it (`cli/tests/honesty/compose.rs`).
+#[derive(Debug, clap::Parser)]
+#[command(name = "projections", version, about)]
+pub struct Cli {
+    /// Address to listen on.
+    #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8081")]
+    pub listen: std::net::SocketAddr,
+    #[command(flatten)]
+    pub nats: common::config::NatsArgs,
+    #[command(flatten)]
+    pub database: common::config::DatabaseArgs,
+    #[command(flatten)]
+    pub projection: projections::ProjectionArgs,
+    #[command(flatten)]
+    pub api: api::ApiArgs,
+}
+
+/// Migrates, starts the projector, and serves `/api` and `/metrics` on `LISTEN_ADDR`
+/// until `shutdown` is cancelled.
+pub async fn build(cli: Cli, shutdown: CancellationToken) -> anyhow::Result<App> {
+    let imports = cli.api.import_settings()?;
+    let projector =
+        projections::startup::service(&cli.nats, &cli.database, &cli.projection, shutdown.clone())
+            .await?;
+    let api = api::startup::service(&cli.nats, &cli.database, &cli.api, imports).await?;
+    let app = projector
+        .merge(api)
+        .route(common::metrics::router())
+        .bind(Some(cli.listen), shutdown)
+        .await?;
+    tracing::info!(addr = ?app.addr(), "projections listening");
+    Ok(app)
+}
