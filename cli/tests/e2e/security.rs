@@ -8,7 +8,7 @@
 //! (Frames over `WS_MAX_FRAME_BYTES` are `bad_input`, the rate limit over two instances
 //! `rate_limit`, the SSRF guard
 //! `workers/tests/workers/ssrf.rs`, the operator token on every route
-//! `projections/tests/projector/auth.rs`.)
+//! `api/tests/api/auth.rs`.)
 
 use std::io::Read;
 use std::process::{Child, Command, Stdio};

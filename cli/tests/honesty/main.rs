@@ -1,6 +1,8 @@
 //! Files that cannot be run here, or not in full, kept honest against the code: the compose
-//! file ([`compose`]) and the commands in the documentation ([`docs`]).
+//! file ([`compose`]), the commands in the documentation ([`docs`]), and the crate graph
+//! and file map of docs/ARCHITECTURE.md ([`architecture`]).
 
+mod architecture;
 mod compose;
 mod docs;
 

@@ -208,7 +208,7 @@ export interface ApiErrorBody {
   error: { code: string; message: string };
 }
 
-// ---- OpenAPI imports (docs/openapi-import.md; projections/src/http/imports.rs) ----
+// ---- OpenAPI imports (docs/openapi-import.md; api/src/imports.rs) ----
 
 export const OPERATION_CLASSES = ['read', 'write', 'destructive'] as const;
 export type OperationClass = (typeof OPERATION_CLASSES)[number];
