@@ -256,3 +256,75 @@ impl Toolbox {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn args(base_url: Option<&str>) -> ToolArgs {
+        ToolArgs {
+            tools_base_url: base_url.map(str::to_owned),
+            tools_allow_hosts: vec![],
+            tools_timeout: Duration::from_secs(1),
+            tools_max_response_bytes: 1024,
+            tools_attempts: 1,
+            tools_retry_delay: Duration::from_millis(1),
+        }
+    }
+
+    /// What an engine sees of every tool: the OpenAI engine sends these as its functions.
+    fn seen_by_engines(tools: &Toolbox) -> Value {
+        tools
+            .specs()
+            .iter()
+            .map(|s| json!([s.name, s.description, s.method, s.path, s.parameters]))
+            .collect()
+    }
+
+    #[test]
+    fn the_shop_tools_keep_their_names_order_and_parameters() {
+        let shop = include_str!("../../fixtures/shop-openapi.yaml");
+        let tools = Toolbox::from_openapi(shop, &args(None)).unwrap();
+        let order_id = json!({
+            "type": "string", "pattern": "^ORD-[0-9]+$",
+            "description": "The order's id, e.g. ORD-1001",
+        });
+        let by_order = json!({
+            "type": "object", "properties": {"order_id": order_id}, "required": ["order_id"],
+        });
+        assert_eq!(
+            seen_by_engines(&tools),
+            json!([
+                ["listProducts", "List every product with its price and whether it is in stock",
+                 "GET", "/products", {"type": "object", "properties": {}}],
+                ["getProduct", "Look up one product by its id", "GET", "/products/{product_id}", {
+                    "type": "object",
+                    "properties": {"product_id": {
+                        "type": "string", "pattern": "^PRD-[0-9]+$",
+                        "description": "The product's id, e.g. PRD-1",
+                    }},
+                    "required": ["product_id"],
+                }],
+                ["getOrder", "Look up an order, its items, total and status",
+                 "GET", "/orders/{order_id}", by_order],
+                ["deleteOrder", "Delete an order for good (cannot be undone)",
+                 "DELETE", "/orders/{order_id}", by_order],
+                ["cancelOrder", "Cancel an order that has not shipped yet (status processing)",
+                 "POST", "/orders/{order_id}/cancel", by_order],
+                ["refundOrder", "Refund an order that was shipped or delivered",
+                 "POST", "/orders/{order_id}/refund", {
+                    "type": "object",
+                    "properties": {
+                        "order_id": order_id,
+                        "body": {"type": "object", "properties": {"reason": {
+                            "type": "string", "description": "Why the customer wants the refund",
+                        }}},
+                    },
+                    "required": ["order_id"],
+                }],
+            ])
+        );
+    }
+}
