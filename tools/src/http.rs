@@ -293,7 +293,11 @@ paths:
 "#;
 
     fn prepare_with(params: Value) -> Result<Prepared, ToolError> {
-        let (doc, server) = crate::import::read(DOC).unwrap();
+        prepare_in(DOC, params)
+    }
+
+    fn prepare_in(document: &str, params: Value) -> Result<Prepared, ToolError> {
+        let (doc, server) = crate::import::read(document).unwrap();
         let base = Url::parse(&server.unwrap()).unwrap();
         prepare(&base, &doc.operations[0], &params)
     }
@@ -336,6 +340,25 @@ paths:
         let error =
             prepare_with(json!({ "order_id": "1", "count": "two", "body": {} })).unwrap_err();
         assert!(error.message.contains("an integer"), "{}", error.message);
+    }
+
+    #[test]
+    fn a_3_1_nullable_type_list_checks_the_type_and_takes_null_as_absent() {
+        let document = DOC
+            .replace("openapi: 3.0.3", "openapi: 3.1.0")
+            .replace("{ type: integer }", r#"{ type: [integer, "null"] }"#);
+        let error = prepare_in(
+            &document,
+            json!({ "order_id": "1", "count": "two", "body": {} }),
+        )
+        .unwrap_err();
+        assert!(error.message.contains("an integer"), "{}", error.message);
+        let request = prepare_in(
+            &document,
+            json!({ "order_id": "1", "count": null, "body": {} }),
+        )
+        .unwrap();
+        assert_eq!(request.url.query(), None);
     }
 
     #[test]
