@@ -9,7 +9,8 @@ use common::events::ErrorCategory;
 use reqwest::{Client, Method, Url};
 use serde_json::{Map, Value};
 
-use super::openapi::{Location, Operation};
+use super::import::ImportedOperation;
+use super::operation::Location;
 #[cfg(doc)]
 use super::ssrf::Guard;
 use super::ssrf::Refused;
@@ -51,8 +52,8 @@ fn retryable(message: impl Into<String>) -> ToolError {
 
 /// Checks `params` against the operation and builds its request. Invalid arguments are
 /// the caller's mistake: not retryable, and no request is made.
-pub fn prepare(base: &Url, op: &Operation, params: &Value) -> Result<Prepared, ToolError> {
-    let name = &op.spec.name;
+pub fn prepare(base: &Url, op: &ImportedOperation, params: &Value) -> Result<Prepared, ToolError> {
+    let name = &op.operation_id;
     let args: &Map<String, Value> = match params {
         Value::Object(args) => args,
         // A tool without arguments may be called with none.
@@ -64,9 +65,10 @@ pub fn prepare(base: &Url, op: &Operation, params: &Value) -> Result<Prepared, T
         }
     };
 
-    let mut path = op.spec.path.clone();
+    let mut path = op.path.clone();
     let mut query = Vec::new();
-    for param in &op.params {
+    for argument in op.arguments() {
+        let param = argument.parameter;
         let value = match args.get(&param.name) {
             None | Some(Value::Null) if param.required => {
                 return Err(not_retryable(format!(
@@ -77,7 +79,7 @@ pub fn prepare(base: &Url, op: &Operation, params: &Value) -> Result<Prepared, T
             None | Some(Value::Null) => continue,
             Some(value) => value,
         };
-        if let Some(kind) = param.kind
+        if let Some(kind) = argument.kind
             && !kind.accepts(value)
         {
             return Err(not_retryable(format!(
@@ -86,7 +88,7 @@ pub fn prepare(base: &Url, op: &Operation, params: &Value) -> Result<Prepared, T
                 kind.as_str()
             )));
         }
-        match param.location {
+        match argument.location {
             Location::Path => {
                 let text = scalar_text(value).ok_or_else(|| {
                     not_retryable(format!(
@@ -116,7 +118,7 @@ pub fn prepare(base: &Url, op: &Operation, params: &Value) -> Result<Prepared, T
         }
     }
 
-    let body = match (op.body, args.get("body")) {
+    let body = match (op.json_body().map(|b| b.required), args.get("body")) {
         (Some(true), None | Some(Value::Null)) => {
             return Err(not_retryable(format!("`{name}` needs argument `body`")));
         }
@@ -131,8 +133,8 @@ pub fn prepare(base: &Url, op: &Operation, params: &Value) -> Result<Prepared, T
     if !query.is_empty() {
         url.query_pairs_mut().extend_pairs(query);
     }
-    let method = Method::from_bytes(op.spec.method.as_bytes())
-        .map_err(|e| not_retryable(format!("method `{}`: {e}", op.spec.method)))?;
+    let method = Method::from_bytes(op.method.as_bytes())
+        .map_err(|e| not_retryable(format!("method `{}`: {e}", op.method)))?;
     Ok(Prepared { method, url, body })
 }
 
@@ -271,7 +273,6 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::openapi::parse;
 
     const DOC: &str = r#"
 openapi: 3.0.3
@@ -292,8 +293,13 @@ paths:
 "#;
 
     fn prepare_with(params: Value) -> Result<Prepared, ToolError> {
-        let doc = parse(DOC, None).unwrap();
-        prepare(&doc.base_url, &doc.operations[0], &params)
+        prepare_in(DOC, params)
+    }
+
+    fn prepare_in(document: &str, params: Value) -> Result<Prepared, ToolError> {
+        let (doc, server) = crate::import::read(document).unwrap();
+        let base = Url::parse(&server.unwrap()).unwrap();
+        prepare(&base, &doc.operations[0], &params)
     }
 
     #[test]
@@ -334,6 +340,25 @@ paths:
         let error =
             prepare_with(json!({ "order_id": "1", "count": "two", "body": {} })).unwrap_err();
         assert!(error.message.contains("an integer"), "{}", error.message);
+    }
+
+    #[test]
+    fn a_3_1_nullable_type_list_checks_the_type_and_takes_null_as_absent() {
+        let document = DOC
+            .replace("openapi: 3.0.3", "openapi: 3.1.0")
+            .replace("{ type: integer }", r#"{ type: [integer, "null"] }"#);
+        let error = prepare_in(
+            &document,
+            json!({ "order_id": "1", "count": "two", "body": {} }),
+        )
+        .unwrap_err();
+        assert!(error.message.contains("an integer"), "{}", error.message);
+        let request = prepare_in(
+            &document,
+            json!({ "order_id": "1", "count": null, "body": {} }),
+        )
+        .unwrap();
+        assert_eq!(request.url.query(), None);
     }
 
     #[test]

@@ -1,15 +1,18 @@
-//! Tools: the HTTP operations of an OpenAPI 3.0 document that agents may call.
-//! [`openapi`] turns a document into [`ToolSpec`]s (JSON-schema parameters, how to build
-//! the request); [`http`] makes one call (URL, query and body from the arguments,
-//! time-outs, size caps, failures classified); [`ssrf`] refuses private, loopback,
-//! link-local and metadata addresses (after DNS resolution and on every redirect) unless
-//! the host is allow-listed. [`Toolbox`] ties them together and retries retryable
-//! failures with exponential back-off (`backon`).
+//! Tools: the HTTP operations of an OpenAPI 3.0 or 3.1 document that agents may call.
+//! [`import`] is the one OpenAPI reader: a document becomes `ImportedOperation`s (for the
+//! agents config's document, an import for review and the published tools alike);
+//! [`operation`] turns one into the [`ToolSpec`] an engine sees (JSON-schema parameters)
+//! and says where each argument goes; [`http`] makes one call (URL, query and body from
+//! the arguments, time-outs, size caps, failures classified); [`ssrf`] refuses private,
+//! loopback, link-local and metadata addresses (after DNS resolution and on every
+//! redirect) unless the host is allow-listed. [`Toolbox`] ties them together and retries
+//! retryable failures with exponential back-off (`backon`); [`published`] is the tool
+//! set a publish stores, [`agents_config`] the agents that call the tools.
 
 pub mod agents_config;
 pub mod http;
 pub mod import;
-pub mod openapi;
+pub mod operation;
 pub mod published;
 pub mod ssrf;
 pub mod tls;
@@ -20,6 +23,8 @@ use std::time::{Duration, Instant};
 use backon::{ExponentialBuilder, Retryable};
 use clap::Args;
 use common::events::ErrorCategory;
+use import::ImportedOperation;
+use reqwest::Url;
 use serde_json::Value;
 
 /// How tools are called.
@@ -121,13 +126,13 @@ pub struct CallReport {
     pub elapsed: Duration,
 }
 
-/// The tools of one OpenAPI document, ready to call.
+/// The tools of one OpenAPI document (or of published operations), ready to call.
 #[derive(Debug)]
 pub struct Toolbox {
     specs: Vec<ToolSpec>,
     /// How to build each spec's request, in the same order as `specs`.
-    operations: Vec<openapi::Operation>,
-    base_url: reqwest::Url,
+    operations: Vec<ImportedOperation>,
+    base_url: Url,
     client: reqwest::Client,
     guard: ssrf::Guard,
     limits: http::Limits,
@@ -156,15 +161,47 @@ pub fn guarded_client(guard: &ssrf::Guard) -> Result<reqwest::Client, String> {
 }
 
 impl Toolbox {
-    /// Reads an OpenAPI 3.0 document (JSON or YAML text).
+    /// Reads an OpenAPI 3.0 or 3.1 document (JSON or YAML text); requests go to
+    /// `TOOLS_BASE_URL`, else to the document's first server.
     pub fn from_openapi(document: &str, args: &ToolArgs) -> Result<Toolbox, ToolsError> {
-        let document = openapi::parse(document, args.tools_base_url.as_deref())?;
+        let (document, server) =
+            import::read(document).map_err(|e| ToolsError::Invalid(e.to_string()))?;
+        Toolbox::from_operations(server.as_deref(), document.operations, args)
+    }
+
+    /// The tools of operations the reader produced (e.g. published ones), served at
+    /// `base_url` unless `TOOLS_BASE_URL` replaces it.
+    pub fn from_operations(
+        base_url: Option<&str>,
+        operations: Vec<ImportedOperation>,
+        args: &ToolArgs,
+    ) -> Result<Toolbox, ToolsError> {
+        let base_url = match (&args.tools_base_url, base_url) {
+            (Some(url), _) => parse_base_url(url, "TOOLS_BASE_URL")?,
+            (None, Some(url)) => parse_base_url(url, "the first `servers` URL")?,
+            (None, None) => {
+                return Err(ToolsError::Invalid(
+                    "no `servers` entry; set TOOLS_BASE_URL to say where the API runs".into(),
+                ));
+            }
+        };
+        let mut specs: Vec<ToolSpec> = Vec::with_capacity(operations.len());
+        for op in &operations {
+            let spec = operation::spec(op).map_err(ToolsError::Invalid)?;
+            if specs.iter().any(|s| s.name == spec.name) {
+                return Err(ToolsError::Invalid(format!(
+                    "two operations are named `{}`",
+                    spec.name
+                )));
+            }
+            specs.push(spec);
+        }
         let guard = ssrf::Guard::new(&args.tools_allow_hosts).map_err(ToolsError::Invalid)?;
         let client = guarded_client(&guard).map_err(ToolsError::Invalid)?;
         Ok(Toolbox {
-            specs: document.operations.iter().map(|o| o.spec.clone()).collect(),
-            operations: document.operations,
-            base_url: document.base_url,
+            specs,
+            operations,
+            base_url,
             client,
             guard,
             limits: http::Limits {
@@ -220,7 +257,7 @@ impl Toolbox {
             attempts: 0,
             elapsed: Duration::ZERO,
         };
-        let Some(operation) = self.operations.iter().find(|o| o.spec.name == name) else {
+        let Some(operation) = self.operations.iter().find(|o| o.operation_id == name) else {
             return refused(http::not_retryable(format!("no tool named `{name}`")));
         };
         let request = match http::prepare(&self.base_url, operation, params) {
@@ -254,5 +291,243 @@ impl Toolbox {
             attempts: attempts.load(Ordering::Relaxed),
             elapsed: started.elapsed(),
         }
+    }
+}
+
+/// A base URL requests can go to: absolute, http(s), with a host.
+fn parse_base_url(url: &str, what: &str) -> Result<Url, ToolsError> {
+    let parsed = Url::parse(url).map_err(|e| {
+        ToolsError::Invalid(format!(
+            "{what} `{url}` is not an absolute URL ({e}); set TOOLS_BASE_URL to say where the API runs"
+        ))
+    })?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        return Err(ToolsError::Invalid(format!(
+            "{what} `{url}` is not an http(s) URL with a host"
+        )));
+    }
+    Ok(parsed)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn args(base_url: Option<&str>) -> ToolArgs {
+        ToolArgs {
+            tools_base_url: base_url.map(str::to_owned),
+            tools_allow_hosts: vec![],
+            tools_timeout: Duration::from_secs(1),
+            tools_max_response_bytes: 1024,
+            tools_attempts: 1,
+            tools_retry_delay: Duration::from_millis(1),
+        }
+    }
+
+    const DOC: &str = r##"
+openapi: 3.0.3
+info: { title: t, version: "1" }
+servers: [{ url: "https://{region}.example.com/v1", variables: { region: { default: eu } } }]
+paths:
+  /orders/{order_id}:
+    parameters:
+      - $ref: "#/components/parameters/OrderId"
+    get:
+      operationId: getOrder
+      summary: Look up an order
+      parameters:
+        - { name: verbose, in: query, schema: { type: boolean } }
+        - { name: X-Trace, in: header, schema: { type: string } }
+      responses: { "200": { description: ok } }
+    post:
+      description: Replace an order
+      requestBody:
+        $ref: "#/components/requestBodies/Order"
+      responses: { "200": { description: ok } }
+components:
+  parameters:
+    OrderId: { name: order_id, in: path, required: true, description: The order, schema: { $ref: "#/components/schemas/Id" } }
+  requestBodies:
+    Order:
+      description: The new order
+      required: true
+      content: { application/json: { schema: { $ref: "#/components/schemas/Order" } } }
+  schemas:
+    Id: { type: string, pattern: "^ORD-[0-9]+$" }
+    Order: { type: object, properties: { id: { $ref: "#/components/schemas/Id" } } }
+"##;
+
+    const BILLING_3_1: &str = include_str!("../../fixtures/openapi/billing-3.1.yaml");
+
+    fn error(text: &str) -> String {
+        Toolbox::from_openapi(text, &args(None))
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn path_and_query_parameters_become_properties_with_their_schema() {
+        let tools = Toolbox::from_openapi(DOC, &args(None)).unwrap();
+        assert_eq!(
+            tools.spec("getOrder").unwrap().parameters,
+            json!({
+                "type": "object",
+                "properties": {
+                    "order_id": { "type": "string", "pattern": "^ORD-[0-9]+$", "description": "The order" },
+                    "verbose": { "type": "boolean" },
+                },
+                "required": ["order_id"],
+            })
+        );
+    }
+
+    #[test]
+    fn a_json_request_body_becomes_the_body_property_with_refs_inlined() {
+        let tools = Toolbox::from_openapi(DOC, &args(None)).unwrap();
+        let spec = tools.spec("post_orders_order_id").unwrap();
+        assert_eq!(spec.description, "Replace an order");
+        assert_eq!(
+            spec.parameters["properties"]["body"],
+            json!({
+                "type": "object",
+                "properties": { "id": { "type": "string", "pattern": "^ORD-[0-9]+$" } },
+                "description": "The new order",
+            })
+        );
+        assert_eq!(spec.parameters["required"], json!(["order_id", "body"]));
+    }
+
+    #[test]
+    fn the_base_url_is_the_first_server_or_the_setting() {
+        let from_document = Toolbox::from_openapi(DOC, &args(None)).unwrap();
+        assert_eq!(from_document.base_url(), "https://eu.example.com/v1");
+        let from_setting =
+            Toolbox::from_openapi(DOC, &args(Some("http://127.0.0.1:8090"))).unwrap();
+        assert_eq!(from_setting.base_url(), "http://127.0.0.1:8090/");
+    }
+
+    #[test]
+    fn a_relative_or_missing_server_url_names_the_setting() {
+        let relative = error(&DOC.replace("https://{region}.example.com/v1", "/api"));
+        assert!(
+            relative.contains("`/api` is not an absolute URL")
+                && relative.contains("TOOLS_BASE_URL"),
+            "{relative}"
+        );
+        let servers = DOC.lines().find(|l| l.starts_with("servers:")).unwrap();
+        let missing = error(&DOC.replace(servers, ""));
+        assert!(
+            missing.contains("no `servers` entry; set TOOLS_BASE_URL"),
+            "{missing}"
+        );
+    }
+
+    #[test]
+    fn an_operation_whose_arguments_cannot_be_placed_is_invalid() {
+        let twice = error(&DOC.replace("name: verbose, in: query", "name: order_id, in: query"));
+        assert!(
+            twice.contains("operation `getOrder`: parameter `order_id` appears twice"),
+            "{twice}"
+        );
+        let outside = error(&DOC.replace("/orders/{order_id}:", "/orders:"));
+        assert!(
+            outside.contains("path parameter `order_id` is not in the path"),
+            "{outside}"
+        );
+    }
+
+    #[test]
+    fn a_document_the_reader_refuses_is_invalid_with_its_reason() {
+        assert!(error("swagger: '2.0'\ninfo: {}\npaths: {}").contains("Swagger 2.0"));
+        assert!(error("- just\n- a list").contains("not an object"));
+        let cycle = DOC.replace(
+            "Id: { type: string, pattern: \"^ORD-[0-9]+$\" }",
+            "Id: { $ref: \"#/components/schemas/Loop\" }\n    Loop: { $ref: \"#/components/schemas/Id\" }",
+        );
+        assert!(
+            error(&cycle).contains("refers to itself"),
+            "{}",
+            error(&cycle)
+        );
+    }
+
+    #[test]
+    fn an_openapi_3_1_document_gives_tools() {
+        let tools = Toolbox::from_openapi(BILLING_3_1, &args(None)).unwrap();
+        assert_eq!(tools.base_url(), "https://api.billing.example/");
+        let void = tools.spec("voidInvoice").unwrap();
+        assert_eq!(
+            (void.method.as_str(), void.path.as_str()),
+            ("POST", "/invoices/{invoice_id}/void")
+        );
+        assert_eq!(void.parameters["required"], json!(["invoice_id"]));
+    }
+
+    #[test]
+    fn a_3_1_nullable_type_list_is_a_tool_parameter_schema() {
+        let tools = Toolbox::from_openapi(BILLING_3_1, &args(None)).unwrap();
+        assert_eq!(
+            tools.spec("listInvoices").unwrap().parameters,
+            json!({
+                "type": "object",
+                "properties": { "customer": { "type": ["string", "null"] } },
+            })
+        );
+    }
+
+    /// What an engine sees of every tool: the OpenAI engine sends these as its functions.
+    fn seen_by_engines(tools: &Toolbox) -> Value {
+        tools
+            .specs()
+            .iter()
+            .map(|s| json!([s.name, s.description, s.method, s.path, s.parameters]))
+            .collect()
+    }
+
+    #[test]
+    fn the_shop_tools_keep_their_names_order_and_parameters() {
+        let shop = include_str!("../../fixtures/shop-openapi.yaml");
+        let tools = Toolbox::from_openapi(shop, &args(None)).unwrap();
+        let order_id = json!({
+            "type": "string", "pattern": "^ORD-[0-9]+$",
+            "description": "The order's id, e.g. ORD-1001",
+        });
+        let by_order = json!({
+            "type": "object", "properties": {"order_id": order_id}, "required": ["order_id"],
+        });
+        assert_eq!(
+            seen_by_engines(&tools),
+            json!([
+                ["listProducts", "List every product with its price and whether it is in stock",
+                 "GET", "/products", {"type": "object", "properties": {}}],
+                ["getProduct", "Look up one product by its id", "GET", "/products/{product_id}", {
+                    "type": "object",
+                    "properties": {"product_id": {
+                        "type": "string", "pattern": "^PRD-[0-9]+$",
+                        "description": "The product's id, e.g. PRD-1",
+                    }},
+                    "required": ["product_id"],
+                }],
+                ["getOrder", "Look up an order, its items, total and status",
+                 "GET", "/orders/{order_id}", by_order],
+                ["deleteOrder", "Delete an order for good (cannot be undone)",
+                 "DELETE", "/orders/{order_id}", by_order],
+                ["cancelOrder", "Cancel an order that has not shipped yet (status processing)",
+                 "POST", "/orders/{order_id}/cancel", by_order],
+                ["refundOrder", "Refund an order that was shipped or delivered",
+                 "POST", "/orders/{order_id}/refund", {
+                    "type": "object",
+                    "properties": {
+                        "order_id": order_id,
+                        "body": {"type": "object", "properties": {"reason": {
+                            "type": "string", "description": "Why the customer wants the refund",
+                        }}},
+                    },
+                    "required": ["order_id"],
+                }],
+            ])
+        );
     }
 }

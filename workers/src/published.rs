@@ -10,7 +10,7 @@ use async_nats::jetstream::{self, kv};
 use futures::StreamExt;
 use serde_json::Value;
 use tools::import::ImportedOperation;
-use tools::published::{BUCKET, KEY, PublishedTools, bucket, document};
+use tools::published::{BUCKET, KEY, PublishedTools, bucket};
 use tools::{CallReport, ToolArgs, Toolbox};
 
 use crate::agents::config::{AgentTool, AgentsConfig};
@@ -33,7 +33,7 @@ pub struct Base {
 pub fn merge(base: &Base, published: &PublishedTools) -> Agents {
     let mut config: AgentsConfig = (*base.agents.config).clone();
     // One toolbox per base URL (operations of one import may name different servers).
-    let mut by_server: BTreeMap<Option<String>, Vec<&ImportedOperation>> = BTreeMap::new();
+    let mut by_server: BTreeMap<Option<String>, Vec<ImportedOperation>> = BTreeMap::new();
     for op in &published.operations {
         let name = &op.operation.operation_id;
         let Some(agent) = config.agents.iter_mut().find(|a| a.card.name == op.agent) else {
@@ -55,12 +55,14 @@ pub fn merge(base: &Base, published: &PublishedTools) -> Agents {
             .first()
             .cloned()
             .or_else(|| published.base_url.clone());
-        by_server.entry(server).or_default().push(&op.operation);
+        by_server
+            .entry(server)
+            .or_default()
+            .push(op.operation.clone());
     }
     let mut toolboxes = Vec::new();
     for (server, operations) in by_server {
-        let text = document(server.as_deref(), &operations).to_string();
-        match Toolbox::from_openapi(&text, &base.tools) {
+        match Toolbox::from_operations(server.as_deref(), operations, &base.tools) {
             Ok(toolbox) => toolboxes.push(toolbox),
             Err(error) => {
                 tracing::error!(%error, server = ?server, "published tools cannot be used")
@@ -316,10 +318,10 @@ mod tests {
         .unwrap();
         let agents = merge(&base(), &published);
         let def = agents.tools.def("browseCatalog").unwrap();
-        assert!(
-            def.parameters["properties"]["q"].is_object(),
-            "{}",
-            def.parameters
+        assert_eq!(
+            def.parameters["properties"]["q"],
+            json!({"type": ["string", "null"]}),
+            "the JSON Schema type list as the document wrote it"
         );
     }
 

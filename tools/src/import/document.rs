@@ -2,7 +2,7 @@
 //! bomb is stopped while it expands, not after), the version check, and [`Refs`], the
 //! resolver of local `$ref`s with its depth, cycle and expansion limits.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
@@ -16,11 +16,27 @@ pub struct Document {
     pub root: Value,
     /// The `openapi` field.
     pub version: String,
+    /// The keys of `paths` as the text writes them (`root` sorts them): tools and the
+    /// review list operations in document order.
+    path_order: Vec<String>,
 }
 
 impl Document {
     pub fn is_3_1(&self) -> bool {
         self.version.starts_with("3.1")
+    }
+
+    /// The entries of `paths`, in document order.
+    pub fn ordered_paths<'a>(
+        &'a self,
+        paths: &'a Map<String, Value>,
+    ) -> impl Iterator<Item = (&'a String, &'a Value)> {
+        let mut seen = std::collections::HashSet::new();
+        self.path_order
+            .iter()
+            .chain(paths.keys())
+            .filter(move |key| seen.insert(key.as_str()))
+            .filter_map(|key| paths.get_key_value(key))
     }
 }
 
@@ -31,7 +47,7 @@ pub fn read(text: &str) -> Result<Document, ImportError> {
             size: format!("{} bytes", text.len()),
         });
     }
-    let root = parse_bounded(text)?;
+    let (root, path_order) = parse_bounded(text)?;
     let Some(object) = root.as_object() else {
         return Err(ImportError::InvalidDocument(
             "/: the document is not an object".into(),
@@ -58,25 +74,27 @@ pub fn read(text: &str) -> Result<Document, ImportError> {
     if !(version.starts_with("3.0.") || version.starts_with("3.1.")) {
         return Err(ImportError::UnsupportedVersion(version));
     }
-    let document = Document { root, version };
-    if !document.is_3_1() {
-        // The design's choice for 3.0: `openapiv3` decides whether it is well formed.
-        serde_json::from_value::<openapiv3::OpenAPI>(document.root.clone()).map_err(|e| {
-            ImportError::InvalidDocument(format!("not a valid OpenAPI 3.0 document: {e}"))
-        })?;
-    }
-    Ok(document)
+    Ok(Document {
+        root,
+        version,
+        path_order,
+    })
 }
 
 /// JSON (when the text starts with `{`) or YAML, with every value and string byte counted
 /// against a budget proportional to the text: without aliases a document cannot hold
-/// more values than its text has bytes, so only repeated aliases exceed it.
-fn parse_bounded(text: &str) -> Result<Value, ImportError> {
+/// more values than its text has bytes, so only repeated aliases exceed it. Also returns
+/// the keys of `paths` in the text's order.
+fn parse_bounded(text: &str) -> Result<(Value, Vec<String>), ImportError> {
     let budget = Budget {
         left: Cell::new(2 * text.len() + 1024),
         exceeded: Cell::new(false),
+        path_order: RefCell::new(Vec::new()),
     };
-    let seed = Bounded { budget: &budget };
+    let seed = Bounded {
+        budget: &budget,
+        place: Place::Root,
+    };
     let result = if text.trim_start().starts_with('{') {
         let mut deserializer = serde_json::Deserializer::from_str(text);
         seed.deserialize(&mut deserializer)
@@ -94,18 +112,30 @@ fn parse_bounded(text: &str) -> Result<Value, ImportError> {
     if budget.exceeded.get() {
         return Err(ImportError::YamlAliasBomb);
     }
-    result.map_err(ImportError::InvalidDocument)
+    let root = result.map_err(ImportError::InvalidDocument)?;
+    Ok((root, budget.path_order.into_inner()))
 }
 
 struct Budget {
     left: Cell<usize>,
     exceeded: Cell<bool>,
+    /// The keys of the root's `paths`, as they come.
+    path_order: RefCell<Vec<String>>,
+}
+
+/// Where a value is: the root, the root's `paths`, or elsewhere.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Place {
+    Root,
+    Paths,
+    Other,
 }
 
 /// Builds a [`Value`] while spending the budget.
 #[derive(Clone, Copy)]
 struct Bounded<'a> {
     budget: &'a Budget,
+    place: Place,
 }
 
 impl Bounded<'_> {
@@ -181,7 +211,11 @@ impl<'de> Visitor<'de> for Bounded<'_> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         self.spend(1)?;
         let mut items = Vec::new();
-        while let Some(item) = seq.next_element_seed(self)? {
+        let item = Bounded {
+            place: Place::Other,
+            ..self
+        };
+        while let Some(item) = seq.next_element_seed(item)? {
             items.push(item);
         }
         Ok(Value::Array(items))
@@ -190,8 +224,19 @@ impl<'de> Visitor<'de> for Bounded<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         self.spend(1)?;
         let mut object = Map::new();
-        while let Some(key) = map.next_key_seed(Key(self))? {
-            let value = map.next_value_seed(self)?;
+        let inner = Bounded {
+            place: Place::Other,
+            ..self
+        };
+        while let Some(key) = map.next_key_seed(Key(inner))? {
+            if self.place == Place::Paths {
+                self.budget.path_order.borrow_mut().push(key.clone());
+            }
+            let place = match self.place {
+                Place::Root if key == "paths" => Place::Paths,
+                _ => Place::Other,
+            };
+            let value = map.next_value_seed(Bounded { place, ..self })?;
             object.insert(key, value);
         }
         Ok(Value::Object(object))

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::document::{Document, Refs, escape};
 use super::{ImportError, Imported, ImportedOperation, MAX_OPERATIONS, Parameter, RequestBody};
-use crate::openapi::{generated_name, is_json};
+use crate::operation::is_json;
 
 const METHODS: [&str; 8] = [
     "get", "put", "post", "delete", "options", "head", "patch", "trace",
@@ -42,7 +42,10 @@ pub fn operations(document: &Document) -> Result<Imported, ImportError> {
 
     let mut operations = Vec::new();
     let mut ids = HashSet::new();
-    for (path, item) in paths.into_iter().flatten() {
+    for (path, item) in paths
+        .into_iter()
+        .flat_map(|paths| document.ordered_paths(paths))
+    {
         let at = format!("/paths/{}", escape(path));
         if !path.starts_with('/') {
             return Err(invalid(&at, "a path must start with `/`"));
@@ -140,8 +143,22 @@ pub fn operations(document: &Document) -> Result<Imported, ImportError> {
     })
 }
 
+/// `<method>_<path>` with every run of non-alphanumerics as one `_`:
+/// `GET /orders/{order_id}` → `get_orders_order_id`.
+pub(super) fn generated_name(method: &str, path: &str) -> String {
+    let mut name = String::new();
+    for c in format!("{method}_{path}").chars() {
+        if c.is_ascii_alphanumeric() {
+            name.push(c.to_ascii_lowercase());
+        } else if !name.ends_with('_') {
+            name.push('_');
+        }
+    }
+    name.trim_matches('_').to_owned()
+}
+
 /// The URLs of a `servers` list, `{variables}` replaced by their defaults.
-fn servers(list: Option<&Value>, at: &str) -> Result<Vec<String>, ImportError> {
+pub(crate) fn servers(list: Option<&Value>, at: &str) -> Result<Vec<String>, ImportError> {
     let Some(list) = list else {
         return Ok(Vec::new());
     };
@@ -246,10 +263,14 @@ fn request_body(
     let Some((content_type, media)) = chosen else {
         return Ok(None);
     };
-    let schema = match media.get("schema") {
+    let mut schema = match media.get("schema") {
         Some(schema) => refs.inline(schema, &at)?,
         None => Value::Object(Default::default()),
     };
+    // The body's description says what the argument `body` is: it goes with its schema.
+    if let (Some(description), Some(schema)) = (body.get("description"), schema.as_object_mut()) {
+        schema.insert("description".into(), description.clone());
+    }
     Ok(Some(RequestBody {
         required: body.get("required").and_then(Value::as_bool) == Some(true),
         content_type: content_type.clone(),

@@ -1,6 +1,8 @@
-//! Importing an OpenAPI document for review: the text (JSON or YAML, OpenAPI 3.0.x or
-//! 3.1.x) becomes a list of [`ImportedOperation`]s, each classified `read`, `write` or
-//! `destructive` with the reasons, and with a suggested agent. [`document`] reads the text
+//! The one OpenAPI reader, and importing a document for review: the text (JSON or YAML,
+//! OpenAPI 3.0.x or 3.1.x) becomes a list of [`ImportedOperation`]s — the operations the
+//! agents config's tools, an import and the published tools all come from — each
+//! classified `read`, `write` or `destructive` with the reasons, and with a suggested
+//! agent ([`import`]; the tools use [`read`] alone). [`document`] reads the text
 //! within the limits (size, YAML alias expansion, version) and resolves local `$ref`s;
 //! [`extract`] walks `paths` (one version-neutral walker for 3.0 and 3.1); [`classify`]
 //! applies the rule table of `docs/openapi-import.md`; [`fetch`] downloads a document
@@ -18,8 +20,8 @@ use serde_json::Value;
 
 pub use classify::AgentHint;
 
-/// Largest document accepted, in bytes (the same cap as the workers' tools document).
-pub const MAX_DOCUMENT_BYTES: usize = super::openapi::MAX_DOCUMENT_BYTES;
+/// Largest document accepted, in bytes (an import's, and the agents config's tools document).
+pub const MAX_DOCUMENT_BYTES: usize = 4 * 1024 * 1024;
 /// Most operations in one document.
 pub const MAX_OPERATIONS: usize = 1000;
 /// Longest chain of `$ref`s (reference to reference, or schema inside referenced schema).
@@ -174,10 +176,19 @@ impl ImportError {
     ];
 }
 
+/// Reads a document and extracts its operations, not classified (no I/O: the text is
+/// given); also the document's first server, when it has one.
+pub fn read(text: &str) -> Result<(Imported, Option<String>), ImportError> {
+    let document = document::read(text)?;
+    let server = extract::servers(document.root.get("servers"), "/servers")?
+        .into_iter()
+        .next();
+    Ok((extract::operations(&document)?, server))
+}
+
 /// Reads, extracts and classifies a document (no I/O: the text is given).
 pub fn import(text: &str, agents: &[AgentHint]) -> Result<Imported, ImportError> {
-    let document = document::read(text)?;
-    let mut imported = extract::operations(&document)?;
+    let (mut imported, _) = read(text)?;
     for operation in &mut imported.operations {
         classify::classify(operation, agents);
     }

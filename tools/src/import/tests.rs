@@ -479,3 +479,15 @@ fn every_error_code_is_listed_and_documented() {
         );
     }
 }
+
+#[test]
+fn generated_names_are_stable_and_alphanumeric() {
+    assert_eq!(
+        extract::generated_name("get", "/orders/{order_id}"),
+        "get_orders_order_id"
+    );
+    assert_eq!(
+        extract::generated_name("delete", "/a-b/c.d/"),
+        "delete_a_b_c_d"
+    );
+}

@@ -499,3 +499,53 @@ async fn get_order_and_cancel_order_work_against_the_shop() {
         error.message
     );
 }
+
+// The agents config's `openapi:` document may be OpenAPI 3.1.
+
+#[tokio::test]
+async fn an_agents_config_with_an_openapi_3_1_document_calls_its_tools() {
+    let server = scripted(|_| ok_json()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let billing = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures/openapi/billing-3.1.yaml");
+    let config = dir.path().join("agents.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "openapi: {}\ndefault_agent: billing\nagents:\n  - name: billing\n    description: Invoices\n    tools:\n      voidInvoice: write\n      listInvoices: read\n",
+            billing.display()
+        ),
+    )
+    .unwrap();
+    let args = workers::config::WorkerArgs::from_flags([
+        "--agents-config".to_owned(),
+        config.display().to_string(),
+        "--tools-base-url".to_owned(),
+        server.base.clone(),
+        "--tools-allow-hosts".to_owned(),
+        "127.0.0.1".to_owned(),
+    ])
+    .unwrap();
+
+    let agents = workers::startup::load_agents(&args).unwrap();
+
+    let list = agents.tools.def("listInvoices").unwrap();
+    assert_eq!(
+        list.parameters["properties"]["customer"],
+        json!({ "type": ["string", "null"] })
+    );
+    let report = agents
+        .tools
+        .call(
+            "voidInvoice",
+            &json!({ "invoice_id": "in_42" }),
+            "turn-1:void",
+        )
+        .await;
+    assert_eq!(report.result.unwrap().status, 200);
+    let seen = server.seen();
+    assert_eq!(
+        (seen[0].method.as_str(), seen[0].uri.path()),
+        ("POST", "/invoices/in_42/void")
+    );
+}
