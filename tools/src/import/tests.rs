@@ -430,9 +430,10 @@ fn an_exponential_ref_fan_out_is_cut_off() {
         schemas.push_str(&format!("    S{i}: {{ type: object, properties: {{ a: {{ $ref: '#/components/schemas/S{p}' }}, b: {{ $ref: '#/components/schemas/S{p}' }} }} }}\n"));
     }
     let text = one_query_parameter_of("S29", &schemas);
-    let started = std::time::Instant::now();
+    // Without the cut-off this would inline 2^29 schemas and never finish (nextest's
+    // time-out fails it); the work is bounded by MAX_INLINED_VALUES, not timed here: a
+    // wall-clock limit failed on a loaded machine.
     assert_eq!(code(&text), "ref_expansion_limit");
-    assert!(started.elapsed() < std::time::Duration::from_secs(10));
 }
 
 #[test]
