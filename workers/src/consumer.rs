@@ -21,12 +21,12 @@ use async_nats::jetstream::{
     AckKind, Context, Message,
     consumer::PullConsumer,
     context::PublishAckFuture,
-    message::PublishMessage,
     stream::{DirectGetErrorKind, Stream},
 };
 use common::dead_letters::{self, Failure, Source};
 use common::events::{
-    Envelope, ErrorCategory, Payload, PendingAction, ThreadId, TurnFailed, TurnId, step_event_id,
+    Envelope, ErrorCategory, Payload, PendingAction, ThreadId, TurnFailed, TurnId, publish_of,
+    step_event_id,
 };
 use common::shutdown::CancellationToken;
 use common::subjects;
@@ -409,12 +409,10 @@ struct JetStreamSink<'a> {
 impl Sink for JetStreamSink<'_> {
     fn emit(&mut self, event: Envelope) -> BoxFuture<'_, Result<(), TurnError>> {
         Box::pin(async move {
-            let publish = PublishMessage::build()
-                .payload(event.to_json().into())
-                .message_id(event.event_id.to_string());
+            let (subject, publish) = publish_of(&event);
             let ack = self
                 .js
-                .send_publish(event.subject(), publish)
+                .send_publish(subject, publish)
                 .await
                 .map_err(|err| TurnError::Publish(err.to_string()))?;
             self.acks.push(ack);
@@ -488,14 +486,8 @@ pub async fn dead_letter(
                 dead_letter_id: Some(id),
             },
         );
-        let publish = PublishMessage::build()
-            .payload(failed.to_json().into())
-            .message_id(failed.event_id.to_string());
-        worker
-            .js
-            .send_publish(failed.subject(), publish)
-            .await?
-            .await?;
+        let (subject, publish) = publish_of(&failed);
+        worker.js.send_publish(subject, publish).await?.await?;
     }
     Ok(id)
 }

@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::backlog::BACKLOG_EVERY;
 use crate::metrics::METRICS;
-use crate::rate_limit::{Refusal, ThreadLimiter};
+use crate::publish::{Refusal, ThreadWriter};
 use crate::startup::IngressState;
 use crate::ws::frame::{self, ClientFrame, ErrorCode, FrameError};
 use crate::ws::frame::{ClientMsgId, MessageContent};
@@ -347,7 +347,7 @@ struct StoreRequest {
 }
 
 /// One task per connection that stores its messages one after the other (each publish
-/// names the sequence of the thread's previous message; see [`crate::rate_limit`]).
+/// names the sequence of the thread's previous message; see [`crate::publish`]).
 struct Storer {
     requests: mpsc::Sender<StoreRequest>,
 }
@@ -355,7 +355,7 @@ struct Storer {
 impl Storer {
     fn start(state: &IngressState, thread: &ThreadId) -> Storer {
         let (requests, mut incoming) = mpsc::channel::<StoreRequest>(MAX_PENDING);
-        let mut limiter = ThreadLimiter::new(
+        let mut writer = ThreadWriter::new(
             state.js.clone(),
             state.stream.clone(),
             thread.clone(),
@@ -365,7 +365,7 @@ impl Storer {
         tokio::spawn(async move {
             while let Some(request) = incoming.recv().await {
                 let answer =
-                    store(&state, &mut limiter, request.content, request.client_msg_id).await;
+                    store(&state, &mut writer, request.content, request.client_msg_id).await;
                 let _ = request.answer.send(answer);
             }
         });
@@ -404,7 +404,7 @@ fn unavailable(named: Option<String>) -> Rejection {
 #[tracing::instrument(skip_all)]
 async fn store(
     state: &IngressState,
-    limiter: &mut ThreadLimiter,
+    writer: &mut ThreadWriter,
     content: MessageContent,
     client_msg_id: Option<ClientMsgId>,
 ) -> Result<Reply, Rejection> {
@@ -424,12 +424,9 @@ async fn store(
         return Err((error, named));
     }
     let started = Instant::now();
-    let stored = tokio::time::timeout(
-        STORE_TIMEOUT,
-        limiter.store(content, client_msg_id.as_ref()),
-    )
-    .await
-    .unwrap_or_else(|_| Err(Refusal::Unavailable("timed out".into())));
+    let stored = tokio::time::timeout(STORE_TIMEOUT, writer.store(content, client_msg_id.as_ref()))
+        .await
+        .unwrap_or_else(|_| Err(Refusal::Unavailable("timed out".into())));
     match stored {
         Ok(stored) => {
             METRICS
