@@ -14,14 +14,12 @@ use std::time::Duration;
 
 use async_nats::jetstream::{Context, stream::Stream};
 use common::events::{Envelope, MessageReceived, ThreadId, TurnId};
-use common::user_messages::{UserMessageWriter, WriteError};
+use common::user_messages::{Stored, UserMessageWriter, WriteError};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::rate_limit::Limit;
 use crate::ws::frame::{ClientMsgId, MessageContent};
-
-pub use common::user_messages::Stored;
 
 /// Publishes tried per message before the client is told `unavailable` (another connection
 /// or instance kept storing a message of the thread first).
