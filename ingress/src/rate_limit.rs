@@ -133,6 +133,24 @@ mod tests {
     }
 
     #[test]
+    fn as_the_writer_s_admission_the_limit_reads_decides_and_writes_the_arrivals() {
+        assert!(LIMIT.read(None).is_empty(), "a thread without messages");
+        let mut headers = HeaderMap::new();
+        headers.insert(ARRIVALS_HEADER, "1,22");
+        assert_eq!(LIMIT.read(Some(&headers)), [1, 22]);
+        let now = now_ms();
+        let next = LIMIT.admit(&vec![now, now]).unwrap();
+        assert_eq!(next.len(), 3);
+        assert!(
+            LIMIT.admit(&next).is_err(),
+            "the fourth message in the window"
+        );
+        let message = LIMIT.write(&vec![1, 22], PublishMessage::build());
+        let message = format!("{message:?}");
+        assert!(message.contains("1,22"), "{message}");
+    }
+
+    #[test]
     fn the_arrivals_header_round_trips_and_ignores_garbage() {
         assert_eq!(decode(&encode(&[1, 22, 333])), [1, 22, 333]);
         assert_eq!(decode("5,x,,7"), [5, 7]);
