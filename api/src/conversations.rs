@@ -5,7 +5,6 @@
 
 use std::collections::HashMap;
 
-use async_nats::jetstream::message::PublishMessage;
 use axum::{
     Json,
     body::Bytes,
@@ -13,7 +12,7 @@ use axum::{
     http::StatusCode,
 };
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use common::events::{ConversationResolved, Envelope, ThreadId, TurnId};
+use common::events::{ConversationResolved, Envelope, ThreadId, TurnId, publish_of};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -402,11 +401,9 @@ async fn publish_resolved(
         },
     );
     let js = async_nats::jetstream::new(state.client.clone());
-    let publish = PublishMessage::build()
-        .payload(event.to_json().into())
-        .message_id(event.event_id.to_string())
-        .expected_stream(common::subjects::CHAT_STREAM);
-    let ack = async { js.send_publish(event.subject(), publish).await?.await };
+    let (subject, publish) = publish_of(&event);
+    let publish = publish.expected_stream(common::subjects::CHAT_STREAM);
+    let ack = async { js.send_publish(subject, publish).await?.await };
     let ack = ack
         .await
         .map_err(|err| ApiError::Unavailable(format!("resolve not stored: {err}")))?;

@@ -12,13 +12,13 @@ use std::future::IntoFuture;
 use std::time::Instant;
 
 use anyhow::Context as _;
-use async_nats::jetstream::message::PublishMessage;
 use clap::Args;
 use common::config::NatsArgs;
 use common::events::{
     AgentReplied, AgentRouted, ConversationEscalated, ConversationResolved, Envelope,
     ErrorCategory, EscalationReason, MessageReceived, Permission, ThreadId, ToolCalled, ToolFailed,
-    ToolSucceeded, TurnCompleted, TurnFailed, TurnId, TurnOutcome, TurnStarted, step_event_id,
+    ToolSucceeded, TurnCompleted, TurnFailed, TurnId, TurnOutcome, TurnStarted, publish_of,
+    step_event_id,
 };
 use futures::StreamExt;
 use futures::stream::FuturesOrdered;
@@ -79,9 +79,7 @@ pub async fn run(args: &SeedArgs) -> anyhow::Result<Seeded> {
     while sent < args.events || !in_flight.is_empty() {
         if sent < args.events && in_flight.len() < args.in_flight as usize {
             let (event, previous) = generator.next_event();
-            let mut message = PublishMessage::build()
-                .payload(event.to_json().into())
-                .message_id(event.event_id.to_string());
+            let (subject, mut message) = publish_of(&event);
             if let Some(previous) = previous {
                 message = message.header(
                     common::subjects::PREVIOUS_SEQ_HEADER,
@@ -90,11 +88,7 @@ pub async fn run(args: &SeedArgs) -> anyhow::Result<Seeded> {
             }
             // One connection, in order: the stream stores them in this order, so the
             // sequences the generator assumed (for `message_seq`) hold.
-            in_flight.push_back(
-                js.send_publish(event.subject(), message)
-                    .await?
-                    .into_future(),
-            );
+            in_flight.push_back(js.send_publish(subject, message).await?.into_future());
             sent += 1;
             continue;
         }

@@ -238,7 +238,7 @@ async fn converse(
                 backdated_ms: Some((now - at).whole_milliseconds().max(0) as u64),
             },
         );
-        common::jetstream::store_user_message(js, &message).await?;
+        common::user_messages::store(js, &message).await?;
         // The turn ends with `turn.completed` or `turn.failed`.
         loop {
             let delivered = tokio::time::timeout(TURN_TIMEOUT, turn_events.next())
@@ -282,7 +282,8 @@ async fn resolve(js: &Context, thread: &ThreadId, at: OffsetDateTime) -> anyhow:
             note: Some("Resolved by the demo seeding.".into()),
         },
     );
-    js.publish(event.subject(), event.to_json().into())
+    let (subject, message) = common::events::publish_of(&event);
+    js.send_publish(subject, message)
         .await
         .context("cannot publish to JetStream")?
         .await

@@ -466,7 +466,7 @@ pub async fn redrive(js: &Context, id: u64) -> Result<u64, DeadLetterError> {
         letter.source_seq,
         OffsetDateTime::now_utc(),
     )?;
-    let seq = crate::jetstream::store_user_message(js, &event)
+    let seq = crate::user_messages::store(js, &event)
         .await
         .map_err(|err| DeadLetterError::Unavailable(format!("{err:#}")))?;
     // Only now: had the publish failed, the dead letter would still be there to retry.

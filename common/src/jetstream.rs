@@ -7,13 +7,10 @@ use std::time::Duration;
 use async_nats::jetstream::{
     self, Context,
     consumer::{self, AckPolicy, DeliverPolicy, PullConsumer},
-    context::PublishErrorKind,
-    message::PublishMessage,
-    stream::{self, DirectGetErrorKind, Stream},
+    stream::{self, Stream},
 };
 
 use crate::config::NatsArgs;
-use crate::events::Envelope;
 use crate::subjects;
 
 /// Connects to NATS and returns the client and its JetStream context.
@@ -147,43 +144,6 @@ pub async fn ensure_projector_consumer(
         .create_consumer(config)
         .await
         .map_err(|err| anyhow::anyhow!("cannot create consumer {name}: {err}"))
-}
-
-/// How many times [`store_user_message`] reads the thread's last user message again when
-/// another message got in first.
-const MAX_STORE_ATTEMPTS: usize = 10;
-
-/// Stores a user-message event as the successor of the thread's last user message (see
-/// [`subjects::PREVIOUS_SEQ_HEADER`]), reading that again when another message got in
-/// first; returns its stream sequence. A redrive and `smart-support seed-demo` store user
-/// messages this way (the ingress has its own, faster path).
-pub async fn store_user_message(js: &Context, event: &Envelope) -> anyhow::Result<u64> {
-    let chat = js.get_stream_no_info(subjects::CHAT_STREAM).await?;
-    let subject = subjects::user_message(&event.thread_id);
-    let payload: bytes::Bytes = event.to_json().into();
-    for _ in 0..MAX_STORE_ATTEMPTS {
-        let last = match chat.direct_get_last_for_subject(subject.clone()).await {
-            Ok(message) => message.sequence,
-            Err(err) if err.kind() == DirectGetErrorKind::NotFound => 0,
-            Err(err) => return Err(err.into()),
-        };
-        let mut publish = PublishMessage::build()
-            .payload(payload.clone())
-            .message_id(event.event_id.to_string())
-            .expected_last_subject_sequence(last);
-        if last > 0 {
-            publish = publish.header(subjects::PREVIOUS_SEQ_HEADER, last.to_string().as_str());
-        }
-        let ack = async { js.send_publish(subject.clone(), publish).await?.await };
-        match ack.await {
-            Ok(ack) => return Ok(ack.sequence),
-            Err(err) if err.kind() == PublishErrorKind::WrongLastSequence => continue,
-            Err(err) => return Err(err.into()),
-        }
-    }
-    anyhow::bail!(
-        "the thread kept receiving messages; {MAX_STORE_ATTEMPTS} attempts failed, try again"
-    )
 }
 
 #[cfg(test)]

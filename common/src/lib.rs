@@ -1,7 +1,9 @@
 //! Shared plumbing of the smart-support pipeline, in the order a chat message meets it:
 //! [`events`] is the event contract (the envelope every service reads and writes, and one
 //! module per event family), [`subjects`] names every stream, subject and consumer,
-//! [`jetstream`] creates them idempotently at start-up, [`config`] holds the clap argument
+//! [`jetstream`] creates them idempotently at start-up, [`user_messages`] stores a thread's
+//! user messages as a chain (the ingress and a redrive), [`dead_letters`] keeps the messages
+//! the workers gave up on, [`config`] holds the clap argument
 //! groups the services share, [`telemetry`] sets up tracing, [`metrics`] serves the Prometheus registry, [`shutdown`] turns
 //! Ctrl-C / SIGTERM into a cancellation token that every loop takes as a parameter, and
 //! [`startup`] is the shape every service starts in (build, bind, run until stopped).
@@ -15,3 +17,4 @@ pub mod shutdown;
 pub mod startup;
 pub mod subjects;
 pub mod telemetry;
+pub mod user_messages;

@@ -1,8 +1,9 @@
-//! The WebSocket ingress, in the order a frame flows through it: [`ws::frame`] parses a
-//! client frame into typed values (or a named error), [`ws::session`] runs one connection
-//! (session frame, frame → limit → publish → ack, events out), [`rate_limit`] holds each
-//! thread to its message rate across instances, [`publish`] stores a user message in
-//! JetStream and waits for its PubAck, [`live`] tails the stream once per process and fans
+//! The WebSocket ingress, in the order a frame flows through it: [`ws::wire`] is every frame
+//! of the protocol as it is on the wire, [`ws::frame`] parses a client frame into typed
+//! values (or a named error), [`ws::session`] runs one connection (session frame, frame →
+//! limit → publish → ack, events out), [`rate_limit`] holds each thread to its message rate
+//! across instances, [`publish`] stores a user message in JetStream (through the thread's
+//! user-message writer in `common`) and waits for its PubAck, [`live`] tails the stream once per process and fans
 //! each event out to the sockets of its thread, and [`ws::resume`] replays a thread's
 //! history after a sequence when a client reconnects. [`backlog`] refuses new messages
 //! while the workers are too far behind. [`config`] and [`startup`] build and run the

@@ -20,6 +20,8 @@ use common::{events::ThreadId, shutdown::CancellationToken, subjects};
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
+use crate::ws::wire::event_frame;
+
 /// One stored event on its way to sockets, with its frame built once for every socket
 /// of the thread: `{"type":"event","seq":N,"event":<the event as stored>}`.
 #[derive(Debug, Clone)]
@@ -38,7 +40,7 @@ impl LiveEvent {
         let event = std::str::from_utf8(payload).ok()?;
         Some(LiveEvent {
             seq,
-            frame: format!(r#"{{"type":"event","seq":{seq},"event":{event}}}"#).into(),
+            frame: event_frame(seq, event),
         })
     }
 }

@@ -1,24 +1,74 @@
-//! The user message as an event and as a JetStream publish. A publish counts only once
-//! its PubAck is in, and every publish carries a `Nats-Msg-Id` (the event id), so a resend
-//! with the same `client_msg_id` is answered with the sequence of the first one instead of
-//! becoming a second message. [`crate::rate_limit`] does the publishing.
+//! The user message as an event, and its store. A publish counts only once its PubAck is
+//! in, and every publish carries a `Nats-Msg-Id` (the event id), so a resend with the same
+//! `client_msg_id` is answered with the sequence of the first one instead of becoming a
+//! second message.
+//!
+//! [`ThreadWriter`] stores a connection's messages through the thread's user-message writer
+//! ([`common::user_messages`]: the compare-and-set chain, `Smart-Support-Previous-Seq`), with
+//! the [`crate::rate_limit`] as its admission. A connection's messages are therefore stored
+//! one after the other (each publish names the previous one's sequence); the writer is
+//! called from one task per connection.
 
-use async_nats::jetstream::message::PublishMessage;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::{Context, stream::Stream};
 use common::events::{Envelope, MessageReceived, ThreadId, TurnId};
+use common::user_messages::{Stored, UserMessageWriter, WriteError};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::rate_limit::Limit;
 use crate::ws::frame::{ClientMsgId, MessageContent};
+
+/// Publishes tried per message before the client is told `unavailable` (another connection
+/// or instance kept storing a message of the thread first).
+const MAX_ATTEMPTS: usize = 8;
+
+/// Why a message was not stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// Over the thread's limit.
+    Limited { retry_after: Duration },
+    /// JetStream did not store it (down, timed out, too much contention); the client may
+    /// resend with the same `client_msg_id`.
+    Unavailable(String),
+}
+
+/// Stores one thread's user messages within its rate limit.
+pub struct ThreadWriter {
+    thread: ThreadId,
+    writer: UserMessageWriter<Limit>,
+}
+
+impl ThreadWriter {
+    pub fn new(js: Context, stream: Arc<Stream>, thread: ThreadId, limit: Limit) -> ThreadWriter {
+        ThreadWriter {
+            writer: UserMessageWriter::new(js, stream, &thread, limit, MAX_ATTEMPTS),
+            thread,
+        }
+    }
+
+    /// Stores a user message if the thread is under its limit.
+    pub async fn store(
+        &mut self,
+        content: MessageContent,
+        client_msg_id: Option<&ClientMsgId>,
+    ) -> Result<Stored, Refusal> {
+        let event = user_message(&self.thread, content, client_msg_id);
+        self.writer.store(&event).await.map_err(|err| match err {
+            WriteError::Refused(retry_after) => Refusal::Limited { retry_after },
+            WriteError::Read(err) => Refusal::Unavailable(err.to_string()),
+            WriteError::Publish(err) => Refusal::Unavailable(err.to_string()),
+            WriteError::Contention { .. } => {
+                Refusal::Unavailable("too much contention on the thread; resend".into())
+            }
+        })
+    }
+}
 
 /// Namespace of event ids derived from (thread, client message id).
 const MESSAGE_ID_NAMESPACE: Uuid = Uuid::from_u128(0x5b1c_2a8e_6f0d_4c3b_9a7e_1d2f_3c4b_5a69);
-
-/// The stored message: its stream sequence, and whether it was a resend.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Stored {
-    pub seq: u64,
-    pub duplicate: bool,
-}
 
 /// The event id of a user message: derived from the client's id when it sent one, so a
 /// resend is the same event; random otherwise.
@@ -50,13 +100,6 @@ pub fn user_message(
             backdated_ms: None,
         },
     )
-}
-
-/// The publish of an event: its JSON with its event id as `Nats-Msg-Id`.
-pub fn message(event: &Envelope) -> PublishMessage {
-    PublishMessage::build()
-        .payload(event.to_json().into())
-        .message_id(event.event_id.to_string())
 }
 
 #[cfg(test)]

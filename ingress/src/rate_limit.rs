@@ -3,31 +3,19 @@
 //!
 //! The state travels with the messages themselves. Every stored user message carries, in
 //! the `Smart-Support-Arrivals` header, the arrival times (ms) of the thread's recent
-//! messages including its own. A publish names the sequence of the thread's last user
-//! message it knows (`Nats-Expected-Last-Subject-Sequence` on `chat.<thread>.user`): if
-//! another connection or instance stored one meanwhile, JetStream refuses the publish,
-//! and the limiter reads the thread's last message (a direct get) and decides again. So
+//! messages including its own. The limit is the [`Admission`] of the thread's user-message
+//! writer ([`common::user_messages`]): a publish names the sequence of the thread's last
+//! user message it knows (`Nats-Expected-Last-Subject-Sequence` on `chat.<thread>.user`); if
+//! another connection or instance stored one meanwhile, JetStream refuses the publish, and
+//! the writer reads the thread's last message (a direct get) and asks [`decide`] again. So
 //! two instances can never both take the last slot, and a message costs one JetStream
 //! write: the limit needs no store of its own.
-//!
-//! A connection's messages are therefore stored one after the other (each publish names
-//! the previous one's sequence); [`ThreadLimiter::store`] is called from one task per
-//! connection.
-//!
-//! The same compare-and-set gives every user message the sequence of the thread's previous
-//! one (`Smart-Support-Previous-Seq`), which the workers use to keep a thread's turns in
-//! order.
 
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use async_nats::jetstream::{
-    Context, context::PublishErrorKind, stream::DirectGetErrorKind, stream::Stream,
-};
-use common::{events::ThreadId, subjects};
-
-use crate::publish::{self, Stored};
-use crate::ws::frame::{ClientMsgId, MessageContent};
+use async_nats::HeaderMap;
+use async_nats::jetstream::message::PublishMessage;
+use common::user_messages::Admission;
 
 /// Header with the arrival times of the thread's recent messages (comma-separated ms).
 pub const ARRIVALS_HEADER: &str = "Smart-Support-Arrivals";
@@ -49,128 +37,27 @@ pub enum Decision {
     },
 }
 
-/// Why a message was not stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Refusal {
-    /// Over the thread's limit.
-    Limited { retry_after: Duration },
-    /// JetStream did not store it (down, timed out, too much contention); the client may
-    /// resend with the same `client_msg_id`.
-    Unavailable(String),
-}
+/// The limit as the admission of a thread's user messages: the state is the arrival times
+/// in the last message's header; a refusal is the time until a slot frees up.
+impl Admission for Limit {
+    type State = Vec<u64>;
+    type Refusal = Duration;
 
-/// What this connection knows of its thread's last stored user message.
-#[derive(Debug, Clone)]
-struct Known {
-    last_seq: u64,
-    arrivals: Vec<u64>,
-}
+    fn read(&self, last: Option<&HeaderMap>) -> Vec<u64> {
+        last.and_then(|headers| headers.get(ARRIVALS_HEADER))
+            .map(|value| decode(value.as_str()))
+            .unwrap_or_default()
+    }
 
-/// Stores one thread's user messages within its rate limit.
-pub struct ThreadLimiter {
-    js: Context,
-    stream: Arc<Stream>,
-    thread: ThreadId,
-    subject: String,
-    limit: Limit,
-    known: Option<Known>,
-}
-
-impl ThreadLimiter {
-    pub fn new(js: Context, stream: Arc<Stream>, thread: ThreadId, limit: Limit) -> ThreadLimiter {
-        ThreadLimiter {
-            subject: subjects::user_message(&thread),
-            js,
-            stream,
-            thread,
-            limit,
-            known: None,
+    fn admit(&self, arrivals: &Vec<u64>) -> Result<Vec<u64>, Duration> {
+        match decide(arrivals.clone(), now_ms(), *self) {
+            (Decision::Allowed, arrivals) => Ok(arrivals),
+            (Decision::Limited { retry_after }, _) => Err(retry_after),
         }
     }
 
-    /// Stores a user message if the thread is under its limit.
-    pub async fn store(
-        &mut self,
-        content: MessageContent,
-        client_msg_id: Option<&ClientMsgId>,
-    ) -> Result<Stored, Refusal> {
-        let event = publish::user_message(&self.thread, content, client_msg_id);
-        for _ in 0..8 {
-            let known = match self.known.take() {
-                Some(known) => known,
-                None => self.load().await?,
-            };
-            let (decision, arrivals) = decide(known.arrivals.clone(), now_ms(), self.limit);
-            if let Decision::Limited { retry_after } = decision {
-                self.known = Some(known);
-                return Err(Refusal::Limited { retry_after });
-            }
-            let mut message = publish::message(&event)
-                .expected_last_subject_sequence(known.last_seq)
-                .header(ARRIVALS_HEADER, encode(&arrivals).as_str());
-            if known.last_seq > 0 {
-                // The chain the workers follow to answer a thread's messages in order.
-                message = message.header(
-                    subjects::PREVIOUS_SEQ_HEADER,
-                    known.last_seq.to_string().as_str(),
-                );
-            }
-            let ack = async {
-                self.js
-                    .send_publish(self.subject.clone(), message)
-                    .await?
-                    .await
-            };
-            match ack.await {
-                Ok(ack) if ack.duplicate => {
-                    // A resend of a stored message: nothing new was stored.
-                    self.known = Some(known);
-                    return Ok(Stored {
-                        seq: ack.sequence,
-                        duplicate: true,
-                    });
-                }
-                Ok(ack) => {
-                    self.known = Some(Known {
-                        last_seq: ack.sequence,
-                        arrivals,
-                    });
-                    return Ok(Stored {
-                        seq: ack.sequence,
-                        duplicate: false,
-                    });
-                }
-                // Another connection or instance stored a message of this thread first.
-                Err(err) if err.kind() == PublishErrorKind::WrongLastSequence => continue,
-                Err(err) => return Err(Refusal::Unavailable(err.to_string())),
-            }
-        }
-        Err(Refusal::Unavailable(
-            "too much contention on the thread; resend".into(),
-        ))
-    }
-
-    /// Reads the thread's last user message: its sequence and recent arrivals.
-    async fn load(&self) -> Result<Known, Refusal> {
-        match self
-            .stream
-            .direct_get_last_for_subject(self.subject.clone())
-            .await
-        {
-            Ok(message) => Ok(Known {
-                last_seq: message.sequence,
-                arrivals: message
-                    .headers
-                    .get(ARRIVALS_HEADER)
-                    .map(|value| decode(value.as_str()))
-                    .unwrap_or_default(),
-            }),
-            Err(err) if err.kind() == DirectGetErrorKind::NotFound => Ok(Known {
-                last_seq: 0,
-                arrivals: Vec::new(),
-            }),
-            Err(err) => Err(Refusal::Unavailable(err.to_string())),
-        }
+    fn write(&self, arrivals: &Vec<u64>, message: PublishMessage) -> PublishMessage {
+        message.header(ARRIVALS_HEADER, encode(arrivals).as_str())
     }
 }
 
@@ -243,6 +130,24 @@ mod tests {
         let (decision, arrivals) = decide(vec![1_000, 2_000, 3_000], 11_500, LIMIT);
         assert_eq!(decision, Decision::Allowed);
         assert_eq!(arrivals, [2_000, 3_000, 11_500]);
+    }
+
+    #[test]
+    fn as_the_writer_s_admission_the_limit_reads_decides_and_writes_the_arrivals() {
+        assert!(LIMIT.read(None).is_empty(), "a thread without messages");
+        let mut headers = HeaderMap::new();
+        headers.insert(ARRIVALS_HEADER, "1,22");
+        assert_eq!(LIMIT.read(Some(&headers)), [1, 22]);
+        let now = now_ms();
+        let next = LIMIT.admit(&vec![now, now]).unwrap();
+        assert_eq!(next.len(), 3);
+        assert!(
+            LIMIT.admit(&next).is_err(),
+            "the fourth message in the window"
+        );
+        let message = LIMIT.write(&vec![1, 22], PublishMessage::build());
+        let message = format!("{message:?}");
+        assert!(message.contains("1,22"), "{message}");
     }
 
     #[test]

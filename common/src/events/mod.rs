@@ -11,10 +11,12 @@
 
 mod chat;
 mod ids;
+mod publish;
 mod turn;
 
 pub use chat::{MessageReceived, MessageRedriven};
 pub use ids::{IdError, ThreadId, TurnId};
+pub use publish::publish_of;
 pub use turn::{
     AgentReplied, AgentRouted, ConfirmationRequested, ConversationEscalated, ConversationResolved,
     ErrorCategory, EscalationReason, PendingAction, Permission, ToolCalled, ToolFailed,

@@ -1,25 +1,15 @@
 //! Client frames, parsed at the edge: nothing past this module sees a raw string from the
-//! socket. Every way a frame can be wrong has a named [`ErrorCode`] (the list in API.md).
+//! socket. Every way a frame can be wrong has a named [`ErrorCode`] (the list in
+//! docs/websocket.md). The frames themselves are in [`super::wire`].
 
-use serde::Serialize;
 use serde_json::Value;
+
+pub use super::wire::{ClientFrame, ErrorCode};
 
 /// Most characters a message may have (counted in characters, not bytes).
 pub const MAX_CONTENT_CHARS: usize = 10_000;
 /// Longest `client_msg_id`.
 pub const MAX_CLIENT_MSG_ID_LEN: usize = 128;
-
-/// A frame the client may send.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ClientFrame {
-    /// `{"type":"message","content":"…","client_msg_id":"…"}`
-    Message {
-        content: MessageContent,
-        client_msg_id: Option<ClientMsgId>,
-    },
-    /// `{"type":"ping"}`
-    Ping,
-}
 
 /// Chat text: non-empty after trimming, at most [`MAX_CONTENT_CHARS`] characters, without
 /// the NUL character (U+0000): PostgreSQL cannot store NUL in `text` or `jsonb`, so a
@@ -80,49 +70,6 @@ impl ClientMsgId {
 
     pub fn as_str(&self) -> &str {
         &self.0
-    }
-}
-
-/// The `code` of an error frame. The names are part of the v1 contract (API.md).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorCode {
-    InvalidJson,
-    NotAnObject,
-    UnknownType,
-    EmptyContent,
-    ContentTooLong,
-    ContentContainsNul,
-    InvalidClientMsgId,
-    FrameTooLarge,
-    RateLimited,
-    BinaryNotSupported,
-    Unauthorized,
-    Unavailable,
-}
-
-impl ErrorCode {
-    /// The code as written in error frames.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorCode::InvalidJson => "invalid_json",
-            ErrorCode::NotAnObject => "not_an_object",
-            ErrorCode::UnknownType => "unknown_type",
-            ErrorCode::EmptyContent => "empty_content",
-            ErrorCode::ContentTooLong => "content_too_long",
-            ErrorCode::ContentContainsNul => "content_contains_nul",
-            ErrorCode::InvalidClientMsgId => "invalid_client_msg_id",
-            ErrorCode::FrameTooLarge => "frame_too_large",
-            ErrorCode::RateLimited => "rate_limited",
-            ErrorCode::BinaryNotSupported => "binary_not_supported",
-            ErrorCode::Unauthorized => "unauthorized",
-            ErrorCode::Unavailable => "unavailable",
-        }
-    }
-}
-
-impl Serialize for ErrorCode {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.as_str())
     }
 }
 
@@ -398,48 +345,6 @@ mod tests {
         assert_eq!(
             code(r#"{"type":"message","content":"hi","client_msg_id":7}"#),
             Err(ErrorCode::InvalidClientMsgId)
-        );
-    }
-
-    #[test]
-    fn error_codes_serialize_as_the_contract_names() {
-        let names: Vec<String> = [
-            ErrorCode::InvalidJson,
-            ErrorCode::NotAnObject,
-            ErrorCode::UnknownType,
-            ErrorCode::EmptyContent,
-            ErrorCode::ContentTooLong,
-            ErrorCode::ContentContainsNul,
-            ErrorCode::FrameTooLarge,
-            ErrorCode::RateLimited,
-            ErrorCode::BinaryNotSupported,
-            ErrorCode::Unauthorized,
-            ErrorCode::Unavailable,
-        ]
-        .iter()
-        .map(|code| {
-            serde_json::to_value(code)
-                .unwrap()
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
-        .collect();
-        assert_eq!(
-            names,
-            [
-                "invalid_json",
-                "not_an_object",
-                "unknown_type",
-                "empty_content",
-                "content_too_long",
-                "content_contains_nul",
-                "frame_too_large",
-                "rate_limited",
-                "binary_not_supported",
-                "unauthorized",
-                "unavailable"
-            ]
         );
     }
 }

@@ -10,17 +10,16 @@ use futures::stream::FuturesOrdered;
 use futures::{FutureExt, SinkExt, StreamExt};
 use tokio::sync::{mpsc, oneshot};
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, close_code};
+use axum::extract::ws::{Message, WebSocket, close_code};
 use common::events::ThreadId;
-use serde::Serialize;
 
 use crate::backlog::BACKLOG_EVERY;
 use crate::metrics::METRICS;
-use crate::rate_limit::{Refusal, ThreadLimiter};
+use crate::publish::{Refusal, ThreadWriter};
 use crate::startup::IngressState;
-use crate::ws::frame::{self, ClientFrame, ErrorCode, FrameError};
-use crate::ws::frame::{ClientMsgId, MessageContent};
+use crate::ws::frame::{self, ClientMsgId, FrameError, MessageContent};
 use crate::ws::resume::History;
+use crate::ws::wire::{CLOSE_SLOW_CLIENT, ClientFrame, ErrorCode, ServerFrame, close, error_frame};
 
 /// How long one event may take to reach the client's socket before the connection is
 /// dropped (the client resumes with `after_seq`).
@@ -28,9 +27,6 @@ pub const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10)
 
 /// Longest wait for a message to be stored before it is refused as `unavailable`.
 const STORE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// Close code for a client dropped because it read too slowly (RFC 6455 "try again later").
-pub const CLOSE_SLOW_CLIENT: u16 = 1013;
 
 /// Who this connection is, decided at the handshake.
 #[derive(Debug, Clone)]
@@ -45,59 +41,6 @@ pub struct Session {
 #[derive(Debug, Clone, Copy)]
 pub struct Resume {
     pub after_seq: Option<u64>,
-}
-
-/// Frames the server sends (see API.md).
-#[derive(Debug, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum ServerFrame<'a> {
-    Session {
-        thread_id: &'a str,
-        token: &'a str,
-    },
-    Ack {
-        /// The client's id for the message; `null` when it sent none.
-        client_msg_id: Option<&'a str>,
-        seq: u64,
-    },
-    Error {
-        code: ErrorCode,
-        message: &'a str,
-        /// The message the error is about, when the frame named one.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        client_msg_id: Option<&'a str>,
-        /// For `rate_limited`: milliseconds until a message would be accepted.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        retry_after_ms: Option<u64>,
-    },
-    Pong,
-}
-
-impl ServerFrame<'_> {
-    fn to_message(&self) -> Message {
-        Message::Text(
-            serde_json::to_string(self)
-                .expect("server frames always serialize")
-                .into(),
-        )
-    }
-}
-
-fn error_frame(error: &FrameError, client_msg_id: Option<&str>) -> Message {
-    ServerFrame::Error {
-        code: error.code,
-        message: &error.message,
-        client_msg_id,
-        retry_after_ms: error.retry_after_ms,
-    }
-    .to_message()
-}
-
-fn close(code: u16, reason: &'static str) -> Message {
-    Message::Close(Some(CloseFrame {
-        code,
-        reason: Utf8Bytes::from_static(reason),
-    }))
 }
 
 /// Refuses a connection after the upgrade: an `unauthorized` frame, then a close.
@@ -347,7 +290,7 @@ struct StoreRequest {
 }
 
 /// One task per connection that stores its messages one after the other (each publish
-/// names the sequence of the thread's previous message; see [`crate::rate_limit`]).
+/// names the sequence of the thread's previous message; see [`crate::publish`]).
 struct Storer {
     requests: mpsc::Sender<StoreRequest>,
 }
@@ -355,7 +298,7 @@ struct Storer {
 impl Storer {
     fn start(state: &IngressState, thread: &ThreadId) -> Storer {
         let (requests, mut incoming) = mpsc::channel::<StoreRequest>(MAX_PENDING);
-        let mut limiter = ThreadLimiter::new(
+        let mut writer = ThreadWriter::new(
             state.js.clone(),
             state.stream.clone(),
             thread.clone(),
@@ -365,7 +308,7 @@ impl Storer {
         tokio::spawn(async move {
             while let Some(request) = incoming.recv().await {
                 let answer =
-                    store(&state, &mut limiter, request.content, request.client_msg_id).await;
+                    store(&state, &mut writer, request.content, request.client_msg_id).await;
                 let _ = request.answer.send(answer);
             }
         });
@@ -404,7 +347,7 @@ fn unavailable(named: Option<String>) -> Rejection {
 #[tracing::instrument(skip_all)]
 async fn store(
     state: &IngressState,
-    limiter: &mut ThreadLimiter,
+    writer: &mut ThreadWriter,
     content: MessageContent,
     client_msg_id: Option<ClientMsgId>,
 ) -> Result<Reply, Rejection> {
@@ -424,12 +367,9 @@ async fn store(
         return Err((error, named));
     }
     let started = Instant::now();
-    let stored = tokio::time::timeout(
-        STORE_TIMEOUT,
-        limiter.store(content, client_msg_id.as_ref()),
-    )
-    .await
-    .unwrap_or_else(|_| Err(Refusal::Unavailable("timed out".into())));
+    let stored = tokio::time::timeout(STORE_TIMEOUT, writer.store(content, client_msg_id.as_ref()))
+        .await
+        .unwrap_or_else(|_| Err(Refusal::Unavailable("timed out".into())));
     match stored {
         Ok(stored) => {
             METRICS

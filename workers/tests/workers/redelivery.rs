@@ -3,7 +3,7 @@
 //!
 //! The worker remembers the turns it ended and skips reading the thread back when the next
 //! message names such a turn as its previous one — but only on that message's first
-//! delivery (`Ended` in `workers/src/consumer.rs`). A later delivery may have been preceded
+//! delivery (`Ended` in `workers/src/consumer/order.rs`). A later delivery may have been preceded
 //! by another worker's, whose events are on the stream and not in this worker's memory.
 
 use std::net::SocketAddr;

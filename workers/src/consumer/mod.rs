@@ -1,0 +1,201 @@
+//! The pull loop. Messages flow from the shared durable consumer into one lane per
+//! thread: a thread's messages are answered one after the other in delivery order, and
+//! different threads run in parallel.
+//!
+//! Order across worker processes comes from the stream itself. Every user message names
+//! its thread's previous one (`Smart-Support-Previous-Seq`), and a worker starts a turn
+//! only once the thread's last turn event is the end (`turn.completed`/`turn.failed`) of
+//! that previous message's turn. Until then the message is parked — out of its lane,
+//! its ack deadline pushed back with progress acks — and tried again when a turn ends in
+//! this process or after a short poll.
+//!
+//! [`step`] handles one message and returns an [`Outcome`]; the lane turns it into ack /
+//! nak-with-delay / dead letter + term. Tests call `step` directly.
+//!
+//! One file per job, in the order a message meets them: `lanes` (the pull loop, a lane per
+//! thread, parking, settling an outcome), `order` (may this message start? the
+//! `Smart-Support-Previous-Seq` check), this module's [`step`], `sink` (publishes a turn's
+//! events and waits for their PubAcks), `retry` (the [`RetryPolicy`] and its delays),
+//! `dead_letter` (dead letter + `turn.failed`), and `backlog` (the backlog gauge).
+
+mod backlog;
+mod dead_letter;
+mod lanes;
+mod order;
+mod retry;
+mod sink;
+
+pub use dead_letter::{FAIL_AFTER_DEAD_LETTER, dead_letter};
+pub use lanes::run;
+pub use retry::RetryPolicy;
+
+use std::time::Duration;
+
+use async_nats::HeaderMap;
+use async_nats::jetstream::{Context, stream::Stream};
+use common::events::{Envelope, ErrorCategory, Payload};
+use time::OffsetDateTime;
+use tokio::sync::Notify;
+
+use crate::agents::EngineError;
+use crate::published::LiveAgents;
+use crate::turn::{self, Agents, Incoming, Prior, TurnError};
+use order::{Ended, Last, last_turn_event, pending_of, previous_seq, turn_events};
+use retry::worker_retry;
+use sink::JetStreamSink;
+
+/// Everything a worker needs to run turns.
+pub struct Worker {
+    pub js: Context,
+    /// The chat stream, for direct reads of a thread's turn events.
+    pub stream: Stream,
+    /// The agents config, engine and tools, with the published tools merged in.
+    pub agents: LiveAgents,
+    pub policy: RetryPolicy,
+    /// Woken whenever a turn of this process ends, so parked messages look again.
+    settled: Notify,
+    /// The turns this process ended last, by thread: see [`Ended`].
+    ended: Ended,
+}
+
+impl Worker {
+    pub fn new(js: Context, stream: Stream, agents: Agents, policy: RetryPolicy) -> Worker {
+        Worker {
+            js,
+            stream,
+            agents: LiveAgents::new(agents),
+            policy,
+            settled: Notify::new(),
+            ended: Ended::default(),
+        }
+    }
+}
+
+/// A delivered message.
+#[derive(Debug, Clone, Copy)]
+pub struct Delivery<'a> {
+    pub subject: &'a str,
+    pub seq: u64,
+    /// How many times it has been delivered, this time included.
+    pub delivered: u32,
+    pub payload: &'a [u8],
+    pub headers: Option<&'a HeaderMap>,
+    /// Run without waiting for the thread's previous turn (it waited `order_wait` already).
+    pub ignore_order: bool,
+}
+
+/// What to do with a message after its step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The turn ended and every event of it is stored: acknowledge.
+    Done,
+    /// The thread's previous message is still being answered: try again when it is.
+    Wait,
+    /// Worth another try after this delay (nak with delay: a plain nak would redeliver at
+    /// once and hot-loop).
+    Retry { after: Duration, error: String },
+    /// Will never succeed, or retries are exhausted: dead-letter, tell the user, terminate.
+    DeadLetter {
+        category: ErrorCategory,
+        error: String,
+    },
+}
+
+/// Handles one delivered message: decode, check the thread's order, run the turn.
+pub async fn step(worker: &Worker, delivery: Delivery<'_>) -> Outcome {
+    let event = match Envelope::from_json(delivery.payload) {
+        Ok(event) if event.payload.is_user_message() => event,
+        Ok(event) => {
+            return Outcome::DeadLetter {
+                category: ErrorCategory::Fatal,
+                error: format!("expected a user message, got {}", event.payload.kind()),
+            };
+        }
+        Err(err) => {
+            return Outcome::DeadLetter {
+                category: ErrorCategory::Fatal,
+                error: err.to_string(),
+            };
+        }
+    };
+    let retry = |error: String| worker_retry(worker, delivery.delivered, error);
+    let ended_here = (delivery.delivered == 1)
+        .then(|| previous_seq(delivery.headers))
+        .flatten()
+        .and_then(|previous| worker.ended.take(&event.thread_id, previous));
+    let last = match ended_here {
+        Some(terminal) => Last::Event(terminal),
+        None => match last_turn_event(&worker.stream, &event.thread_id).await {
+            Ok(last) => last,
+            Err(err) => return retry(err),
+        },
+    };
+    let own = last
+        .event()
+        .is_some_and(|last| last.turn_id == event.turn_id);
+    if own && last.event().is_some_and(|last| last.payload.is_terminal()) {
+        // An earlier delivery finished the turn; only its ack was lost.
+        return Outcome::Done;
+    }
+    if let Some(previous) = previous_seq(delivery.headers)
+        && !own
+        && !delivery.ignore_order
+        && !last.lets_start_after(previous)
+    {
+        return Outcome::Wait;
+    }
+    let prior = if own {
+        let recorded = match turn_events(&worker.stream, &event, delivery.seq).await {
+            Ok(recorded) => recorded,
+            Err(err) => return retry(err),
+        };
+        let pending = recorded.iter().find_map(|e| match &e.payload {
+            Payload::TurnStarted(started) => started.confirming.clone(),
+            _ => None,
+        });
+        Prior { pending, recorded }
+    } else {
+        Prior {
+            pending: last.into_event().and_then(pending_of),
+            recorded: Vec::new(),
+        }
+    };
+    let incoming = Incoming {
+        event,
+        seq: delivery.seq,
+    };
+    let mut sink = JetStreamSink {
+        js: &worker.js,
+        acks: Vec::new(),
+        terminal: None,
+    };
+    // The tool set current when the turn starts, for the whole turn.
+    let agents = worker.agents.current();
+    let backdating = incoming.event.backdating();
+    match turn::run(&agents, &incoming, prior, &mut sink, move || {
+        OffsetDateTime::now_utc() - backdating
+    })
+    .await
+    {
+        Ok(()) => {
+            if let Some(terminal) = sink.terminal {
+                worker
+                    .ended
+                    .remember(&incoming.event.thread_id, incoming.seq, terminal);
+            }
+            Outcome::Done
+        }
+        Err(TurnError::Engine(EngineError::Retryable(reason))) => {
+            retry(format!("engine unavailable: {reason}"))
+        }
+        Err(TurnError::Publish(reason)) => retry(reason),
+        Err(err @ TurnError::Engine(EngineError::Permanent(_))) => Outcome::DeadLetter {
+            category: ErrorCategory::NotRetryable,
+            error: err.to_string(),
+        },
+        Err(err @ TurnError::NotAUserMessage(_)) => Outcome::DeadLetter {
+            category: ErrorCategory::Fatal,
+            error: err.to_string(),
+        },
+    }
+}
