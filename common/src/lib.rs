@@ -2,7 +2,7 @@
 //! [`events`] is the event contract (the envelope every service reads and writes, and one
 //! module per event family), [`subjects`] names every stream, subject and consumer,
 //! [`jetstream`] creates them idempotently at start-up, [`config`] holds the clap argument
-//! groups the services share, [`telemetry`] sets up tracing, [`metrics`] serves the Prometheus registry, [`shutdown`] turns
+//! groups the services share, [`telemetry`] sets up tracing and [`trace`] carries one trace per message across them, [`metrics`] serves the Prometheus registry, [`shutdown`] turns
 //! Ctrl-C / SIGTERM into a cancellation token that every loop takes as a parameter, and
 //! [`startup`] is the shape every service starts in (build, bind, run until stopped).
 
@@ -15,3 +15,4 @@ pub mod shutdown;
 pub mod startup;
 pub mod subjects;
 pub mod telemetry;
+pub mod trace;

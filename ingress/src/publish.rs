@@ -52,11 +52,13 @@ pub fn user_message(
     )
 }
 
-/// The publish of an event: its JSON with its event id as `Nats-Msg-Id`.
+/// The publish of an event: its JSON with its event id as `Nats-Msg-Id`, and the
+/// `traceparent` of the message's span.
 pub fn message(event: &Envelope) -> PublishMessage {
-    PublishMessage::build()
+    let message = PublishMessage::build()
         .payload(event.to_json().into())
-        .message_id(event.event_id.to_string())
+        .message_id(event.event_id.to_string());
+    common::trace::with_traceparent(message)
 }
 
 #[cfg(test)]

@@ -34,6 +34,7 @@ use futures::StreamExt;
 use time::OffsetDateTime;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::agents::{BoxFuture, EngineError};
@@ -189,6 +190,7 @@ pub async fn step(worker: &Worker, delivery: Delivery<'_>) -> Outcome {
             };
         }
     };
+    crate::trace::record_turn(&event.turn_id);
     let retry = |error: String| worker_retry(worker, delivery.delivered, error);
     let ended_here = (delivery.delivered == 1)
         .then(|| previous_seq(delivery.headers))
@@ -409,7 +411,7 @@ struct JetStreamSink<'a> {
 impl Sink for JetStreamSink<'_> {
     fn emit(&mut self, event: Envelope) -> BoxFuture<'_, Result<(), TurnError>> {
         Box::pin(async move {
-            let publish = PublishMessage::build()
+            let publish = common::trace::with_traceparent(PublishMessage::build())
                 .payload(event.to_json().into())
                 .message_id(event.event_id.to_string());
             let ack = self
@@ -488,7 +490,7 @@ pub async fn dead_letter(
                 dead_letter_id: Some(id),
             },
         );
-        let publish = PublishMessage::build()
+        let publish = common::trace::with_traceparent(PublishMessage::build())
             .payload(failed.to_json().into())
             .message_id(failed.event_id.to_string());
         worker
@@ -648,7 +650,8 @@ async fn lane(thread: String, first: InHand, shared: Arc<Shared>) {
         };
         let worker = &shared.worker;
         let started = std::time::Instant::now();
-        match step(worker, delivery).await {
+        let span = crate::trace::turn_span(&delivery);
+        match step(worker, delivery).instrument(span.clone()).await {
             Outcome::Wait => {
                 drop(permit);
                 metrics::settled("parked");
@@ -656,7 +659,9 @@ async fn lane(thread: String, first: InHand, shared: Arc<Shared>) {
                 shared.tasks.spawn(park(message, shared.clone()));
             }
             outcome => {
-                settle(worker, &message, delivery, outcome).await;
+                settle(worker, &message, delivery, outcome)
+                    .instrument(span)
+                    .await;
                 metrics::METRICS
                     .turn_seconds
                     .observe(started.elapsed().as_secs_f64());

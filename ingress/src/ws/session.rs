@@ -362,10 +362,17 @@ impl Storer {
             state.args.rate_limit(),
         );
         let state = state.clone();
+        let thread = thread.clone();
         tokio::spawn(async move {
             while let Some(request) = incoming.recv().await {
-                let answer =
-                    store(&state, &mut limiter, request.content, request.client_msg_id).await;
+                let stored = store(
+                    &state,
+                    &thread,
+                    &mut limiter,
+                    request.content,
+                    request.client_msg_id,
+                );
+                let answer = stored.await;
                 let _ = request.answer.send(answer);
             }
         });
@@ -400,14 +407,17 @@ fn unavailable(named: Option<String>) -> Rejection {
 }
 
 /// Stores one message: refuses at once while NATS is disconnected, then rate limit →
-/// publish → PubAck, bounded by [`STORE_TIMEOUT`].
-#[tracing::instrument(skip_all)]
+/// publish → PubAck, bounded by [`STORE_TIMEOUT`]. Where a message's trace begins: its span
+/// is a root, and the message is published with its `traceparent` (`common::trace`).
+#[tracing::instrument(name = "message", parent = None, skip_all, fields(thread_id = %thread, trace_id = tracing::field::Empty))]
 async fn store(
     state: &IngressState,
+    thread: &ThreadId,
     limiter: &mut ThreadLimiter,
     content: MessageContent,
     client_msg_id: Option<ClientMsgId>,
 ) -> Result<Reply, Rejection> {
+    common::trace::start(&tracing::Span::current(), None);
     let named = client_msg_id.as_ref().map(|id| id.as_str().to_owned());
     // Without a connection every step below would only wait for its time-out.
     if state.client.connection_state() != async_nats::connection::State::Connected {
