@@ -409,7 +409,7 @@ fn unavailable(named: Option<String>) -> Rejection {
 /// Stores one message: refuses at once while NATS is disconnected, then rate limit →
 /// publish → PubAck, bounded by [`STORE_TIMEOUT`]. Where a message's trace begins: its span
 /// is a root, and the message is published with its `traceparent` (`common::trace`).
-#[tracing::instrument(name = "message", parent = None, skip_all, fields(thread_id = %thread, trace_id = tracing::field::Empty))]
+#[tracing::instrument(name = "message", parent = None, skip_all, fields(thread_id = %thread, seq, trace_id = tracing::field::Empty))]
 async fn store(
     state: &IngressState,
     thread: &ThreadId,
@@ -442,6 +442,7 @@ async fn store(
     .unwrap_or_else(|_| Err(Refusal::Unavailable("timed out".into())));
     match stored {
         Ok(stored) => {
+            tracing::Span::current().record("seq", stored.seq);
             METRICS
                 .publish_seconds
                 .observe(started.elapsed().as_secs_f64());
