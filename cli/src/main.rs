@@ -10,7 +10,7 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
     let cli = cli::Cli::parse();
     // The services `up` runs log at `info`; a one-off command prints its own result, and
     // logs only warnings and errors unless RUST_LOG says otherwise.
-    common::telemetry::init_with_default(match cli.command {
+    let _telemetry = common::telemetry::init_with_default(match cli.command {
         cli::Command::Up(_) => "info",
         _ => "warn",
     });

@@ -6,7 +6,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    common::telemetry::init();
+    let _telemetry = common::telemetry::init();
     let cli = shop::Cli::parse();
     let listener = tokio::net::TcpListener::bind(cli.bind).await?;
     tracing::info!(addr = %listener.local_addr()?, "shop API listening");

@@ -2,8 +2,8 @@
 //! user messages from the shared durable consumer (one thread's messages one after the
 //! other, different threads in parallel) and turns each step's outcome into ack / nak /
 //! term; [`turn`] runs one turn — the only place decisions are made — asking an engine
-//! from [`agents`] for the reply and returning the events to publish. [`config`] and
-//! [`startup`] build and run the service.
+//! from [`agents`] for the reply and returning the events to publish. [`trace`] puts each delivery in
+//! its message's trace. [`config`] and [`startup`] build and run the service.
 
 pub mod agents;
 pub mod config;
@@ -11,6 +11,7 @@ pub mod consumer;
 pub mod metrics;
 pub mod published;
 pub mod startup;
+pub mod trace;
 pub mod turn;
 
 pub use config::WorkerArgs;

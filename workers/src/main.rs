@@ -7,7 +7,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    common::telemetry::init();
+    let _telemetry = common::telemetry::init();
     let cli = workers::Cli::parse();
     let shutdown = common::shutdown::on_signal();
     workers::startup::build(&cli.nats, &cli.worker, shutdown)

@@ -11,7 +11,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    common::telemetry::init();
+    let _telemetry = common::telemetry::init();
     let cli = cli::projections_bin::Cli::parse();
     let shutdown = common::shutdown::on_signal();
     cli::projections_bin::build(cli, shutdown)

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::support::{Stack, frames_until, is_event, next_frame, send_json};
+use crate::support::{Stack, frames_until, is_event, send_json};
 
 /// POSTs `body` (none: an empty body) to `path`: the status and the JSON answer.
 async fn post(stack: &Stack, path: &str, body: Option<Value>) -> (u16, Value) {
@@ -19,9 +19,7 @@ async fn post(stack: &Stack, path: &str, body: Option<Value>) -> (u16, Value) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resolved_conversation_reads_resolved_at_the_seq_the_resolve_answered() {
     let stack = Stack::start().await;
-    let mut socket = stack.connect("").await;
-    let session = next_frame(&mut socket).await;
-    let thread_id = session["thread_id"].as_str().unwrap().to_owned();
+    let (mut socket, thread_id) = stack.open_thread().await;
     send_json(
         &mut socket,
         json!({"type": "message", "content": "Where is my order?"}),

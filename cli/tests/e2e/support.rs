@@ -62,7 +62,8 @@ impl Stack {
     ) -> Stack {
         // Quiet unless asked: RUST_LOG=debug cargo nextest run … shows the services' logs.
         if std::env::var_os("RUST_LOG").is_some() {
-            common::telemetry::init();
+            // Kept for the whole test process (its spans, when exported, are not cut short).
+            std::mem::forget(common::telemetry::init());
         }
         let postgres = Postgres::start();
         let shutdown = CancellationToken::new();
@@ -182,6 +183,14 @@ impl Stack {
 
     pub async fn connect(&self, query: &str) -> Socket {
         connect_to(self.addr, query).await
+    }
+
+    /// A new conversation: the socket, past its session frame, and the thread's id.
+    pub async fn open_thread(&self) -> (Socket, String) {
+        let mut socket = self.connect("").await;
+        let session = next_frame(&mut socket).await;
+        let thread_id = session["thread_id"].as_str().unwrap().to_owned();
+        (socket, thread_id)
     }
 
     /// The value of a counter or gauge in `/metrics` (0 when absent).

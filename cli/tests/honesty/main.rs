@@ -34,13 +34,13 @@ fn binary(name: &str) -> Option<clap::Command> {
     })
 }
 
-/// Every environment variable a command reads through clap, and `RUST_LOG`, which every
-/// binary's log set-up (`common::telemetry::init`) reads.
+/// Every environment variable a command reads through clap, and those every binary's log
+/// set-up (`common::telemetry::init`) reads: `RUST_LOG` and the OTLP export's.
 fn variables_read(command: &clap::Command) -> BTreeSet<String> {
     command
         .get_arguments()
         .filter_map(|arg| arg.get_env())
         .map(|env| env.to_string_lossy().into_owned())
-        .chain(["RUST_LOG".to_owned()])
+        .chain(common::telemetry::VARIABLES.map(str::to_owned))
         .collect()
 }

@@ -7,11 +7,12 @@ use async_nats::jetstream::message::PublishMessage;
 use super::Envelope;
 
 /// The publish of an event: its subject, and its JSON with its event id as `Nats-Msg-Id`
-/// (JetStream drops a repeat within the duplicate window). Callers add the headers of
-/// their own protocol (an expected last sequence, the order chain) to the message.
+/// (JetStream drops a repeat within the duplicate window) and the W3C `traceparent` of the
+/// current span (`crate::trace`: one trace follows a message across the services). Callers
+/// add the headers of their own protocol (an expected last sequence, the order chain).
 pub fn publish_of(event: &Envelope) -> (String, PublishMessage) {
     let message = PublishMessage::build()
         .payload(event.to_json().into())
         .message_id(event.event_id.to_string());
-    (event.subject(), message)
+    (event.subject(), crate::trace::with_traceparent(message))
 }

@@ -305,10 +305,17 @@ impl Storer {
             state.args.rate_limit(),
         );
         let state = state.clone();
+        let thread = thread.clone();
         tokio::spawn(async move {
             while let Some(request) = incoming.recv().await {
-                let answer =
-                    store(&state, &mut writer, request.content, request.client_msg_id).await;
+                let answer = store(
+                    &state,
+                    &thread,
+                    &mut writer,
+                    request.content,
+                    request.client_msg_id,
+                )
+                .await;
                 let _ = request.answer.send(answer);
             }
         });
@@ -343,14 +350,17 @@ fn unavailable(named: Option<String>) -> Rejection {
 }
 
 /// Stores one message: refuses at once while NATS is disconnected, then rate limit →
-/// publish → PubAck, bounded by [`STORE_TIMEOUT`].
-#[tracing::instrument(skip_all)]
+/// publish → PubAck, bounded by [`STORE_TIMEOUT`]. Where a message's trace begins: its span
+/// is a root, and the message is published with its `traceparent` (`common::trace`).
+#[tracing::instrument(name = "message", parent = None, skip_all, fields(thread_id = %thread, seq, trace_id = tracing::field::Empty))]
 async fn store(
     state: &IngressState,
+    thread: &ThreadId,
     writer: &mut ThreadWriter,
     content: MessageContent,
     client_msg_id: Option<ClientMsgId>,
 ) -> Result<Reply, Rejection> {
+    common::trace::start(&tracing::Span::current(), None);
     let named = client_msg_id.as_ref().map(|id| id.as_str().to_owned());
     // Without a connection every step below would only wait for its time-out.
     if state.client.connection_state() != async_nats::connection::State::Connected {
@@ -372,6 +382,7 @@ async fn store(
         .unwrap_or_else(|_| Err(Refusal::Unavailable("timed out".into())));
     match stored {
         Ok(stored) => {
+            tracing::Span::current().record("seq", stored.seq);
             METRICS
                 .publish_seconds
                 .observe(started.elapsed().as_secs_f64());

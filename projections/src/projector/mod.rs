@@ -21,6 +21,7 @@ pub mod fold;
 pub mod leader;
 pub mod progress;
 pub mod rebuild;
+pub mod trace;
 
 use crate::metrics::METRICS;
 use crate::read_models::{analytics, checkpoint, conversation, replay_step, tool_call, turn};
@@ -391,6 +392,8 @@ struct Pulled {
     last: Message,
     /// Messages the consumer still had for this projector when the last one was sent.
     pending: Option<u64>,
+    /// Its events' spans while spans are exported; they end once the batch is acknowledged.
+    _spans: trace::EventSpans,
 }
 
 /// Reads batches from the pull and hands them over decoded, until the pull ends, breaks
@@ -419,12 +422,14 @@ where
                 Some(Delivered::from_stored(seq, &m.payload))
             })
             .collect();
+        let spans = trace::EventSpans::of(&messages);
         if let Some(last) = messages.pop() {
             let pending = last.info().ok().map(|info| info.pending);
             let pulled = Pulled {
                 batch,
                 last,
                 pending,
+                _spans: spans,
             };
             if ready.send(pulled).await.is_err() {
                 return;

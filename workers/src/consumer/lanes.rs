@@ -5,6 +5,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tracing::Instrument;
 
 use async_nats::jetstream::{AckKind, Message, consumer::PullConsumer};
 use common::events::Envelope;
@@ -129,7 +130,8 @@ async fn lane(thread: String, first: InHand, shared: Arc<Shared>) {
         };
         let worker = &shared.worker;
         let started = std::time::Instant::now();
-        match step(worker, delivery).await {
+        let span = crate::trace::turn_span(&delivery);
+        match step(worker, delivery).instrument(span.clone()).await {
             Outcome::Wait => {
                 drop(permit);
                 metrics::settled("parked");
@@ -137,7 +139,9 @@ async fn lane(thread: String, first: InHand, shared: Arc<Shared>) {
                 shared.tasks.spawn(park(message, shared.clone()));
             }
             outcome => {
-                settle(worker, &message, delivery, outcome).await;
+                settle(worker, &message, delivery, outcome)
+                    .instrument(span)
+                    .await;
                 metrics::METRICS
                     .turn_seconds
                     .observe(started.elapsed().as_secs_f64());

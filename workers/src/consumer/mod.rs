@@ -118,6 +118,7 @@ pub async fn step(worker: &Worker, delivery: Delivery<'_>) -> Outcome {
             };
         }
     };
+    crate::trace::record_turn(&event.turn_id);
     let retry = |error: String| worker_retry(worker, delivery.delivered, error);
     let ended_here = (delivery.delivered == 1)
         .then(|| previous_seq(delivery.headers))
