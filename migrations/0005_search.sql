@@ -18,7 +18,7 @@ where first_message.thread_id = c.thread_id;
 -- replies (`agent.replied`, `operator.replied`: `text`), one document per step, indexed where
 -- it is already stored: no new table for the projector to write, nothing for a rebuild to
 -- fold differently (a rebuild recreates this index from its definition). English: "refunds"
--- finds "refund", and words like "the" are not indexed (docs/adr/005-search-over-the-steps.md).
+-- finds "refund", and words like "the" are not indexed (docs/adr/005-search-over-the-stored-steps.md).
 -- A query must repeat this expression and predicate exactly for PostgreSQL to use the index
 -- (`projections::read_models::search`).
 create index replay_step_search_idx on read_model.replay_step
