@@ -422,3 +422,27 @@ async fn bad_search_parameters_get_named_errors() {
         assert_eq!(body["items"], serde_json::json!([]), "{query}");
     }
 }
+
+#[tokio::test]
+async fn the_search_reads_the_index_of_migration_0005() {
+    // The index serves only queries with its exact expression and predicate.
+    use projections::read_models::search::{DOCUMENT, SEARCHED_STEPS};
+    let server = Server::start(Duration::from_secs(2)).await;
+    let mut tx = server.pool.begin().await.unwrap();
+    sqlx::query("set local enable_seqscan = off")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let plan: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "explain select s.seq from replay_step s
+         where {SEARCHED_STEPS} and {DOCUMENT} @@ websearch_to_tsquery('english', 'refund')"
+    )))
+    .fetch_all(&mut *tx)
+    .await
+    .unwrap();
+    assert!(
+        plan.iter()
+            .any(|line| line.contains("replay_step_search_idx")),
+        "{plan:#?}"
+    );
+}

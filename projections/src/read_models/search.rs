@@ -24,9 +24,10 @@ pub const MATCH_END: char = '\u{E001}';
 /// The searchable text of a step of `replay_step` (aliased `s`), and the steps that have
 /// one. Exactly the expression and predicate of `replay_step_search_idx`: PostgreSQL uses
 /// the index only for the same ones.
-const DOCUMENT: &str =
+pub const DOCUMENT: &str =
     "to_tsvector('english', coalesce(s.fields ->> 'content', s.fields ->> 'text', ''))";
-const SEARCHED_STEPS: &str = "s.kind in ('message.received', 'agent.replied', 'operator.replied')";
+pub const SEARCHED_STEPS: &str =
+    "s.kind in ('message.received', 'agent.replied', 'operator.replied')";
 const QUERY: &str = "websearch_to_tsquery('english', $1)";
 
 /// A conversation that matches, with its rank and snippet.
