@@ -76,7 +76,7 @@ export function ConversationsPage() {
           label="Search conversations"
           type="search"
           value={typed}
-          placeholder="Words from the messages or replies"
+          placeholder="e.g. refund"
           onChange={setTyped}
         />
         <Button type="submit" variant="primary">
