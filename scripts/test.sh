@@ -23,6 +23,8 @@ say "cargo build --workspace --bins"
 cargo build --locked --workspace --bins
 say "Rust tests (cargo nextest)"
 cargo nextest run --locked --workspace --no-fail-fast
+say "web REST types (web/src/api/schema.ts) against the OpenAPI document"
+bash scripts/web_api_types.sh --check
 say "web tests (vitest)"
 (cd web && npm run --silent typecheck && npm test --silent)
 say "browser tests and REST fuzzing (scripts/e2e.sh: headless Chromium, then schemathesis, against the stack of scripts/demo.sh)"

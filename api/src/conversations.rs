@@ -15,7 +15,7 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use common::events::{ConversationResolved, Envelope, ThreadId, TurnId, publish_of};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use time::OffsetDateTime;
+use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -23,8 +23,10 @@ use crate::consistency::{self, MinSeq};
 use crate::error::ErrorBody;
 use crate::{ApiState, Routes, error::ApiError};
 use projections::read_models::{
-    conversation::{self, After, Summary},
-    replay_step, turn,
+    conversation::{self, After, Filter, Summary},
+    replay_step,
+    search::{self, AfterHit},
+    turn,
 };
 
 /// Statuses a conversation can have (the `status` filter accepts these).
@@ -38,6 +40,8 @@ pub const STATUSES: &[&str] = &[
 /// Page size when `limit` is not given, and the most a page may hold.
 const DEFAULT_LIMIT: usize = 20;
 const MAX_LIMIT: usize = 100;
+/// Longest search text, in characters.
+pub const MAX_QUERY_CHARS: usize = 200;
 /// Longest note a resolve may carry.
 pub const MAX_NOTE_CHARS: usize = 2_000;
 
@@ -53,16 +57,20 @@ pub fn routes() -> Routes {
 #[derive(Debug, PartialEq)]
 struct PageQuery {
     limit: i64,
-    after: Option<After>,
-    status: Option<String>,
+    filter: Filter,
+    /// What the page lists: newest first, or the matches of a search.
+    order: Order,
+}
+
+/// The order of a page and where it starts.
+#[derive(Debug, PartialEq)]
+enum Order {
+    Newest { after: Option<After> },
+    Search { q: String, after: Option<AfterHit> },
 }
 
 fn parse_page_query(query: &HashMap<String, String>) -> Result<PageQuery, ApiError> {
     let limit = super::error::parse_limit(query, DEFAULT_LIMIT, MAX_LIMIT)? as i64;
-    let after = query
-        .get("cursor")
-        .map(|raw| decode_cursor(raw))
-        .transpose()?;
     let status = match query.get("status") {
         None => None,
         Some(status) if STATUSES.contains(&status.as_str()) => Some(status.clone()),
@@ -73,11 +81,85 @@ fn parse_page_query(query: &HashMap<String, String>) -> Result<PageQuery, ApiErr
             ));
         }
     };
+    let agent = query.get("agent").map(|raw| parse_agent(raw)).transpose()?;
+    let from = parse_time(query, "from", "invalid_from")?;
+    let to = parse_time(query, "to", "invalid_to")?;
+    if let (Some(from), Some(to)) = (from, to)
+        && from >= to
+    {
+        return Err(ApiError::bad_request(
+            "from_not_before_to",
+            "from must be before to",
+        ));
+    }
+    let cursor = query.get("cursor").map(String::as_str);
+    let order = match query.get("q") {
+        None => Order::Newest {
+            after: cursor.map(decode_cursor).transpose()?,
+        },
+        Some(q) => Order::Search {
+            q: parse_q(q)?,
+            after: cursor.map(decode_search_cursor).transpose()?,
+        },
+    };
     Ok(PageQuery {
         limit,
-        after,
-        status,
+        filter: Filter {
+            status,
+            agent,
+            from,
+            to,
+        },
+        order,
     })
+}
+
+/// `q`: 1 to 200 characters, without NUL (PostgreSQL text cannot hold it). Any other text
+/// is a query: `websearch_to_tsquery` reads words, `"phrases"`, `or` and `-word`, and never
+/// fails; a `q` of stop words only (`the`) matches nothing.
+fn parse_q(raw: &str) -> Result<String, ApiError> {
+    let chars = raw.chars().count();
+    if chars == 0 || chars > MAX_QUERY_CHARS || raw.contains('\0') {
+        return Err(ApiError::bad_request(
+            "invalid_q",
+            format!("q must be 1 to {MAX_QUERY_CHARS} characters, without NUL"),
+        ));
+    }
+    Ok(raw.to_owned())
+}
+
+/// `agent`: a name as the agents config allows one (1 to 64 of `a-z 0-9 - _`).
+fn parse_agent(raw: &str) -> Result<String, ApiError> {
+    let valid = (1..=64).contains(&raw.len())
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if !valid {
+        return Err(ApiError::bad_request(
+            "invalid_agent",
+            "agent must be 1 to 64 characters of a-z, 0-9, '-' and '_'",
+        ));
+    }
+    Ok(raw.to_owned())
+}
+
+/// An optional RFC 3339 time parameter.
+fn parse_time(
+    query: &HashMap<String, String>,
+    name: &str,
+    code: &'static str,
+) -> Result<Option<OffsetDateTime>, ApiError> {
+    query
+        .get(name)
+        .map(|raw| {
+            OffsetDateTime::parse(raw, &Rfc3339).map_err(|_| {
+                ApiError::bad_request(
+                    code,
+                    format!("{name} must be an RFC 3339 time, e.g. 2026-11-25T00:00:00Z"),
+                )
+            })
+        })
+        .transpose()
 }
 
 /// The cursor is opaque to clients: base64url of `<start time in ns>~<thread id>`.
@@ -89,16 +171,64 @@ fn encode_cursor(after: &After) -> String {
     ))
 }
 
+fn invalid_cursor() -> ApiError {
+    ApiError::bad_request("invalid_cursor", "cursor is not one this API returned")
+}
+
 fn decode_cursor(raw: &str) -> Result<After, ApiError> {
-    let invalid = || ApiError::bad_request("invalid_cursor", "cursor is not one this API returned");
-    let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| invalid())?;
-    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
-    let (nanos, thread_id) = text.split_once('~').ok_or_else(invalid)?;
-    let nanos: i128 = nanos.parse().map_err(|_| invalid())?;
+    let text = cursor_text(raw)?;
+    let (nanos, thread_id) = text.split_once('~').ok_or_else(invalid_cursor)?;
+    after_conversation(nanos, thread_id)
+}
+
+/// A search's cursor: base64url of `<rank as the bits of an f32>~<start time in ns>~<thread
+/// id>`, the exact key of the last hit (a plain list's cursor has no rank, so neither is
+/// taken for the other).
+fn encode_search_cursor(after: &AfterHit) -> String {
+    URL_SAFE_NO_PAD.encode(format!(
+        "{}~{}~{}",
+        after.rank.to_bits(),
+        after.started_at.unix_timestamp_nanos(),
+        after.thread_id
+    ))
+}
+
+fn decode_search_cursor(raw: &str) -> Result<AfterHit, ApiError> {
+    let text = cursor_text(raw)?;
+    let mut parts = text.splitn(3, '~');
+    let (Some(rank), Some(nanos), Some(thread_id)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return Err(invalid_cursor());
+    };
+    let rank = rank
+        .parse::<u32>()
+        .map(f32::from_bits)
+        .ok()
+        .filter(|rank| rank.is_finite())
+        .ok_or_else(invalid_cursor)?;
+    let After {
+        started_at,
+        thread_id,
+    } = after_conversation(nanos, thread_id)?;
+    Ok(AfterHit {
+        rank,
+        started_at,
+        thread_id,
+    })
+}
+
+fn cursor_text(raw: &str) -> Result<String, ApiError> {
+    let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| invalid_cursor())?;
+    String::from_utf8(bytes).map_err(|_| invalid_cursor())
+}
+
+fn after_conversation(nanos: &str, thread_id: &str) -> Result<After, ApiError> {
+    let nanos: i128 = nanos.parse().map_err(|_| invalid_cursor())?;
     Ok(After {
-        started_at: OffsetDateTime::from_unix_timestamp_nanos(nanos).map_err(|_| invalid())?,
+        started_at: OffsetDateTime::from_unix_timestamp_nanos(nanos)
+            .map_err(|_| invalid_cursor())?,
         thread_id: ThreadId::parse(thread_id)
-            .map_err(|_| invalid())?
+            .map_err(|_| invalid_cursor())?
             .to_string(),
     })
 }
@@ -117,26 +247,51 @@ fn conversation_not_found(thread_id: &ThreadId) -> ApiError {
 /// A page of conversations.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ConversationPage {
-    pub items: Vec<Summary>,
+    pub items: Vec<ConversationItem>,
     /// Pass it back as `cursor` for the next page; null on the last page.
     pub next_cursor: Option<String>,
 }
 
-/// Newest first, paged: `{"items":[…],"next_cursor":…}`.
+/// A conversation in a list; in a search, with its rank and snippet.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConversationItem {
+    #[serde(flatten)]
+    pub summary: Summary,
+    /// Search only: how well it matches `q` (the best `ts_rank` of its messages and
+    /// replies); higher is better.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rank: Option<f32>,
+    /// Search only: the best-matching message or reply, cut around its matches (up to two
+    /// fragments joined by ` … `), each match between U+E000 and U+E001. Those two
+    /// characters mark matches only: the text's own are shown as U+FFFD.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snippet: Option<String>,
+}
+
+/// Newest first, paged: `{"items":[…],"next_cursor":…}`. With `q`, a search: the
+/// conversations whose customer messages or replies match, best first, each with a snippet.
 #[utoipa::path(
     get,
     path = "/api/conversations",
     tag = "conversations",
     params(
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Page size (default 20)"),
-        ("cursor" = Option<String>, Query, description = "The `next_cursor` of the previous page, unchanged"),
+        ("cursor" = Option<String>, Query, description = "The `next_cursor` of the previous page, unchanged (with the same `q`, or none)"),
         ("status" = Option<String>, Query,
          description = "Only conversations with this status: `open`, `waiting_confirmation`, `escalated`, `resolved`, `failed`"),
+        ("q" = Option<String>, Query, min_length = 1, max_length = 200, pattern = "^[^\\u0000]*$",
+         description = "Search: words of the customer's messages and the replies (English stemming; `\"a phrase\"`, `or`, `-word`). \
+                        Orders the page by rank, then newest first"),
+        ("agent" = Option<String>, Query, pattern = "^[a-z0-9_-]{1,64}$",
+         description = "Only conversations whose latest reply is this agent's"),
+        ("from" = Option<String>, Query, format = DateTime, description = "Only conversations started at or after (RFC 3339)"),
+        ("to" = Option<String>, Query, format = DateTime, description = "Only conversations started before (RFC 3339); after `from`"),
         MinSeq,
     ),
     responses(
-        (status = 200, description = "Newest first (by start time, then thread id)", body = ConversationPage),
-        (status = 400, description = "`invalid_limit`, `invalid_cursor`, `invalid_status`, `invalid_min_seq`", body = ErrorBody),
+        (status = 200, description = "Newest first (by start time, then thread id); with `q`, best rank first", body = ConversationPage),
+        (status = 400, description = "`invalid_limit`, `invalid_cursor`, `invalid_status`, `invalid_q`, `invalid_agent`, \
+                                      `invalid_from`, `invalid_to`, `from_not_before_to`, `invalid_min_seq`", body = ErrorBody),
         (status = 401, description = "`unauthorized`", body = ErrorBody),
         (status = 503, description = "`projection_behind`", body = ErrorBody),
     ),
@@ -148,25 +303,73 @@ pub async fn list(
 ) -> Result<Json<ConversationPage>, ApiError> {
     let page = parse_page_query(&query)?;
     consistency::read_after(&state, &query).await?;
-    let mut items = conversation::page(
-        &state.pool,
-        page.status.as_deref(),
-        page.after.as_ref(),
-        page.limit + 1,
-    )
-    .await?;
-    let next_cursor = if items.len() as i64 > page.limit {
-        items.truncate(page.limit as usize);
-        items.last().map(|last: &Summary| {
-            encode_cursor(&After {
-                started_at: last.started_at,
-                thread_id: last.thread_id.clone(),
-            })
-        })
+    // One more than the page: whether there is a next one.
+    let more = page.limit + 1;
+    let (items, next_cursor) = match &page.order {
+        Order::Newest { after } => {
+            let rows = conversation::page(&state.pool, &page.filter, after.as_ref(), more).await?;
+            let (rows, next_cursor) = cut_page(rows, page.limit, |last| {
+                encode_cursor(&After {
+                    started_at: last.started_at,
+                    thread_id: last.thread_id.clone(),
+                })
+            });
+            (
+                rows.into_iter().map(ConversationItem::listed).collect(),
+                next_cursor,
+            )
+        }
+        Order::Search { q, after } => {
+            let hits = search::page(&state.pool, q, &page.filter, after.as_ref(), more).await?;
+            let (hits, next_cursor) = cut_page(hits, page.limit, |last| {
+                encode_search_cursor(&AfterHit {
+                    rank: last.rank,
+                    started_at: last.summary.started_at,
+                    thread_id: last.summary.thread_id.clone(),
+                })
+            });
+            (
+                hits.into_iter().map(ConversationItem::found).collect(),
+                next_cursor,
+            )
+        }
+    };
+    Ok(Json(ConversationPage { items, next_cursor }))
+}
+
+/// The first `limit` of `rows` (read with one more), and the cursor after the last of them
+/// when there was more.
+fn cut_page<T>(
+    mut rows: Vec<T>,
+    limit: i64,
+    cursor: impl Fn(&T) -> String,
+) -> (Vec<T>, Option<String>) {
+    let limit = limit as usize;
+    let next_cursor = if rows.len() > limit {
+        rows.truncate(limit);
+        rows.last().map(cursor)
     } else {
         None
     };
-    Ok(Json(ConversationPage { items, next_cursor }))
+    (rows, next_cursor)
+}
+
+impl ConversationItem {
+    fn listed(summary: Summary) -> ConversationItem {
+        ConversationItem {
+            summary,
+            rank: None,
+            snippet: None,
+        }
+    }
+
+    fn found(hit: search::Hit) -> ConversationItem {
+        ConversationItem {
+            summary: hit.summary,
+            rank: Some(hit.rank),
+            snippet: Some(hit.snippet),
+        }
+    }
 }
 
 /// One conversation: its summary and its turns.
@@ -432,10 +635,117 @@ mod tests {
             page,
             PageQuery {
                 limit: 20,
-                after: None,
-                status: None
+                filter: Filter::default(),
+                order: Order::Newest { after: None },
             }
         );
+    }
+
+    #[test]
+    fn a_search_cursor_round_trips_and_is_no_list_cursor() {
+        let after = AfterHit {
+            rank: 0.0607927,
+            started_at: OffsetDateTime::from_unix_timestamp_nanos(1_764_000_000_123_456_789)
+                .unwrap(),
+            thread_id: "abc".into(),
+        };
+        let cursor = encode_search_cursor(&after);
+        assert_eq!(decode_search_cursor(&cursor).unwrap(), after);
+        assert_eq!(
+            code(parse_page_query(&query(&[("cursor", &cursor)]))),
+            "invalid_cursor"
+        );
+        let list_cursor = encode_cursor(&After {
+            started_at: after.started_at,
+            thread_id: "abc".into(),
+        });
+        assert_eq!(
+            code(parse_page_query(&query(&[
+                ("q", "refund"),
+                ("cursor", &list_cursor)
+            ]))),
+            "invalid_cursor"
+        );
+    }
+
+    #[test]
+    fn a_search_cursor_with_a_rank_that_is_not_a_number_is_rejected() {
+        let cursor = URL_SAFE_NO_PAD.encode(format!("{}~1~abc", f32::NAN.to_bits()));
+        assert_eq!(
+            code(parse_page_query(&query(&[
+                ("q", "refund"),
+                ("cursor", &cursor)
+            ]))),
+            "invalid_cursor"
+        );
+    }
+
+    #[test]
+    fn q_is_a_search_with_the_filters_beside_it() {
+        let page = parse_page_query(&query(&[
+            ("q", "refund \"order 12\""),
+            ("status", "open"),
+            ("agent", "billing"),
+            ("from", "2026-11-25T00:00:00Z"),
+            ("to", "2026-11-26T00:00:00+01:00"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            page.order,
+            Order::Search {
+                q: "refund \"order 12\"".into(),
+                after: None
+            }
+        );
+        assert_eq!(page.filter.status.as_deref(), Some("open"));
+        assert_eq!(page.filter.agent.as_deref(), Some("billing"));
+        assert!(page.filter.from.unwrap() < page.filter.to.unwrap());
+    }
+
+    #[test]
+    fn q_empty_over_200_characters_or_with_nul_is_rejected() {
+        for bad in ["".to_owned(), "é".repeat(201), "refund\0".to_owned()] {
+            assert_eq!(
+                code(parse_page_query(&query(&[("q", &bad)]))),
+                "invalid_q",
+                "{bad:?}"
+            );
+        }
+        assert!(parse_page_query(&query(&[("q", &"é".repeat(200))])).is_ok());
+        // Only stop words or punctuation: a valid query that matches nothing.
+        assert!(parse_page_query(&query(&[("q", " the & ! ")])).is_ok());
+    }
+
+    #[test]
+    fn an_agent_that_no_agents_config_could_name_is_rejected() {
+        for bad in ["", "Billing", "a b", "billing;", &"a".repeat(65)] {
+            assert_eq!(
+                code(parse_page_query(&query(&[("agent", bad)]))),
+                "invalid_agent",
+                "{bad:?}"
+            );
+        }
+        assert!(parse_page_query(&query(&[("agent", "order-desk_2")])).is_ok());
+    }
+
+    #[test]
+    fn from_and_to_are_rfc_3339_times_from_before_to() {
+        assert_eq!(
+            code(parse_page_query(&query(&[("from", "yesterday")]))),
+            "invalid_from"
+        );
+        assert_eq!(
+            code(parse_page_query(&query(&[("to", "2026-11-25")]))),
+            "invalid_to"
+        );
+        assert_eq!(
+            code(parse_page_query(&query(&[
+                ("from", "2026-11-25T00:00:00Z"),
+                ("to", "2026-11-25T00:00:00Z")
+            ]))),
+            "from_not_before_to"
+        );
+        assert!(parse_page_query(&query(&[("from", "2026-11-25T00:00:00Z")])).is_ok());
     }
 
     #[test]

@@ -26,13 +26,13 @@ test('an operator finds the conversation, opens its replay and reads a tool call
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Conversations' }).click();
   await signIn(page);
   await page.getByRole('heading', { name: 'Conversations' }).waitFor();
-  // Each row links to its conversation (the thread id is the link's title); its preview is the
-  // latest message or reply.
-  const link = page.getByRole('link', { name: /Order ORD-1004 is/ }).and(page.getByTitle(threadId));
+  // Each row links to its conversation (the thread id is the link's title), named by the
+  // customer's first message; the latest message or reply is below it.
+  const link = page.getByRole('link', { name: 'Can you check ORD-1004 for me?' }).and(page.getByTitle(threadId));
   await reloadUntilVisible(page, link);
   const row = page.getByRole('row').filter({ has: link });
   await expect(row.getByRole('cell').allInnerTexts()).resolves.toEqual([
-    expect.stringMatching(/^Order ORD-1004 is \w+ \(total .+\)\.$/),
+    expect.stringMatching(/^Can you check ORD-1004 for me\?\s*Order ORD-1004 is \w+ \(total .+\)\.$/),
     'Open', // status
     'orders', // the agent that answered
     expect.any(String), // started

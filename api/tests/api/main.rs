@@ -8,6 +8,7 @@ mod imports;
 mod openapi;
 mod read_your_writes;
 mod resolve;
+mod search;
 mod server;
 
 /// A real PostgreSQL with a database migrated as the services migrate it.

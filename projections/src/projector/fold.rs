@@ -78,6 +78,9 @@ impl Fold<'_> {
                 let c = self.conversation_mut(event);
                 c.messages += 1;
                 c.preview = Some(cut(&message.content));
+                if c.title.is_none() {
+                    c.title = Some(cut(&message.content));
+                }
                 c.open_unless_escalated();
                 self.count(at, "", |d| d.messages += 1);
             }
@@ -219,6 +222,7 @@ impl Fold<'_> {
             status: prior.map_or_else(|| "open".to_owned(), |(status, _)| status.clone()),
             agent: prior.and_then(|(_, agent)| agent.clone()),
             preview: None,
+            title: None,
             resolved_at: None,
             escalated_at: None,
             first_seq: seq as i64,

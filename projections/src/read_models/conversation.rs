@@ -23,6 +23,8 @@ pub struct Delta {
     pub agent: Option<String>,
     /// The batch's latest message or reply text.
     pub preview: Option<String>,
+    /// The batch's first customer message (the row keeps the first one it gets).
+    pub title: Option<String>,
     pub resolved_at: Option<OffsetDateTime>,
     pub escalated_at: Option<OffsetDateTime>,
     pub first_seq: i64,
@@ -57,14 +59,14 @@ pub async fn apply(tx: &mut Transaction<'_, Postgres>, deltas: &[Delta]) -> sqlx
     sqlx::query(
         "insert into conversation (thread_id, status, started_at, last_activity_at, message_count,
                                    turn_count, tool_call_count, agent, preview, resolved_at,
-                                   escalated_at, first_seq, last_seq)
+                                   escalated_at, first_seq, last_seq, title)
          select thread_id, status, first_at, last_at, messages, turns, tool_calls, agent,
-                coalesce(preview, ''), resolved_at, escalated_at, first_seq, last_seq
+                coalesce(preview, ''), resolved_at, escalated_at, first_seq, last_seq, title
          from unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[], $5::int[],
                      $6::int[], $7::int[], $8::text[], $9::text[], $10::timestamptz[],
-                     $11::timestamptz[], $12::bigint[], $13::bigint[])
+                     $11::timestamptz[], $12::bigint[], $13::bigint[], $14::text[])
               as d(thread_id, status, first_at, last_at, messages, turns, tool_calls, agent,
-                   preview, resolved_at, escalated_at, first_seq, last_seq)
+                   preview, resolved_at, escalated_at, first_seq, last_seq, title)
          on conflict (thread_id) do update set
              status = excluded.status,
              last_activity_at = greatest(conversation.last_activity_at, excluded.last_activity_at),
@@ -76,7 +78,8 @@ pub async fn apply(tx: &mut Transaction<'_, Postgres>, deltas: &[Delta]) -> sqlx
                             else excluded.preview end,
              resolved_at = coalesce(excluded.resolved_at, conversation.resolved_at),
              escalated_at = coalesce(excluded.escalated_at, conversation.escalated_at),
-             last_seq = greatest(conversation.last_seq, excluded.last_seq)",
+             last_seq = greatest(conversation.last_seq, excluded.last_seq),
+             title = coalesce(conversation.title, excluded.title)",
     )
     .bind(
         deltas
@@ -106,6 +109,12 @@ pub async fn apply(tx: &mut Transaction<'_, Postgres>, deltas: &[Delta]) -> sqlx
     .bind(deltas.iter().map(|d| d.escalated_at).collect::<Vec<_>>())
     .bind(deltas.iter().map(|d| d.first_seq).collect::<Vec<_>>())
     .bind(deltas.iter().map(|d| d.last_seq).collect::<Vec<_>>())
+    .bind(
+        deltas
+            .iter()
+            .map(|d| d.title.as_deref())
+            .collect::<Vec<_>>(),
+    )
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -130,7 +139,14 @@ pub struct Summary {
     pub resolved_at: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub escalated_at: Option<OffsetDateTime>,
+    /// The customer's first message, cut to 200 characters; null until there is one.
+    pub title: Option<String>,
 }
+
+/// The columns of a [`Summary`], for the queries that read one (aliased `c`).
+pub(crate) const SUMMARY_COLUMNS: &str =
+    "c.thread_id, c.status, c.started_at, c.last_activity_at, c.message_count, c.turn_count,
+     c.agent, c.preview, c.tool_call_count, c.resolved_at, c.escalated_at, c.title";
 
 /// Where a page starts: just after this conversation in newest-first order.
 #[derive(Debug, Clone, PartialEq)]
@@ -139,23 +155,41 @@ pub struct After {
     pub thread_id: String,
 }
 
-/// One page, newest first (by start time, then thread id), optionally of one status.
+/// Which conversations a list or a search takes; `None` takes any.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Filter {
+    pub status: Option<String>,
+    /// The conversation's agent (of its latest reply).
+    pub agent: Option<String>,
+    /// Started at or after.
+    pub from: Option<OffsetDateTime>,
+    /// Started before.
+    pub to: Option<OffsetDateTime>,
+}
+
+/// One page, newest first (by start time, then thread id), of the conversations `filter`
+/// takes.
 pub async fn page(
     pool: &PgPool,
-    status: Option<&str>,
+    filter: &Filter,
     after: Option<&After>,
     limit: i64,
 ) -> sqlx::Result<Vec<Summary>> {
-    sqlx::query_as(
-        "select thread_id, status, started_at, last_activity_at, message_count, turn_count, agent, preview,
-                tool_call_count, resolved_at, escalated_at
-         from conversation
-         where ($1::text is null or status = $1)
-           and ($2::timestamptz is null or (started_at, thread_id) < ($2, $3))
-         order by started_at desc, thread_id desc
-         limit $4",
-    )
-    .bind(status)
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select {SUMMARY_COLUMNS}
+         from conversation c
+         where ($1::text is null or c.status = $1)
+           and ($2::text is null or c.agent = $2)
+           and ($3::timestamptz is null or c.started_at >= $3)
+           and ($4::timestamptz is null or c.started_at < $4)
+           and ($5::timestamptz is null or (c.started_at, c.thread_id) < ($5, $6))
+         order by c.started_at desc, c.thread_id desc
+         limit $7"
+    )))
+    .bind(filter.status.as_deref())
+    .bind(filter.agent.as_deref())
+    .bind(filter.from)
+    .bind(filter.to)
     .bind(after.map(|a| a.started_at))
     .bind(after.map(|a| a.thread_id.as_str()))
     .bind(limit)
@@ -165,11 +199,9 @@ pub async fn page(
 
 /// One conversation.
 pub async fn find(pool: &PgPool, thread_id: &str) -> sqlx::Result<Option<Summary>> {
-    sqlx::query_as(
-        "select thread_id, status, started_at, last_activity_at, message_count, turn_count, agent, preview,
-                tool_call_count, resolved_at, escalated_at
-         from conversation where thread_id = $1",
-    )
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select {SUMMARY_COLUMNS} from conversation c where c.thread_id = $1"
+    )))
     .bind(thread_id)
     .fetch_optional(pool)
     .await

@@ -6,6 +6,7 @@ pub mod analytics;
 pub mod checkpoint;
 pub mod conversation;
 pub mod replay_step;
+pub mod search;
 pub mod snapshot;
 pub mod tool_call;
 pub mod turn;

@@ -97,11 +97,12 @@ export interface PageRequest {
   cursor?: string | null;
 }
 
+/** The conversations, newest first; with `q`, a search (best match first, each with a snippet). */
 export function listConversations(
-  params: PageRequest & { status?: ConversationStatus | '' } = {},
+  params: PageRequest & { status?: ConversationStatus | ''; q?: string } = {},
 ): Promise<ConversationPage> {
   return apiFetch<ConversationPage>(
-    `/conversations${query({ limit: params.limit ?? 20, cursor: params.cursor, status: params.status })}`,
+    `/conversations${query({ limit: params.limit ?? 20, cursor: params.cursor, status: params.status, q: params.q })}`,
   );
 }
 

@@ -1,5 +1,23 @@
 // Types for the external contract in shared/API.md (v1): WebSocket frames and the REST responses
-// the web UI reads. Hand-written for now; check them against `GET /api/openapi.json` when it lands.
+// the web UI reads. The WebSocket frames are written by hand (frames.test.ts checks them against
+// every example of docs/websocket.md); the REST types are the OpenAPI document's, generated into
+// schema.ts (scripts/web_api_types.sh; `make test` fails when it drifts), under the names the
+// pages use.
+
+import type { components } from './schema';
+
+type Schemas = components['schemas'];
+
+/**
+ * An answer as the server sends it. The document marks a Rust `Option` field as optional, but
+ * the server sends every field of these answers, `null` when empty; only where a field may be
+ * left out (a search's `rank` and `snippet`) are the generated types used as they are.
+ */
+type Sent<T> = T extends (infer U)[]
+  ? Sent<U>[]
+  : T extends object
+    ? { [K in keyof T]-?: Sent<Exclude<T[K], undefined>> }
+    : T;
 
 /** The stored event envelope; each kind adds its own fields beside these. */
 export interface EventEnvelope {
@@ -67,49 +85,27 @@ export type ClientFrame = MessageFrame | PingFrame;
 /** Longest message content the server accepts (characters). */
 export const MAX_CONTENT_CHARS = 10000;
 
-// ---- REST ----
+// ---- REST (generated: schema.ts) ----
 
-export interface ConversationSummary {
-  thread_id: string;
-  status: string;
-  started_at: string;
-  last_activity_at: string;
-  message_count: number;
-  turn_count: number;
-  tool_call_count?: number;
-  /** Agent of the latest reply, or null. */
-  agent?: string | null;
-  preview: string | null;
-  resolved_at?: string | null;
-  escalated_at?: string | null;
-}
+export type ConversationSummary = Schemas['ConversationSummary'];
+/** A list item: a summary, and in a search its `rank` and `snippet` (see pages/Conversations/Snippet). */
+export type ConversationItem = Schemas['ConversationItem'];
+export type ConversationPage = Schemas['ConversationPage'];
+export type ConversationDetail = Schemas['ConversationDetail'];
 
 /** The `status` values `GET /api/conversations?status=` takes. */
 export const CONVERSATION_STATUSES = ['open', 'waiting_confirmation', 'escalated', 'resolved', 'failed'] as const;
 export type ConversationStatus = (typeof CONVERSATION_STATUSES)[number];
+/** Longest `q` of `GET /api/conversations` (characters). */
+export const MAX_SEARCH_CHARS = 200;
 
-export type ConversationPage = Page<ConversationSummary>;
-
-export interface ReplayStep {
-  seq: number;
-  occurred_at: string;
-  kind: string;
-  turn_id: string | null;
-  event_id: string;
-  content?: string;
-  text?: string;
-  [field: string]: unknown;
-}
-
-export interface Replay {
-  thread_id: string;
-  steps: ReplayStep[];
-}
+export type ReplayStep = Schemas['ReplayStep'];
+export type Replay = Schemas['Replay'];
 
 /** Any `{"items":[…],"next_cursor":…}` answer. */
 export interface Page<T> {
   items: T[];
-  next_cursor: string | null;
+  next_cursor?: string | null;
 }
 
 // ---- Analytics (`GET /api/analytics`, docs/rest.md) ----
@@ -118,64 +114,18 @@ export const ANALYTICS_RANGES = ['24h', '7d', '30d'] as const;
 export type AnalyticsRange = (typeof ANALYTICS_RANGES)[number];
 
 /** Counts of a window with the rates and percentiles derived from them. */
-export interface AnalyticsSummary {
-  conversations: number;
-  messages: number;
-  turns: number;
-  replies: number;
-  resolutions: number;
-  escalations: number;
-  failures: number;
-  tool_calls: number;
-  tool_errors: number;
-  /** `null` without conversations (or tool calls, for `tool_error_rate`). */
-  resolution_rate: number | null;
-  escalation_rate: number | null;
-  tool_error_rate: number | null;
-  /** Upper bound of the histogram bucket the percentile falls in; `null` without latencies. */
-  reply_latency_p50_ms: number | null;
-  reply_latency_p95_ms: number | null;
-  reply_latency_mean_ms: number | null;
-}
-
-export interface AgentSummary extends AnalyticsSummary {
-  agent: string;
-}
-
-export interface SeriesPoint extends AnalyticsSummary {
-  /** Start of the bucket (RFC 3339). */
-  start: string;
-}
-
-export interface AnalyticsReport {
-  from: string;
-  to: string;
-  bucket: 'hour' | 'day';
-  totals: AnalyticsSummary;
-  agents: AgentSummary[];
-  series: SeriesPoint[];
-}
+export type AnalyticsSummary = Sent<Schemas['AnalyticsSummary']>;
+export type AgentSummary = Sent<Schemas['AgentSummary']>;
+export type SeriesPoint = Sent<Schemas['SeriesPoint']>;
+export type AnalyticsReport = Sent<Schemas['AnalyticsReport']>;
 
 // ---- Dead letters (`/api/dead-letters`, docs/rest.md) ----
 
 export const DEAD_LETTER_CATEGORIES = ['retryable', 'not_retryable', 'fatal'] as const;
 export type DeadLetterCategory = (typeof DEAD_LETTER_CATEGORIES)[number];
 
-export interface DeadLetter {
-  id: number;
-  thread_id: string | null;
-  source_subject: string;
-  source_seq: number;
-  category: string;
-  error: string;
-  attempts: number;
-  failed_at: string;
-  /** The failed message's payload as JSON, or a JSON string of its text when it is not JSON. */
-  original: unknown;
-  headers: Record<string, string>;
-}
-
-export type DeadLetterPage = Page<DeadLetter>;
+export type DeadLetter = Schemas['DeadLetter'];
+export type DeadLetterPage = Schemas['DeadLetterPage'];
 
 export interface DeadLetterFilter {
   category?: DeadLetterCategory | '';
@@ -186,27 +136,16 @@ export interface DeadLetterFilter {
 }
 
 /** Answer to `POST /api/dead-letters/{id}/redrive`. */
-export interface Redriven {
-  id: number;
-  /** Sequence of the `message.redriven` event in the chat stream. */
-  seq: number;
-}
+export type Redriven = Schemas['Redriven'];
 
+type BulkRedriveAnswer = Schemas['BulkRedriveAnswer'];
 /** `POST /api/dead-letters/redrive` with `dry_run`: how many match now. */
-export interface BulkRedriveCount {
-  would_redrive: number;
-}
-
+export type BulkRedriveCount = Extract<BulkRedriveAnswer, { would_redrive: number }>;
 /** `POST /api/dead-letters/redrive` with `expected_count`: what was done. */
-export interface BulkRedriveResult {
-  redriven: number;
-  failed: Array<{ id: number; code: string; message: string }>;
-}
+export type BulkRedriveResult = Extract<BulkRedriveAnswer, { redriven: number }>;
 
 /** Body of every non-2xx REST answer. */
-export interface ApiErrorBody {
-  error: { code: string; message: string };
-}
+export type ApiErrorBody = Schemas['ErrorBody'];
 
 // ---- OpenAPI imports (docs/openapi-import.md; api/src/imports.rs) ----
 
@@ -216,52 +155,22 @@ export type OperationClass = (typeof OPERATION_CLASSES)[number];
 export type ImportStatus = 'pending' | 'ready' | 'failed';
 
 /** Answer to `POST /api/openapi/imports` (202). */
-export interface ImportAccepted {
-  id: string;
-  status: ImportStatus;
-}
-
+export type ImportAccepted = Schemas['Accepted'];
 /** One operation of an import, under review. */
-export interface ImportOperation {
-  operation_id: string;
-  /** The id was made from method and path (the document had none). */
-  generated_id: boolean;
-  method: string;
-  path: string;
-  summary: string | null;
-  description: string | null;
-  tags: string[];
-  parameters: unknown;
-  request_body: unknown;
-  servers: string[];
-  /** The reviewed class (starts as the suggested one). */
-  class: OperationClass;
-  suggested_class: OperationClass;
-  /** Why it got its suggested class. */
-  reasons: string[];
-  agent: string | null;
-  suggested_agent: string | null;
-  agent_reason: string | null;
-  enabled: boolean;
-}
-
+export type ImportOperation = Schemas['OperationView'];
 /** `GET /api/openapi/imports/{id}` (and the answer to a PATCH of one of its operations). */
-export interface ImportJob {
-  id: string;
-  status: ImportStatus;
-  url: string | null;
-  version: string | null;
-  title: string | null;
-  notes: string[];
-  error: { code: string; message: string } | null;
-  created_at: string;
-  finished_at: string | null;
-  operations: ImportOperation[];
-}
-
-/** The body of `PATCH /api/openapi/imports/{id}/operations/{operation_id}`: any of the three. */
+export type ImportJob = Schemas['ImportView'];
+/**
+ * The body of `PATCH /api/openapi/imports/{id}/operations/{operation_id}`: any of the three.
+ * Narrower than the document (which takes any class string and nulls, refusing them by name),
+ * and checked against it below.
+ */
 export interface OperationEdit {
   class?: OperationClass;
   agent?: string | null;
   enabled?: boolean;
 }
+
+// Compile-time checks that the hand-written request bodies are ones the document takes.
+type Takes<Document, Written extends Document> = Written;
+export type CheckedBodies = [Takes<Schemas['OperationEdit'], OperationEdit>];

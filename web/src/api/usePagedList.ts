@@ -45,7 +45,7 @@ export function usePagedList<T>(
             const seen = new Set(base.map((item) => keyOfRef.current(item)));
             return [...base, ...page.items.filter((item) => !seen.has(keyOfRef.current(item)))];
           });
-          setNextCursor(page.next_cursor);
+          setNextCursor(page.next_cursor ?? null);
           setLoaded(true);
         },
       );

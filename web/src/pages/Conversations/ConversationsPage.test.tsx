@@ -1,7 +1,7 @@
-import { fireEvent, render, screen, within } from '@testing-library/react';
+import { fireEvent, render, screen, waitFor, within } from '@testing-library/react';
 import { MemoryRouter, Route, Routes } from 'react-router-dom';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { ConversationSummary } from '../../api/types';
+import type { ConversationItem, ConversationSummary } from '../../api/types';
 import { mockFetch, requestHeaders, requestedUrl } from '../../test/mockFetch';
 import { ConversationsPage } from './ConversationsPage';
 
@@ -13,6 +13,7 @@ function conversation(id: string, preview: string): ConversationSummary {
     last_activity_at: '2025-11-25T10:05:00Z',
     message_count: 3,
     turn_count: 2,
+    tool_call_count: 0,
     preview,
   };
 }
@@ -68,6 +69,71 @@ describe('Conversations page', () => {
     const second = requestedUrl(fetchMock, 1);
     expect(second.searchParams.get('status')).toBe('escalated');
     expect(second.searchParams.has('cursor')).toBe(false);
+  });
+
+  it('titles each row by the customer’s first message, with the latest text below it', async () => {
+    mockFetch({
+      body: {
+        items: [{ ...conversation('t1', 'Send me your order number.'), title: 'Where is my order?' }],
+        next_cursor: null,
+      },
+    });
+    renderPage();
+    const link = await screen.findByRole('link', { name: 'Where is my order?' });
+    expect(link.getAttribute('title')).toBe('t1');
+    expect(screen.getByText('Send me your order number.')).toBeTruthy();
+  });
+
+  it('searches for what is typed, with the status, and marks the matches of each snippet', async () => {
+    const found: ConversationItem = {
+      ...conversation('t1', 'Refunds take 5 days.'),
+      title: 'I want my money back',
+      rank: 0.1,
+      snippet: 'your \uE000refund\uE001 <b>is</b> on its way',
+    };
+    const fetchMock = mockFetch(
+      { body: { items: [conversation('t0', 'Hello')], next_cursor: null } },
+      { body: { items: [], next_cursor: null } },
+      { body: { items: [found], next_cursor: 'c2' } },
+      { body: { items: [], next_cursor: null } },
+    );
+    renderPage();
+    expect(await screen.findByText('Hello')).toBeTruthy();
+
+    fireEvent.change(screen.getByLabelText('Status'), { target: { value: 'resolved' } });
+    await screen.findByText('No conversations with status “Resolved”.');
+    fireEvent.change(screen.getByRole('searchbox', { name: 'Search conversations' }), {
+      target: { value: '  refund  ' },
+    });
+    fireEvent.click(screen.getByRole('button', { name: 'Search' }));
+
+    expect(await screen.findByRole('link', { name: 'I want my money back' })).toBeTruthy();
+    const searched = requestedUrl(fetchMock, 2);
+    expect(searched.searchParams.get('q')).toBe('refund');
+    expect(searched.searchParams.get('status')).toBe('resolved');
+    expect(searched.searchParams.has('cursor')).toBe(false);
+    const mark = screen.getByText('refund', { selector: 'mark' });
+    expect(mark.parentElement?.textContent).toBe('your refund <b>is</b> on its way');
+    expect(document.querySelector('b')).toBeNull();
+
+    // The next page keeps the search.
+    fireEvent.click(screen.getByRole('button', { name: 'Load more' }));
+    await waitFor(() => expect(fetchMock).toHaveBeenCalledTimes(4));
+    expect(requestedUrl(fetchMock, 3).searchParams.get('q')).toBe('refund');
+    expect(requestedUrl(fetchMock, 3).searchParams.get('cursor')).toBe('c2');
+  });
+
+  it('says when nothing matches the search', async () => {
+    mockFetch({ body: { items: [], next_cursor: null } });
+    render(
+      <MemoryRouter initialEntries={['/conversations?q=parcel']}>
+        <Routes>
+          <Route path="/conversations" element={<ConversationsPage />} />
+        </Routes>
+      </MemoryRouter>,
+    );
+    expect(await screen.findByText('No conversations match “parcel”.')).toBeTruthy();
+    expect((screen.getByRole('searchbox', { name: 'Search conversations' }) as HTMLInputElement).value).toBe('parcel');
   });
 
   it('opens the replay when a row is clicked', async () => {

@@ -1,15 +1,22 @@
-import { useCallback } from 'react';
+import { useCallback, useEffect, useState } from 'react';
 import { Link, useNavigate, useSearchParams } from 'react-router-dom';
 import { listConversations } from '../../api/client';
-import { CONVERSATION_STATUSES, type ConversationStatus, type ConversationSummary } from '../../api/types';
+import {
+  CONVERSATION_STATUSES,
+  MAX_SEARCH_CHARS,
+  type ConversationItem,
+  type ConversationStatus,
+} from '../../api/types';
 import { usePagedList } from '../../api/usePagedList';
+import { Button } from '../../components/Button/Button';
 import { tableStyles as table } from '../../components/DataTable/DataTable';
 import { PagedTable } from '../../components/DataTable/PagedTable';
-import { FilterBar, SelectField } from '../../components/Field/Field';
+import { FilterBar, SelectField, TextField } from '../../components/Field/Field';
 import { pageStyles as frame } from '../../components/Page/Page';
 import { formatDateTime } from '../../lib/format';
 import { CONVERSATION_STATUS_LABELS, labelOf } from '../../lib/labels';
 import styles from './ConversationsPage.module.css';
+import { Snippet } from './Snippet';
 
 const PAGE_SIZE = 20;
 
@@ -23,18 +30,39 @@ function statusFrom(params: URLSearchParams): ConversationStatus | '' {
   return CONVERSATION_STATUSES.find((status) => status === raw) ?? '';
 }
 
+/** The search text of the address, as the server takes it (1 to 200 characters; blank: none). */
+function searchFrom(params: URLSearchParams): string {
+  const raw = (params.get('q') ?? '').trim();
+  return [...raw].slice(0, MAX_SEARCH_CHARS).join('');
+}
+
+function emptyText(status: ConversationStatus | '', q: string): string {
+  if (q) return `No conversations match “${q}”${status ? ` with status “${CONVERSATION_STATUS_LABELS[status]}”` : ''}.`;
+  return status ? `No conversations with status “${CONVERSATION_STATUS_LABELS[status]}”.` : 'No conversations yet.';
+}
+
 export function ConversationsPage() {
-  // The filter lives in the address, so a filtered list can be bookmarked and Back restores it.
+  // The filters live in the address, so a filtered list can be bookmarked and Back restores it.
   const [searchParams, setSearchParams] = useSearchParams();
   const status = statusFrom(searchParams);
+  const q = searchFrom(searchParams);
+  // What is typed; searched for on Enter or "Search".
+  const [typed, setTyped] = useState(q);
+  useEffect(() => setTyped(q), [q]);
   const fetchPage = useCallback(
-    (cursor: string | null) => listConversations({ limit: PAGE_SIZE, cursor, status }),
-    [status],
+    (cursor: string | null) => listConversations({ limit: PAGE_SIZE, cursor, status, q }),
+    [status, q],
   );
-  const list = usePagedList(fetchPage, (item: ConversationSummary) => item.thread_id);
+  const list = usePagedList(fetchPage, (item: ConversationItem) => item.thread_id);
   const navigate = useNavigate();
 
-  const setStatus = (next: ConversationStatus | '') => setSearchParams(next ? { status: next } : {});
+  const setFilters = (next: { status: ConversationStatus | ''; q: string }) => {
+    const params: Record<string, string> = {};
+    if (next.q) params.q = next.q;
+    if (next.status) params.status = next.status;
+    setSearchParams(params);
+  };
+  const search = () => setFilters({ status, q: typed.trim() });
   const open = (threadId: string) => navigate(`/conversations/${encodeURIComponent(threadId)}`);
 
   return (
@@ -43,14 +71,24 @@ export function ConversationsPage() {
         Conversations
       </h1>
 
-      <FilterBar label="Filter conversations">
-        <SelectField label="Status" value={status} options={STATUS_OPTIONS} onChange={setStatus} />
+      <FilterBar label="Filter conversations" onSubmit={search}>
+        <TextField
+          label="Search conversations"
+          type="search"
+          value={typed}
+          placeholder="e.g. refund"
+          onChange={setTyped}
+        />
+        <Button type="submit" variant="primary">
+          Search
+        </Button>
+        <SelectField label="Status" value={status} options={STATUS_OPTIONS} onChange={(next) => setFilters({ status: next, q })} />
       </FilterBar>
 
       <PagedTable
         list={list}
         label="Conversations list"
-        empty={status ? `No conversations with status “${CONVERSATION_STATUS_LABELS[status]}”.` : 'No conversations yet.'}
+        empty={emptyText(status, q)}
         columns={
           <>
             <th scope="col">Conversation</th>
@@ -76,8 +114,16 @@ export function ConversationsPage() {
                 to={`/conversations/${encodeURIComponent(item.thread_id)}`}
                 title={item.thread_id}
               >
-                {item.preview ? item.preview : <span className={table.muted}>(no messages)</span>}
+                {/* Titled by the customer's first message; the latest text below it. */}
+                {item.title || item.preview || <span className={table.muted}>(no messages)</span>}
               </Link>
+              {item.snippet ? (
+                <span className={styles.detail}>
+                  <Snippet snippet={item.snippet} />
+                </span>
+              ) : item.title && item.preview && item.preview !== item.title ? (
+                <span className={styles.detail}>{item.preview}</span>
+              ) : null}
             </td>
             <td data-label="Status">
               <span className={table.pill}>{labelOf(CONVERSATION_STATUS_LABELS, item.status)}</span>
