@@ -398,6 +398,7 @@ async fn publish_resolved(
         OffsetDateTime::now_utc(),
         ConversationResolved {
             resolved_by: "operator".into(),
+            operator: None,
             note,
         },
     );

@@ -15,3 +15,4 @@ pub mod shutdown;
 pub mod startup;
 pub mod subjects;
 pub mod telemetry;
+pub mod text;

@@ -26,7 +26,8 @@ use async_nats::jetstream::{
 };
 use common::dead_letters::{self, Failure, Source};
 use common::events::{
-    Envelope, ErrorCategory, Payload, PendingAction, ThreadId, TurnFailed, TurnId, step_event_id,
+    Envelope, ErrorCategory, HeldReason, OperatorRef, Payload, PendingAction, ThreadId, TurnFailed,
+    TurnId, step_event_id,
 };
 use common::shutdown::CancellationToken;
 use common::subjects;
@@ -37,6 +38,7 @@ use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
 use crate::agents::{BoxFuture, EngineError};
+use crate::desk::{self, Mode};
 use crate::metrics;
 use crate::published::LiveAgents;
 use crate::turn::{self, Agents, Incoming, Prior, Sink, TurnError};
@@ -195,7 +197,7 @@ pub async fn step(worker: &Worker, delivery: Delivery<'_>) -> Outcome {
         .flatten()
         .and_then(|previous| worker.ended.take(&event.thread_id, previous));
     let last = match ended_here {
-        Some(terminal) => Last::Event(terminal),
+        Some(terminal) => Last::Event(terminal, None),
         None => match last_turn_event(&worker.stream, &event.thread_id).await {
             Ok(last) => last,
             Err(err) => return retry(err),
@@ -214,6 +216,22 @@ pub async fn step(worker: &Worker, delivery: Delivery<'_>) -> Outcome {
         && !last.lets_start_after(previous)
     {
         return Outcome::Wait;
+    }
+    // A person has the conversation: the message's turn is closed by `turn.held`, unless an
+    // earlier delivery already started the agents' turn (which then finishes as it began).
+    let started = own && last.event().is_some_and(|e| !e.payload.is_terminal());
+    if !started {
+        let closure = match &last {
+            Last::Event(event, seq) => Some(desk::Closure { event, seq: *seq }),
+            Last::Nothing | Last::Unreadable => None,
+        };
+        match desk::mode(&worker.stream, &event.thread_id, closure).await {
+            Ok(Mode::Agents) => {}
+            Ok(Mode::Held { reason, operator }) => {
+                return hold(worker, event, delivery.seq, reason, operator, retry).await;
+            }
+            Err(err) => return retry(err),
+        }
     }
     let prior = if own {
         let recorded = match turn_events(&worker.stream, &event, delivery.seq).await {
@@ -271,6 +289,43 @@ pub async fn step(worker: &Worker, delivery: Delivery<'_>) -> Outcome {
     }
 }
 
+/// Closes a held message's turn with `turn.held` (see [`desk`]).
+async fn hold(
+    worker: &Worker,
+    event: Envelope,
+    seq: u64,
+    reason: HeldReason,
+    operator: Option<OperatorRef>,
+    retry: impl Fn(String) -> Outcome,
+) -> Outcome {
+    let incoming = Incoming { event, seq };
+    let mut sink = JetStreamSink {
+        js: &worker.js,
+        acks: Vec::new(),
+        terminal: None,
+    };
+    let backdating = incoming.event.backdating();
+    match turn::hold(&incoming, reason, operator, &mut sink, move || {
+        OffsetDateTime::now_utc() - backdating
+    })
+    .await
+    {
+        Ok(()) => {
+            if let Some(terminal) = sink.terminal {
+                worker
+                    .ended
+                    .remember(&incoming.event.thread_id, incoming.seq, terminal);
+            }
+            Outcome::Done
+        }
+        Err(TurnError::Publish(reason)) => retry(reason),
+        Err(err) => Outcome::DeadLetter {
+            category: ErrorCategory::Fatal,
+            error: err.to_string(),
+        },
+    }
+}
+
 /// A retry, or a dead letter once the deliveries are used up.
 fn worker_retry(worker: &Worker, delivered: u32, error: String) -> Outcome {
     if delivered >= worker.policy.max_deliveries {
@@ -302,31 +357,36 @@ fn ends_turn_of(event: &Envelope, seq: u64) -> bool {
         // 0: written before turn events named their message; it cannot block a thread.
         Payload::TurnCompleted(done) => done.message_seq >= seq || done.message_seq == 0,
         Payload::TurnFailed(failed) => failed.message_seq >= seq,
+        Payload::TurnHeld(held) => held.message_seq >= seq,
         _ => false,
     }
 }
 
 /// The last event on a thread's turn subject.
+// One per message in hand, moved once: boxing would cost an allocation for nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 enum Last {
     /// The thread has no turn event yet.
     Nothing,
     /// The last one does not decode (garbage, or written by newer code).
     Unreadable,
-    Event(Envelope),
+    /// The event, and its stream sequence when it was read from the stream (not when this
+    /// process remembered it).
+    Event(Envelope, Option<u64>),
 }
 
 impl Last {
     fn event(&self) -> Option<&Envelope> {
         match self {
-            Last::Event(event) => Some(event),
+            Last::Event(event, _) => Some(event),
             Last::Nothing | Last::Unreadable => None,
         }
     }
 
     fn into_event(self) -> Option<Envelope> {
         match self {
-            Last::Event(event) => Some(event),
+            Last::Event(event, _) => Some(event),
             Last::Nothing | Last::Unreadable => None,
         }
     }
@@ -341,7 +401,7 @@ impl Last {
                 tracing::warn!("the thread's last turn event does not decode; not waiting for it");
                 true
             }
-            Last::Event(event) => ends_turn_of(event, previous),
+            Last::Event(event, _) => ends_turn_of(event, previous),
         }
     }
 }
@@ -361,7 +421,7 @@ async fn last_turn_event(stream: &Stream, thread: &ThreadId) -> Result<Last, Str
         .await
     {
         Ok(message) => Ok(match Envelope::from_json(&message.payload) {
-            Ok(event) => Last::Event(event),
+            Ok(event) => Last::Event(event, Some(message.sequence)),
             Err(_) => Last::Unreadable,
         }),
         Err(err) if err.kind() == DirectGetErrorKind::NotFound => Ok(Last::Nothing),

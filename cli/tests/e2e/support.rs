@@ -120,6 +120,7 @@ impl Stack {
                 projection_wait: Duration::from_secs(2),
                 import_agents_config: None,
                 import_allow_hosts: Vec::new(),
+                operator_session_ttl: Duration::from_secs(3600),
             },
         };
         tweak(&mut args);

@@ -41,7 +41,13 @@ const ONLY_THE_ROOT_USES: [&str; 3] = ["ingress", "workers", "api"];
 /// kind is `normal`, `dev` or `build`.
 fn workspace_edges() -> Vec<(String, String, String)> {
     let output = std::process::Command::new(env!("CARGO"))
-        .args(["metadata", "--format-version", "1", "--no-deps", "--offline"])
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ])
         .current_dir(repo())
         .output()
         .expect("cargo metadata runs");
@@ -101,7 +107,11 @@ fn violations(edges: &[(String, String, String)]) -> Vec<String> {
 #[test]
 fn every_crate_depends_only_in_the_allowed_directions() {
     let found = violations(&workspace_edges());
-    assert!(found.is_empty(), "forbidden dependencies:\n{}", found.join("\n"));
+    assert!(
+        found.is_empty(),
+        "forbidden dependencies:\n{}",
+        found.join("\n")
+    );
 }
 
 #[test]
@@ -119,7 +129,13 @@ fn a_forbidden_dependency_is_caught() {
         violations(&[edge("tools", "projections", "normal")]),
         ["tools depends on projections: not a direction docs/ARCHITECTURE.md allows"]
     );
-    assert!(violations(&[edge("api", "tools", "normal"), edge("cli", "workers", "normal")]).is_empty());
+    assert!(
+        violations(&[
+            edge("api", "tools", "normal"),
+            edge("cli", "workers", "normal")
+        ])
+        .is_empty()
+    );
 }
 
 /// Every repository path in backticks in the architecture document (`dir/…` with a file
@@ -139,7 +155,8 @@ fn every_path_in_the_architecture_document_exists() {
         let Some((first, _)) = path.split_once('/') else {
             continue;
         };
-        if !roots.contains(first) || path.contains(' ') || path.contains('<') || path.contains('*') {
+        if !roots.contains(first) || path.contains(' ') || path.contains('<') || path.contains('*')
+        {
             continue;
         }
         checked += 1;
@@ -147,6 +164,12 @@ fn every_path_in_the_architecture_document_exists() {
             missing.push(path.to_owned());
         }
     }
-    assert!(checked > 40, "only {checked} paths found: is the file map still there?");
-    assert!(missing.is_empty(), "docs/ARCHITECTURE.md names paths that do not exist: {missing:?}");
+    assert!(
+        checked > 40,
+        "only {checked} paths found: is the file map still there?"
+    );
+    assert!(
+        missing.is_empty(),
+        "docs/ARCHITECTURE.md names paths that do not exist: {missing:?}"
+    );
 }

@@ -23,7 +23,9 @@ pub mod progress;
 pub mod rebuild;
 
 use crate::metrics::METRICS;
-use crate::read_models::{analytics, checkpoint, conversation, replay_step, tool_call, turn};
+use crate::read_models::{
+    analytics, checkpoint, conversation, handoff, replay_step, tool_call, turn,
+};
 use leader::Leadership;
 
 /// Name of the conversation projection (its checkpoint row and consumer).
@@ -148,6 +150,7 @@ async fn apply_folded(
     conversation::apply(tx, &effects.conversations).await?;
     turn::apply(tx, &effects.turns).await?;
     tool_call::apply(tx, &effects.tool_calls).await?;
+    handoff::apply(tx, &effects.handoffs).await?;
     analytics::apply(tx, &effects.analytics).await
 }
 
