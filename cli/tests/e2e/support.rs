@@ -436,7 +436,8 @@ pub async fn turn(socket: &mut Socket, content: &str) -> Vec<Value> {
 pub async fn turn_events(socket: &mut Socket) -> Vec<Value> {
     frames_until(socket, |f| {
         let kind = &f["event"]["kind"];
-        f["type"] == "event" && (kind == "turn.completed" || kind == "turn.failed")
+        f["type"] == "event"
+            && (kind == "turn.completed" || kind == "turn.failed" || kind == "turn.held")
     })
     .await
     .into_iter()

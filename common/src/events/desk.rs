@@ -84,7 +84,44 @@ pub struct TurnHeld {
     /// Stream sequence of the message the turn would have answered.
     pub message_seq: u64,
     pub reason: HeldReason,
-    /// The operator who holds the conversation, when one does.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The operator who holds the conversation, when one does (`operator_id` and `name`
+    /// beside the other fields).
+    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
     pub operator: Option<OperatorRef>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn anna() -> OperatorRef {
+        OperatorRef {
+            operator_id: Uuid::from_u128(1),
+            name: "Anna".into(),
+        }
+    }
+
+    #[test]
+    fn the_operator_stands_beside_the_fields_and_an_absent_one_is_left_out() {
+        let held = TurnHeld {
+            message_seq: 7,
+            reason: HeldReason::Assigned,
+            operator: Some(anna()),
+        };
+        let json = serde_json::to_value(&held).unwrap();
+        assert_eq!(json["name"], "Anna");
+        assert_eq!(json["reason"], "assigned");
+        assert_eq!(serde_json::from_value::<TurnHeld>(json).unwrap(), held);
+        let escalated = TurnHeld {
+            message_seq: 7,
+            reason: HeldReason::Escalated,
+            operator: None,
+        };
+        let json = serde_json::to_value(&escalated).unwrap();
+        assert!(
+            json.get("name").is_none() && json.get("operator").is_none(),
+            "{json}"
+        );
+        assert_eq!(serde_json::from_value::<TurnHeld>(json).unwrap(), escalated);
+    }
 }
