@@ -84,6 +84,13 @@ if [ ! -f "$DATA_DIR/secrets.env" ]; then
   } > "$DATA_DIR/secrets.env"
   umask 022
 fi
+# The demo's two operators (docs/operators.md); added to a data folder made before them.
+if ! grep -q '^DEMO_ADMIN_PASSWORD=' "$DATA_DIR/secrets.env"; then
+  {
+    echo "DEMO_ADMIN_PASSWORD=$(head -c 18 /dev/urandom | base64 | tr -d '/+=\n')"
+    echo "DEMO_AGENT_PASSWORD=$(head -c 18 /dev/urandom | base64 | tr -d '/+=\n')"
+  } >> "$DATA_DIR/secrets.env"
+fi
 set -a; . "$DATA_DIR/secrets.env"; set +a
 
 if [ -z "${NATS_URL:-}" ]; then
@@ -125,6 +132,11 @@ fi
 
 say "applying migrations"
 "$BIN/smart-support" migrate
+say "the demo's operators (an admin and an agent), on a first start"
+OPERATOR_PASSWORD="$DEMO_ADMIN_PASSWORD" "$BIN/smart-support" operators add --if-missing \
+  --email admin@demo.example --name "Dana (admin)" --role admin
+OPERATOR_PASSWORD="$DEMO_AGENT_PASSWORD" "$BIN/smart-support" operators add --if-missing \
+  --email agent@demo.example --name "Alex" --role agent
 
 say "starting the demo shop API on http://$SHOP_BIND"
 port_free "${SHOP_BIND##*:}" || die "port ${SHOP_BIND##*:} is taken: stop what uses it or set SHOP_BIND"
@@ -153,7 +165,9 @@ cat <<MSG
   WebSocket:                 ws://$LISTEN_ADDR/ws
   REST API:                  http://$LISTEN_ADDR/api/health
   Demo shop API (tools):     http://$SHOP_BIND/orders/ORD-1001
-  Operator token:            $API_TOKEN   (Authorization: Bearer …)
+  Sign in (admin):           admin@demo.example / $DEMO_ADMIN_PASSWORD
+  Sign in (agent):           agent@demo.example / $DEMO_AGENT_PASSWORD
+  API token (scripts):       $API_TOKEN   (Authorization: Bearer …)
   Data:                      $DATA_DIR
 
   Ctrl-C stops everything.

@@ -25,6 +25,10 @@ pub struct ApiArgs {
     #[arg(long, env = "IMPORT_AGENTS_CONFIG")]
     pub import_agents_config: Option<std::path::PathBuf>,
 
+    /// How long an operator's session lasts after sign-in (e.g. `12h`, `30m`).
+    #[arg(long, env = "OPERATOR_SESSION_TTL", default_value = "12h", value_parser = parse_duration)]
+    pub operator_session_ttl: Duration,
+
     /// Hosts an OpenAPI import by URL may fetch from although they resolve to private or
     /// loopback addresses: comma-separated `host` or `host:port`.
     #[arg(long, env = "IMPORT_ALLOW_HOSTS", value_delimiter = ',')]

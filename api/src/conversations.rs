@@ -6,19 +6,20 @@
 use std::collections::HashMap;
 
 use axum::{
-    Json,
+    Extension, Json,
     body::Bytes,
     extract::{Path, Query, State},
     http::StatusCode,
 };
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use common::events::{ConversationResolved, Envelope, ThreadId, TurnId, publish_of};
+use common::events::{ConversationResolved, Envelope, OperatorRef, ThreadId, TurnId, publish_of};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::{OffsetDateTime, format_description::well_known::Rfc3339};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::auth::Caller;
 use crate::consistency::{self, MinSeq};
 use crate::error::ErrorBody;
 use crate::{ApiState, Routes, error::ApiError};
@@ -34,6 +35,7 @@ pub const STATUSES: &[&str] = &[
     "open",
     "waiting_confirmation",
     "escalated",
+    "assigned",
     "resolved",
     "failed",
 ];
@@ -278,7 +280,7 @@ pub struct ConversationItem {
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Page size (default 20)"),
         ("cursor" = Option<String>, Query, description = "The `next_cursor` of the previous page, unchanged (with the same `q`, or none)"),
         ("status" = Option<String>, Query,
-         description = "Only conversations with this status: `open`, `waiting_confirmation`, `escalated`, `resolved`, `failed`"),
+         description = "Only conversations with this status: `open`, `waiting_confirmation`, `escalated`, `assigned`, `resolved`, `failed`"),
         ("q" = Option<String>, Query, min_length = 1, max_length = 200, pattern = "^[^\\u0000]*$",
          description = "Search: words of the customer's messages and the replies (English stemming; `\"a phrase\"`, `or`, `-word`). \
                         Orders the page by rank, then newest first"),
@@ -559,6 +561,7 @@ fn parse_resolve(body: &[u8]) -> Result<ResolveRequest, ApiError> {
 )]
 pub async fn resolve(
     State(state): State<ApiState>,
+    Extension(caller): Extension<Caller>,
     Path(thread_id): Path<String>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Resolved>), ApiError> {
@@ -575,7 +578,7 @@ pub async fn resolve(
             message: format!("conversation {thread_id} is already resolved"),
         });
     }
-    let seq = publish_resolved(&state, &thread_id, request.note).await?;
+    let seq = publish_resolved(&state, &thread_id, request.note, caller.as_ref()).await?;
     tracing::info!(%thread_id, seq, "conversation resolved by an operator");
     Ok((
         StatusCode::ACCEPTED,
@@ -591,6 +594,7 @@ async fn publish_resolved(
     state: &ApiState,
     thread_id: &ThreadId,
     note: Option<String>,
+    operator: OperatorRef,
 ) -> Result<u64, ApiError> {
     let event = Envelope::new(
         Uuid::new_v4(),
@@ -600,6 +604,7 @@ async fn publish_resolved(
         OffsetDateTime::now_utc(),
         ConversationResolved {
             resolved_by: "operator".into(),
+            operator: Some(operator),
             note,
         },
     );

@@ -23,6 +23,9 @@ pub struct ErrorDetail {
     pub code: String,
     /// For people; may change.
     pub message: String,
+    /// With `rate_limited`: how long to wait before trying again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
 }
 
 /// An error answer: an [`ErrorBody`] with a fitting status.
@@ -46,6 +49,18 @@ pub enum ApiError {
     ProjectionBehind { min_seq: u64, checkpoint: u64 },
     #[error("a valid bearer token is required")]
     Unauthorized,
+    /// A sign-in with an unknown email or a wrong password (the same answer for both).
+    #[error("the email or the password is wrong")]
+    InvalidCredentials,
+    /// Signed in, but the role may not do this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// Too many attempts; try again after the delay.
+    #[error("{message}")]
+    RateLimited {
+        message: String,
+        retry_after_ms: u64,
+    },
     #[error("{0}")]
     Internal(#[from] anyhow::Error),
 }
@@ -79,6 +94,17 @@ impl IntoResponse for ApiError {
             ),
             ApiError::Conflict { code, message } => (StatusCode::CONFLICT, *code, message.clone()),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", self.to_string()),
+            ApiError::InvalidCredentials => (
+                StatusCode::UNAUTHORIZED,
+                "invalid_credentials",
+                self.to_string(),
+            ),
+            ApiError::Forbidden(message) => (StatusCode::FORBIDDEN, "forbidden", message.clone()),
+            ApiError::RateLimited { message, .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                message.clone(),
+            ),
             ApiError::ProjectionBehind { .. } => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "projection_behind",
@@ -101,10 +127,15 @@ impl IntoResponse for ApiError {
                 )
             }
         };
+        let retry_after_ms = match &self {
+            ApiError::RateLimited { retry_after_ms, .. } => Some(*retry_after_ms),
+            _ => None,
+        };
         let body = Json(ErrorBody {
             error: ErrorDetail {
                 code: code.to_owned(),
                 message,
+                retry_after_ms,
             },
         });
         let mut response = (status, body).into_response();
@@ -113,6 +144,16 @@ impl IntoResponse for ApiError {
                 response
                     .headers_mut()
                     .insert("www-authenticate", "Bearer".parse().expect("static header"));
+            }
+            ApiError::RateLimited { retry_after_ms, .. } => {
+                let seconds = retry_after_ms.div_ceil(1000).max(1);
+                response.headers_mut().insert(
+                    "retry-after",
+                    seconds
+                        .to_string()
+                        .parse()
+                        .expect("a number is a header value"),
+                );
             }
             // The projection usually catches up within a second.
             ApiError::ProjectionBehind { .. } => {

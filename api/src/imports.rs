@@ -441,6 +441,7 @@ async fn load(pool: &sqlx::PgPool, id: Uuid) -> Result<Option<ImportView>, ApiEr
         error: code.map(|code| ErrorDetail {
             code,
             message: message.unwrap_or_default(),
+            retry_after_ms: None,
         }),
         created_at,
         finished_at,

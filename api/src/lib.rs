@@ -11,10 +11,12 @@ pub mod config;
 pub mod consistency;
 pub mod conversations;
 pub mod dead_letters;
+pub mod desk;
 pub mod error;
 pub mod health;
 pub mod imports;
 pub mod openapi;
+pub mod operators;
 pub mod startup;
 
 pub use config::ApiArgs;
@@ -42,6 +44,10 @@ pub struct ApiState {
     pub projection_wait: Duration,
     /// The agents and allow-list of OpenAPI imports.
     pub imports: Arc<imports::ImportSettings>,
+    /// Failed sign-ins, per email and per client address.
+    pub throttle: Arc<auth::Throttle>,
+    /// How long an operator's session lasts (`OPERATOR_SESSION_TTL`).
+    pub session_lifetime: Duration,
 }
 
 /// One route the API serves: what the OpenAPI document must describe.
@@ -51,8 +57,10 @@ pub struct Route {
     pub method: &'static str,
     /// The full path, `{name}` for a path parameter (as in OpenAPI).
     pub path: String,
-    /// Whether the bearer token is required.
+    /// Whether credentials are required (an operator's session or the API token).
     pub operator: bool,
+    /// Whether only the `admin` role may use it.
+    pub admin: bool,
 }
 
 /// A resource's routes, remembering each (method, path) as it is added, so the list the
@@ -117,6 +125,7 @@ impl Routes {
             method,
             path: format!("/api{path}"),
             operator: false,
+            admin: false,
         });
         self
     }
@@ -128,35 +137,52 @@ impl Routes {
     }
 }
 
-/// The routes that need no token, and the operator routes (token checked in [`router`]).
-fn routes() -> (Routes, Routes) {
-    let public = health::routes().merge(openapi::routes());
-    let operator = conversations::routes()
+/// The routes that need no credentials, those every operator may use, and the admin's.
+fn routes() -> (Routes, Routes, Routes) {
+    let public = health::routes()
+        .merge(openapi::routes())
+        .merge(auth::public_routes());
+    let agent = conversations::routes()
         .merge(analytics::routes())
-        .merge(dead_letters::routes())
-        .merge(imports::routes());
-    (public, operator)
+        .merge(desk::routes())
+        .merge(auth::agent_routes());
+    let admin = dead_letters::routes()
+        .merge(imports::routes())
+        .merge(auth::admin_routes());
+    (public, agent, admin)
 }
 
 /// Every route [`router`] serves, sorted.
 pub fn served_routes() -> Vec<Route> {
-    let (public, operator) = routes();
+    let (public, agent, admin) = routes();
     let mut served = public.served;
-    served.extend(operator.served.into_iter().map(|route| Route {
+    served.extend(agent.served.into_iter().map(|route| Route {
         operator: true,
+        ..route
+    }));
+    served.extend(admin.served.into_iter().map(|route| Route {
+        operator: true,
+        admin: true,
         ..route
     }));
     served.sort();
     served
 }
 
-/// Every `/api` route (nested, so unknown `/api/…` paths get a JSON 404). Operator routes require the bearer token when one is set.
+/// Every `/api` route (nested, so unknown `/api/…` paths get a JSON 404). Operator
+/// routes require credentials ([`auth::authenticate`]); admin routes the admin role.
 pub fn router(state: ApiState) -> Router {
-    let (public, operator) = routes();
-    let operator = operator.router.route_layer(middleware::from_fn_with_state(
-        state.clone(),
-        auth::require_token,
-    ));
+    let (public, agent, admin) = routes();
+    let admin = admin
+        .router
+        .route_layer(middleware::from_fn(auth::require_admin));
+    let operator = agent
+        .router
+        .merge(admin)
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ));
     let api = Router::new()
         .merge(public.router)
         .merge(operator)

@@ -9,7 +9,9 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{Routes, analytics, conversations, dead_letters, error, health, imports};
+use crate::{
+    Routes, analytics, auth, conversations, dead_letters, desk, error, health, imports, operators,
+};
 use projections::read_models;
 
 /// Name of the bearer security scheme in the document.
@@ -20,9 +22,10 @@ pub const BEARER: &str = "bearer";
     info(
         title = "smart-support REST API",
         description = "Read models of the chat pipeline (conversations, replay, analytics) and \
-                       operator actions (resolve, dead letters). Everything under `/api` but \
-                       health and this document requires `Authorization: Bearer <API_TOKEN>` \
-                       when a token is configured. Errors are `{\"error\":{\"code\":…,\"message\":…}}`."
+                       operator actions (sign-in, the desk, resolve, dead letters). Everything under \
+                       `/api` but health, this document and the sign-in requires credentials: \
+                       `Authorization: Bearer <token>` (an operator's session or the API token) \
+                       or the session cookie the sign-in sets. Errors are `{\"error\":{\"code\":…,\"message\":…}}`."
     ),
     paths(
         health::health,
@@ -41,6 +44,18 @@ pub const BEARER: &str = "bearer";
         imports::show,
         imports::edit,
         imports::publish,
+        auth::login,
+        auth::logout,
+        auth::me,
+        auth::list_operators,
+        auth::add_operator,
+        auth::patch_operator,
+        desk::inbox,
+        desk::events,
+        desk::assign,
+        desk::reply,
+        desk::note,
+        desk::release,
     ),
     components(schemas(
         error::ErrorBody,
@@ -53,6 +68,22 @@ pub const BEARER: &str = "bearer";
         imports::OperationView,
         imports::OperationEdit,
         imports::Published,
+        operators::Operator,
+        operators::Role,
+        auth::LoginRequest,
+        auth::LoginAnswer,
+        auth::Me,
+        auth::OperatorList,
+        auth::NewOperator,
+        auth::OperatorPatch,
+        desk::Inbox,
+        desk::Stored,
+        desk::AssignRequest,
+        desk::ReplyRequest,
+        desk::NoteRequest,
+        read_models::handoff::InboxItem,
+        read_models::handoff::Assignee,
+        read_models::handoff::Counts,
     )),
     modifiers(&BearerScheme),
     tags(
@@ -62,6 +93,8 @@ pub const BEARER: &str = "bearer";
         (name = "dead-letters", description = "User messages the workers gave up on (read from JetStream)"),
         (name = "openapi-imports", description = "OpenAPI documents imported for review: operations classified read, write or destructive"),
         (name = "openapi", description = "This document"),
+        (name = "auth", description = "Operators: sign-in, sessions, and (admin) managing operators"),
+        (name = "desk", description = "The desk: the inbox, taking a conversation over, replies, notes, the live feed"),
     ),
 )]
 pub struct ApiDoc;

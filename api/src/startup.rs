@@ -32,6 +32,8 @@ pub async fn service(
         api_token: args.api_token.clone().map(Arc::from),
         projection_wait: args.projection_wait,
         imports: Arc::new(imports),
+        throttle: Arc::default(),
+        session_lifetime: args.operator_session_ttl,
     };
     tokio::spawn(crate::imports::resume_pending(state.clone()));
     Ok(Service::new(router(state)))

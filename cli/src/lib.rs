@@ -10,6 +10,7 @@
 
 pub mod dead_letters;
 pub mod openapi;
+pub mod operators;
 pub mod projections_bin;
 pub mod rebuild;
 pub mod seed;
@@ -47,6 +48,9 @@ pub enum Command {
     /// Replay the stream into a scratch copy and compare it with the live read models;
     /// exits 1 when they differ.
     Verify(Box<rebuild::VerifyArgs>),
+    /// Add, list or disable the operators who sign in to the desk.
+    #[command(subcommand)]
+    Operators(operators::OperatorsCommand),
     /// Import an OpenAPI document: print its operations classified read/write/destructive.
     #[command(subcommand)]
     Openapi(openapi::OpenApiCommand),
@@ -79,6 +83,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::DeadLetters(command) => dead_letters::run(command).await?,
         Command::Openapi(command) => return openapi::run(command).await,
+        Command::Operators(command) => return operators::run(command).await,
         Command::Migrate { database } => {
             projections::migrate(&database).await?;
             tracing::info!("migrations applied");

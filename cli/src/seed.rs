@@ -243,6 +243,7 @@ impl Generator {
                     at,
                     ConversationResolved {
                         resolved_by: "operator".into(),
+                        operator: None,
                         note: None,
                     },
                 );

@@ -279,6 +279,7 @@ async fn resolve(js: &Context, thread: &ThreadId, at: OffsetDateTime) -> anyhow:
         at,
         ConversationResolved {
             resolved_by: "operator".into(),
+            operator: None,
             note: Some("Resolved by the demo seeding.".into()),
         },
     );

@@ -18,5 +18,6 @@ pub mod shutdown;
 pub mod startup;
 pub mod subjects;
 pub mod telemetry;
+pub mod text;
 pub mod trace;
 pub mod user_messages;

@@ -80,9 +80,14 @@ impl Service {
                     .map_err(|err| anyhow::anyhow!("cannot listen on {listen}: {err}"))?;
                 let addr = listener.local_addr()?;
                 let server = tokio::spawn(async move {
-                    axum::serve(listener, router)
-                        .with_graceful_shutdown(shutdown.cancelled_owned())
-                        .await?;
+                    // The peer's address reaches handlers that ask for it (the API's sign-in
+                    // throttle).
+                    axum::serve(
+                        listener,
+                        router.into_make_service_with_connect_info::<SocketAddr>(),
+                    )
+                    .with_graceful_shutdown(shutdown.cancelled_owned())
+                    .await?;
                     for drain in drains {
                         drain.await;
                     }

@@ -3,7 +3,8 @@
 //! ```text
 //! stream CHAT   chat.<thread_id>.user   message.received        (ingress → workers, projectors)
 //!               chat.<thread_id>.turn   turn.* / agent.* / tool.* (workers → ingress, projectors)
-//!               chat.<thread_id>.operator conversation.resolved  (REST → ingress, projectors)
+//!               chat.<thread_id>.operator conversation.* / operator.replied (REST → ingress, workers, projectors)
+//!               chat.<thread_id>.note   note.added              (REST → projectors, the desk; never a customer)
 //! stream DEAD_LETTERS  dead.<thread_id>    user messages that could not be answered (workers → operators)
 //! ```
 //! A thread id is one subject token (see [`crate::events::ThreadId`]), so the events of one
@@ -54,6 +55,18 @@ pub fn operator_event(thread: &ThreadId) -> String {
     format!("chat.{thread}.operator")
 }
 
+/// Subject of an operator's internal note about this thread: never sent to a customer
+/// (see [`reaches_customer`]).
+pub fn note(thread: &ThreadId) -> String {
+    format!("chat.{thread}.note")
+}
+
+/// Whether an event stored on `subject` may be sent to the customer's WebSocket: every
+/// chat event but the operators' internal notes. The live tail and the resume both ask.
+pub fn reaches_customer(subject: &str) -> bool {
+    !subject.ends_with(".note")
+}
+
 /// Filter for every event of one thread.
 pub fn thread_events(thread: &ThreadId) -> String {
     format!("chat.{thread}.>")
@@ -75,5 +88,14 @@ mod tests {
         assert_eq!(thread_of(&user_message(&thread)), Some("abc"));
         assert_eq!(thread_of(&turn_event(&thread)), Some("abc"));
         assert_eq!(thread_of("other.abc.user"), None);
+    }
+
+    #[test]
+    fn a_note_never_reaches_the_customer_and_every_other_event_does() {
+        let thread = ThreadId::parse("abc").unwrap();
+        assert!(!reaches_customer(&note(&thread)));
+        assert!(reaches_customer(&user_message(&thread)));
+        assert!(reaches_customer(&turn_event(&thread)));
+        assert!(reaches_customer(&operator_event(&thread)));
     }
 }

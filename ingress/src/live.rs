@@ -208,6 +208,7 @@ impl LiveTail {
                         let seq = info.stream_sequence;
                         last_seq = seq;
                         if let Some(thread) = subjects::thread_of(&message.subject)
+                            && subjects::reaches_customer(&message.subject)
                             && let Some(event) = LiveEvent::from_stored(seq, &message.payload)
                         {
                             self.dispatch(thread, event);

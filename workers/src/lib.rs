@@ -8,6 +8,7 @@
 pub mod agents;
 pub mod config;
 pub mod consumer;
+pub mod desk;
 pub mod metrics;
 pub mod published;
 pub mod startup;

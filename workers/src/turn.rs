@@ -18,8 +18,9 @@ use std::sync::Arc;
 
 use common::events::{
     AgentReplied, AgentRouted, ConfirmationRequested, ConversationEscalated, Envelope,
-    EscalationReason, MessageReceived, MessageRedriven, Payload, PendingAction, Permission,
-    ToolCalled, ToolFailed, ToolSucceeded, TurnCompleted, TurnOutcome, TurnStarted, step_event_id,
+    EscalationReason, HeldReason, MessageReceived, MessageRedriven, OperatorRef, Payload,
+    PendingAction, Permission, ToolCalled, ToolFailed, ToolSucceeded, TurnCompleted, TurnHeld,
+    TurnOutcome, TurnStarted, step_event_id,
 };
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -150,6 +151,34 @@ pub async fn run(
     .await?;
     turn.answer(prior.pending).await?;
     turn.sink.flush().await
+}
+
+/// Closes the turn of a message a person will answer (the conversation is escalated or
+/// held by an operator): `turn.held` alone; the agents are not asked.
+pub async fn hold(
+    incoming: &Incoming,
+    reason: HeldReason,
+    operator: Option<OperatorRef>,
+    sink: &mut dyn Sink,
+    now: impl Fn() -> OffsetDateTime + Send + Sync,
+) -> Result<(), TurnError> {
+    let message = &incoming.event;
+    if !message.payload.is_user_message() {
+        return Err(TurnError::NotAUserMessage(message.payload.kind()));
+    }
+    sink.emit(Envelope::new(
+        step_event_id(&message.turn_id, "held"),
+        message.thread_id.clone(),
+        message.turn_id,
+        now(),
+        TurnHeld {
+            message_seq: incoming.seq,
+            reason,
+            operator,
+        },
+    ))
+    .await?;
+    sink.flush().await
 }
 
 /// The state of a running turn.

@@ -148,6 +148,7 @@ fn fixture() -> (ThreadId, ThreadId, ThreadId, Vec<Envelope>, Vec<Envelope>) {
             at(10, 30, 0),
             ConversationResolved {
                 resolved_by: "operator".into(),
+                operator: None,
                 note: Some("shipped".into()),
             },
         ),

@@ -41,6 +41,8 @@ impl Api {
             api_token: Some(Arc::from(TOKEN)),
             projection_wait: Duration::from_secs(2),
             imports: Default::default(),
+            throttle: std::sync::Arc::default(),
+            session_lifetime: std::time::Duration::from_secs(3600),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

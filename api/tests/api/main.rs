@@ -4,6 +4,7 @@
 mod analytics;
 mod auth;
 mod dead_letters;
+mod desk;
 mod imports;
 mod openapi;
 mod read_your_writes;

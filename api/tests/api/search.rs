@@ -54,6 +54,7 @@ fn resolved(thread: &ThreadId, at: OffsetDateTime) -> Envelope {
         at,
         ConversationResolved {
             resolved_by: "operator".into(),
+            operator: None,
             note: None,
         },
     )

@@ -6,6 +6,7 @@ mod bad_input;
 mod chat_round_trip;
 mod cluster_failover;
 mod dead_letters;
+mod desk;
 mod operations;
 mod poison_events;
 mod publish;

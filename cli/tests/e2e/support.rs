@@ -121,6 +121,7 @@ impl Stack {
                 projection_wait: Duration::from_secs(2),
                 import_agents_config: None,
                 import_allow_hosts: Vec::new(),
+                operator_session_ttl: Duration::from_secs(3600),
             },
         };
         tweak(&mut args);
@@ -444,7 +445,8 @@ pub async fn turn(socket: &mut Socket, content: &str) -> Vec<Value> {
 pub async fn turn_events(socket: &mut Socket) -> Vec<Value> {
     frames_until(socket, |f| {
         let kind = &f["event"]["kind"];
-        f["type"] == "event" && (kind == "turn.completed" || kind == "turn.failed")
+        f["type"] == "event"
+            && (kind == "turn.completed" || kind == "turn.failed" || kind == "turn.held")
     })
     .await
     .into_iter()

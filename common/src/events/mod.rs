@@ -10,11 +10,16 @@
 //! older code keep replaying.
 
 mod chat;
+mod desk;
 mod ids;
 mod publish;
 mod turn;
 
 pub use chat::{MessageReceived, MessageRedriven};
+pub use desk::{
+    ConversationAssigned, ConversationReleased, HeldReason, NoteAdded, OperatorRef,
+    OperatorReplied, TurnHeld,
+};
 pub use ids::{IdError, ThreadId, TurnId};
 pub use publish::publish_of;
 pub use turn::{
@@ -95,6 +100,21 @@ pub enum Payload {
     /// An operator resolved the conversation.
     #[serde(rename = "conversation.resolved")]
     ConversationResolved(ConversationResolved),
+    /// An operator holds the conversation; the agents step aside.
+    #[serde(rename = "conversation.assigned")]
+    ConversationAssigned(ConversationAssigned),
+    /// The operator who holds the conversation answered the customer.
+    #[serde(rename = "operator.replied")]
+    OperatorReplied(OperatorReplied),
+    /// An internal note (never sent to the customer).
+    #[serde(rename = "note.added")]
+    NoteAdded(NoteAdded),
+    /// The operator handed the conversation back to the agents.
+    #[serde(rename = "conversation.released")]
+    ConversationReleased(ConversationReleased),
+    /// A customer message a person will answer: its turn ends without the agents.
+    #[serde(rename = "turn.held")]
+    TurnHeld(TurnHeld),
 }
 
 /// Why bytes from the stream are not an event this code can read.
@@ -125,6 +145,11 @@ impl Payload {
             Payload::TurnCompleted(_) => "turn.completed",
             Payload::TurnFailed(_) => "turn.failed",
             Payload::ConversationResolved(_) => "conversation.resolved",
+            Payload::ConversationAssigned(_) => "conversation.assigned",
+            Payload::OperatorReplied(_) => "operator.replied",
+            Payload::NoteAdded(_) => "note.added",
+            Payload::ConversationReleased(_) => "conversation.released",
+            Payload::TurnHeld(_) => "turn.held",
         }
     }
 
@@ -137,10 +162,13 @@ impl Payload {
         )
     }
 
-    /// Whether this event ends a turn (`turn.completed`, `turn.failed`): nothing more is
-    /// published for the turn after it.
+    /// Whether this event ends a turn (`turn.completed`, `turn.failed`, `turn.held`):
+    /// nothing more is published for the turn after it.
     pub fn is_terminal(&self) -> bool {
-        matches!(self, Payload::TurnCompleted(_) | Payload::TurnFailed(_))
+        matches!(
+            self,
+            Payload::TurnCompleted(_) | Payload::TurnFailed(_) | Payload::TurnHeld(_)
+        )
     }
 }
 
@@ -199,7 +227,11 @@ impl Envelope {
             Payload::MessageReceived(_) | Payload::MessageRedriven(_) => {
                 subjects::user_message(&self.thread_id)
             }
-            Payload::ConversationResolved(_) => subjects::operator_event(&self.thread_id),
+            Payload::ConversationResolved(_)
+            | Payload::ConversationAssigned(_)
+            | Payload::OperatorReplied(_)
+            | Payload::ConversationReleased(_) => subjects::operator_event(&self.thread_id),
+            Payload::NoteAdded(_) => subjects::note(&self.thread_id),
             _ => subjects::turn_event(&self.thread_id),
         }
     }
@@ -250,6 +282,11 @@ payload_from!(
     TurnCompleted,
     TurnFailed,
     ConversationResolved,
+    ConversationAssigned,
+    OperatorReplied,
+    NoteAdded,
+    ConversationReleased,
+    TurnHeld,
 );
 
 #[cfg(test)]

@@ -226,6 +226,9 @@ pub struct TurnFailed {
 pub struct ConversationResolved {
     /// Who resolved it (`operator` for the REST API).
     pub resolved_by: String,
+    /// The operator who resolved it (absent in events written before operators signed in).
+    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<crate::events::OperatorRef>,
     /// An optional note.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,

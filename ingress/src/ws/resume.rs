@@ -47,19 +47,25 @@ impl History {
     }
 
     /// The next stored event, or `None` once the history is exhausted. Stored bytes
-    /// that are not JSON are skipped.
+    /// that are not JSON are skipped, and so are operators' internal notes
+    /// ([`subjects::reaches_customer`]).
     pub async fn next(&mut self) -> anyhow::Result<Option<LiveEvent>> {
         loop {
             let Some(message) = self.next_message().await? else {
                 return Ok(None);
             };
+            if !message.2 {
+                continue;
+            }
             if let Some(event) = LiveEvent::from_stored(message.0, &message.1) {
                 return Ok(Some(event));
             }
         }
     }
 
-    async fn next_message(&mut self) -> anyhow::Result<Option<(u64, bytes::Bytes)>> {
+    /// The next stored message: its sequence, its bytes, and whether it may reach the
+    /// customer.
+    async fn next_message(&mut self) -> anyhow::Result<Option<(u64, bytes::Bytes, bool)>> {
         let Some(messages) = self.messages.as_mut() else {
             return Ok(None);
         };
@@ -72,6 +78,10 @@ impl History {
         if info.pending == 0 {
             self.messages = None;
         }
-        Ok(Some((info.stream_sequence, message.payload.clone())))
+        Ok(Some((
+            info.stream_sequence,
+            message.payload.clone(),
+            subjects::reaches_customer(&message.subject),
+        )))
     }
 }

@@ -9,7 +9,11 @@
 //! - a turn that ends waiting for a "yes" makes it `waiting_confirmation`; one that replies
 //!   makes it `open` again (unless escalated);
 //! - `conversation.escalated` makes it `escalated`; `turn.failed` makes it `failed` (unless
-//!   escalated); `conversation.resolved` makes it `resolved` until the next user message.
+//!   escalated); `conversation.resolved` makes it `resolved` until the next user message;
+//! - `conversation.assigned` makes it `assigned` (an operator holds it: like `escalated`, a
+//!   user message leaves it so); `conversation.released` makes it `open`.
+//!
+//! The desk's `handoff` rows follow the same events (see [`crate::read_models::handoff`]).
 
 use std::collections::HashMap;
 
@@ -19,7 +23,7 @@ use uuid::Uuid;
 
 use crate::read_models::analytics::{self, Key};
 use crate::read_models::conversation::{self, PREVIEW_CHARS};
-use crate::read_models::{tool_call, turn};
+use crate::read_models::{handoff, tool_call, turn};
 
 /// What the tables say about the batch's conversations and turns before it.
 #[derive(Debug, Clone, Default)]
@@ -37,6 +41,7 @@ pub struct Effects {
     pub turns: Vec<turn::Delta>,
     pub tool_calls: Vec<tool_call::Delta>,
     pub analytics: Vec<analytics::Delta>,
+    pub handoffs: Vec<handoff::Delta>,
 }
 
 /// Folds new events into the deltas of every read model.
@@ -48,6 +53,7 @@ pub fn fold(events: &[(u64, &Envelope)], context: &Context) -> Effects {
         turns: HashMap::new(),
         tool_calls: HashMap::new(),
         analytics: HashMap::new(),
+        handoffs: HashMap::new(),
     };
     for (seq, event) in events {
         fold.event(*seq, event);
@@ -63,6 +69,7 @@ struct Fold<'a> {
     turns: HashMap<Uuid, usize>,
     tool_calls: HashMap<(Uuid, String), usize>,
     analytics: HashMap<Key, usize>,
+    handoffs: HashMap<String, usize>,
 }
 
 impl Fold<'_> {
@@ -130,6 +137,19 @@ impl Fold<'_> {
                 c.escalated_at = Some(at);
                 let agent = escalated.agent.clone();
                 self.count(at, &agent, |d| d.escalations += 1);
+                let h = self.handoff_mut(seq, event);
+                h.state = Some("escalated");
+                h.escalation_reason = Some(
+                    serde_json::to_value(escalated.reason)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default(),
+                );
+                h.wait_seq = Some(seq as i64);
+                h.waiting_since = Some(at);
+                h.first_human_reply_at = None;
+                h.assignee = None;
+                h.assigned_at = None;
             }
             Payload::AgentReplied(reply) => {
                 let c = self.conversation_mut(event);
@@ -194,6 +214,58 @@ impl Fold<'_> {
                     let agent = c.agent.clone().unwrap_or_default();
                     self.count(at, &agent, |d| d.resolutions += 1);
                 }
+                let h = self.handoff_mut(seq, event);
+                h.state = Some("resolved");
+                h.assignee = None;
+                h.assigned_at = None;
+                h.waiting_since = None;
+                h.first_human_reply_at = None;
+            }
+            Payload::ConversationAssigned(assigned) => {
+                self.conversation_mut(event).status = "assigned".into();
+                let h = self.handoff_mut(seq, event);
+                // A take-over right after a release in this batch begins a new wait.
+                if matches!(h.state, Some("released" | "resolved")) {
+                    h.wait_seq = Some(seq as i64);
+                    h.waiting_since = None;
+                    h.first_human_reply_at = None;
+                }
+                h.state = Some("assigned");
+                h.assignee = Some((
+                    assigned.operator.operator_id,
+                    assigned.operator.name.clone(),
+                ));
+                h.assigned_at = Some(at);
+                h.waiting_since.get_or_insert(at);
+                h.assignments += 1;
+            }
+            Payload::OperatorReplied(replied) => {
+                let c = self.conversation_mut(event);
+                c.preview = Some(cut(&replied.text));
+                let h = self.handoff_mut(seq, event);
+                h.first_human_reply_at.get_or_insert(at);
+            }
+            Payload::NoteAdded(_) => {}
+            Payload::ConversationReleased(_) => {
+                let c = self.conversation_mut(event);
+                if matches!(c.status.as_str(), "assigned" | "escalated") {
+                    c.status = "open".into();
+                }
+                let h = self.handoff_mut(seq, event);
+                h.state = Some("released");
+                h.assignee = None;
+                h.assigned_at = None;
+                h.waiting_since = None;
+                h.first_human_reply_at = None;
+            }
+            Payload::TurnHeld(held) => {
+                let t = self.turn_mut(event);
+                t.outcome = Some("held");
+                t.completed_at = Some(at);
+                if t.message_seq.is_none() {
+                    t.message_seq = Some(held.message_seq as i64);
+                }
+                self.conversation_mut(event).turns += 1;
             }
         }
     }
@@ -231,6 +303,24 @@ impl Fold<'_> {
         self.conversations
             .insert(thread.to_owned(), self.effects.conversations.len() - 1);
         prior.is_none()
+    }
+
+    fn handoff_mut(&mut self, seq: u64, event: &Envelope) -> &mut handoff::Delta {
+        let thread = event.thread_id.as_str();
+        let slot = match self.handoffs.get(thread) {
+            Some(&slot) => slot,
+            None => {
+                self.effects
+                    .handoffs
+                    .push(handoff::Delta::new(thread.to_owned(), seq));
+                self.handoffs
+                    .insert(thread.to_owned(), self.effects.handoffs.len() - 1);
+                self.effects.handoffs.len() - 1
+            }
+        };
+        let h = &mut self.effects.handoffs[slot];
+        h.last_seq = seq as i64;
+        h
     }
 
     fn conversation_mut(&mut self, event: &Envelope) -> &mut conversation::Delta {

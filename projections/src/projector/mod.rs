@@ -24,7 +24,9 @@ pub mod rebuild;
 pub mod trace;
 
 use crate::metrics::METRICS;
-use crate::read_models::{analytics, checkpoint, conversation, replay_step, tool_call, turn};
+use crate::read_models::{
+    analytics, checkpoint, conversation, handoff, replay_step, tool_call, turn,
+};
 use leader::Leadership;
 
 /// Name of the conversation projection (its checkpoint row and consumer).
@@ -149,6 +151,7 @@ async fn apply_folded(
     conversation::apply(tx, &effects.conversations).await?;
     turn::apply(tx, &effects.turns).await?;
     tool_call::apply(tx, &effects.tool_calls).await?;
+    handoff::apply(tx, &effects.handoffs).await?;
     analytics::apply(tx, &effects.analytics).await
 }
 

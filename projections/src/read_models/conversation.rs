@@ -32,9 +32,10 @@ pub struct Delta {
 }
 
 impl Delta {
-    /// A user message: open again, unless a person has taken over.
+    /// A user message: open again, unless a person has taken over (escalated, or held by
+    /// an operator).
     pub fn open_unless_escalated(&mut self) {
-        if self.status != "escalated" {
+        if self.status != "escalated" && self.status != "assigned" {
             self.status = "open".into();
         }
     }

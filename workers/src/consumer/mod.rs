@@ -33,11 +33,12 @@ use std::time::Duration;
 
 use async_nats::HeaderMap;
 use async_nats::jetstream::{Context, stream::Stream};
-use common::events::{Envelope, ErrorCategory, Payload};
+use common::events::{Envelope, ErrorCategory, HeldReason, OperatorRef, Payload};
 use time::OffsetDateTime;
 use tokio::sync::Notify;
 
 use crate::agents::EngineError;
+use crate::desk::{self, Mode};
 use crate::published::LiveAgents;
 use crate::turn::{self, Agents, Incoming, Prior, TurnError};
 use order::{Ended, Last, last_turn_event, pending_of, previous_seq, turn_events};
@@ -125,7 +126,7 @@ pub async fn step(worker: &Worker, delivery: Delivery<'_>) -> Outcome {
         .flatten()
         .and_then(|previous| worker.ended.take(&event.thread_id, previous));
     let last = match ended_here {
-        Some(terminal) => Last::Event(terminal),
+        Some(terminal) => Last::Event(terminal, None),
         None => match last_turn_event(&worker.stream, &event.thread_id).await {
             Ok(last) => last,
             Err(err) => return retry(err),
@@ -144,6 +145,22 @@ pub async fn step(worker: &Worker, delivery: Delivery<'_>) -> Outcome {
         && !last.lets_start_after(previous)
     {
         return Outcome::Wait;
+    }
+    // A person has the conversation: the message's turn is closed by `turn.held`, unless an
+    // earlier delivery already started the agents' turn (which then finishes as it began).
+    let started = own && last.event().is_some_and(|e| !e.payload.is_terminal());
+    if !started {
+        let closure = match &last {
+            Last::Event(event, seq) => Some(desk::Closure { event, seq: *seq }),
+            Last::Nothing | Last::Unreadable => None,
+        };
+        match desk::mode(&worker.stream, &event.thread_id, closure).await {
+            Ok(Mode::Agents) => {}
+            Ok(Mode::Held { reason, operator }) => {
+                return hold(worker, event, delivery.seq, reason, operator, retry).await;
+            }
+            Err(err) => return retry(err),
+        }
     }
     let prior = if own {
         let recorded = match turn_events(&worker.stream, &event, delivery.seq).await {
@@ -195,6 +212,43 @@ pub async fn step(worker: &Worker, delivery: Delivery<'_>) -> Outcome {
             error: err.to_string(),
         },
         Err(err @ TurnError::NotAUserMessage(_)) => Outcome::DeadLetter {
+            category: ErrorCategory::Fatal,
+            error: err.to_string(),
+        },
+    }
+}
+
+/// Closes a held message's turn with `turn.held` (see [`desk`]).
+async fn hold(
+    worker: &Worker,
+    event: Envelope,
+    seq: u64,
+    reason: HeldReason,
+    operator: Option<OperatorRef>,
+    retry: impl Fn(String) -> Outcome,
+) -> Outcome {
+    let incoming = Incoming { event, seq };
+    let mut sink = JetStreamSink {
+        js: &worker.js,
+        acks: Vec::new(),
+        terminal: None,
+    };
+    let backdating = incoming.event.backdating();
+    match turn::hold(&incoming, reason, operator, &mut sink, move || {
+        OffsetDateTime::now_utc() - backdating
+    })
+    .await
+    {
+        Ok(()) => {
+            if let Some(terminal) = sink.terminal {
+                worker
+                    .ended
+                    .remember(&incoming.event.thread_id, incoming.seq, terminal);
+            }
+            Outcome::Done
+        }
+        Err(TurnError::Publish(reason)) => retry(reason),
+        Err(err) => Outcome::DeadLetter {
             category: ErrorCategory::Fatal,
             error: err.to_string(),
         },

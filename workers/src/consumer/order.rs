@@ -62,31 +62,36 @@ fn ends_turn_of(event: &Envelope, seq: u64) -> bool {
         // 0: written before turn events named their message; it cannot block a thread.
         Payload::TurnCompleted(done) => done.message_seq >= seq || done.message_seq == 0,
         Payload::TurnFailed(failed) => failed.message_seq >= seq,
+        Payload::TurnHeld(held) => held.message_seq >= seq,
         _ => false,
     }
 }
 
 /// The last event on a thread's turn subject.
 #[derive(Debug)]
+// One per message in hand, moved once: boxing would cost an allocation for nothing.
+#[allow(clippy::large_enum_variant)]
 pub(super) enum Last {
     /// The thread has no turn event yet.
     Nothing,
     /// The last one does not decode (garbage, or written by newer code).
     Unreadable,
-    Event(Envelope),
+    /// The event, and its stream sequence when it was read from the stream (not when this
+    /// process remembered it).
+    Event(Envelope, Option<u64>),
 }
 
 impl Last {
     pub(super) fn event(&self) -> Option<&Envelope> {
         match self {
-            Last::Event(event) => Some(event),
+            Last::Event(event, _) => Some(event),
             Last::Nothing | Last::Unreadable => None,
         }
     }
 
     pub(super) fn into_event(self) -> Option<Envelope> {
         match self {
-            Last::Event(event) => Some(event),
+            Last::Event(event, _) => Some(event),
             Last::Nothing | Last::Unreadable => None,
         }
     }
@@ -101,7 +106,7 @@ impl Last {
                 tracing::warn!("the thread's last turn event does not decode; not waiting for it");
                 true
             }
-            Last::Event(event) => ends_turn_of(event, previous),
+            Last::Event(event, _) => ends_turn_of(event, previous),
         }
     }
 }
@@ -121,7 +126,7 @@ pub(super) async fn last_turn_event(stream: &Stream, thread: &ThreadId) -> Resul
         .await
     {
         Ok(message) => Ok(match Envelope::from_json(&message.payload) {
-            Ok(event) => Last::Event(event),
+            Ok(event) => Last::Event(event, Some(message.sequence)),
             Err(_) => Last::Unreadable,
         }),
         Err(err) if err.kind() == DirectGetErrorKind::NotFound => Ok(Last::Nothing),

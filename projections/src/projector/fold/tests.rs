@@ -172,6 +172,7 @@ fn a_conversation_goes_open_waiting_open_escalated_resolved_and_open_again() {
         6,
         ConversationResolved {
             resolved_by: "operator".into(),
+            operator: None,
             note: None,
         },
     );
@@ -351,6 +352,7 @@ fn analytics_count_per_hour_and_agent() {
         5,
         ConversationResolved {
             resolved_by: "operator".into(),
+            operator: None,
             note: None,
         },
     );
@@ -389,6 +391,7 @@ fn resolving_a_resolved_conversation_counts_once() {
     let mut s = Script::new();
     let resolved = || ConversationResolved {
         resolved_by: "operator".into(),
+        operator: None,
         note: None,
     };
     s.push("r", 1, message("hi"))
