@@ -82,6 +82,8 @@ export interface ConversationSummary {
   preview: string | null;
   resolved_at?: string | null;
   escalated_at?: string | null;
+  /** The operator who holds it, when the server says (the desk view also reads it from the steps). */
+  assignee?: OperatorRef | null;
 }
 
 /** The `status` values `GET /api/conversations?status=` takes. */
@@ -205,7 +207,7 @@ export interface BulkRedriveResult {
 
 /** Body of every non-2xx REST answer. */
 export interface ApiErrorBody {
-  error: { code: string; message: string };
+  error: { code: string; message: string; /** 429 */ retry_after_ms?: number };
 }
 
 // ---- OpenAPI imports (docs/openapi-import.md; api/src/imports.rs) ----
@@ -264,4 +266,59 @@ export interface OperationEdit {
   class?: OperationClass;
   agent?: string | null;
   enabled?: boolean;
+}
+
+// ---- Operators and the desk (shared/API.md "Operators and the desk") ----
+
+export type OperatorRole = 'agent' | 'admin';
+
+/** `GET /api/me`, and the `operator` of a sign-in. */
+export interface Operator {
+  id: string;
+  name: string;
+  email: string;
+  role: OperatorRole;
+}
+
+/** An operator as events and the inbox name one: never the email. */
+export interface OperatorRef {
+  id: string;
+  name: string;
+}
+
+/** `POST /api/auth/login`: the token is also set as an HttpOnly cookie, which is what the app uses. */
+export interface LoginResponse {
+  token: string;
+  operator: Operator;
+}
+
+export const INBOX_VIEWS = ['unassigned', 'mine', 'all'] as const;
+export type InboxView = (typeof INBOX_VIEWS)[number];
+
+export interface InboxItem {
+  thread_id: string;
+  title: string;
+  status: 'escalated' | 'assigned';
+  assignee: OperatorRef | null;
+  waiting_since: string;
+  assigned_at: string | null;
+  last_event_at: string;
+  escalation_reason: string | null;
+}
+
+/** `GET /api/inbox?view=…`: oldest waiting first, with the count of every view. */
+export interface InboxPage {
+  items: InboxItem[];
+  counts: Record<InboxView, number>;
+}
+
+/** The `data` of one `GET /api/desk/events` message (its SSE `id` is the same `seq`). */
+export interface DeskEvent {
+  seq: number;
+  event: EventEnvelope;
+}
+
+/** 202 of a desk command (assign, reply): the stream sequence of the event it stored. */
+export interface Accepted {
+  seq: number;
 }
