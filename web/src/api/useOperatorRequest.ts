@@ -42,7 +42,12 @@ export function useOperatorRequest() {
     };
   }, []);
 
-  const run = useCallback(<T,>(request: () => Promise<T>, onSuccess: (value: T) => void): void => {
+  /** `describe` puts a failure in words for this request (default: `errorText`). */
+  const run = useCallback(<T,>(
+    request: () => Promise<T>,
+    onSuccess: (value: T) => void,
+    describe: (caught: unknown) => string = errorText,
+  ): void => {
     const attempt = async () => {
       const generation = ++latest.current;
       const current = () => mounted.current && generation === latest.current;
@@ -60,7 +65,7 @@ export function useOperatorRequest() {
           expired();
           setTokenRequest({ retry: () => void attempt(), rejected: sentToken !== null });
         } else {
-          setError(errorText(caught));
+          setError(describe(caught));
         }
       } finally {
         if (current()) setLoading(false);

@@ -1,7 +1,7 @@
 import { Button } from '../../components/Button/Button';
 import { Notice } from '../../components/Notice/Notice';
 import { pageStyles as frame } from '../../components/Page/Page';
-import { Composer } from './Composer';
+import { Composer } from '../../components/Composer/Composer';
 import { MessageList } from './MessageList';
 import styles from './ChatPage.module.css';
 import { useChatSocket, type Connection } from './useChatSocket';

@@ -136,7 +136,12 @@ export function stepView(step: ReplayStep): StepView {
     case 'operator.replied':
       return { ...base, title: `Reply by ${operatorName(step)}`, text: str(step, 'text') };
     case 'note.added':
-      return { ...base, title: `Internal note by ${operatorName(step)}`, text: str(step, 'text') };
+      return {
+        ...base,
+        title: `Internal note by ${operatorName(step)}`,
+        text: str(step, 'text'),
+        facts: ['only operators see this'],
+      };
     case 'conversation.assigned':
       return { ...base, title: `Taken over by ${operatorName(step)}` };
     case 'conversation.released':
