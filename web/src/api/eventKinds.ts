@@ -26,7 +26,6 @@ const LABELS: Record<string, string> = {
   'confirmation.requested': 'Confirmation requested',
   'conversation.escalated': 'Escalated to a person',
   'message.redriven': 'Message redriven',
-  'conversation.resolved': 'Resolved',
   'conversation.assigned': 'Taken over by an operator',
   'conversation.released': 'Handed back to the agents',
   'operator.replied': 'Operator reply',
