@@ -74,13 +74,14 @@ export function DeskConversationPage() {
   );
   const [live, setLive] = useState<{ threadId: string; steps: ReplayStep[] }>({ threadId, steps: [] });
   const liveSteps = live.threadId === threadId ? live.steps : [];
-  const ready = data !== null;
+  // Listening from the start when signed in, so nothing between the read and the first event is lost.
+  const listening = session.signedIn || data !== null;
 
   useDeskEvents((desk) => {
     if (desk === null || desk.event.thread_id !== threadId) return;
     setLive((was) => ({ threadId, steps: [...(was.threadId === threadId ? was.steps : []), eventStep(desk)] }));
-  }, ready);
-  useDeskRefresh(reload, { enabled: ready, matters: (desk) => desk.event.thread_id === threadId });
+  }, listening);
+  useDeskRefresh(reload, { enabled: listening, matters: (desk) => desk.event.thread_id === threadId });
 
   const steps = data ? mergeSteps(data.steps, liveSteps) : [];
   const state = deskState(steps);
