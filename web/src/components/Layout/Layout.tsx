@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useState, type ReactNode } from 'react';
-import { NavLink, useNavigate } from 'react-router-dom';
+import { NavLink, useLocation, useNavigate } from 'react-router-dom';
 import { ApiError, getInbox } from '../../api/client';
 import { useDeskRefresh } from '../../api/deskEvents';
 import { useSession } from '../../api/session';
@@ -31,9 +31,12 @@ function useUnassignedCount(): number | null {
 function Account() {
   const { operator, viaToken, signedIn, signOut } = useSession();
   const navigate = useNavigate();
+  const { pathname, search } = useLocation();
   if (!signedIn) {
+    // Back to this operator page after signing in; from the chat (or the sign-in), to the inbox.
+    const here = pathname === '/' || pathname === '/signin' ? '' : `?next=${encodeURIComponent(pathname + search)}`;
     return (
-      <NavLink to="/signin" className={linkClass}>
+      <NavLink to={`/signin${here}`} className={linkClass}>
         Sign in
       </NavLink>
     );
