@@ -13,12 +13,13 @@ import type { Operator, OperatorRole } from './types';
  *   `Authorization: Bearer …` (scripts, CI, an admin without an account).
  */
 export interface Session {
-  /** The signed-in operator; for the API token, what `/api/me` says of it, if anything. */
+  /** The signed-in operator; `null` for the API token (it is no operator). */
   operator: Operator | null;
   /** An API token is stored and sent with every request. */
   viaToken: boolean;
   signedIn: boolean;
-  /** `null` when unknown: then nothing is hidden, and the server decides. */
+  /** `null` when unknown: then nothing is hidden, and the server decides. The API token is the
+   *  bootstrap admin (shared/API.md), so `/api/me` is not asked about it. */
   role: OperatorRole | null;
   signIn: (email: string, password: string) => Promise<Operator>;
   signInWithToken: (token: string) => void;
@@ -88,7 +89,7 @@ export function SessionProvider({ children, initialOperator }: SessionProviderPr
     getMe().then(
       (me) => {
         setOperator(me);
-        if (getOperatorToken() === null) storeProfile(me);
+        storeProfile(me);
       },
       (error: unknown) => {
         if (error instanceof ApiError && error.status === 401) {
@@ -102,7 +103,7 @@ export function SessionProvider({ children, initialOperator }: SessionProviderPr
 
   useEffect(() => {
     if (initialOperator) return;
-    if (storedProfile() !== null || getOperatorToken() !== null) refreshMe();
+    if (storedProfile() !== null && getOperatorToken() === null) refreshMe();
   }, [initialOperator, refreshMe]);
 
   const signIn = useCallback(async (email: string, password: string) => {
@@ -115,16 +116,12 @@ export function SessionProvider({ children, initialOperator }: SessionProviderPr
     return me;
   }, []);
 
-  const signInWithToken = useCallback(
-    (token: string) => {
-      setOperatorToken(token);
-      storeProfile(null);
-      setOperator(null);
-      setViaToken(true);
-      refreshMe();
-    },
-    [refreshMe],
-  );
+  const signInWithToken = useCallback((token: string) => {
+    setOperatorToken(token);
+    storeProfile(null);
+    setOperator(null);
+    setViaToken(true);
+  }, []);
 
   const forget = useCallback(() => {
     setOperatorToken(null);

@@ -62,7 +62,7 @@ export function SignInForm({ onSignedIn, tokenRejected = false, onCancel }: Sign
     }
   };
 
-  const useToken = (token: string) => {
+  const submitToken = (token: string) => {
     session.signInWithToken(token);
     onSignedIn(null);
   };
@@ -89,7 +89,7 @@ export function SignInForm({ onSignedIn, tokenRejected = false, onCancel }: Sign
         </div>
       </form>
       <Disclosure label="Use an API token instead" defaultOpen={tokenRejected}>
-        <TokenPrompt rejected={tokenRejected} onSubmit={useToken} />
+        <TokenPrompt rejected={tokenRejected} onSubmit={submitToken} />
       </Disclosure>
     </div>
   );
