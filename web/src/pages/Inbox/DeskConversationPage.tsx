@@ -104,15 +104,14 @@ export function DeskConversationPage() {
   });
   const note = useTextCommand((text) => addNote(threadId, text));
 
-  const statusText = resolved
-    ? 'Resolved'
-    : holder
-      ? mine
-        ? 'You hold this conversation'
-        : `Held by ${holder.name}`
-      : data
-        ? `${labelOf(CONVERSATION_STATUS_LABELS, data.summary.status)}: waiting for a person`
-        : '';
+  const statusText = (): string => {
+    if (!data) return '';
+    if (resolved) return 'Resolved';
+    if (holder) return mine ? 'You hold this conversation' : `Held by ${holder.name}`;
+    if (state.last === 'released') return 'Handed back: the agents answer it';
+    if (state.last === 'escalated' || data.summary.status === 'escalated') return 'Escalated: waiting for a person';
+    return labelOf(CONVERSATION_STATUS_LABELS, data.summary.status);
+  };
 
   return (
     <section className={frame.page} aria-labelledby="desk-title">
@@ -127,7 +126,7 @@ export function DeskConversationPage() {
           <p className={replayStyles.threadId}>{threadId}</p>
           {data ? (
             <p className={styles.status} role="status">
-              {statusText}
+              {statusText()}
             </p>
           ) : null}
         </div>

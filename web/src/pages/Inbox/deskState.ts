@@ -10,6 +10,8 @@ export interface DeskState {
   resolved: boolean;
   /** Any step said who holds it (else the summary's `assignee` is the better guess). */
   known: boolean;
+  /** The latest step that changed who answers: escalated to people, taken, handed back, resolved. */
+  last: 'escalated' | 'assigned' | 'released' | 'resolved' | null;
 }
 
 function text(step: ReplayStep, name: string): string | null {
@@ -18,7 +20,7 @@ function text(step: ReplayStep, name: string): string | null {
 }
 
 export function deskState(steps: readonly ReplayStep[]): DeskState {
-  let state: DeskState = { holder: null, resolved: false, known: false };
+  let state: DeskState = { holder: null, resolved: false, known: false, last: null };
   for (const step of steps) {
     switch (step.kind) {
       case 'conversation.assigned': {
@@ -27,18 +29,21 @@ export function deskState(steps: readonly ReplayStep[]): DeskState {
           holder: id ? { id, name: text(step, 'name') ?? 'an operator' } : null,
           resolved: false,
           known: true,
+          last: 'assigned',
         };
         break;
       }
       case 'conversation.released':
-        state = { holder: null, resolved: false, known: true };
+        state = { holder: null, resolved: false, known: true, last: 'released' };
         break;
       case 'conversation.resolved':
-        state = { holder: null, resolved: true, known: true };
+        state = { holder: null, resolved: true, known: true, last: 'resolved' };
+        break;
+      case 'conversation.escalated':
+        state = { ...state, resolved: false, last: 'escalated' };
         break;
       case 'message.received':
-      case 'conversation.escalated':
-        // The customer wrote again, or it was escalated anew: not resolved any more.
+        // The customer wrote again: not resolved any more.
         state = { ...state, resolved: false };
         break;
     }
