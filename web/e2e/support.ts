@@ -201,8 +201,9 @@ export async function chatThreadId(page: Page): Promise<string> {
 
 // ---- Operator pages ----
 
-/** Answers the operator sign-in form the way an operator does: types the token, Continue. */
+/** Answers the sign-in an operator page shows the API-token way: "Use an API token instead", the token, Continue. */
 export async function signIn(page: Page): Promise<void> {
+  await page.getByRole('button', { name: 'Use an API token instead' }).click();
   await page.getByRole('heading', { name: 'Operator sign-in' }).waitFor();
   await page.getByLabel('Operator token').fill(apiToken);
   await page.getByRole('button', { name: 'Continue' }).click();

@@ -1,16 +1,22 @@
 import type {
+  Accepted,
   AnalyticsRange,
   AnalyticsReport,
   ApiErrorBody,
   BulkRedriveCount,
   BulkRedriveResult,
   ConversationPage,
+  ConversationSummary,
   ConversationStatus,
   DeadLetter,
   DeadLetterFilter,
   DeadLetterPage,
   ImportAccepted,
   ImportJob,
+  InboxPage,
+  InboxView,
+  LoginResponse,
+  Operator,
   OperationEdit,
   Redriven,
   Replay,
@@ -39,12 +45,15 @@ export function setOperatorToken(token: string | null): void {
 export class ApiError extends Error {
   readonly status: number;
   readonly code: string;
+  /** A 429's `retry_after_ms`, when the server sends one. */
+  readonly retryAfterMs: number | null;
 
-  constructor(status: number, code: string, message: string) {
+  constructor(status: number, code: string, message: string, retryAfterMs: number | null = null) {
     super(message);
     this.name = 'ApiError';
     this.status = status;
     this.code = code;
+    this.retryAfterMs = retryAfterMs;
   }
 }
 
@@ -73,9 +82,17 @@ export async function apiFetch<T>(path: string, init: RequestInit = {}): Promise
     throw new ApiError(0, 'network', 'Could not reach the server. Check your connection and try again.');
   }
 
-  const body: unknown = await response.json().catch(() => null);
+  const body: unknown = response.status === 204 ? null : await response.json().catch(() => null);
   if (!response.ok) {
-    if (isErrorBody(body)) throw new ApiError(response.status, body.error.code, body.error.message);
+    if (isErrorBody(body)) {
+      const retryAfter = body.error.retry_after_ms;
+      throw new ApiError(
+        response.status,
+        body.error.code,
+        body.error.message,
+        typeof retryAfter === 'number' && Number.isFinite(retryAfter) ? retryAfter : null,
+      );
+    }
     throw new ApiError(response.status, 'http_error', `The server answered ${response.status}.`);
   }
   return body as T;
@@ -186,4 +203,56 @@ export function editOperation(id: string, operationId: string, edit: OperationEd
 /** Publishes the enabled, reviewed operations as the agents' tools. The answer's shape is read loosely. */
 export function publishImport(id: string): Promise<unknown> {
   return apiFetch<unknown>(`/openapi/imports/${encodeURIComponent(id)}/publish`, { method: 'POST' });
+}
+
+// ---- Operators and the desk ----
+
+/** Signs in with email and password; the server sets the session cookie the app then relies on. */
+export function login(email: string, password: string): Promise<LoginResponse> {
+  return postJson<LoginResponse>('/auth/login', { email, password });
+}
+
+/** Ends the session (204): the cookie's token stops working at once. */
+export async function logout(): Promise<void> {
+  await apiFetch<unknown>('/auth/logout', { method: 'POST' });
+}
+
+export function getMe(): Promise<Operator> {
+  return apiFetch<Operator>('/me');
+}
+
+export function getInbox(view: InboxView): Promise<InboxPage> {
+  return apiFetch<InboxPage>(`/inbox${query({ view })}`);
+}
+
+export function getConversation(threadId: string): Promise<ConversationSummary> {
+  return apiFetch<ConversationSummary>(`/conversations/${encodeURIComponent(threadId)}`);
+}
+
+function conversationCommand<T>(threadId: string, command: string, body: unknown = {}): Promise<T> {
+  return postJson<T>(`/conversations/${encodeURIComponent(threadId)}/${command}`, body);
+}
+
+/** Takes the conversation (for the signed-in operator): 409 `already_assigned` when someone holds it. */
+export function assignConversation(threadId: string): Promise<Accepted> {
+  return conversationCommand<Accepted>(threadId, 'assign');
+}
+
+/** The holder's reply to the customer; resend with the same `clientMsgId` after a network error. */
+export function sendOperatorReply(threadId: string, text: string, clientMsgId: string): Promise<Accepted> {
+  return conversationCommand<Accepted>(threadId, 'messages', { text, client_msg_id: clientMsgId });
+}
+
+/** An internal note: operators see it, the customer never does. */
+export function addNote(threadId: string, text: string): Promise<unknown> {
+  return conversationCommand<unknown>(threadId, 'notes', { text });
+}
+
+/** Hands the conversation back to the agents (the bot). */
+export function releaseConversation(threadId: string): Promise<unknown> {
+  return conversationCommand<unknown>(threadId, 'release');
+}
+
+export function resolveConversation(threadId: string): Promise<unknown> {
+  return conversationCommand<unknown>(threadId, 'resolve');
 }

@@ -1,9 +1,12 @@
 /** What a person should read for an event kind, and how it is drawn. */
-export type KindTone = 'user' | 'agent' | 'tool' | 'escalation' | 'failure' | 'system';
+export type KindTone = 'user' | 'agent' | 'operator' | 'note' | 'tool' | 'escalation' | 'failure' | 'system';
 
 export function kindTone(kind: string): KindTone {
   if (kind === 'message.received' || kind.startsWith('message.')) return 'user';
   if (kind === 'agent.replied') return 'agent';
+  // A person answering, and what operators write for each other (never shown to the customer).
+  if (kind === 'operator.replied') return 'operator';
+  if (kind === 'note.added') return 'note';
   if (kind.startsWith('tool.')) return 'tool';
   if (kind.includes('escalat')) return 'escalation';
   if (kind.includes('fail') || kind.includes('dead_letter') || kind.includes('error')) return 'failure';
@@ -23,6 +26,11 @@ const LABELS: Record<string, string> = {
   'confirmation.requested': 'Confirmation requested',
   'conversation.escalated': 'Escalated to a person',
   'message.redriven': 'Message redriven',
+  'conversation.assigned': 'Taken over by an operator',
+  'conversation.released': 'Handed back to the agents',
+  'operator.replied': 'Operator reply',
+  'note.added': 'Internal note',
+  'turn.held': 'Not answered by the agents: a person has the conversation',
 };
 
 /** "tool.call_started" → "Tool call started" when no better label is known. */
@@ -59,6 +67,10 @@ export function chatToolText(kind: string, tool: string | null, permission: stri
 /** Short status line for the end-user chat, e.g. for confirmations, escalation, failures. */
 export function chatStatusText(kind: string): string {
   if (kind === 'confirmation.requested') return 'The agent needs your confirmation before going ahead.';
+  if (kind === 'turn.held') return 'A member of our support team will answer you here.';
+  if (kind === 'conversation.assigned') return 'A member of our support team has joined the conversation.';
+  if (kind === 'conversation.released') return 'Our assistant is answering again.';
+  if (kind === 'conversation.resolved') return 'This conversation was marked as resolved.';
   switch (kindTone(kind)) {
     case 'tool':
       return chatToolText(kind, null, null);

@@ -18,6 +18,14 @@ export interface paths {
     /** The analytics report of a window. */
     get: operations["report"];
   };
+  "/api/auth/login": {
+    /** Signs an operator in. */
+    post: operations["login"];
+  };
+  "/api/auth/logout": {
+    /** Ends the session the request came with (its token stops working at once). */
+    post: operations["logout"];
+  };
   "/api/conversations": {
     /**
      * Newest first, paged: `{"items":[…],"next_cursor":…}`. With `q`, a search: the
@@ -28,6 +36,28 @@ export interface paths {
   "/api/conversations/{thread_id}": {
     /** One conversation's summary, lifecycle and turns. */
     get: operations["show"];
+  };
+  "/api/conversations/{thread_id}/assign": {
+    /**
+     * Takes a conversation over: the agents stop answering it until it is released or
+     * resolved.
+     */
+    post: operations["assign"];
+  };
+  "/api/conversations/{thread_id}/messages": {
+    /** The operator who holds the conversation answers the customer, who sees it at once. */
+    post: operations["reply"];
+  };
+  "/api/conversations/{thread_id}/notes": {
+    /**
+     * An internal note on a conversation: shown to operators, never sent to the customer (not
+     * live, not in a resume).
+     */
+    post: operations["note"];
+  };
+  "/api/conversations/{thread_id}/release": {
+    /** Hands the conversation back to the agents. */
+    post: operations["release"];
   };
   "/api/conversations/{thread_id}/replay": {
     /**
@@ -69,9 +99,27 @@ export interface paths {
      */
     post: operations["redrive"];
   };
+  "/api/desk/events": {
+    /**
+     * Every event of every conversation as it is stored (notes included), for operators:
+     * server-sent events with `id: <seq>`, `event: event` and `data: {"seq":N,"event":{…}}`,
+     * and a `:` keep-alive comment every 15 s. A reconnect resumes after the last id seen
+     * (`Last-Event-ID`, which browsers send by themselves, or `after_seq`); without either it
+     * starts with the next stored event.
+     */
+    get: operations["events"];
+  };
   "/api/health": {
     /** 200 when NATS and Postgres answer, 503 otherwise; with the projection's lag. */
     get: operations["health"];
+  };
+  "/api/inbox": {
+    /** The conversations that need a person (escalated, or held and not yet resolved). */
+    get: operations["inbox"];
+  };
+  "/api/me": {
+    /** Who the credentials sign in. */
+    get: operations["me"];
   };
   "/api/openapi.json": {
     /** The OpenAPI document of this REST API (no token needed). */
@@ -99,6 +147,16 @@ export interface paths {
      * the new version up without a restart; it replaces the previously published set.
      */
     post: operations["publish"];
+  };
+  "/api/operators": {
+    /** Lists the operators (admin). */
+    get: operations["list_operators"];
+    /** Adds an operator (admin). */
+    post: operations["add_operator"];
+  };
+  "/api/operators/{id}": {
+    /** Disables an operator (admin); their tokens stop working at once. */
+    patch: operations["patch_operator"];
   };
 }
 
@@ -182,6 +240,21 @@ export interface components {
        */
       tool_error_rate?: number | null;
     });
+    /** @description Whom to assign. */
+    AssignRequest: {
+      /**
+       * Format: uuid
+       * @description The operator who takes the conversation (default: me). Only an admin may assign
+       * someone else.
+       */
+      operator_id?: string | null;
+    };
+    /** @description An operator as the inbox names them. */
+    Assignee: {
+      /** Format: uuid */
+      id: string;
+      name: string;
+    };
     /** @description One dead letter a bulk redrive could not send back. */
     BulkFailure: {
       /** @description `not_found`, `not_redrivable` or `unavailable`. */
@@ -253,6 +326,15 @@ export interface components {
       /** Format: int32 */
       turn_count: number;
     };
+    /** @description How many conversations each view holds. */
+    Counts: {
+      /** Format: int64 */
+      all: number;
+      /** Format: int64 */
+      mine: number;
+      /** Format: int64 */
+      unassigned: number;
+    };
     /**
      * @description A user message the workers gave up on: the JSON of
      * [`common::dead_letters::DeadLetter`], described here because that type lives in
@@ -313,6 +395,11 @@ export interface components {
       code: string;
       /** @description For people; may change. */
       message: string;
+      /**
+       * Format: int64
+       * @description With `rate_limited`: how long to wait before trying again.
+       */
+      retry_after_ms?: number | null;
     };
     /** @description The service and its dependencies. */
     Health: {
@@ -341,6 +428,72 @@ export interface components {
       url?: string | null;
       /** @description The document's `openapi` version and title, once read. */
       version?: string | null;
+    };
+    /** @description An inbox view and the size of every view. */
+    Inbox: {
+      counts: components["schemas"]["Counts"];
+      /** @description Oldest waiting first. */
+      items: components["schemas"]["InboxItem"][];
+    };
+    /** @description A conversation that needs (or has) a person. */
+    InboxItem: {
+      /** Format: date-time */
+      assigned_at?: string | null;
+      assignee?: components["schemas"]["Assignee"] | null;
+      /**
+       * @description Why the agents escalated it (`user_request`, `keyword`, `tool_failures`,
+       * `destructive_action`), when they did.
+       */
+      escalation_reason?: string | null;
+      /** Format: date-time */
+      last_event_at: string;
+      /** @description `escalated` (waiting for a person) or `assigned`. */
+      status: string;
+      thread_id: string;
+      /** @description The customer's first message, cut to 200 characters. */
+      title: string;
+      /**
+       * Format: date-time
+       * @description Since when it waits for (or has) a person.
+       */
+      waiting_since?: string | null;
+    };
+    /**
+     * @description A session: the token for scripts (`Authorization: Bearer …`); browsers get it as a
+     * cookie as well.
+     */
+    LoginAnswer: {
+      operator: components["schemas"]["Operator"];
+      token: string;
+    };
+    /** @description A sign-in. */
+    LoginRequest: {
+      email: string;
+      password: string;
+    };
+    /** @description The signed-in operator. */
+    Me: {
+      /** @description Absent for the static API token. */
+      email?: string | null;
+      /**
+       * Format: uuid
+       * @description The nil id for the static API token.
+       */
+      id: string;
+      name: string;
+      role: components["schemas"]["Role"];
+    };
+    /** @description A new operator. */
+    NewOperator: {
+      email: string;
+      name: string;
+      password: string;
+      role: components["schemas"]["Role"];
+    };
+    /** @description An internal note. */
+    NoteRequest: {
+      /** @description For operators only: non-empty, at most 10000 characters. */
+      text: string;
     };
     /** @description The review of one operation: any of `class`, `agent` (null: none), `enabled`. */
     OperationEdit: {
@@ -380,6 +533,28 @@ export interface components {
       suggested_class: string;
       summary?: string | null;
       tags: string[];
+    };
+    /** @description An operator as the API shows them (never the password hash). */
+    Operator: {
+      /**
+       * Format: date-time
+       * @description When the operator was disabled (absent: active).
+       */
+      disabled_at?: string | null;
+      email: string;
+      /** Format: uuid */
+      id: string;
+      name: string;
+      role: components["schemas"]["Role"];
+    };
+    /** @description Every operator. */
+    OperatorList: {
+      items: components["schemas"]["Operator"][];
+    };
+    /** @description A change to an operator: only disabling, for now. */
+    OperatorPatch: {
+      /** @description `true` disables the operator: their sessions end at once. */
+      disabled: boolean;
     };
     /** @description How far the projection is behind the stream. */
     ProjectionState: {
@@ -468,6 +643,16 @@ export interface components {
       turn_id: string;
       [key: string]: unknown;
     };
+    /** @description A reply to the customer. */
+    ReplyRequest: {
+      /**
+       * @description The operator client's id for this reply: a resend with the same id stores nothing
+       * new. 1 to 128 characters of `A-Z a-z 0-9 . _ : -`.
+       */
+      client_msg_id?: string | null;
+      /** @description What the customer reads: non-empty, at most 10000 characters. */
+      text: string;
+    };
     /** @description Body of a resolve (optional: an empty body is no note). */
     ResolveRequest: {
       /**
@@ -485,10 +670,23 @@ export interface components {
       seq: number;
       thread_id: string;
     };
+    /**
+     * @description What an operator may do.
+     * @enum {string}
+     */
+    Role: "agent" | "admin";
     /** @description One bucket of the time series. */
     SeriesPoint: components["schemas"]["AnalyticsSummary"] & {
       /** Format: date-time */
       start: string;
+    };
+    /**
+     * @description The answer to a command: the sequence of the stored event (pass it as `min_seq` to a
+     * read to see its effect).
+     */
+    Stored: {
+      /** Format: int64 */
+      seq: number;
     };
     /** @description A turn as the REST API shows it. */
     Turn: {
@@ -579,6 +777,55 @@ export interface operations {
       };
     };
   };
+  /** Signs an operator in. */
+  login: {
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["LoginRequest"];
+      };
+    };
+    responses: {
+      /** @description Signed in; the session is also set as an `HttpOnly`, `SameSite=Strict` cookie */
+      200: {
+        content: {
+          "application/json": components["schemas"]["LoginAnswer"];
+        };
+      };
+      /** @description `invalid_body` */
+      400: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description `invalid_credentials`: the same for an unknown email, a wrong password and a disabled operator */
+      401: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description `rate_limited` with `retry_after_ms`: too many failed sign-ins for this email or from this address */
+      429: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+    };
+  };
+  /** Ends the session the request came with (its token stops working at once). */
+  logout: {
+    responses: {
+      /** @description Signed out; the cookie is cleared */
+      204: {
+        content: never;
+      };
+      /** @description `unauthorized` */
+      401: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+    };
+  };
   /** Oldest first, paged: `{"items":[…],"next_cursor":…}`. */
   list: {
     parameters: {
@@ -647,6 +894,204 @@ export interface operations {
       };
       /** @description `import_not_found` */
       404: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+    };
+  };
+  /**
+   * Takes a conversation over: the agents stop answering it until it is released or
+   * resolved.
+   */
+  assign: {
+    parameters: {
+      path: {
+        /** @description The conversation */
+        thread_id: string;
+      };
+    };
+    /** @description Optional; default: me */
+    requestBody?: {
+      content: {
+        "application/json": components["schemas"]["AssignRequest"] | null;
+      };
+    };
+    responses: {
+      /** @description `conversation.assigned` is stored (or the operator held it already) */
+      202: {
+        content: {
+          "application/json": components["schemas"]["Stored"];
+        };
+      };
+      /** @description `invalid_thread_id`, `invalid_body` */
+      400: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description `unauthorized` */
+      401: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description `forbidden`: only an admin may assign someone else */
+      403: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description `conversation_not_found`, `operator_not_found` */
+      404: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description `already_assigned`: another operator holds it */
+      409: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description `unavailable`: nothing was stored; try again */
+      503: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+    };
+  };
+  /** The operator who holds the conversation answers the customer, who sees it at once. */
+  reply: {
+    parameters: {
+      path: {
+        /** @description The conversation */
+        thread_id: string;
+      };
+    };
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["ReplyRequest"];
+      };
+    };
+    responses: {
+      /** @description `operator.replied` is stored (a resend with the same `client_msg_id` answers the first one's `seq`) */
+      202: {
+        content: {
+          "application/json": components["schemas"]["Stored"];
+        };
+      };
+      /** @description `invalid_thread_id`, `invalid_body`, `empty_content`, `content_too_long`, `content_contains_nul`, `invalid_client_msg_id` */
+      400: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description `unauthorized` */
+      401: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description `not_assigned`: the caller does not hold the conversation */
+      409: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description `unavailable`: nothing was stored; try again */
+      503: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+    };
+  };
+  /**
+   * An internal note on a conversation: shown to operators, never sent to the customer (not
+   * live, not in a resume).
+   */
+  note: {
+    parameters: {
+      path: {
+        /** @description The conversation */
+        thread_id: string;
+      };
+    };
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["NoteRequest"];
+      };
+    };
+    responses: {
+      /** @description `note.added` is stored */
+      202: {
+        content: {
+          "application/json": components["schemas"]["Stored"];
+        };
+      };
+      /** @description `invalid_thread_id`, `invalid_body`, `empty_content`, `content_too_long`, `content_contains_nul` */
+      400: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description `unauthorized` */
+      401: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description `conversation_not_found` */
+      404: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description `unavailable`: nothing was stored; try again */
+      503: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+    };
+  };
+  /** Hands the conversation back to the agents. */
+  release: {
+    parameters: {
+      path: {
+        /** @description The conversation */
+        thread_id: string;
+      };
+    };
+    responses: {
+      /** @description `conversation.released` is stored: the agents answer the next message */
+      202: {
+        content: {
+          "application/json": components["schemas"]["Stored"];
+        };
+      };
+      /** @description `invalid_thread_id` */
+      400: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description `unauthorized` */
+      401: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description `not_assigned`: the caller does not hold it (an admin may release anyone's) */
+      409: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description `unavailable`: nothing was stored; try again */
+      503: {
         content: {
           "application/json": components["schemas"]["ErrorBody"];
         };
@@ -897,6 +1342,51 @@ export interface operations {
       };
     };
   };
+  /**
+   * Every event of every conversation as it is stored (notes included), for operators:
+   * server-sent events with `id: <seq>`, `event: event` and `data: {"seq":N,"event":{…}}`,
+   * and a `:` keep-alive comment every 15 s. A reconnect resumes after the last id seen
+   * (`Last-Event-ID`, which browsers send by themselves, or `after_seq`); without either it
+   * starts with the next stored event.
+   */
+  events: {
+    parameters: {
+      query?: {
+        /** @description Replay every event after this stream sequence first */
+        after_seq?: number;
+      };
+      header?: {
+        /** @description The same, as a reconnecting browser sends it */
+        "Last-Event-ID"?: number | null;
+      };
+    };
+    responses: {
+      /** @description `text/event-stream` */
+      200: {
+        content: {
+          "text/event-stream": string;
+        };
+      };
+      /** @description `invalid_after_seq` */
+      400: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description `unauthorized` */
+      401: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description `unavailable` */
+      503: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+    };
+  };
   /** 200 when NATS and Postgres answer, 503 otherwise; with the projection's lag. */
   health: {
     responses: {
@@ -910,6 +1400,52 @@ export interface operations {
       503: {
         content: {
           "application/json": components["schemas"]["Health"];
+        };
+      };
+    };
+  };
+  /** The conversations that need a person (escalated, or held and not yet resolved). */
+  inbox: {
+    parameters: {
+      query?: {
+        /** @description `unassigned` (escalated, nobody holds it), `mine` (held by me) or `all` (the default) */
+        view?: string;
+      };
+    };
+    responses: {
+      /** @description Oldest waiting first, with the size of every view */
+      200: {
+        content: {
+          "application/json": components["schemas"]["Inbox"];
+        };
+      };
+      /** @description `invalid_view` */
+      400: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description `unauthorized` */
+      401: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+    };
+  };
+  /** Who the credentials sign in. */
+  me: {
+    responses: {
+      /** @description The signed-in operator */
+      200: {
+        content: {
+          "application/json": components["schemas"]["Me"];
+        };
+      };
+      /** @description `unauthorized` */
+      401: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
         };
       };
     };
@@ -1044,6 +1580,115 @@ export interface operations {
       };
       /** @description NATS did not answer */
       503: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+    };
+  };
+  /** Lists the operators (admin). */
+  list_operators: {
+    responses: {
+      /** @description Every operator, by email */
+      200: {
+        content: {
+          "application/json": components["schemas"]["OperatorList"];
+        };
+      };
+      /** @description `unauthorized` */
+      401: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description `forbidden`: not an admin */
+      403: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+    };
+  };
+  /** Adds an operator (admin). */
+  add_operator: {
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["NewOperator"];
+      };
+    };
+    responses: {
+      /** @description Added */
+      201: {
+        content: {
+          "application/json": components["schemas"]["Operator"];
+        };
+      };
+      /** @description `invalid_body`, `invalid_email`, `invalid_name`, `invalid_password` */
+      400: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description `unauthorized` */
+      401: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description `forbidden`: not an admin */
+      403: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description `email_taken` */
+      409: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+    };
+  };
+  /** Disables an operator (admin); their tokens stop working at once. */
+  patch_operator: {
+    parameters: {
+      path: {
+        /** @description The operator's id */
+        id: string;
+      };
+    };
+    requestBody: {
+      content: {
+        "application/json": components["schemas"]["OperatorPatch"];
+      };
+    };
+    responses: {
+      /** @description The operator, disabled */
+      200: {
+        content: {
+          "application/json": components["schemas"]["Operator"];
+        };
+      };
+      /** @description `invalid_body`, `invalid_operator_id`, `cannot_enable` (`disabled` must be true) */
+      400: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description `unauthorized` */
+      401: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description `forbidden`: not an admin */
+      403: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description `operator_not_found` */
+      404: {
         content: {
           "application/json": components["schemas"]["ErrorBody"];
         };

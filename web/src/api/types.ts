@@ -87,14 +87,15 @@ export const MAX_CONTENT_CHARS = 10000;
 
 // ---- REST (generated: schema.ts) ----
 
-export type ConversationSummary = Schemas['ConversationSummary'];
+/** A conversation; `assignee` when the server says who holds it (the desk view also reads it from the steps). */
+export type ConversationSummary = Schemas['ConversationSummary'] & { assignee?: OperatorRef | null };
 /** A list item: a summary, and in a search its `rank` and `snippet` (see pages/Conversations/Snippet). */
 export type ConversationItem = Schemas['ConversationItem'];
 export type ConversationPage = Schemas['ConversationPage'];
 export type ConversationDetail = Schemas['ConversationDetail'];
 
 /** The `status` values `GET /api/conversations?status=` takes. */
-export const CONVERSATION_STATUSES = ['open', 'waiting_confirmation', 'escalated', 'resolved', 'failed'] as const;
+export const CONVERSATION_STATUSES = ['open', 'waiting_confirmation', 'escalated', 'assigned', 'resolved', 'failed'] as const;
 export type ConversationStatus = (typeof CONVERSATION_STATUSES)[number];
 /** Longest `q` of `GET /api/conversations` (characters). */
 export const MAX_SEARCH_CHARS = 200;
@@ -174,3 +175,58 @@ export interface OperationEdit {
 // Compile-time checks that the hand-written request bodies are ones the document takes.
 type Takes<Document, Written extends Document> = Written;
 export type CheckedBodies = [Takes<Schemas['OperationEdit'], OperationEdit>];
+
+// ---- Operators and the desk (shared/API.md "Operators and the desk") ----
+
+export type OperatorRole = 'agent' | 'admin';
+
+/** `GET /api/me`, and the `operator` of a sign-in. */
+export interface Operator {
+  id: string;
+  name: string;
+  email: string;
+  role: OperatorRole;
+}
+
+/** An operator as events and the inbox name one: never the email. */
+export interface OperatorRef {
+  id: string;
+  name: string;
+}
+
+/** `POST /api/auth/login`: the token is also set as an HttpOnly cookie, which is what the app uses. */
+export interface LoginResponse {
+  token: string;
+  operator: Operator;
+}
+
+export const INBOX_VIEWS = ['unassigned', 'mine', 'all'] as const;
+export type InboxView = (typeof INBOX_VIEWS)[number];
+
+export interface InboxItem {
+  thread_id: string;
+  title: string;
+  status: 'escalated' | 'assigned';
+  assignee: OperatorRef | null;
+  waiting_since: string;
+  assigned_at: string | null;
+  last_event_at: string;
+  escalation_reason: string | null;
+}
+
+/** `GET /api/inbox?view=…`: oldest waiting first, with the count of every view. */
+export interface InboxPage {
+  items: InboxItem[];
+  counts: Record<InboxView, number>;
+}
+
+/** The `data` of one `GET /api/desk/events` message (its SSE `id` is the same `seq`). */
+export interface DeskEvent {
+  seq: number;
+  event: EventEnvelope;
+}
+
+/** 202 of a desk command (assign, reply): the stream sequence of the event it stored. */
+export interface Accepted {
+  seq: number;
+}

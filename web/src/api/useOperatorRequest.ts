@@ -1,5 +1,16 @@
 import { useCallback, useEffect, useRef, useState } from 'react';
-import { ApiError, getOperatorToken, setOperatorToken } from './client';
+import { ApiError, getOperatorToken } from './client';
+import { useSession } from './session';
+
+/** What a 403 `forbidden` says, wherever it comes from. */
+export const FORBIDDEN_TEXT =
+  'Your operator role does not allow this. Dead letters, imports and operators are for admins; ask an admin if you need it.';
+
+/** A failed request in words: the server's message, except where the app knows better. */
+export function errorText(caught: unknown): string {
+  if (caught instanceof ApiError && caught.status === 403) return FORBIDDEN_TEXT;
+  return caught instanceof Error ? caught.message : 'Something went wrong.';
+}
 
 interface TokenRequest {
   retry: () => void;
@@ -8,8 +19,9 @@ interface TokenRequest {
 }
 
 /**
- * Runs operator `/api` requests. A 401 asks for the operator token (see `TokenPrompt`) and, once
- * one is given, runs the same request again; other failures become a message to show.
+ * Runs operator `/api` requests. A 401 asks the person to sign in (see `SignInForm`: email and
+ * password, or the API token) and, once they have, runs the same request again; other failures
+ * become a message to show.
  *
  * One instance serves one thing on the page (a list, a report, an action): a newer `run` replaces
  * an older one still in flight, whose answer is then dropped, so a slow answer for the previous
@@ -21,6 +33,7 @@ export function useOperatorRequest() {
   const [tokenRequest, setTokenRequest] = useState<TokenRequest | null>(null);
   const mounted = useRef(true);
   const latest = useRef(0);
+  const { expired } = useSession();
 
   useEffect(() => {
     mounted.current = true;
@@ -29,7 +42,12 @@ export function useOperatorRequest() {
     };
   }, []);
 
-  const run = useCallback(<T,>(request: () => Promise<T>, onSuccess: (value: T) => void): void => {
+  /** `describe` puts a failure in words for this request (default: `errorText`). */
+  const run = useCallback(<T,>(
+    request: () => Promise<T>,
+    onSuccess: (value: T) => void,
+    describe: (caught: unknown) => string = errorText,
+  ): void => {
     const attempt = async () => {
       const generation = ++latest.current;
       const current = () => mounted.current && generation === latest.current;
@@ -44,28 +62,24 @@ export function useOperatorRequest() {
       } catch (caught) {
         if (!current()) return;
         if (caught instanceof ApiError && caught.status === 401) {
+          expired();
           setTokenRequest({ retry: () => void attempt(), rejected: sentToken !== null });
         } else {
-          setError(caught instanceof Error ? caught.message : 'Something went wrong.');
+          setError(describe(caught));
         }
       } finally {
         if (current()) setLoading(false);
       }
     };
     void attempt();
-  }, []);
+  }, [expired]);
 
-  const submitToken = useCallback(
-    (token: string) => {
-      setOperatorToken(token.trim());
-      tokenRequest?.retry();
-    },
-    [tokenRequest],
-  );
+  /** Signed in (either way): the request that was refused runs again. */
+  const retryAfterSignIn = useCallback(() => tokenRequest?.retry(), [tokenRequest]);
 
   const cancelToken = useCallback(() => {
     setTokenRequest(null);
-    setError('An operator token is needed to see this page.');
+    setError('Signing in is needed to see this page.');
   }, []);
 
   const dismissError = useCallback(() => setError(null), []);
@@ -77,7 +91,7 @@ export function useOperatorRequest() {
     run,
     needsToken: tokenRequest !== null,
     tokenRejected: tokenRequest?.rejected ?? false,
-    submitToken,
+    retryAfterSignIn,
     cancelToken,
   };
 }

@@ -5,6 +5,7 @@ export const CONVERSATION_STATUS_LABELS: Record<ConversationStatus, string> = {
   open: 'Open',
   waiting_confirmation: 'Waiting for confirmation',
   escalated: 'Escalated',
+  assigned: 'With a person',
   resolved: 'Resolved',
   failed: 'Failed',
 };

@@ -4,6 +4,8 @@ export interface Reply {
   status?: number;
   /** Left out (e.g. for a 204): an answer without a body. */
   body?: unknown;
+  /** The server is not reached: fetch rejects, as it does offline. */
+  networkError?: boolean;
 }
 
 /** Stubs `fetch` with answers given in order; returns the mock to inspect the calls. */
@@ -12,6 +14,7 @@ export function mockFetch(...replies: Reply[]) {
   const fetchMock = vi.fn(async (_input: RequestInfo | URL, _init?: RequestInit) => {
     const reply = queue.shift();
     if (!reply) throw new Error('unexpected fetch');
+    if (reply.networkError) throw new TypeError('Failed to fetch');
     if (reply.body === undefined) return new Response(null, { status: reply.status ?? 204 });
     return new Response(JSON.stringify(reply.body), {
       status: reply.status ?? 200,

@@ -1,7 +1,7 @@
 import type { OperatorRequest } from '../../api/useOperatorRequest';
 import { Button } from '../Button/Button';
 import { Notice } from '../Notice/Notice';
-import { TokenPrompt } from '../TokenPrompt/TokenPrompt';
+import { SignInForm } from '../SignInForm/SignInForm';
 
 interface RequestStatusProps {
   /** The page's operator request state. */
@@ -11,15 +11,14 @@ interface RequestStatusProps {
   onRetry?: () => void;
 }
 
-/** What every operator page shows about its request: the token prompt, or the error with a retry. */
+/** What every operator page shows about its request: the sign-in, or the error with a retry. */
 export function RequestStatus({ request, onRetry }: RequestStatusProps) {
   return (
     <>
       {request.needsToken ? (
-        <TokenPrompt
-          rejected={request.tokenRejected}
-          busy={request.loading}
-          onSubmit={request.submitToken}
+        <SignInForm
+          tokenRejected={request.tokenRejected}
+          onSignedIn={request.retryAfterSignIn}
           onCancel={request.cancelToken}
         />
       ) : null}

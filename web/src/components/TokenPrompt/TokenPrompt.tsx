@@ -1,5 +1,6 @@
 import { useId, useState, type FormEvent } from 'react';
 import { Button } from '../Button/Button';
+import { FormInput } from './FormInput';
 import styles from './TokenPrompt.module.css';
 
 interface TokenPromptProps {
@@ -7,13 +8,14 @@ interface TokenPromptProps {
   rejected: boolean;
   busy?: boolean;
   onSubmit: (token: string) => void;
-  onCancel: () => void;
+  /** Without it there is no Cancel button. */
+  onCancel?: () => void;
 }
 
-/** Asks for the operator token that `/api` wants (sent as `Authorization: Bearer …`). */
+/** Asks for the static API token (sent as `Authorization: Bearer …`); `SignInForm` offers it second. */
 export function TokenPrompt({ rejected, busy = false, onSubmit, onCancel }: TokenPromptProps) {
   const [token, setToken] = useState('');
-  const inputId = useId();
+  const titleId = useId();
 
   const submit = (event: FormEvent) => {
     event.preventDefault();
@@ -21,31 +23,20 @@ export function TokenPrompt({ rejected, busy = false, onSubmit, onCancel }: Toke
   };
 
   return (
-    <form className={styles.form} onSubmit={submit} aria-labelledby={`${inputId}-title`}>
-      <h2 className={styles.title} id={`${inputId}-title`}>
+    <form className={styles.form} onSubmit={submit} aria-labelledby={titleId}>
+      <h2 className={styles.title} id={titleId}>
         Operator sign-in
       </h2>
       <p className={styles.hint}>
-        This page is for support operators. Enter the operator token (the local demo prints it when it starts).
+        For scripts and admins without an account: enter the API token (the local demo prints it when it starts).
       </p>
       {rejected ? <p className={styles.error}>That token was not accepted. Check it and try again.</p> : null}
-      <label className={styles.label} htmlFor={inputId}>
-        Operator token
-      </label>
-      <input
-        id={inputId}
-        className={styles.input}
-        type="password"
-        autoComplete="off"
-        value={token}
-        onChange={(event) => setToken(event.target.value)}
-        required
-      />
+      <FormInput label="Operator token" type="password" autoComplete="off" value={token} onChange={setToken} mono />
       <div className={styles.actions}>
         <Button type="submit" variant="primary" disabled={busy || !token.trim()}>
           Continue
         </Button>
-        <Button onClick={onCancel}>Cancel</Button>
+        {onCancel ? <Button onClick={onCancel}>Cancel</Button> : null}
       </div>
     </form>
   );

@@ -172,4 +172,26 @@ describe('Chat page', () => {
     expect(FakeWebSocket.instances).toHaveLength(2);
     expect(FakeWebSocket.latest().url).toBe(`ws://${window.location.host}/ws`);
   });
+
+  it('shows an operator’s reply with their name, apart from the assistant’s, and says once that a person will answer', () => {
+    render(<ChatPage />);
+    const socket = connect();
+    serve(
+      socket,
+      event(1, 'message.received', { content: 'I want a person' }),
+      event(2, 'conversation.escalated', { reason: 'customer_asked' }),
+      event(3, 'message.received', { content: 'Hello?' }),
+      event(4, 'turn.held', { reason: 'escalated' }),
+      event(5, 'message.received', { content: 'Anyone?' }),
+      event(6, 'turn.held', { reason: 'escalated' }),
+      event(7, 'operator.replied', { text: 'Hi, I am on it.', name: 'Alex', operator_id: 'op-1', client_msg_id: 'c1' }),
+    );
+
+    const transcript = screen.getByRole('list', { name: 'Conversation' });
+    expect(within(transcript).getAllByText('A member of our support team will answer you here.')).toHaveLength(1);
+    const reply = within(transcript).getByText('Hi, I am on it.').closest('li');
+    expect(reply?.textContent).toMatch(/^Alex of the support team said:Hi, I am on it\./);
+    expect(screen.queryByText('Support is typing…')).toBeNull();
+    expect(screen.getByTestId('reply-announcer').textContent).toBe('Alex replied: Hi, I am on it.');
+  });
 });

@@ -1,7 +1,7 @@
 import { Button } from '../../components/Button/Button';
 import { Notice } from '../../components/Notice/Notice';
 import { pageStyles as frame } from '../../components/Page/Page';
-import { Composer } from './Composer';
+import { Composer } from '../../components/Composer/Composer';
 import { MessageList } from './MessageList';
 import styles from './ChatPage.module.css';
 import { useChatSocket, type Connection } from './useChatSocket';
@@ -59,7 +59,7 @@ function ConfirmationAnswers({ onAnswer }: { onAnswer: (answer: string) => void 
 
 export function ChatPage() {
   const { state, connection, send, retry, reconnectNow, newConversation, dismissNotice } = useChatSocket();
-  const lastReply = [...state.items].reverse().find((item) => item.type === 'agent');
+  const lastReply = [...state.items].reverse().find((item) => item.type === 'agent' || item.type === 'operator');
   const dotClass =
     connection.status === 'open' ? styles.dotOpen : connection.status === 'closed' ? styles.dotClosed : '';
 
@@ -104,7 +104,8 @@ export function ChatPage() {
 
       {/* Announces each new reply to screen-reader users without re-reading the transcript. */}
       <div className="visually-hidden" aria-live="polite" aria-atomic="true" data-testid="reply-announcer">
-        {lastReply && lastReply.type === 'agent' ? `Support replied: ${lastReply.text}` : ''}
+        {lastReply?.type === 'agent' ? `Support replied: ${lastReply.text}` : ''}
+        {lastReply?.type === 'operator' ? `${lastReply.name} replied: ${lastReply.text}` : ''}
       </div>
 
       {state.confirmation && !state.agentTyping ? <ConfirmationAnswers onAnswer={send} /> : null}

@@ -59,6 +59,17 @@ export function MessageList({ items, agentTyping, onRetry }: MessageListProps) {
                 </div>
               </li>
             );
+          case 'operator':
+            return (
+              <li key={item.key} className={`${styles.row} ${styles.agentRow}`}>
+                <span className={styles.author}>{item.name}</span>
+                <span className="visually-hidden"> of the support team said:</span>
+                <div className={`${styles.bubble} ${styles.operator}`}>{item.text}</div>
+                <div className={styles.meta}>
+                  <time dateTime={item.occurredAt}>{formatTime(item.occurredAt)}</time>
+                </div>
+              </li>
+            );
           case 'status':
             return (
               <li key={item.key} className={`${styles.row} ${styles.statusRow}`}>

@@ -202,4 +202,18 @@ describe('chat state from frames', () => {
     const state = run([session, frame(event(1, 'agent.replied', { text: 'Hi' })), { type: 'newConversation' }]);
     expect(state).toEqual(initialChatState());
   });
+
+  it('tells the customer when a person joins and when the assistant answers again, never naming notes', () => {
+    const state = run([
+      session,
+      frame(event(1, 'conversation.assigned', { operator_id: 'op-1', name: 'Alex' })),
+      frame(event(2, 'operator.replied', { text: 'Hello, Alex here.', name: 'Alex', operator_id: 'op-1' })),
+      frame(event(3, 'conversation.released', { operator_id: 'op-1', name: 'Alex' })),
+    ]);
+    expect(state.items.map((i) => (i.type === 'status' ? i.text : i.type === 'operator' ? `${i.name}: ${i.text}` : i.type))).toEqual([
+      'A member of our support team has joined the conversation.',
+      'Alex: Hello, Alex here.',
+      'Our assistant is answering again.',
+    ]);
+  });
 });

@@ -12,6 +12,9 @@ import type { EventEnvelope, ServerFrame } from '../../api/types';
  *   can overtake earlier events still on their way, and those must not be skipped.
  * - A tool call is one status line: its `tool.succeeded` / `tool.failed` updates the line of its
  *   `tool.called` (same turn and `call_id`) rather than adding another.
+ * - An `operator.replied` is a reply from a person, with their name. A `turn.held` (the agents
+ *   did not answer because a person has the conversation) ends the typing indicator and shows
+ *   "a person will answer" once, not for every held message.
  * - A `confirmation.requested` leaves a question open (`confirmation`) until the next user message,
  *   so the page can offer Yes / No answers.
  * - A typed message is shown at once as `sending`. It becomes `sent` when its ack or its own
@@ -39,6 +42,16 @@ export interface AgentMessage {
   occurredAt: string;
 }
 
+/** A reply written by a person on the desk: shown with their display name. */
+export interface OperatorMessage {
+  type: 'operator';
+  key: string;
+  text: string;
+  name: string;
+  seq: number;
+  occurredAt: string;
+}
+
 export interface StatusLine {
   type: 'status';
   key: string;
@@ -58,7 +71,7 @@ export interface OpenConfirmation {
   tool: string | null;
 }
 
-export type ChatItem = UserMessage | AgentMessage | StatusLine;
+export type ChatItem = UserMessage | AgentMessage | OperatorMessage | StatusLine;
 
 export interface ChatNotice {
   code: string;
@@ -155,6 +168,20 @@ function onEvent(state: ChatState, seq: number, event: EventEnvelope): ChatState
       items: [...state.items, { type: 'agent', key: `seq-${seq}`, text, seq, occurredAt: event.occurred_at }],
     };
   }
+  if (event.kind === 'operator.replied') {
+    const item: OperatorMessage = {
+      type: 'operator',
+      key: `seq-${seq}`,
+      text: stringField(event, 'text') ?? '',
+      name: stringField(event, 'name') ?? 'Support',
+      seq,
+      occurredAt: event.occurred_at,
+    };
+    return { ...next, agentTyping: false, items: [...state.items, item] };
+  }
+  if (event.kind === 'turn.held' && state.items.some((i) => i.type === 'status' && i.kind === 'turn.held')) {
+    return { ...next, agentTyping: false };
+  }
   if (event.kind === 'turn.started') return { ...next, agentTyping: true };
   if (event.kind === 'turn.completed') return { ...next, agentTyping: false };
   if (isQuietInChat(event.kind)) return next;
@@ -166,7 +193,7 @@ function onEvent(state: ChatState, seq: number, event: EventEnvelope): ChatState
   return {
     ...next,
     confirmation,
-    agentTyping: tone === 'failure' || tone === 'escalation' ? false : state.agentTyping,
+    agentTyping: tone === 'failure' || tone === 'escalation' || event.kind === 'turn.held' ? false : state.agentTyping,
     items: [
       ...state.items,
       {

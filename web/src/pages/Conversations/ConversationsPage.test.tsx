@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { ConversationItem, ConversationSummary } from '../../api/types';
 import { mockFetch, requestHeaders, requestedUrl } from '../../test/mockFetch';
 import { ConversationsPage } from './ConversationsPage';
+import { enterApiToken } from '../../test/signIn';
 
 function conversation(id: string, preview: string): ConversationSummary {
   return {
@@ -156,8 +157,7 @@ describe('Conversations page', () => {
     );
     renderPage();
 
-    fireEvent.change(await screen.findByLabelText('Operator token'), { target: { value: 'op-secret' } });
-    fireEvent.click(screen.getByRole('button', { name: 'Continue' }));
+    await enterApiToken('op-secret');
 
     expect(await screen.findByText('After sign-in')).toBeTruthy();
     expect(requestHeaders(fetchMock, 0).get('Authorization')).toBeNull();

@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { busyReport, quietReport, summary } from '../../test/analyticsFixture';
 import { mockFetch, requestHeaders, requestedUrl } from '../../test/mockFetch';
 import { DashboardPage } from './DashboardPage';
+import { enterApiToken } from '../../test/signIn';
 
 // Chart.js draws on a canvas, which jsdom does not have: the charts become a plain labelled
 // canvas here, so the tests see what the page hands to them without any drawing.
@@ -136,8 +137,7 @@ describe('Dashboard page', () => {
     );
     renderDashboard('/dashboard?range=30d');
 
-    fireEvent.change(await screen.findByLabelText('Operator token'), { target: { value: 'op-secret' } });
-    fireEvent.click(screen.getByRole('button', { name: 'Continue' }));
+    await enterApiToken('op-secret');
 
     await screen.findByRole('region', { name: 'Conversations' });
     expect(requestedUrl(fetchMock, 1).searchParams.get('range')).toBe('30d');

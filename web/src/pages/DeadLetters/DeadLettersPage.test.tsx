@@ -5,6 +5,7 @@ import type { DeadLetter } from '../../api/types';
 import { mockFetch, requestHeaders, requestMethod, requestedUrl } from '../../test/mockFetch';
 import { DeadLetterPage } from './DeadLetterPage';
 import { DeadLettersPage } from './DeadLettersPage';
+import { enterApiToken } from '../../test/signIn';
 
 function letter(id: number, fields: Partial<DeadLetter> = {}): DeadLetter {
   return {
@@ -188,8 +189,7 @@ describe('Dead letters page', () => {
     const fetchMock = mockFetch(unauthorized, page(letter(7)), unauthorized, { body: { id: 7, seq: 9 } }, page());
     renderAt('/dead-letters');
 
-    fireEvent.change(await screen.findByLabelText('Operator token'), { target: { value: 'op-secret' } });
-    fireEvent.click(screen.getByRole('button', { name: 'Continue' }));
+    await enterApiToken('op-secret');
     await rowOf(7);
     expect(requestHeaders(fetchMock, 1).get('Authorization')).toBe('Bearer op-secret');
 
@@ -197,8 +197,7 @@ describe('Dead letters page', () => {
     fireEvent.click(within(await rowOf(7)).getByRole('button', { name: 'Redrive dead letter 7' }));
     fireEvent.click(within(screen.getByRole('dialog')).getByRole('button', { name: 'Redrive' }));
     expect(await screen.findByText('That token was not accepted. Check it and try again.')).toBeTruthy();
-    fireEvent.change(screen.getByLabelText('Operator token'), { target: { value: 'new-secret' } });
-    fireEvent.click(screen.getByRole('button', { name: 'Continue' }));
+    await enterApiToken('new-secret');
 
     expect(await screen.findByText(/Dead letter 7 was redriven/)).toBeTruthy();
     expect(requestMethod(fetchMock, 3)).toBe('POST');

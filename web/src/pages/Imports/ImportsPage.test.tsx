@@ -4,6 +4,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { ImportJob, ImportOperation } from '../../api/types';
 import { mockFetch, requestMethod, requestedUrl } from '../../test/mockFetch';
 import { ImportsPage } from './ImportsPage';
+import { enterApiToken } from '../../test/signIn';
 
 const ID = '0b7e4f8e-2a55-4c1a-9d1e-5f0c6f2b9a11';
 
@@ -296,8 +297,7 @@ describe('OpenAPI imports page', () => {
     fireEvent.change(screen.getByLabelText('Document URL'), { target: { value: 'https://api.example/openapi.yaml' } });
     fireEvent.click(screen.getByRole('button', { name: 'Import' }));
     await flush();
-    fireEvent.change(await screen.findByLabelText('Operator token'), { target: { value: 'secret' } });
-    fireEvent.click(screen.getByRole('button', { name: 'Continue' }));
+    await enterApiToken('secret');
     await flush();
     expect(bodyOf(fetchMock, 1)).toEqual({ url: 'https://api.example/openapi.yaml' });
     expect(new Headers(fetchMock.mock.calls[1]?.[1]?.headers).get('Authorization')).toBe('Bearer secret');

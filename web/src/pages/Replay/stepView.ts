@@ -43,6 +43,11 @@ function timing(step: ReplayStep): string[] {
   return facts;
 }
 
+/** The display name an operator event carries (never the email). */
+function operatorName(step: ReplayStep): string {
+  return str(step, 'name') ?? 'an operator';
+}
+
 function present(...facts: Array<string | null | false>): string[] {
   return facts.filter((fact): fact is string => typeof fact === 'string' && fact.length > 0);
 }
@@ -119,8 +124,33 @@ export function stepView(step: ReplayStep): StepView {
         text: str(step, 'error'),
         facts: present(str(step, 'category'), has(step, 'attempts') && `${num(step, 'attempts')} attempts`),
       };
-    case 'conversation.resolved':
-      return { ...base, text: str(step, 'note'), facts: present(str(step, 'resolved_by') && `by ${str(step, 'resolved_by')}`) };
+    case 'conversation.resolved': {
+      const name = str(step, 'name');
+      return {
+        ...base,
+        title: name ? `Resolved by ${name}` : base.title,
+        text: str(step, 'note'),
+        facts: present(str(step, 'resolved_by') && `by ${str(step, 'resolved_by')}`),
+      };
+    }
+    case 'operator.replied':
+      return { ...base, title: `Reply by ${operatorName(step)}`, text: str(step, 'text') };
+    case 'note.added':
+      return {
+        ...base,
+        title: `Internal note by ${operatorName(step)}`,
+        text: str(step, 'text'),
+        facts: ['only operators see this'],
+      };
+    case 'conversation.assigned':
+      return { ...base, title: `Taken over by ${operatorName(step)}` };
+    case 'conversation.released':
+      return { ...base, title: `Handed back to the agents by ${operatorName(step)}` };
+    case 'turn.held':
+      return {
+        ...base,
+        facts: present(str(step, 'reason'), str(step, 'name') && `held by ${str(step, 'name')}`),
+      };
     default: {
       // A kind this page does not know yet: its words if it has any, everything else raw.
       const extra = Object.fromEntries(Object.entries(step).filter(([key]) => !COMMON_FIELDS.has(key)));
