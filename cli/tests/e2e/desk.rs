@@ -282,3 +282,110 @@ async fn thread_events(chat: &async_nats::jetstream::stream::Stream, thread: &st
     }
     events
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebuild_with_the_desks_events_equals_the_live_read_models() {
+    let stack = Stack::start().await;
+    let anna = operator(
+        &stack,
+        "anna@example.com",
+        "Anna",
+        api::operators::Role::Agent,
+    )
+    .await;
+    let mut customer = stack.connect("").await;
+    let session = next_frame(&mut customer).await;
+    let thread = session["thread_id"].as_str().unwrap().to_owned();
+    turn(&mut customer, "I want to talk to a human").await;
+    turn(&mut customer, "Still there?").await;
+    call(
+        &stack,
+        &anna,
+        &format!("/conversations/{thread}/assign"),
+        None,
+    )
+    .await;
+    call(
+        &stack,
+        &anna,
+        &format!("/conversations/{thread}/messages"),
+        Some(json!({"text": "Anna here."})),
+    )
+    .await;
+    call(
+        &stack,
+        &anna,
+        &format!("/conversations/{thread}/notes"),
+        Some(json!({"text": "called the courier"})),
+    )
+    .await;
+    let (_, released) = call(
+        &stack,
+        &anna,
+        &format!("/conversations/{thread}/release"),
+        None,
+    )
+    .await;
+    let seq = released["seq"].as_u64().unwrap();
+    // The inbox is read from the projection: wait until it has applied the release.
+    stack
+        .get_until(&format!("/api/conversations/{thread}?min_seq={seq}"), |c| {
+            c["status"] == "open"
+        })
+        .await;
+
+    let args = cli::rebuild::VerifyArgs {
+        limit: 5,
+        replay: cli::rebuild::ReplayArgs {
+            batch: 3,
+            reader: projections::projector::rebuild::Reader::Pull,
+            quiet: true,
+        },
+        nats: stack.args.nats.clone(),
+        database: stack.args.database.clone(),
+    };
+    assert!(cli::rebuild::verify(&args).await.unwrap(), "equal");
+    // The desk's table is compared too.
+    let pool = projections::connect(&stack.args.database).await.unwrap();
+    let changed = sqlx::query("update handoff set assignments = assignments + 1")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(changed.rows_affected(), 1);
+    assert!(!cli::rebuild::verify(&args).await.unwrap(), "different");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customers_thread_token_opens_no_operator_endpoint() {
+    let stack = Stack::start_with(|args| args.api.api_token = Some("the-api-token".into())).await;
+    let mut customer = stack.connect("").await;
+    let session = next_frame(&mut customer).await;
+    let token = session["token"].as_str().unwrap();
+    let thread = session["thread_id"].as_str().unwrap();
+    for path in [
+        "/me".to_owned(),
+        "/inbox".to_owned(),
+        format!("/conversations/{thread}"),
+        format!("/conversations/{thread}/replay"),
+    ] {
+        let response = stack
+            .http
+            .get(format!("http://{}/api{path}", stack.addr))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401, "{path}");
+    }
+    let (status, body) = call(
+        &stack,
+        token,
+        &format!("/conversations/{thread}/assign"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (401, Some("unauthorized"))
+    );
+}
