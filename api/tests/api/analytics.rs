@@ -114,6 +114,7 @@ fn fixture() -> (ThreadId, ThreadId, ThreadId, Vec<Envelope>, Vec<Envelope>) {
                 tool: "getOrder".into(),
                 category: ErrorCategory::NotRetryable,
                 error: "HTTP 404".into(),
+                reason: None,
                 status: Some(404),
                 latency_ms: 12,
                 attempts: 1,

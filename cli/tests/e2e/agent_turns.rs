@@ -101,10 +101,31 @@ async fn a_client_error_from_a_tool_is_not_retried() {
     assert_eq!(failed["category"], "not_retryable");
     assert_eq!(failed["attempts"], 1);
     let reply = find(&events, "agent.replied")["text"].as_str().unwrap();
-    assert!(
-        reply.starts_with("I could not look up order ORD-9999"),
-        "{reply}"
+    assert_eq!(
+        reply,
+        "I could not look up order ORD-9999: no order ORD-9999"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_write_is_answered_in_words_and_the_event_keeps_the_http_error() {
+    let stack = Stack::start().await;
+    let (mut socket, _) = new_session(&stack).await;
+    turn(&mut socket, "Please cancel ORD-1002").await;
+    let events = turn(&mut socket, "yes").await;
+    let failed = find(&events, "tool.failed");
+    assert_eq!(failed["status"], 409);
+    let error = failed["error"].as_str().unwrap();
+    assert!(
+        error.starts_with("HTTP 409: ") && error.contains("not_cancellable"),
+        "{error}"
+    );
+    let reply = find(&events, "agent.replied")["text"].as_str().unwrap();
+    assert_eq!(
+        reply,
+        "I could not cancel order ORD-1002: order ORD-1002 is shipped; only processing orders can be cancelled"
+    );
+    assert!(!reply.contains("409") && !reply.contains('{'), "{reply}");
 }
 
 /// A stand-in HTTP API whose `GET /status` answers 500 twice, then 200.

@@ -89,13 +89,19 @@ fn answer(intent: Option<&Intent>, call: &CallRecord) -> String {
                 None => format!("Done: {} answered.", call.tool),
             }
         }
-        CallOutcome::Failed { error, .. } | CallOutcome::Refused { reason: error } => {
-            context["error"] = Value::String(error.clone());
-            match intent.and_then(|i| i.error_reply.as_ref()) {
-                Some(template) => render(template, &context),
-                None => format!("Sorry, that did not work: {error}"),
-            }
-        }
+        // The customer reads the reason in words; the technical error stays in `tool.failed`.
+        CallOutcome::Failed { reason, .. } => failed(intent, context, reason),
+        CallOutcome::Refused { .. } => failed(intent, context, tools::reason::REFUSED),
+    }
+}
+
+/// The reply after a failed or refused call: the intent's `error_reply` with `{error}`
+/// the reason in words.
+fn failed(intent: Option<&Intent>, mut context: Value, reason: &str) -> String {
+    context["error"] = Value::String(reason.to_owned());
+    match intent.and_then(|i| i.error_reply.as_ref()) {
+        Some(template) => render(template, &context),
+        None => format!("Sorry, that did not work: {reason}"),
     }
 }
 
@@ -184,7 +190,8 @@ mod tests {
             params: json!({"order_id": "ORD-1002"}),
             outcome: CallOutcome::Failed {
                 category: ErrorCategory::NotRetryable,
-                error: "order already shipped".into(),
+                error: r#"HTTP 409: {"error":{"code":"not_cancellable","message":"order already shipped"}}"#.into(),
+                reason: "order already shipped".into(),
                 status: Some(409),
             },
         };
@@ -194,6 +201,24 @@ mod tests {
         assert_eq!(
             text,
             "I could not cancel order ORD-1002: order already shipped"
+        );
+    }
+
+    #[test]
+    fn a_refused_call_is_answered_without_the_technical_reason() {
+        let call = CallRecord {
+            tool: "cancelOrder".into(),
+            params: json!({"order_id": "ORD-1002"}),
+            outcome: CallOutcome::Refused {
+                reason: "cancelOrder is not one of agent billing's tools".into(),
+            },
+        };
+        let Step::Reply(text) = engine().decide("orders", "yes", &[call]) else {
+            panic!()
+        };
+        assert_eq!(
+            text,
+            "I could not cancel order ORD-1002: that is not something I can do here"
         );
     }
 

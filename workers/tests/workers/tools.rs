@@ -498,4 +498,9 @@ async fn get_order_and_cancel_order_work_against_the_shop() {
         "{}",
         error.message
     );
+    // The customer is told the shop's own words, not the status or the JSON.
+    assert_eq!(
+        error.reason(),
+        "order ORD-1001 is cancelled; only processing orders can be cancelled"
+    );
 }

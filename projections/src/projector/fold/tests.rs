@@ -265,6 +265,7 @@ fn tool_calls_become_rows_and_count_for_the_turns_agent() {
                 tool: "refundOrder".into(),
                 category: ErrorCategory::NotRetryable,
                 error: "not one of agent orders's tools".into(),
+                reason: None,
                 status: None,
                 latency_ms: 0,
                 attempts: 0,
