@@ -50,6 +50,18 @@ async fn a_read_tool_call_is_answered_with_the_shops_data() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_number_written_as_customers_write_it_is_looked_up() {
+    let stack = Stack::start().await;
+    let (mut socket, _) = new_session(&stack).await;
+    let events = turn(&mut socket, "what is the status of my order 1002?").await;
+    let called = find(&events, "tool.called");
+    assert_eq!(called["tool"], "getOrder");
+    assert_eq!(called["params"], json!({"order_id": "ORD-1002"}));
+    let reply = find(&events, "agent.replied")["text"].as_str().unwrap();
+    assert!(reply.starts_with("Order ORD-1002 is shipped"), "{reply}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_asks_for_confirmation_and_runs_only_after_yes() {
     let stack = Stack::start().await;
     let (mut socket, _) = new_session(&stack).await;

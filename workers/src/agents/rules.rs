@@ -54,17 +54,17 @@ impl RuleEngine {
             return Step::Reply(render(&intent.reply, &json!({ "message": message })));
         };
         let mut params = Map::new();
-        for (name, pattern) in &intent.params {
-            let Some(found) = pattern
-                .captures(message)
-                .and_then(|c| c.get(1).or(c.get(0)))
-            else {
+        for param in &intent.params {
+            let Some(found) = param.find(message) else {
                 let reply = intent.missing_reply.clone().unwrap_or_else(|| {
-                    format!("I need the {} to help with that.", name.replace('_', " "))
+                    format!(
+                        "I need the {} to help with that.",
+                        param.name.replace('_', " ")
+                    )
                 });
                 return Step::Reply(reply);
             };
-            params.insert(name.clone(), Value::String(found.as_str().to_uppercase()));
+            params.insert(param.name.clone(), Value::String(found));
         }
         Step::CallTool {
             tool: tool.clone(),
@@ -154,6 +154,36 @@ mod tests {
             Step::CallTool {
                 tool: "getOrder".into(),
                 params: json!({"order_id": "ORD-1001"})
+            }
+        );
+    }
+
+    #[test]
+    fn an_order_is_found_as_customers_write_it() {
+        let engine = engine();
+        for message in [
+            "what is the status of my order 1001?",
+            "where is #1001",
+            "where is ord-1001",
+            "ORD-1001 please",
+            "order #1001",
+            "my order number 1001 is late",
+            "order no. 1001",
+        ] {
+            assert_eq!(
+                engine.decide("orders", message, &[]),
+                Step::CallTool {
+                    tool: "getOrder".into(),
+                    params: json!({"order_id": "ORD-1001"})
+                },
+                "{message}"
+            );
+        }
+        assert_eq!(
+            engine.decide("billing", "refund order 1003 please", &[]),
+            Step::CallTool {
+                tool: "refundOrder".into(),
+                params: json!({"order_id": "ORD-1003"})
             }
         );
     }
