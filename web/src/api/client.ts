@@ -12,6 +12,7 @@ import type {
   ImportAccepted,
   ImportJob,
   OperationEdit,
+  Published,
   Redriven,
   Replay,
 } from './types';
@@ -183,6 +184,6 @@ export function editOperation(id: string, operationId: string, edit: OperationEd
 }
 
 /** Publishes the enabled, reviewed operations as the agents' tools. The answer's shape is read loosely. */
-export function publishImport(id: string): Promise<unknown> {
-  return apiFetch<unknown>(`/openapi/imports/${encodeURIComponent(id)}/publish`, { method: 'POST' });
+export function publishImport(id: string): Promise<Published> {
+  return apiFetch<Published>(`/openapi/imports/${encodeURIComponent(id)}/publish`, { method: 'POST' });
 }

@@ -265,3 +265,11 @@ export interface OperationEdit {
   agent?: string | null;
   enabled?: boolean;
 }
+
+/** The answer to `POST /api/openapi/imports/{id}/publish`. */
+export interface Published {
+  /** The version of the published tool set (its NATS KV revision). */
+  version: number;
+  /** How many operations became tools. */
+  operations: number;
+}
