@@ -38,6 +38,9 @@ pub enum ApiError {
     NotFound { code: &'static str, message: String },
     #[error("{0}")]
     MethodNotAllowed(&'static str),
+    /// The request body is over a size cap (413); it was not read further.
+    #[error("{message}")]
+    TooLarge { code: &'static str, message: String },
     /// The request contradicts the current state (e.g. a count that changed meanwhile).
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
@@ -93,6 +96,9 @@ impl IntoResponse for ApiError {
                 (*message).to_owned(),
             ),
             ApiError::Conflict { code, message } => (StatusCode::CONFLICT, *code, message.clone()),
+            ApiError::TooLarge { code, message } => {
+                (StatusCode::PAYLOAD_TOO_LARGE, *code, message.clone())
+            }
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", self.to_string()),
             ApiError::InvalidCredentials => (
                 StatusCode::UNAUTHORIZED,

@@ -12,7 +12,7 @@ use axum::{
     Json,
     body::{Body, to_bytes},
     extract::{Path, State},
-    http::StatusCode,
+    http::{HeaderMap, StatusCode, header},
 };
 use common::events::Permission;
 use serde::Serialize;
@@ -145,34 +145,53 @@ enum Source {
     post,
     path = "/api/openapi/imports",
     tag = "openapi-imports",
-    request_body(content = String, description = "The document (JSON or YAML), or `{\"url\": \"https://…\"}`", content_type = "application/yaml"),
+    request_body(content = String, description = "The document (JSON or YAML), or `{\"url\": \"https://…\"}`. Required: an empty body is refused", content_type = "application/yaml"),
     responses(
         (status = 202, description = "The job is stored; poll it", body = Accepted),
+        (status = 400, description = "`empty_body`: no document and no URL", body = ErrorBody),
         (status = 401, description = "No or wrong bearer token", body = ErrorBody),
+        (status = 413, description = "`document_too_large`: the body is over 4 MiB (said by `Content-Length` before it is read, or found while reading it); no job is stored", body = ErrorBody),
     ),
     security(("bearer" = [])),
 )]
 pub async fn create(
     State(state): State<ApiState>,
+    headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    let cap = import::MAX_DOCUMENT_BYTES;
+    let too_large = |size: String| ApiError::TooLarge {
+        code: "document_too_large",
+        message: format!("the document is {size}; the limit is {cap} bytes"),
+    };
+    // Refused before a byte of the body is read: the client need not send the rest.
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
+    if let Some(length) = declared.filter(|&length| length > cap as u64) {
+        return Err(too_large(format!("{length} bytes")));
+    }
+    // A body without a length is read up to the cap and no further.
+    let bytes = to_bytes(body, cap)
+        .await
+        .map_err(|_| too_large(format!("over {cap} bytes")))?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::bad_request(
+            "empty_body",
+            "the body is empty: send the OpenAPI document (JSON or YAML) or {\"url\": \"https://…\"}",
+        ));
+    }
     let id = Uuid::new_v4();
-    // A body over the cap is not read further: the job is stored as failed.
-    let refused = match to_bytes(body, import::MAX_DOCUMENT_BYTES).await {
-        Ok(bytes) => match source(&bytes) {
-            Ok(Source::Text(text)) => {
-                insert(&state, id, None, Some(&text)).await?;
-                None
-            }
-            Ok(Source::Url(url)) => {
-                insert(&state, id, Some(&url), None).await?;
-                None
-            }
-            Err(error) => Some(error),
-        },
-        Err(_) => Some(ImportError::DocumentTooLarge {
-            size: "larger".into(),
-        }),
+    let refused = match source(&bytes) {
+        Ok(Source::Text(text)) => {
+            insert(&state, id, None, Some(&text)).await?;
+            None
+        }
+        Ok(Source::Url(url)) => {
+            insert(&state, id, Some(&url), None).await?;
+            None
+        }
+        Err(error) => Some(error),
     };
     match refused {
         Some(error) => {

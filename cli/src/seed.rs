@@ -364,6 +364,11 @@ impl Generator {
                     tool: tool.into(),
                     category: ErrorCategory::Retryable,
                     error: "HTTP 503 from the shop API".into(),
+                    reason: Some(tools::reason::in_words(
+                        None,
+                        Some(503),
+                        ErrorCategory::Retryable,
+                    )),
                     status: Some(503),
                     latency_ms,
                     attempts: 3,

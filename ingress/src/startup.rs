@@ -137,8 +137,8 @@ async fn ws_handler(
         .write_buffer_size(4 * 1024)
         .max_write_buffer_size(256 * 1024)
         // The transport cap is above the frame cap, so an oversized frame is answered
-        // with `frame_too_large` and the connection stays; past this cap the transport
-        // drops the connection (the client resumes with `after_seq`).
+        // with `frame_too_large` and the connection stays; past this cap the frame is not
+        // read and the session closes the connection with 1009 (message too big).
         .max_message_size(state.args.max_frame_bytes * 4)
         .max_frame_size(state.args.max_frame_bytes * 4);
     let session = match params.thread_id {

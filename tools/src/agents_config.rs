@@ -95,14 +95,81 @@ pub struct Intent {
     pub name: String,
     pub patterns: Vec<Regex>,
     pub tool: Option<String>,
-    /// Arguments taken from the message: the first capture group (or the whole match).
-    pub params: Vec<(String, Regex)>,
+    /// Arguments taken from the message, in name order.
+    pub params: Vec<Param>,
     /// The answer; `{result.<field>}` and `{params.<name>}` are filled in.
     pub reply: String,
     /// The answer when an argument could not be found in the message.
     pub missing_reply: Option<String>,
     /// The answer when the tool failed (`{error}` is what went wrong).
     pub error_reply: Option<String>,
+}
+
+/// An argument of an intent's tool call, found in the user's message.
+#[derive(Debug, Clone)]
+pub struct Param {
+    pub name: String,
+    pub pattern: Regex,
+    /// How the value is written from the pattern's capture groups (`ORD-{1}`); without
+    /// it, the first group (or the whole match) upper-cased.
+    pub format: Option<String>,
+}
+
+impl Param {
+    /// The argument's value in `message`, when the pattern matches.
+    pub fn find(&self, message: &str) -> Option<String> {
+        let captures = self.pattern.captures(message)?;
+        let Some(format) = &self.format else {
+            let found = captures.get(1).or(captures.get(0))?;
+            return Some(found.as_str().to_uppercase());
+        };
+        let mut value = String::with_capacity(format.len());
+        for piece in format_pieces(format) {
+            match piece {
+                FormatPiece::Text(text) => value.push_str(text),
+                FormatPiece::Group(group) => {
+                    value.push_str(captures.get(group).map_or("", |m| m.as_str()));
+                }
+            }
+        }
+        Some(value)
+    }
+}
+
+/// A piece of a parameter's `format`: literal text, or `{N}`, the pattern's group N.
+#[derive(Debug, PartialEq, Eq)]
+enum FormatPiece<'a> {
+    Text(&'a str),
+    Group(usize),
+}
+
+/// Splits a `format` into text and `{N}` groups; `{` that does not open `{<digits>}`
+/// is text. (Checked at load: every format names at least one group the pattern has.)
+fn format_pieces(format: &str) -> Vec<FormatPiece<'_>> {
+    let mut pieces = Vec::new();
+    let mut rest = format;
+    while let Some(open) = rest.find('{') {
+        let group = rest[open + 1..]
+            .find('}')
+            .and_then(|close| Some((rest[open + 1..open + 1 + close].parse().ok()?, close)));
+        match group {
+            Some((group, close)) => {
+                if open > 0 {
+                    pieces.push(FormatPiece::Text(&rest[..open]));
+                }
+                pieces.push(FormatPiece::Group(group));
+                rest = &rest[open + close + 2..];
+            }
+            None => {
+                pieces.push(FormatPiece::Text(&rest[..=open]));
+                rest = &rest[open + 1..];
+            }
+        }
+    }
+    if !rest.is_empty() {
+        pieces.push(FormatPiece::Text(rest));
+    }
+    pieces
 }
 
 /// When a human takes over.
@@ -212,11 +279,32 @@ impl AgentsConfig {
                 // one (docs/openapi-import.md#publish). Until it is published, the call
                 // is refused in the turn.
                 let mut params = Vec::with_capacity(intent.params.len());
-                for (name, pattern) in &intent.params {
-                    params.push((
-                        name.clone(),
-                        regexes(std::slice::from_ref(pattern))?.remove(0),
-                    ));
+                for (name, param) in &intent.params {
+                    let (pattern, format) = match param {
+                        RawParam::Pattern(pattern) => (pattern, None),
+                        RawParam::Detailed(RawParamDetail { pattern, format }) => {
+                            (pattern, format.as_ref())
+                        }
+                    };
+                    let pattern = regexes(std::slice::from_ref(pattern))?.remove(0);
+                    if let Some(format) = format {
+                        check_format(&pattern, format).map_err(|reason| {
+                            error(
+                                at(&format!("format: {format}"))
+                                    .or_else(|| at(&format!("format: \"{format}\"")))
+                                    .or_else(|| at(format)),
+                                format!(
+                                    "intent {:?}, param {name:?}: format {format:?} {reason}",
+                                    intent.name
+                                ),
+                            )
+                        })?;
+                    }
+                    params.push(Param {
+                        name: name.clone(),
+                        pattern,
+                        format: format.cloned(),
+                    });
                 }
                 intents.push(Intent {
                     name: intent.name.clone(),
@@ -456,6 +544,34 @@ fn strip_location(err: &serde_yaml_ng::Error) -> String {
         "data did not match any variant of untagged enum RawTool",
         "a tool is `read`, `write`, `destructive`, or `{ permission: <one of those>, confirm: \"<question>\" }` (no other fields)",
     )
+    .replace(
+        "data did not match any variant of untagged enum RawParam",
+        "a param is a pattern, or `{ pattern: '<pattern>', format: \"<text with {1}, {2}…>\" }` (no other fields)",
+    )
+}
+
+/// Why a param's `format` cannot be used with its pattern: it must name at least one
+/// capture group, and only groups the pattern has.
+fn check_format(pattern: &Regex, format: &str) -> Result<(), String> {
+    // captures_len counts the whole match as group 0.
+    let groups = pattern.captures_len() - 1;
+    let named: Vec<usize> = format_pieces(format)
+        .into_iter()
+        .filter_map(|piece| match piece {
+            FormatPiece::Group(group) => Some(group),
+            FormatPiece::Text(_) => None,
+        })
+        .collect();
+    if named.is_empty() {
+        return Err("names no capture group: write `{1}` where the first group goes".into());
+    }
+    match named.iter().find(|&&group| group == 0 || group > groups) {
+        Some(group) => Err(format!(
+            "names group {{{group}}}, but its pattern has {groups} capture group{} (counted from 1)",
+            if groups == 1 { "" } else { "s" }
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Fills `{path}` placeholders from `context` (`{result.status}`, `{params.order_id}`);
@@ -624,6 +740,21 @@ struct RawToolDetail {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawParam {
+    Pattern(String),
+    Detailed(RawParamDetail),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawParamDetail {
+    pattern: String,
+    #[serde(default)]
+    format: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawIntent {
     name: String,
@@ -632,7 +763,7 @@ struct RawIntent {
     #[serde(default)]
     tool: Option<String>,
     #[serde(default)]
-    params: BTreeMap<String, String>,
+    params: BTreeMap<String, RawParam>,
     reply: String,
     #[serde(default)]
     missing_reply: Option<String>,
@@ -798,6 +929,96 @@ agents:
         assert_eq!(config.answer(" Yes! "), Answer::Yes);
         assert_eq!(config.answer("nope"), Answer::No);
         assert_eq!(config.answer("yes but first tell me"), Answer::Other);
+    }
+
+    const WITH_PARAM: &str = "\
+default_agent: orders
+agents:
+  - name: orders
+    description: Orders
+    intents:
+      - name: status
+        patterns: ['.']
+        tool: getOrder
+        params:
+          order_id:
+            pattern: '(?:\\border\\s*#?\\s*|#|\\bord-)(\\d+)'
+            format: \"ORD-{1}\"
+        reply: ok
+";
+
+    fn order_param(source: &str) -> Result<Param, ConfigError> {
+        let config = parse(source)?;
+        Ok(config.agent("orders").unwrap().intents[0].params[0].clone())
+    }
+
+    #[test]
+    fn a_param_format_writes_every_spelling_the_same_way() {
+        let param = order_param(WITH_PARAM).unwrap();
+        for message in [
+            "my order 1001?",
+            "order #1001",
+            "#1001",
+            "ord-1001",
+            "ORD-1001",
+        ] {
+            assert_eq!(
+                param.find(message).as_deref(),
+                Some("ORD-1001"),
+                "{message}"
+            );
+        }
+        assert_eq!(param.find("my order"), None);
+    }
+
+    #[test]
+    fn a_param_without_format_is_its_first_group_upper_cased() {
+        let param = order_param(&WITH_PARAM.replace(
+            "          order_id:\n            pattern: '(?:\\border\\s*#?\\s*|#|\\bord-)(\\d+)'\n            format: \"ORD-{1}\"\n",
+            "          order_id: '\\b(ORD-\\d+)\\b'\n",
+        ))
+        .unwrap();
+        assert_eq!(param.format, None);
+        assert_eq!(param.find("where is ord-7?").as_deref(), Some("ORD-7"));
+    }
+
+    #[test]
+    fn a_format_naming_a_group_the_pattern_lacks_is_refused_with_its_line() {
+        let err = order_param(&WITH_PARAM.replace("ORD-{1}", "ORD-{2}")).unwrap_err();
+        assert_eq!(err.line, Some(12), "{err}");
+        assert!(
+            err.reason
+                .contains("names group {2}, but its pattern has 1 capture group"),
+            "{err}"
+        );
+        assert!(err.to_string().starts_with("agents.yaml:12: "), "{err}");
+    }
+
+    #[test]
+    fn a_format_without_a_group_is_refused() {
+        let err = order_param(&WITH_PARAM.replace("ORD-{1}", "ORD-{digits}")).unwrap_err();
+        assert_eq!(err.line, Some(12), "{err}");
+        assert!(err.reason.contains("names no capture group"), "{err}");
+    }
+
+    #[test]
+    fn a_misspelt_field_of_a_param_is_refused_in_words() {
+        let err = order_param(&WITH_PARAM.replace("format:", "fromat:")).unwrap_err();
+        assert!(err.line.is_some(), "{err}");
+        assert!(err.reason.contains("a param is a pattern"), "{err}");
+    }
+
+    #[test]
+    fn format_text_keeps_braces_that_name_no_group() {
+        assert_eq!(
+            format_pieces("a{x}{1}b{"),
+            [
+                FormatPiece::Text("a{"),
+                FormatPiece::Text("x}"),
+                FormatPiece::Group(1),
+                FormatPiece::Text("b{"),
+            ]
+        );
     }
 
     #[test]

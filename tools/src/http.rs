@@ -39,6 +39,7 @@ pub(crate) fn not_retryable(message: impl Into<String>) -> ToolError {
         category: ErrorCategory::NotRetryable,
         status: None,
         message: message.into(),
+        api_message: None,
     }
 }
 
@@ -47,6 +48,7 @@ fn retryable(message: impl Into<String>) -> ToolError {
         category: ErrorCategory::Retryable,
         status: None,
         message: message.into(),
+        api_message: None,
     }
 }
 
@@ -221,6 +223,9 @@ pub async fn send(
         }),
         _ => Err(ToolError {
             status: Some(status),
+            // A 4xx names the customer's request; its message may be shown to them. A 5xx
+            // message describes the server's insides and is not.
+            api_message: crate::reason::api_message(&body),
             ..not_retryable(format!("HTTP {status}: {}", excerpt(&bytes)))
         }),
     }

@@ -5,7 +5,8 @@
 //! and says where each argument goes; [`http`] makes one call (URL, query and body from
 //! the arguments, time-outs, size caps, failures classified); [`ssrf`] refuses private,
 //! loopback, link-local and metadata addresses (after DNS resolution and on every
-//! redirect) unless the host is allow-listed. [`Toolbox`] ties them together and retries
+//! redirect) unless the host is allow-listed; [`reason`] says why a call failed in words a
+//! customer can read. [`Toolbox`] ties them together and retries
 //! retryable failures with exponential back-off (`backon`); [`published`] is the tool
 //! set a publish stores, [`agents_config`] the agents that call the tools.
 
@@ -14,6 +15,7 @@ pub mod http;
 pub mod import;
 pub mod operation;
 pub mod published;
+pub mod reason;
 pub mod ssrf;
 pub mod tls;
 
@@ -113,7 +115,18 @@ pub struct ToolError {
     pub category: ErrorCategory,
     /// The HTTP status, when the operation answered.
     pub status: Option<u16>,
+    /// What went wrong, for operators: `HTTP 409: <the body>`, `timed out after 10s`.
     pub message: String,
+    /// The API's own error message, when a 4xx answer's JSON body had one
+    /// ([`reason::api_message`]): what the customer may be told.
+    pub api_message: Option<String>,
+}
+
+impl ToolError {
+    /// Why it failed, in words for the customer ([`reason::in_words`]).
+    pub fn reason(&self) -> String {
+        reason::in_words(self.api_message.as_deref(), self.status, self.category)
+    }
 }
 
 /// A call and its retries.

@@ -72,10 +72,10 @@ test('an operator imports the shop document, reviews it, and publishes it', asyn
   await dialog.getByRole('button', { name: 'Publish', exact: true }).click();
   await dialog.waitFor({ state: 'hidden' });
 
-  // The published set answers with its version and size; the page says how many went out.
+  // The published set answers with its version and size; the page says both.
   await page
     .getByRole('status')
-    .filter({ hasText: /^Published \d+ operations? as the agents' tools\./ })
+    .filter({ hasText: /^Published \d+ operations? as the agents' tools \(version \d+\)\./ })
     .waitFor();
 
   // At phone width the table turns into cards: nothing wider than the screen.

@@ -129,6 +129,7 @@ impl Tools for NoTools {
                     category: common::events::ErrorCategory::NotRetryable,
                     status: None,
                     message: format!("no tool {name}: the agents config names no OpenAPI document"),
+                    api_message: None,
                 }),
                 attempts: 0,
                 elapsed: std::time::Duration::ZERO,

@@ -354,6 +354,9 @@ impl<'a> Turn<'a> {
             Some(Payload::ToolFailed(failed)) => CallOutcome::Failed {
                 category: failed.category,
                 error: failed.error.clone(),
+                reason: failed.reason.clone().unwrap_or_else(|| {
+                    tools::reason::in_words(None, failed.status, failed.category)
+                }),
                 status: failed.status,
             },
             _ => {
@@ -400,23 +403,28 @@ impl<'a> Turn<'a> {
                             result: response.body,
                         },
                     ),
-                    Err(err) => (
-                        ToolFailed {
-                            call_id,
-                            tool: tool.clone(),
-                            category: err.category,
-                            error: err.message.clone(),
-                            status: err.status,
-                            latency_ms,
-                            attempts: report.attempts,
-                        }
-                        .into(),
-                        CallOutcome::Failed {
-                            category: err.category,
-                            error: err.message,
-                            status: err.status,
-                        },
-                    ),
+                    Err(err) => {
+                        let reason = err.reason();
+                        (
+                            ToolFailed {
+                                call_id,
+                                tool: tool.clone(),
+                                category: err.category,
+                                error: err.message.clone(),
+                                reason: Some(reason.clone()),
+                                status: err.status,
+                                latency_ms,
+                                attempts: report.attempts,
+                            }
+                            .into(),
+                            CallOutcome::Failed {
+                                category: err.category,
+                                error: err.message,
+                                reason,
+                                status: err.status,
+                            },
+                        )
+                    }
                 };
                 self.emit(&format!("{step}.result"), payload).await?;
                 outcome
@@ -448,6 +456,7 @@ impl<'a> Turn<'a> {
                 tool: tool.clone(),
                 category: common::events::ErrorCategory::NotRetryable,
                 error: reason.clone(),
+                reason: Some(tools::reason::REFUSED.into()),
                 status: None,
                 latency_ms: 0,
                 attempts: 0,
@@ -643,6 +652,7 @@ mod tests {
                             category,
                             status: Some(status),
                             message: format!("HTTP {status}"),
+                            api_message: None,
                         }),
                     attempts: 1,
                     elapsed: Duration::from_millis(3),

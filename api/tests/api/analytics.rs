@@ -70,7 +70,8 @@ fn called(thread: &ThreadId, turn: TurnId, at: OffsetDateTime) -> Envelope {
 }
 
 /// The fixture, on 2026-11-25 (every time UTC). Two agents, `orders` and `billing`;
-/// reply-latency buckets (ms) are ≤25, ≤50, ≤100, ≤250, ≤500, ≤1000, ≤2500, …
+/// reply latencies under a second are kept to the millisecond, longer ones in buckets
+/// (ms) ≤2500, ≤5000, …; a conversation counts for the agent it is first routed to.
 ///
 /// conversation A, 10:00–10:30
 ///   A1 10:00 message; orders; tool-1 fails; reply; completed, replied, 40 ms
@@ -114,6 +115,7 @@ fn fixture() -> (ThreadId, ThreadId, ThreadId, Vec<Envelope>, Vec<Envelope>) {
                 tool: "getOrder".into(),
                 category: ErrorCategory::NotRetryable,
                 error: "HTTP 404".into(),
+                reason: None,
                 status: Some(404),
                 latency_ms: 12,
                 attempts: 1,
@@ -250,8 +252,8 @@ async fn the_report_of_a_known_stream_has_the_numbers_worked_out_by_hand() {
     //   failed); replies 4 (A1 A2 B1 B2); resolutions 1 (A); escalations 1 (B2);
     //   failures 1 (C1); tool calls 2 (A1 failed, A2 succeeded), tool errors 1.
     //   Rates: resolutions 1/3, escalations 1/3, tool errors 1/2.
-    //   Latencies 40 (≤50), 300 (≤500), 90 (≤100), 1200 (≤2500): 4 of them.
-    //   p50: rank ceil(0.5·4) = 2 → in order ≤50, ≤100 → 100.
+    //   Latencies in order 40, 90, 300 (exact) and 1200 (≤2500): 4 of them.
+    //   p50: rank ceil(0.5·4) = 2 → 90.
     //   p95: rank ceil(0.95·4) = 4 → ≤2500 → 2500. Mean (40+300+90+1200)/4 = 407.5.
     assert_eq!(
         report["totals"],
@@ -260,29 +262,31 @@ async fn the_report_of_a_known_stream_has_the_numbers_worked_out_by_hand() {
             Some(1.0 / 3.0),
             Some(1.0 / 3.0),
             Some(0.5),
-            Some(100),
+            Some(90),
             Some(2500),
             Some(407.5)
         )
     );
 
-    // Per agent, by name. Conversations and messages belong to no agent (''), which has
-    // no line, so per-agent conversation rates are null.
-    //   billing: turns 2 (B1 B2), replies 2, escalations 1; latencies 90 (≤100), 1200
-    //   (≤2500): p50 rank ceil(1) = 1 → 100, p95 rank ceil(1.9) = 2 → 2500, mean 645.
-    //   orders: turns 3 (A1 A2 C1), replies 2, resolutions 1 (A's agent), failures 1 (C1),
-    //   tool calls 2, errors 1 (rate 0.5); latencies 40 (≤50), 300 (≤500): p50 → 50,
-    //   p95 → 500, mean 170.
+    // Per agent, by name. A conversation counts for the agent it is first routed to
+    // (A and C: orders, B: billing), so the agents' conversations add up to the total;
+    // messages belong to no agent ('', no line).
+    //   billing: conversations 1 (B), turns 2 (B1 B2), replies 2, escalations 1 (rate
+    //   1/1, resolutions 0/1); latencies 90, 1200 (≤2500): p50 rank ceil(1) = 1 → 90,
+    //   p95 rank ceil(1.9) = 2 → 2500, mean 645.
+    //   orders: conversations 2 (A, C), turns 3 (A1 A2 C1), replies 2, resolutions 1
+    //   (A's agent; rate 1/2), escalations 0/2, failures 1 (C1), tool calls 2, errors 1
+    //   (rate 0.5); latencies 40, 300: p50 rank 1 → 40, p95 rank 2 → 300, mean 170.
     assert_eq!(
         report["agents"],
         json!([
             with(
                 summary(
-                    [0, 0, 2, 2, 0, 1, 0, 0, 0],
+                    [1, 0, 2, 2, 0, 1, 0, 0, 0],
+                    Some(0.0),
+                    Some(1.0),
                     None,
-                    None,
-                    None,
-                    Some(100),
+                    Some(90),
                     Some(2500),
                     Some(645.0)
                 ),
@@ -291,12 +295,12 @@ async fn the_report_of_a_known_stream_has_the_numbers_worked_out_by_hand() {
             ),
             with(
                 summary(
-                    [0, 0, 3, 2, 1, 0, 1, 2, 1],
-                    None,
-                    None,
+                    [2, 0, 3, 2, 1, 0, 1, 2, 1],
                     Some(0.5),
-                    Some(50),
-                    Some(500),
+                    Some(0.0),
+                    Some(0.5),
+                    Some(40),
+                    Some(300),
                     Some(170.0)
                 ),
                 "agent",
@@ -307,8 +311,8 @@ async fn the_report_of_a_known_stream_has_the_numbers_worked_out_by_hand() {
 
     // The series: 10:00, 11:00 (empty) and 12:00.
     //   10:00: conversations 2 (A, B), messages 3 (A1 A2 B1), turns 3, replies 3,
-    //   resolutions 1, tool calls 2, errors 1; rates 1/2, 0/2, 1/2; latencies 40, 300, 90:
-    //   p50 rank ceil(1.5) = 2 → ≤50, ≤100 → 100; p95 rank ceil(2.85) = 3 → 500;
+    //   resolutions 1, tool calls 2, errors 1; rates 1/2, 0/2, 1/2; latencies in order
+    //   40, 90, 300: p50 rank ceil(1.5) = 2 → 90; p95 rank ceil(2.85) = 3 → 300;
     //   mean 430/3.
     //   11:00: nothing; every rate and percentile null.
     //   12:00: conversations 1 (C), messages 2 (B2 C1), turns 2 (B2 C1), replies 1 (B2),
@@ -322,8 +326,8 @@ async fn the_report_of_a_known_stream_has_the_numbers_worked_out_by_hand() {
                     Some(0.5),
                     Some(0.0),
                     Some(0.5),
-                    Some(100),
-                    Some(500),
+                    Some(90),
+                    Some(300),
                     Some(430.0 / 3.0)
                 ),
                 "start",

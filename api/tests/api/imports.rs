@@ -150,10 +150,79 @@ async fn a_refused_document_stores_only_the_failed_job_with_its_named_error() {
         (got, answer["error"]["code"].as_str()),
         (409, Some("import_not_ready"))
     );
+}
 
+/// How many import jobs are stored.
+async fn jobs(server: &Server) -> i64 {
+    sqlx::query_scalar("select count(*) from public.openapi_import")
+        .fetch_one(&server.pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_body_over_the_cap_is_refused_with_413_and_stores_no_job() {
+    let server = Server::start(Duration::from_secs(1)).await;
     let huge = format!("{SHOP}\n#{}", " ".repeat(tools::import::MAX_DOCUMENT_BYTES));
-    let job = import(&server, huge).await;
-    assert_eq!(job["error"]["code"], "document_too_large");
+    let (status, answer) = server.send(Method::POST, "/openapi/imports", huge).await;
+    assert_eq!(
+        (status, answer["error"]["code"].as_str()),
+        (413, Some("document_too_large")),
+        "{answer}"
+    );
+    assert_eq!(jobs(&server).await, 0);
+}
+
+#[tokio::test]
+async fn a_content_length_over_the_cap_is_answered_413_before_the_body_is_sent() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = Server::start(Duration::from_secs(1)).await;
+    let mut socket = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let declared = 100 * 1024 * 1024;
+    let head = format!(
+        "POST /api/openapi/imports HTTP/1.1\r\nhost: {}\r\nauthorization: Bearer {}\r\n\
+         content-type: application/yaml\r\ncontent-length: {declared}\r\n\r\nopenapi: 3.0.3\n",
+        server.addr,
+        crate::server::TOKEN
+    );
+    socket.write_all(head.as_bytes()).await.unwrap();
+    // Only the head and one line are sent: the answer comes without the other 100 MiB.
+    let mut answer = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !String::from_utf8_lossy(&answer).contains("\r\n\r\n{") {
+        let read = tokio::time::timeout(Duration::from_secs(10), socket.read(&mut chunk))
+            .await
+            .expect("answered within 10 s without the rest of the body")
+            .unwrap();
+        assert!(read > 0, "closed without an answer");
+        answer.extend_from_slice(&chunk[..read]);
+    }
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 413 "), "{answer}");
+    assert!(answer.contains("document_too_large"), "{answer}");
+    assert_eq!(jobs(&server).await, 0);
+}
+
+#[tokio::test]
+async fn an_import_without_a_body_is_a_named_400() {
+    let server = Server::start(Duration::from_secs(1)).await;
+    for body in ["", " \n"] {
+        let (status, answer) = server
+            .send(Method::POST, "/openapi/imports", body.into())
+            .await;
+        assert_eq!(
+            (status, answer["error"]["code"].as_str()),
+            (400, Some("empty_body")),
+            "{answer}"
+        );
+    }
+    assert_eq!(jobs(&server).await, 0);
+    let (_, document) = server.get("/openapi.json").await;
+    let create = &document["paths"]["/api/openapi/imports"]["post"];
+    assert_eq!(create["requestBody"]["required"], true, "{create}");
+    for status in ["400", "413"] {
+        assert!(create["responses"][status].is_object(), "{create}");
+    }
 }
 
 #[tokio::test]

@@ -50,6 +50,18 @@ async fn a_read_tool_call_is_answered_with_the_shops_data() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_number_written_as_customers_write_it_is_looked_up() {
+    let stack = Stack::start().await;
+    let (mut socket, _) = new_session(&stack).await;
+    let events = turn(&mut socket, "what is the status of my order 1002?").await;
+    let called = find(&events, "tool.called");
+    assert_eq!(called["tool"], "getOrder");
+    assert_eq!(called["params"], json!({"order_id": "ORD-1002"}));
+    let reply = find(&events, "agent.replied")["text"].as_str().unwrap();
+    assert!(reply.starts_with("Order ORD-1002 is shipped"), "{reply}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_asks_for_confirmation_and_runs_only_after_yes() {
     let stack = Stack::start().await;
     let (mut socket, _) = new_session(&stack).await;
@@ -101,10 +113,31 @@ async fn a_client_error_from_a_tool_is_not_retried() {
     assert_eq!(failed["category"], "not_retryable");
     assert_eq!(failed["attempts"], 1);
     let reply = find(&events, "agent.replied")["text"].as_str().unwrap();
-    assert!(
-        reply.starts_with("I could not look up order ORD-9999"),
-        "{reply}"
+    assert_eq!(
+        reply,
+        "I could not look up order ORD-9999: no order ORD-9999"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_write_is_answered_in_words_and_the_event_keeps_the_http_error() {
+    let stack = Stack::start().await;
+    let (mut socket, _) = new_session(&stack).await;
+    turn(&mut socket, "Please cancel ORD-1002").await;
+    let events = turn(&mut socket, "yes").await;
+    let failed = find(&events, "tool.failed");
+    assert_eq!(failed["status"], 409);
+    let error = failed["error"].as_str().unwrap();
+    assert!(
+        error.starts_with("HTTP 409: ") && error.contains("not_cancellable"),
+        "{error}"
+    );
+    let reply = find(&events, "agent.replied")["text"].as_str().unwrap();
+    assert_eq!(
+        reply,
+        "I could not cancel order ORD-1002: order ORD-1002 is shipped; only processing orders can be cancelled"
+    );
+    assert!(!reply.contains("409") && !reply.contains('{'), "{reply}");
 }
 
 /// A stand-in HTTP API whose `GET /status` answers 500 twice, then 200.

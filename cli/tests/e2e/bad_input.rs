@@ -89,6 +89,52 @@ async fn every_bad_frame_is_named_and_the_next_good_message_is_answered() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frame_over_the_transport_cap_is_closed_with_1009_after_the_earlier_answers() {
+    use futures::{SinkExt, StreamExt};
+    let stack = Stack::start().await;
+    let mut socket = stack.connect("").await;
+    next_frame(&mut socket).await;
+
+    send_json(
+        &mut socket,
+        json!({"type": "message", "content": "before the big one", "client_msg_id": "m-1"}),
+    )
+    .await;
+    // Over 4 × WS_MAX_FRAME_BYTES (64 KiB): the transport does not read it.
+    let huge = format!(
+        r#"{{"type":"message","content":"{}"}}"#,
+        "z".repeat(4 * 65_536 + 1_000)
+    );
+    socket.send(Message::Text(huge.into())).await.unwrap();
+
+    let mut acked = false;
+    let close = loop {
+        let message = tokio::time::timeout(std::time::Duration::from_secs(15), socket.next())
+            .await
+            .expect("an answer within 15 s")
+            .expect("a close frame before the connection ends")
+            .expect("a valid frame, not a dropped connection");
+        match message {
+            Message::Text(text) => {
+                let frame: serde_json::Value = serde_json::from_str(&text).unwrap();
+                acked |= frame["type"] == "ack" && frame["client_msg_id"] == "m-1";
+            }
+            Message::Close(close) => break close.expect("a close code"),
+            _ => {}
+        }
+    };
+    assert!(
+        acked,
+        "the message read before the big frame is acked first"
+    );
+    assert_eq!(u16::from(close.code), 1009);
+    assert_eq!(
+        close.reason.as_str(),
+        "message too big: the limit is 65536 bytes"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_page_from_another_origin_cannot_open_a_socket() {
     let stack = Stack::start().await;
     let mut request = stack.ws_url("").into_client_request().unwrap();

@@ -172,7 +172,7 @@ async fn a_page_on_another_origin_cannot_open_a_socket_not_even_with_a_stolen_to
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_frame_over_the_transport_cap_drops_that_connection_only_and_stores_nothing() {
+async fn a_frame_over_the_transport_cap_closes_that_connection_only_and_stores_nothing() {
     use futures::SinkExt;
 
     let stack = Stack::start().await;
@@ -188,7 +188,7 @@ async fn a_frame_over_the_transport_cap_drops_that_connection_only_and_stores_no
             .all(|f| !matches!(f, Message::Text(t) if t.contains("\"ack\""))),
         "{frames:?}"
     );
-    assert_ne!(close, Some(1000), "dropped, not closed normally");
+    assert_eq!(close, Some(1009), "closed as message too big");
 
     // The thread and the server go on: the client resumes and is answered.
     let mut resumed = stack.connect(&resume_query(&session, None)).await;

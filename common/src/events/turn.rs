@@ -110,6 +110,10 @@ pub struct ToolFailed {
     pub category: ErrorCategory,
     /// What went wrong, for operators.
     pub error: String,
+    /// Why, in words for the customer: the API's own message or a phrase for the kind of
+    /// failure, never a status code or JSON. Absent in events written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     /// The HTTP status, when the operation answered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,

@@ -110,11 +110,8 @@ async fn serve(mut socket: WebSocket, state: &IngressState, session: Session) {
     loop {
         tokio::select! {
             _ = state.shutdown.cancelled() => {
-                // Finish the messages in hand: their acks go out before the close.
-                while let Some(reply) = pending.next().await {
-                    let _ = socket.send(reply_frame(reply)).await;
-                }
-                let _ = socket.send(close(close_code::AWAY, "server shutting down")).await;
+                let away = close(close_code::AWAY, "server shutting down");
+                Box::pin(finish_and_close(&mut socket, &mut pending, away)).await;
                 return;
             }
             _ = tokio::time::sleep_until(deadline) => {
@@ -164,7 +161,28 @@ async fn serve(mut socket: WebSocket, state: &IngressState, session: Session) {
                 }
             }
             incoming = socket.recv(), if pending.len() < MAX_PENDING => {
-                let Some(Ok(incoming)) = incoming else { return };
+                let incoming = match incoming {
+                    Some(Ok(incoming)) => incoming,
+                    // Over the transport cap the frame is not read; the client hears why
+                    // instead of seeing the connection drop.
+                    Some(Err(error)) if too_big(&error) => {
+                        let reason = format!(
+                            "message too big: the limit is {} bytes",
+                            args.max_frame_bytes
+                        );
+                        let too_big = close(close_code::SIZE, reason);
+                        Box::pin(finish_and_close(&mut socket, &mut pending, too_big)).await;
+                        // The rest of the frame is unread: closing the socket now would
+                        // reset the connection, and a reset can discard the close frame
+                        // before the client reads it.
+                        tokio::select! {
+                            _ = tokio::time::sleep(CLOSE_LINGER) => {}
+                            _ = state.shutdown.cancelled() => {}
+                        }
+                        return;
+                    }
+                    _ => return,
+                };
                 deadline = tokio::time::Instant::now() + idle;
                 let reply = match incoming {
                     Message::Text(text) => {
@@ -190,6 +208,39 @@ async fn serve(mut socket: WebSocket, state: &IngressState, session: Session) {
         }
     }
 }
+
+/// Sends the answers to the frames already read (their acks go out before the close),
+/// then the close frame, each within [`SEND_TIMEOUT`].
+async fn finish_and_close(
+    socket: &mut WebSocket,
+    pending: &mut FuturesOrdered<PendingReply>,
+    close: Message,
+) {
+    while let Some(reply) = pending.next().await {
+        if !send_all(socket, vec![reply_frame(reply)]).await {
+            return;
+        }
+    }
+    send_all(socket, vec![close]).await;
+}
+
+/// Whether a read failed because the client's frame or message is over the transport
+/// cap (tungstenite's capacity error), rather than a broken connection or protocol.
+fn too_big(error: &axum::Error) -> bool {
+    use tokio_tungstenite::tungstenite::Error;
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(cause) = source {
+        if let Some(Error::Capacity(_)) = cause.downcast_ref::<Error>() {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
+}
+
+/// How long a connection closed with 1009 stays open, unread, so the client reads the
+/// close frame before the connection goes.
+const CLOSE_LINGER: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Most frames written before one flush.
 const WRITE_BATCH: usize = 64;

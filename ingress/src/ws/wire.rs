@@ -123,10 +123,10 @@ pub fn event_frame(seq: u64, event: &str) -> Utf8Bytes {
 pub const CLOSE_SLOW_CLIENT: u16 = 1013;
 
 /// A close frame with its code and reason.
-pub fn close(code: u16, reason: &'static str) -> Message {
+pub fn close(code: u16, reason: impl Into<Utf8Bytes>) -> Message {
     Message::Close(Some(CloseFrame {
         code,
-        reason: Utf8Bytes::from_static(reason),
+        reason: reason.into(),
     }))
 }
 

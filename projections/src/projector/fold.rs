@@ -102,6 +102,14 @@ impl Fold<'_> {
             }
             Payload::AgentRouted(routed) => {
                 self.turn_mut(event).agent = Some(routed.agent.clone());
+                let c = self.conversation_mut(event);
+                if c.agent.is_none() {
+                    // Its first routing: from now on the conversation counts for this
+                    // agent, moved from the no-agent row (so every sum stays the same).
+                    c.agent = Some(routed.agent.clone());
+                    self.count(at, "", |d| d.conversations -= 1);
+                    self.count(at, &routed.agent, |d| d.conversations += 1);
+                }
             }
             Payload::ToolCalled(called) => {
                 let c = self.tool_call_mut(event, &called.call_id, &called.tool);

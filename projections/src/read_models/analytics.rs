@@ -1,20 +1,25 @@
-//! `analytics_hourly`: counters per hour and agent, and the report the analytics
-//! endpoint makes of them (totals, rates, reply-latency percentiles, per agent, a time
-//! series with empty buckets filled).
+//! `analytics_hourly`: counters per hour and agent, `analytics_latency`: reply latencies
+//! under a second to the millisecond; and the report the analytics endpoint makes of them
+//! (totals, rates, reply-latency percentiles, per agent, a time series with empty buckets
+//! filled).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 use sqlx::{PgPool, Postgres, Transaction};
 use time::{Duration, OffsetDateTime};
 
 /// Upper bounds (ms) of the reply-latency histogram's buckets; a last bucket holds
-/// everything above the last bound. Percentiles are reported as the upper bound of the
-/// bucket they fall in.
+/// everything above the last bound. A percentile of a second or more is reported as the
+/// upper bound of the bucket it falls in; below a second, latencies are also counted to
+/// the millisecond ([`EXACT_BELOW_MS`]) and a percentile there is exact.
 pub const LATENCY_BUCKETS_MS: [i64; 12] = [
     25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 30_000, 60_000, 300_000,
 ];
 const BUCKETS: usize = LATENCY_BUCKETS_MS.len() + 1;
+
+/// Latencies under this many ms are kept to the millisecond (`analytics_latency`).
+pub const EXACT_BELOW_MS: i64 = 1_000;
 
 /// Which row a count goes to.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -52,6 +57,9 @@ pub struct Counts {
     pub latency_count: i64,
     #[serde(skip)]
     pub latency_sum_ms: i64,
+    /// Turns per latency (ms) under [`EXACT_BELOW_MS`].
+    #[serde(skip)]
+    pub latency_exact: BTreeMap<i64, i64>,
 }
 
 impl Counts {
@@ -73,6 +81,9 @@ impl Counts {
         }
         self.latency_count += other.latency_count;
         self.latency_sum_ms += other.latency_sum_ms;
+        for (&ms, &turns) in &other.latency_exact {
+            *self.latency_exact.entry(ms).or_default() += turns;
+        }
     }
 }
 
@@ -92,6 +103,8 @@ pub struct Delta {
     pub latency_buckets: [i32; BUCKETS],
     pub latency_count: i32,
     pub latency_sum_ms: i64,
+    /// Turns per latency (ms) under [`EXACT_BELOW_MS`], for `analytics_latency`.
+    pub latency_exact: BTreeMap<i16, i32>,
 }
 
 impl Delta {
@@ -110,6 +123,7 @@ impl Delta {
             latency_buckets: [0; BUCKETS],
             latency_count: 0,
             latency_sum_ms: 0,
+            latency_exact: BTreeMap::new(),
         }
     }
 
@@ -123,6 +137,11 @@ impl Delta {
         self.latency_buckets[bucket] += 1;
         self.latency_count += 1;
         self.latency_sum_ms = self.latency_sum_ms.saturating_add(latency);
+        if let Ok(ms) = i16::try_from(latency)
+            && i64::from(ms) < EXACT_BELOW_MS
+        {
+            *self.latency_exact.entry(ms).or_default() += 1;
+        }
     }
 }
 
@@ -190,6 +209,30 @@ pub async fn apply(tx: &mut Transaction<'_, Postgres>, deltas: &[Delta]) -> sqlx
     .bind(BUCKETS as i32)
     .execute(&mut **tx)
     .await?;
+    apply_latencies(tx, deltas).await
+}
+
+/// Adds the batch's sub-second latencies to `analytics_latency` in one statement.
+async fn apply_latencies(tx: &mut Transaction<'_, Postgres>, deltas: &[Delta]) -> sqlx::Result<()> {
+    let rows: Vec<(&Key, i16, i32)> = deltas
+        .iter()
+        .flat_map(|d| d.latency_exact.iter().map(|(&ms, &n)| (&d.key, ms, n)))
+        .collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "insert into analytics_latency (hour, agent, latency_ms, turns)
+         select * from unnest($1::timestamptz[], $2::text[], $3::smallint[], $4::int[])
+         on conflict (hour, agent, latency_ms) do update
+             set turns = analytics_latency.turns + excluded.turns",
+    )
+    .bind(rows.iter().map(|r| r.0.hour).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.0.agent.as_str()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.1).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.2).collect::<Vec<_>>())
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 
@@ -210,6 +253,9 @@ pub struct Row {
     pub latency_buckets: Vec<i32>,
     pub latency_count: i32,
     pub latency_sum_ms: i64,
+    /// Turns per latency (ms) under a second, from `analytics_latency`.
+    #[sqlx(skip)]
+    pub latency_exact: Vec<(i16, i32)>,
 }
 
 impl Row {
@@ -227,6 +273,11 @@ impl Row {
             latency_buckets: self.latency_buckets.iter().map(|&n| n.into()).collect(),
             latency_count: self.latency_count.into(),
             latency_sum_ms: self.latency_sum_ms,
+            latency_exact: self
+                .latency_exact
+                .iter()
+                .map(|&(ms, n)| (ms.into(), n.into()))
+                .collect(),
         }
     }
 }
@@ -237,7 +288,7 @@ pub async fn rows(
     from: OffsetDateTime,
     to: OffsetDateTime,
 ) -> sqlx::Result<Vec<Row>> {
-    sqlx::query_as(
+    let mut rows: Vec<Row> = sqlx::query_as(
         "select hour, agent, conversations, messages, turns, replies, resolutions, escalations,
                 failures, tool_calls, tool_errors, latency_buckets, latency_count, latency_sum_ms
          from analytics_hourly where hour >= $1 and hour < $2 order by hour, agent",
@@ -245,7 +296,27 @@ pub async fn rows(
     .bind(from)
     .bind(to)
     .fetch_all(pool)
-    .await
+    .await?;
+    let latencies: Vec<(OffsetDateTime, String, i16, i32)> = sqlx::query_as(
+        "select hour, agent, latency_ms, turns from analytics_latency
+         where hour >= $1 and hour < $2 order by hour, agent, latency_ms",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await?;
+    let index: HashMap<(OffsetDateTime, String), usize> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, row)| ((row.hour, row.agent.clone()), i))
+        .collect();
+    for (hour, agent, ms, turns) in latencies {
+        // Written in the same statement batch as its `analytics_hourly` row: it has one.
+        if let Some(&i) = index.get(&(hour, agent)) {
+            rows[i].latency_exact.push((ms, turns));
+        }
+    }
+    Ok(rows)
 }
 
 /// Totals with the rates and percentiles derived from them.
@@ -260,7 +331,8 @@ pub struct Summary {
     pub escalation_rate: Option<f64>,
     /// tool_errors / tool_calls.
     pub tool_error_rate: Option<f64>,
-    /// Reply latency, ms: the upper bound of the histogram bucket the percentile falls in.
+    /// Reply latency, ms: exact under a second; from a second on, the upper bound of the
+    /// histogram bucket the percentile falls in.
     pub reply_latency_p50_ms: Option<i64>,
     pub reply_latency_p95_ms: Option<i64>,
     pub reply_latency_mean_ms: Option<f64>,
@@ -273,34 +345,65 @@ impl Summary {
             resolution_rate: ratio(counts.resolutions, counts.conversations),
             escalation_rate: ratio(counts.escalations, counts.conversations),
             tool_error_rate: ratio(counts.tool_errors, counts.tool_calls),
-            reply_latency_p50_ms: percentile(&counts.latency_buckets, 0.50),
-            reply_latency_p95_ms: percentile(&counts.latency_buckets, 0.95),
+            reply_latency_p50_ms: percentile(&counts, 0.50),
+            reply_latency_p95_ms: percentile(&counts, 0.95),
             reply_latency_mean_ms: ratio(counts.latency_sum_ms, counts.latency_count),
             counts,
         }
     }
 }
 
-/// The upper bound of the bucket holding the `q` quantile (the last bound for the
-/// overflow bucket); None for an empty histogram.
-fn percentile(buckets: &[i64], q: f64) -> Option<i64> {
-    let total: i64 = buckets.iter().sum();
+/// The `q` quantile of the reply latencies (nearest rank: the ⌈q·n⌉-th smallest); None
+/// without latencies. Under a second it is the exact millisecond; from a second on, the
+/// upper bound of its histogram bucket (the last bound for the overflow bucket).
+fn percentile(counts: &Counts, q: f64) -> Option<i64> {
+    let values = latency_values(counts);
+    let total: i64 = values.iter().map(|&(_, n)| n).sum();
     if total == 0 {
         return None;
     }
     let rank = (q * total as f64).ceil().max(1.0) as i64;
     let mut seen = 0;
-    for (i, n) in buckets.iter().enumerate() {
+    for (value, n) in values {
         seen += n;
         if seen >= rank {
-            return Some(
-                *LATENCY_BUCKETS_MS
-                    .get(i)
-                    .unwrap_or(&LATENCY_BUCKETS_MS[LATENCY_BUCKETS_MS.len() - 1]),
-            );
+            return Some(value);
         }
     }
     LATENCY_BUCKETS_MS.last().copied()
+}
+
+/// The latencies as (value in ms, turns), ascending: the exact ones under a second, and
+/// each bucket's count at its upper bound. A sub-second bucket holds only what the exact
+/// counts do not explain (rows written before `analytics_latency` existed, until a rebuild).
+fn latency_values(counts: &Counts) -> Vec<(i64, i64)> {
+    let mut values: Vec<(i64, i64)> = counts
+        .latency_exact
+        .iter()
+        .map(|(&ms, &n)| (ms, n))
+        .collect();
+    let mut lower = -1;
+    for (i, &n) in counts.latency_buckets.iter().enumerate() {
+        let bound = LATENCY_BUCKETS_MS
+            .get(i)
+            .copied()
+            .unwrap_or(LATENCY_BUCKETS_MS[LATENCY_BUCKETS_MS.len() - 1]);
+        let explained: i64 = if bound <= EXACT_BELOW_MS {
+            counts
+                .latency_exact
+                .range(lower + 1..=bound)
+                .map(|(_, n)| n)
+                .sum()
+        } else {
+            0
+        };
+        if n > explained {
+            values.push((bound, n - explained));
+        }
+        lower = bound;
+    }
+    values.sort_unstable();
+    values
 }
 
 /// One agent's line.
@@ -386,5 +489,63 @@ pub fn report(rows: &[Row], from: OffsetDateTime, to: OffsetDateTime, day_bucket
                 summary: Summary::of(counts),
             })
             .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Counts of these latencies, as the fold would store them.
+    fn counts_of(latencies: &[u64]) -> Counts {
+        let mut delta = Delta::new(Key {
+            hour: time::macros::datetime!(2026-11-25 10:00 UTC),
+            agent: "orders".into(),
+        });
+        for &latency in latencies {
+            delta.observe_latency(latency);
+        }
+        let mut counts = Counts::default();
+        counts.add(&Counts {
+            latency_buckets: delta.latency_buckets.iter().map(|&n| n.into()).collect(),
+            latency_count: delta.latency_count.into(),
+            latency_sum_ms: delta.latency_sum_ms,
+            latency_exact: delta
+                .latency_exact
+                .iter()
+                .map(|(&ms, &n)| (ms.into(), n.into()))
+                .collect(),
+            ..Counts::default()
+        });
+        counts
+    }
+
+    #[test]
+    fn percentiles_under_a_second_are_exact_to_the_millisecond() {
+        // Ten fast replies all in the first bucket (≤ 25 ms): the bucket bound said 25
+        // for both; the nearest ranks are the 5th (p50) and the 10th (p95).
+        let counts = counts_of(&[3, 4, 4, 6, 7, 9, 11, 12, 18, 23]);
+        assert_eq!(percentile(&counts, 0.50), Some(7));
+        assert_eq!(percentile(&counts, 0.95), Some(23));
+    }
+
+    #[test]
+    fn percentiles_from_a_second_on_are_the_bucket_bound() {
+        let counts = counts_of(&[120, 999, 1_000, 3_000]);
+        assert_eq!(percentile(&counts, 0.25), Some(120));
+        assert_eq!(percentile(&counts, 0.50), Some(999));
+        assert_eq!(percentile(&counts, 0.75), Some(1_000));
+        assert_eq!(percentile(&counts, 0.95), Some(5_000));
+    }
+
+    #[test]
+    fn buckets_without_exact_latencies_count_at_their_bound() {
+        // A row written before `analytics_latency` existed: only the histogram.
+        let mut counts = counts_of(&[10, 30, 40]);
+        counts.latency_exact.remove(&30);
+        counts.latency_exact.remove(&40);
+        assert_eq!(latency_values(&counts), [(10, 1), (50, 2)]);
+        assert_eq!(percentile(&counts, 0.50), Some(50));
+        assert_eq!(percentile(&Counts::default(), 0.5), None);
     }
 }

@@ -8,12 +8,13 @@ use sqlx::PgPool;
 /// Every table of the projection with the order that makes its rows comparable. The
 /// checkpoint (`projection_checkpoint`) is left out: two copies are compared once both
 /// have applied the same events.
-pub const TABLES: [(&str, &str); 6] = [
+pub const TABLES: [(&str, &str); 7] = [
     ("conversation", "thread_id"),
     ("turn", "turn_id"),
     ("tool_call", "turn_id, call_id"),
     ("replay_step", "seq"),
     ("analytics_hourly", "hour, agent"),
+    ("analytics_latency", "hour, agent, latency_ms"),
     ("handoff", "thread_id"),
 ];
 

@@ -18,6 +18,7 @@ import type {
   LoginResponse,
   Operator,
   OperationEdit,
+  Published,
   Redriven,
   Replay,
 } from './types';
@@ -201,8 +202,8 @@ export function editOperation(id: string, operationId: string, edit: OperationEd
 }
 
 /** Publishes the enabled, reviewed operations as the agents' tools. The answer's shape is read loosely. */
-export function publishImport(id: string): Promise<unknown> {
-  return apiFetch<unknown>(`/openapi/imports/${encodeURIComponent(id)}/publish`, { method: 'POST' });
+export function publishImport(id: string): Promise<Published> {
+  return apiFetch<Published>(`/openapi/imports/${encodeURIComponent(id)}/publish`, { method: 'POST' });
 }
 
 // ---- Operators and the desk ----

@@ -224,7 +224,8 @@ export interface components {
       reply_latency_mean_ms?: number | null;
       /**
        * Format: int64
-       * @description Reply latency, ms: the upper bound of the histogram bucket the percentile falls in.
+       * @description Reply latency, ms: exact under a second; from a second on, the upper bound of the
+       * histogram bucket the percentile falls in.
        */
       reply_latency_p50_ms?: number | null;
       /** Format: int64 */
@@ -1466,7 +1467,7 @@ export interface operations {
    * `{"url": "https://…"}`. Answers 202 at once; the job runs in the background.
    */
   create: {
-    /** @description The document (JSON or YAML), or `{"url": "https://…"}` */
+    /** @description The document (JSON or YAML), or `{"url": "https://…"}`. Required: an empty body is refused */
     requestBody: {
       content: {
         "application/yaml": string;
@@ -1479,8 +1480,20 @@ export interface operations {
           "application/json": components["schemas"]["Accepted"];
         };
       };
+      /** @description `empty_body`: no document and no URL */
+      400: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
       /** @description No or wrong bearer token */
       401: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description `document_too_large`: the body is over 4 MiB (said by `Content-Length` before it is read, or found while reading it); no job is stored */
+      413: {
         content: {
           "application/json": components["schemas"]["ErrorBody"];
         };

@@ -230,3 +230,7 @@ export interface DeskEvent {
 export interface Accepted {
   seq: number;
 }
+
+/** The answer to `POST /api/openapi/imports/{id}/publish`: the published tool set's version (its NATS KV
+ * revision) and how many operations became tools. */
+export type Published = Schemas['Published'];

@@ -39,7 +39,10 @@ pub enum CallOutcome {
     /// The operation failed (after its retries).
     Failed {
         category: ErrorCategory,
+        /// What went wrong, for operators (`HTTP 409: <the body>`).
         error: String,
+        /// Why, in words the customer may read (the API's message or a phrase).
+        reason: String,
         status: Option<u16>,
     },
     /// The turn did not run it (not one of the agent's tools, invalid arguments).

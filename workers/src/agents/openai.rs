@@ -217,11 +217,15 @@ fn call_messages(id: &str, call: &CallRecord) -> [Value; 2] {
     let arguments = call.params.to_string();
     let outcome = match &call.outcome {
         CallOutcome::Succeeded { status, result } => json!({"status": status, "result": result}),
+        // `reason` is what the customer may be told; `error` is for the model's judgement.
         CallOutcome::Failed {
             category,
             error,
+            reason,
             status,
-        } => json!({"error": error, "category": category.as_str(), "status": status}),
+        } => {
+            json!({"error": error, "reason": reason, "category": category.as_str(), "status": status})
+        }
         CallOutcome::Refused { reason } => json!({"refused": reason}),
     };
     [
@@ -432,7 +436,7 @@ mod tests {
     }
 
     #[test]
-    fn a_failed_call_is_sent_back_as_error_category_and_status() {
+    fn a_failed_call_is_sent_back_as_error_reason_category_and_status() {
         let agent = agent();
         let calls = [CallRecord {
             tool: "getOrder".into(),
@@ -440,6 +444,7 @@ mod tests {
             outcome: CallOutcome::Failed {
                 category: ErrorCategory::NotRetryable,
                 error: "not found".into(),
+                reason: "it was not found".into(),
                 status: Some(404),
             },
         }];
@@ -456,7 +461,7 @@ mod tests {
             serde_json::from_str(tool_message["content"].as_str().unwrap()).unwrap();
         assert_eq!(
             content,
-            json!({"error": "not found", "category": "not_retryable", "status": 404})
+            json!({"error": "not found", "reason": "it was not found", "category": "not_retryable", "status": 404})
         );
     }
 

@@ -54,17 +54,17 @@ impl RuleEngine {
             return Step::Reply(render(&intent.reply, &json!({ "message": message })));
         };
         let mut params = Map::new();
-        for (name, pattern) in &intent.params {
-            let Some(found) = pattern
-                .captures(message)
-                .and_then(|c| c.get(1).or(c.get(0)))
-            else {
+        for param in &intent.params {
+            let Some(found) = param.find(message) else {
                 let reply = intent.missing_reply.clone().unwrap_or_else(|| {
-                    format!("I need the {} to help with that.", name.replace('_', " "))
+                    format!(
+                        "I need the {} to help with that.",
+                        param.name.replace('_', " ")
+                    )
                 });
                 return Step::Reply(reply);
             };
-            params.insert(name.clone(), Value::String(found.as_str().to_uppercase()));
+            params.insert(param.name.clone(), Value::String(found));
         }
         Step::CallTool {
             tool: tool.clone(),
@@ -89,13 +89,19 @@ fn answer(intent: Option<&Intent>, call: &CallRecord) -> String {
                 None => format!("Done: {} answered.", call.tool),
             }
         }
-        CallOutcome::Failed { error, .. } | CallOutcome::Refused { reason: error } => {
-            context["error"] = Value::String(error.clone());
-            match intent.and_then(|i| i.error_reply.as_ref()) {
-                Some(template) => render(template, &context),
-                None => format!("Sorry, that did not work: {error}"),
-            }
-        }
+        // The customer reads the reason in words; the technical error stays in `tool.failed`.
+        CallOutcome::Failed { reason, .. } => failed(intent, context, reason),
+        CallOutcome::Refused { .. } => failed(intent, context, tools::reason::REFUSED),
+    }
+}
+
+/// The reply after a failed or refused call: the intent's `error_reply` with `{error}`
+/// the reason in words.
+fn failed(intent: Option<&Intent>, mut context: Value, reason: &str) -> String {
+    context["error"] = Value::String(reason.to_owned());
+    match intent.and_then(|i| i.error_reply.as_ref()) {
+        Some(template) => render(template, &context),
+        None => format!("Sorry, that did not work: {reason}"),
     }
 }
 
@@ -153,6 +159,36 @@ mod tests {
     }
 
     #[test]
+    fn an_order_is_found_as_customers_write_it() {
+        let engine = engine();
+        for message in [
+            "what is the status of my order 1001?",
+            "where is #1001",
+            "where is ord-1001",
+            "ORD-1001 please",
+            "order #1001",
+            "my order number 1001 is late",
+            "order no. 1001",
+        ] {
+            assert_eq!(
+                engine.decide("orders", message, &[]),
+                Step::CallTool {
+                    tool: "getOrder".into(),
+                    params: json!({"order_id": "ORD-1001"})
+                },
+                "{message}"
+            );
+        }
+        assert_eq!(
+            engine.decide("billing", "refund order 1003 please", &[]),
+            Step::CallTool {
+                tool: "refundOrder".into(),
+                params: json!({"order_id": "ORD-1003"})
+            }
+        );
+    }
+
+    #[test]
     fn an_order_question_without_a_number_asks_for_it() {
         let Step::Reply(text) = engine().decide("orders", "where is my order?", &[]) else {
             panic!()
@@ -184,7 +220,8 @@ mod tests {
             params: json!({"order_id": "ORD-1002"}),
             outcome: CallOutcome::Failed {
                 category: ErrorCategory::NotRetryable,
-                error: "order already shipped".into(),
+                error: r#"HTTP 409: {"error":{"code":"not_cancellable","message":"order already shipped"}}"#.into(),
+                reason: "order already shipped".into(),
                 status: Some(409),
             },
         };
@@ -194,6 +231,24 @@ mod tests {
         assert_eq!(
             text,
             "I could not cancel order ORD-1002: order already shipped"
+        );
+    }
+
+    #[test]
+    fn a_refused_call_is_answered_without_the_technical_reason() {
+        let call = CallRecord {
+            tool: "cancelOrder".into(),
+            params: json!({"order_id": "ORD-1002"}),
+            outcome: CallOutcome::Refused {
+                reason: "cancelOrder is not one of agent billing's tools".into(),
+            },
+        };
+        let Step::Reply(text) = engine().decide("orders", "yes", &[call]) else {
+            panic!()
+        };
+        assert_eq!(
+            text,
+            "I could not cancel order ORD-1002: that is not something I can do here"
         );
     }
 

@@ -498,6 +498,11 @@ async fn get_order_and_cancel_order_work_against_the_shop() {
         "{}",
         error.message
     );
+    // The customer is told the shop's own words, not the status or the JSON.
+    assert_eq!(
+        error.reason(),
+        "order ORD-1001 is cancelled; only processing orders can be cancelled"
+    );
 }
 
 // The agents config's `openapi:` document may be OpenAPI 3.1.

@@ -266,6 +266,7 @@ fn tool_calls_become_rows_and_count_for_the_turns_agent() {
                 tool: "refundOrder".into(),
                 category: ErrorCategory::NotRetryable,
                 error: "not one of agent orders's tools".into(),
+                reason: None,
                 status: None,
                 latency_ms: 0,
                 attempts: 0,
@@ -370,20 +371,50 @@ fn analytics_count_per_hour_and_agent() {
         (2, 3, 3, 3, 1, 1)
     );
     assert_eq!((t.latency_count, t.latency_sum_ms), (3, 4_440));
+    // Each conversation moved from the no-agent row to the agent it was first routed to.
     let unattributed = e.analytics.iter().find(|d| d.key.agent.is_empty()).unwrap();
-    assert_eq!((unattributed.conversations, unattributed.messages), (2, 3));
+    assert_eq!((unattributed.conversations, unattributed.messages), (0, 3));
     // The resolution counts for the conversation's latest agent.
     let orders = e
         .analytics
         .iter()
         .find(|d| d.key.agent == "orders")
         .unwrap();
-    assert_eq!((orders.turns, orders.resolutions), (2, 1));
+    assert_eq!(
+        (orders.conversations, orders.turns, orders.resolutions),
+        (1, 2, 1)
+    );
+    let billing = e
+        .analytics
+        .iter()
+        .find(|d| d.key.agent == "billing")
+        .unwrap();
+    assert_eq!((billing.conversations, billing.escalations), (1, 1));
+    // Latencies under a second are kept to the millisecond as well.
+    assert_eq!(
+        orders.latency_exact.iter().collect::<Vec<_>>(),
+        [(&40, &1), (&400, &1)]
+    );
+    assert!(billing.latency_exact.is_empty(), "4000 ms is only bucketed");
     assert!(
         e.analytics
             .iter()
             .all(|d| d.key.hour == datetime!(2026-11-25 10:00 UTC))
     );
+}
+
+#[test]
+fn a_conversation_counts_once_for_the_agent_it_was_first_routed_to() {
+    // Routed in an earlier batch (the table knows its agent): not counted again.
+    let mut s = Script::new();
+    s.answered("a", 1, "orders", 40);
+    let context = Context {
+        conversations: [("a".into(), ("open".into(), Some("orders".into())))].into(),
+        turn_agents: HashMap::new(),
+    };
+    let e = s.fold(&context);
+    assert_eq!(totals(&e).conversations, 0);
+    assert!(e.analytics.iter().all(|d| d.conversations == 0));
 }
 
 #[test]

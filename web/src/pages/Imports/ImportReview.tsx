@@ -270,7 +270,7 @@ function ReadyImport({ job, setJob }: { job: ImportJob; setJob: (update: (job: I
             setPublished(null);
             publish.run(
               () => publishImport(job.id).catch((caught: unknown) => Promise.reject(publishError(caught))),
-              (answer) => setPublished(publishedText(answer, enabledCount)),
+              (answer) => setPublished(publishedText(answer)),
             );
           }}
         >

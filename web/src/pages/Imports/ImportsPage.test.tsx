@@ -253,7 +253,7 @@ describe('OpenAPI imports page', () => {
   });
 
   it('publishes after the confirmation and shows the result', async () => {
-    const fetchMock = mockFetch({ body: job() }, { body: { published: 3 } });
+    const fetchMock = mockFetch({ body: job() }, { body: { version: 7, operations: 3 } });
     renderAt(`/imports/${ID}`);
     fireEvent.click(await screen.findByRole('button', { name: 'Publish' }));
 
@@ -264,16 +264,21 @@ describe('OpenAPI imports page', () => {
     expect(requestMethod(fetchMock, 1)).toBe('POST');
     expect(requestedUrl(fetchMock, 1).pathname).toBe(`/api/openapi/imports/${ID}/publish`);
     expect(screen.queryByRole('dialog')).toBeNull();
-    expect(await screen.findByText("Published 3 operations as the agents' tools.")).toBeTruthy();
+    expect(await screen.findByText("Published 3 operations as the agents' tools (version 7).")).toBeTruthy();
   });
 
-  it('says in plain words when the server cannot publish yet (404)', async () => {
-    mockFetch({ body: job() }, { status: 404, body: { error: { code: 'not_found', message: 'no such path' } } });
+  it('says in plain words which operation kept the publish from happening', async () => {
+    const message = 'operation cancelOrder is enabled for agent "shipping", which the agents config does not have';
+    mockFetch({ body: job() }, { status: 400, body: { error: { code: 'unknown_agent', message } } });
     renderAt(`/imports/${ID}`);
     fireEvent.click(await screen.findByRole('button', { name: 'Publish' }));
     fireEvent.click(within(screen.getByRole('dialog')).getByRole('button', { name: 'Publish' }));
     await flush();
-    expect((await screen.findByRole('alert')).textContent).toContain('Publishing is not available on this server yet');
+    const alert = (await screen.findByRole('alert')).textContent ?? '';
+    expect(alert).toContain('Nothing was published; your review is kept.');
+    expect(alert).toContain('has no agent, or one the agents config does not have');
+    expect(alert).toContain(message);
+    expect(alert).not.toContain('not available on this server');
   });
 
   it('does nothing when the publish is cancelled', async () => {

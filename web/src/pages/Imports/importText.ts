@@ -1,4 +1,5 @@
 import { ApiError } from '../../api/client';
+import type { Published } from '../../api/types';
 
 /** The import refusals of docs/openapi-import.md in plain words (the server's message says where). */
 const IMPORT_ERRORS: Record<string, string> = {
@@ -33,14 +34,18 @@ export function actionError(what: string, caught: unknown): Error {
   return new Error(`${what}: ${caught instanceof Error ? caught.message : 'something went wrong'}.`);
 }
 
-/**
- * Publishing's error in plain words. A 404 `not_found` is the router's answer for a path it does not
- * serve: the server does not publish imports yet (as opposed to `import_not_found`, an unknown import).
- */
+/** The publish refusals of docs/openapi-import.md in plain words (the server's message names the operation). */
+const PUBLISH_ERRORS: Record<string, string> = {
+  unknown_agent: 'An enabled operation has no agent, or one the agents config does not have',
+  import_not_ready: 'This import is not ready: only a ready import can be published',
+  import_not_found: 'This import no longer exists',
+};
+
+/** Publishing's error in plain words, with the server's message (it says which operation). */
 export function publishError(caught: unknown): Error {
-  if (caught instanceof ApiError && caught.status === 404 && caught.code === 'not_found') {
+  if (caught instanceof ApiError && Object.hasOwn(PUBLISH_ERRORS, caught.code)) {
     return new Error(
-      'Publishing is not available on this server yet (it answered 404, not found). Nothing was published; your review is kept.',
+      `Nothing was published; your review is kept. ${PUBLISH_ERRORS[caught.code]}: ${caught.message}.`,
     );
   }
   return actionError('Publishing failed, nothing was published', caught);
@@ -50,24 +55,9 @@ function plural(n: number, one: string, many: string): string {
   return `${n} ${n === 1 ? one : many}`;
 }
 
-/** What a publish did, from its answer (read loosely: a count or a list of tools), else the enabled count. */
-export function publishedText(answer: unknown, enabled: number): string {
-  let count = enabled;
-  if (typeof answer === 'object' && answer !== null) {
-    const fields = answer as Record<string, unknown>;
-    for (const key of ['published', 'count', 'tools', 'operations']) {
-      const value = fields[key];
-      if (typeof value === 'number') {
-        count = value;
-        break;
-      }
-      if (Array.isArray(value)) {
-        count = value.length;
-        break;
-      }
-    }
-  }
-  return `Published ${plural(count, 'operation', 'operations')} as the agents' tools.`;
+/** What a publish did: how many operations went out, and the version of the published set. */
+export function publishedText(answer: Published): string {
+  return `Published ${plural(answer.operations, 'operation', 'operations')} as the agents' tools (version ${answer.version}).`;
 }
 
 export { plural };
