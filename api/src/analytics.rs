@@ -13,6 +13,7 @@ use crate::consistency::{self, MinSeq};
 use crate::error::ErrorBody;
 use crate::{ApiState, Routes, error::ApiError};
 use projections::read_models::analytics::{self, Report};
+use projections::read_models::desk;
 
 /// The longest window `from`/`to` may span.
 const MAX_SPAN: Duration = Duration::days(90);
@@ -174,12 +175,9 @@ pub async fn report(
     let window = parse_window(&query, OffsetDateTime::now_utc())?;
     consistency::read_after(&state, &query).await?;
     let rows = analytics::rows(&state.pool, window.from, window.to).await?;
-    Ok(Json(analytics::report(
-        &rows,
-        window.from,
-        window.to,
-        window.day_buckets,
-    )))
+    let mut report = analytics::report(&rows, window.from, window.to, window.day_buckets);
+    report.desk = desk::report(&state.pool, window.from, window.to).await?;
+    Ok(Json(report))
 }
 
 #[cfg(test)]

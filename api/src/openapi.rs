@@ -84,6 +84,8 @@ pub const BEARER: &str = "bearer";
         read_models::handoff::InboxItem,
         read_models::handoff::Assignee,
         read_models::handoff::Counts,
+        read_models::desk::DeskSummary,
+        read_models::desk::OperatorSummary,
     )),
     modifiers(&BearerScheme),
     tags(

@@ -4,7 +4,8 @@
 //! - I1 every acknowledged message is in the stream exactly once, at the `seq` its ack
 //!   named; an unknown one at most once; a refused one not at all;
 //! - I2 every stored user message has exactly one terminal outcome: `turn.completed` with
-//!   one `agent.replied`, or `turn.failed` with one dead letter;
+//!   one `agent.replied`, `turn.failed` with one dead letter, or `turn.held` and nothing else
+//!   (a person has the conversation: it escalated, e.g. after failed tool calls);
 //! - I3 no turn event refers to a missing message;
 //! - I4 per conversation, events are in order: a turn's events come after its message,
 //!   and a thread's turns one after the other;
@@ -263,20 +264,22 @@ pub async fn check(
                 .filter(|(_, e)| e.payload.kind() == kind)
                 .count()
         };
-        let (completed, failed, replies) = (
+        let (completed, failed, replies, held) = (
             count("turn.completed"),
             count("turn.failed"),
             count("agent.replied"),
+            count("turn.held"),
         );
         let letters = letters_by_source.get(&seq).copied().unwrap_or(0);
-        let ok = (completed == 1 && failed == 0 && replies == 1)
-            || (failed == 1 && completed == 0 && letters == 1)
+        let ok = (completed == 1 && failed == 0 && replies == 1 && held == 0)
+            || (failed == 1 && completed == 0 && letters == 1 && held == 0)
+            || (held == 1 && completed + failed + replies == 0 && events.len() == 1)
             // A full store may refuse a turn's last events: unfinished, not yet answered twice.
             || (!expect.every_message_answered && completed + failed == 0 && replies <= 1);
         if !ok {
             violations.push(format!(
                 "I2: message at seq {seq} ({}) has {completed} turn.completed, {failed} turn.failed, \
-                 {replies} agent.replied, {letters} dead letters",
+                 {held} turn.held, {replies} agent.replied, {letters} dead letters",
                 message.thread_id
             ));
         }

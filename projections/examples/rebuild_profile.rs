@@ -190,6 +190,7 @@ async fn phases(database: &DatabaseArgs, batch: usize) -> anyhow::Result<()> {
         turns.sort_unstable();
         turns.dedup();
         let context = fold::Context {
+            waits: Default::default(),
             conversations: conversation::known(&mut tx, &threads)
                 .await?
                 .into_iter()

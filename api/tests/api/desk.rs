@@ -503,3 +503,90 @@ async fn the_inbox_lists_escalated_and_held_conversations_oldest_first_with_coun
         .await;
     assert_eq!((status, code(&body)), (400, "invalid_view"));
 }
+
+#[tokio::test]
+async fn analytics_show_the_handoffs_the_wait_to_the_first_human_reply_and_each_operator() {
+    use common::events::{
+        ConversationAssigned, ConversationEscalated, ConversationResolved, EscalationReason,
+        OperatorRef, OperatorReplied,
+    };
+    let desk = Desk::start().await;
+    let anna = OperatorRef {
+        operator_id: Uuid::from_u128(1),
+        name: "Anna".into(),
+    };
+    let at = OffsetDateTime::now_utc() - time::Duration::hours(1);
+    let mut events = Vec::new();
+    // Two waits: 30 s and 90 s to the first reply; Anna takes both, answers three times and
+    // resolves one.
+    for (n, wait) in [30, 90].into_iter().enumerate() {
+        let thread = ThreadId::parse(&format!("t-a{n}")).unwrap();
+        let turn = || TurnId::from_uuid(Uuid::new_v4());
+        let start = at + time::Duration::minutes(10 * n as i64);
+        events.push(event(
+            &thread,
+            turn(),
+            start,
+            MessageReceived {
+                content: "a person please".into(),
+                client_msg_id: None,
+                backdated_ms: None,
+            },
+        ));
+        events.push(event(
+            &thread,
+            turn(),
+            start,
+            ConversationEscalated {
+                reason: EscalationReason::UserRequest,
+                detail: String::new(),
+                agent: "general".into(),
+            },
+        ));
+        events.push(event(
+            &thread,
+            turn(),
+            start + time::Duration::seconds(5),
+            ConversationAssigned {
+                operator: anna.clone(),
+                assigned_by: None,
+            },
+        ));
+        for extra in 0..(2 - n) {
+            events.push(event(
+                &thread,
+                turn(),
+                start + time::Duration::seconds(wait + extra as i64),
+                OperatorReplied {
+                    text: "hello".into(),
+                    operator: anna.clone(),
+                    client_msg_id: None,
+                },
+            ));
+        }
+    }
+    events.push(event(
+        &ThreadId::parse("t-a0").unwrap(),
+        TurnId::from_uuid(Uuid::new_v4()),
+        at + time::Duration::minutes(5),
+        ConversationResolved {
+            resolved_by: "operator".into(),
+            operator: Some(anna.clone()),
+            note: None,
+        },
+    ));
+    let seqs = desk.server.store(&events).await;
+    desk.server.apply(seqs[0], &events).await;
+    let (status, report) = desk.server.get("/analytics?range=24h").await;
+    assert_eq!(status, 200, "{report}");
+    let desk_report = &report["desk"];
+    assert_eq!(desk_report["handoffs"], 2);
+    assert_eq!(desk_report["first_replies"], 2);
+    // Nearest rank of {30, 90}: p50 is the 1st, p95 the 2nd.
+    assert_eq!(desk_report["first_reply_p50_s"], 30);
+    assert_eq!(desk_report["first_reply_p95_s"], 90);
+    assert_eq!(
+        desk_report["operators"],
+        json!([{"id": Uuid::from_u128(1), "name": "Anna", "taken": 2, "replies": 3, "resolved": 1}])
+    );
+}

@@ -44,6 +44,15 @@ async fn call(stack: &Stack, token: &str, path: &str, body: Option<Value>) -> (u
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
+/// Waits until the read models know the conversation: the desk acts on those (404 before).
+async fn known(stack: &Stack, thread: &str) {
+    stack
+        .get_until(&format!("/api/conversations/{thread}"), |c| {
+            c["thread_id"] == thread
+        })
+        .await;
+}
+
 fn kinds(events: &[Value]) -> Vec<&str> {
     events.iter().map(|e| e["kind"].as_str().unwrap()).collect()
 }
@@ -73,6 +82,7 @@ async fn a_person_takes_over_answers_live_and_hands_back_to_the_agents() {
     assert_eq!(kinds(&held), ["message.received", "turn.held"], "{held:?}");
     assert_eq!(held[1]["reason"], "escalated");
 
+    known(&stack, &thread).await;
     let (status, body) = call(
         &stack,
         &anna,
@@ -174,6 +184,7 @@ async fn every_message_is_closed_exactly_once_while_the_take_over_and_release_ar
     let session = next_frame(&mut customer).await;
     let thread = session["thread_id"].as_str().unwrap().to_owned();
     turn(&mut customer, "Hello").await;
+    known(&stack, &thread).await;
 
     // Messages and switches at once: 3 rounds of take-over and release, 8 messages each.
     let assign_path = format!("/conversations/{thread}/assign");
@@ -298,6 +309,7 @@ async fn a_rebuild_with_the_desks_events_equals_the_live_read_models() {
     let thread = session["thread_id"].as_str().unwrap().to_owned();
     turn(&mut customer, "I want to talk to a human").await;
     turn(&mut customer, "Still there?").await;
+    known(&stack, &thread).await;
     call(
         &stack,
         &anna,

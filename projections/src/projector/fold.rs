@@ -17,13 +17,13 @@
 
 use std::collections::HashMap;
 
-use common::events::{Envelope, Payload, TurnOutcome};
+use common::events::{Envelope, OperatorRef, Payload, TurnOutcome};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::read_models::analytics::{self, Key};
 use crate::read_models::conversation::{self, PREVIEW_CHARS};
-use crate::read_models::{handoff, tool_call, turn};
+use crate::read_models::{desk, handoff, tool_call, turn};
 
 /// What the tables say about the batch's conversations and turns before it.
 #[derive(Debug, Clone, Default)]
@@ -32,6 +32,9 @@ pub struct Context {
     pub conversations: HashMap<String, (String, Option<String>)>,
     /// Agent of each turn that already has a row (None: not routed).
     pub turn_agents: HashMap<Uuid, Option<String>>,
+    /// The running wait of each conversation that has a `handoff` row: since when, and its
+    /// first human reply (read only for a batch with an operator's reply).
+    pub waits: HashMap<String, (Option<OffsetDateTime>, Option<OffsetDateTime>)>,
 }
 
 /// Every row a batch changes.
@@ -42,6 +45,7 @@ pub struct Effects {
     pub tool_calls: Vec<tool_call::Delta>,
     pub analytics: Vec<analytics::Delta>,
     pub handoffs: Vec<handoff::Delta>,
+    pub desk: desk::Delta,
 }
 
 /// Folds new events into the deltas of every read model.
@@ -222,6 +226,13 @@ impl Fold<'_> {
                     let agent = c.agent.clone().unwrap_or_default();
                     self.count(at, &agent, |d| d.resolutions += 1);
                 }
+                if let Payload::ConversationResolved(common::events::ConversationResolved {
+                    operator: Some(operator),
+                    ..
+                }) = &event.payload
+                {
+                    self.operator(at, operator).resolutions += 1;
+                }
                 let h = self.handoff_mut(seq, event);
                 h.state = Some("resolved");
                 h.assignee = None;
@@ -230,6 +241,7 @@ impl Fold<'_> {
                 h.first_human_reply_at = None;
             }
             Payload::ConversationAssigned(assigned) => {
+                self.operator(at, &assigned.operator).assignments += 1;
                 self.conversation_mut(event).status = "assigned".into();
                 let h = self.handoff_mut(seq, event);
                 // A take-over right after a release in this batch begins a new wait.
@@ -248,10 +260,38 @@ impl Fold<'_> {
                 h.assignments += 1;
             }
             Payload::OperatorReplied(replied) => {
+                self.operator(at, &replied.operator).replies += 1;
                 let c = self.conversation_mut(event);
                 c.preview = Some(cut(&replied.text));
+                let (known_since, known_reply) = self
+                    .context
+                    .waits
+                    .get(event.thread_id.as_str())
+                    .copied()
+                    .unwrap_or_default();
                 let h = self.handoff_mut(seq, event);
+                // The wait the row will hold: this batch's when it began one, else the
+                // table's (the apply coalesces the same way).
+                let (since, replied_before) = if h.wait_seq.is_some() {
+                    (h.waiting_since, h.first_human_reply_at)
+                } else {
+                    (
+                        known_since.or(h.waiting_since),
+                        known_reply.or(h.first_human_reply_at),
+                    )
+                };
                 h.first_human_reply_at.get_or_insert(at);
+                if replied_before.is_none()
+                    && let Some(since) = since
+                {
+                    let wait_s = (at - since).whole_seconds().max(0);
+                    *self
+                        .effects
+                        .desk
+                        .first_replies
+                        .entry((analytics::hour_of(at), wait_s))
+                        .or_default() += 1;
+                }
             }
             Payload::NoteAdded(_) => {}
             Payload::ConversationReleased(_) => {
@@ -329,6 +369,18 @@ impl Fold<'_> {
         let h = &mut self.effects.handoffs[slot];
         h.last_seq = seq as i64;
         h
+    }
+
+    /// The desk counters of an operator in the hour of `at`.
+    fn operator(&mut self, at: OffsetDateTime, operator: &OperatorRef) -> &mut desk::OperatorDelta {
+        let line = self
+            .effects
+            .desk
+            .operators
+            .entry((analytics::hour_of(at), operator.operator_id))
+            .or_default();
+        line.name.clone_from(&operator.name);
+        line
     }
 
     fn conversation_mut(&mut self, event: &Envelope) -> &mut conversation::Delta {

@@ -25,7 +25,7 @@ pub mod trace;
 
 use crate::metrics::METRICS;
 use crate::read_models::{
-    analytics, checkpoint, conversation, handoff, replay_step, tool_call, turn,
+    analytics, checkpoint, conversation, desk, handoff, replay_step, tool_call, turn,
 };
 use leader::Leadership;
 
@@ -152,6 +152,7 @@ async fn apply_folded(
     turn::apply(tx, &effects.turns).await?;
     tool_call::apply(tx, &effects.tool_calls).await?;
     handoff::apply(tx, &effects.handoffs).await?;
+    desk::apply(tx, &effects.desk).await?;
     analytics::apply(tx, &effects.analytics).await
 }
 
@@ -208,6 +209,15 @@ async fn context(
             .map(|(thread, status, agent)| (thread, (status, agent)))
             .collect(),
         turn_agents: turn::agents(tx, &turns).await?.into_iter().collect(),
+        // Only an operator's reply needs the running wait: the agents' batches skip the read.
+        waits: if events
+            .iter()
+            .any(|(_, e)| matches!(e.payload, common::events::Payload::OperatorReplied(_)))
+        {
+            handoff::waits(tx, &threads).await?.into_iter().collect()
+        } else {
+            Default::default()
+        },
     })
 }
 

@@ -440,6 +440,8 @@ pub struct Report {
     pub agents: Vec<AgentSummary>,
     /// Every bucket from `from` to `to`, empty ones included.
     pub series: Vec<Point>,
+    /// What people did at the desk in the range (`desk_hourly`, `desk_first_reply`).
+    pub desk: super::desk::DeskSummary,
 }
 
 /// Sums rows of `[from, to)` into a report with buckets of `bucket` length (an hour or
@@ -489,6 +491,8 @@ pub fn report(rows: &[Row], from: OffsetDateTime, to: OffsetDateTime, day_bucket
                 summary: Summary::of(counts),
             })
             .collect(),
+        // Filled from the desk's tables by the caller (`desk::report`).
+        desk: super::desk::DeskSummary::default(),
     }
 }
 

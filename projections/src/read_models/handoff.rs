@@ -122,6 +122,23 @@ pub async fn apply(tx: &mut Transaction<'_, Postgres>, deltas: &[Delta]) -> sqlx
     Ok(())
 }
 
+/// The running wait of each of `threads` that has a row: `(thread, (waiting_since,
+/// first_human_reply_at))`, for the fold.
+#[allow(clippy::type_complexity)]
+pub async fn waits(
+    tx: &mut Transaction<'_, Postgres>,
+    threads: &[&str],
+) -> sqlx::Result<Vec<(String, (Option<OffsetDateTime>, Option<OffsetDateTime>))>> {
+    let rows: Vec<(String, Option<OffsetDateTime>, Option<OffsetDateTime>)> = sqlx::query_as(
+        "select thread_id, waiting_since, first_human_reply_at from handoff
+         where thread_id = any($1)",
+    )
+    .bind(threads)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(rows.into_iter().map(|(t, a, b)| (t, (a, b))).collect())
+}
+
 /// Which conversations an inbox shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum View {

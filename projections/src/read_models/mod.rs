@@ -5,6 +5,7 @@
 pub mod analytics;
 pub mod checkpoint;
 pub mod conversation;
+pub mod desk;
 pub mod handoff;
 pub mod replay_step;
 pub mod search;

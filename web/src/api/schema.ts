@@ -205,6 +205,8 @@ export interface components {
        * @example hour
        */
       bucket: string;
+      /** @description What people did at the desk in the range (`desk_hourly`, `desk_first_reply`). */
+      desk: components["schemas"]["DeskSummary"];
       /** Format: date-time */
       from: string;
       /** @description Every bucket from `from` to `to`, empty ones included. */
@@ -383,6 +385,28 @@ export interface components {
       /** @description Pass it back as `cursor` for the next page; null on the last page. */
       next_cursor?: string | null;
     };
+    /** @description The desk over a range. */
+    DeskSummary: {
+      /**
+       * Format: int64
+       * @description Waits that got their first human reply in the range.
+       */
+      first_replies: number;
+      /**
+       * Format: int64
+       * @description Time to the first human reply, 50th and 95th percentile, in seconds (null without one).
+       */
+      first_reply_p50_s?: number | null;
+      /** Format: int64 */
+      first_reply_p95_s?: number | null;
+      /**
+       * Format: int64
+       * @description Take-overs by an operator.
+       */
+      handoffs: number;
+      /** @description Per operator, by name. */
+      operators: components["schemas"]["OperatorSummary"][];
+    };
     /** @description The body of every error answer: `{"error":{"code":"…","message":"…"}}`. */
     ErrorBody: {
       error: components["schemas"]["ErrorDetail"];
@@ -556,6 +580,24 @@ export interface components {
     OperatorPatch: {
       /** @description `true` disables the operator: their sessions end at once. */
       disabled: boolean;
+    };
+    /** @description One operator's line of a range. */
+    OperatorSummary: {
+      /**
+       * Format: uuid
+       * @description The nil id for the static API token.
+       */
+      id: string;
+      name: string;
+      /** Format: int64 */
+      replies: number;
+      /** Format: int64 */
+      resolved: number;
+      /**
+       * Format: int64
+       * @description Conversations taken over.
+       */
+      taken: number;
     };
     /** @description How far the projection is behind the stream. */
     ProjectionState: {

@@ -119,6 +119,8 @@ export type AnalyticsSummary = Sent<Schemas['AnalyticsSummary']>;
 export type AgentSummary = Sent<Schemas['AgentSummary']>;
 export type SeriesPoint = Sent<Schemas['SeriesPoint']>;
 export type AnalyticsReport = Sent<Schemas['AnalyticsReport']>;
+/** The desk's numbers of a range: handoffs, the wait to the first human reply, per operator. */
+export type DeskSummary = Schemas['DeskSummary'];
 
 // ---- Dead letters (`/api/dead-letters`, docs/rest.md) ----
 

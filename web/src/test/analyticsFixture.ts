@@ -59,6 +59,13 @@ export function busyReport(): AnalyticsReport {
       { start: '2026-11-25T10:00:00Z', ...summary({ conversations: 2, messages: 3, replies: 3 }) },
       { start: '2026-11-25T11:00:00Z', ...summary({ conversations: 1, messages: 2, replies: 1 }) },
     ],
+    desk: {
+      handoffs: 2,
+      first_replies: 2,
+      first_reply_p50_s: 45,
+      first_reply_p95_s: 150,
+      operators: [{ id: '00000000-0000-0000-0000-000000000001', name: 'Anna', taken: 2, replies: 3, resolved: 1 }],
+    },
   };
 }
 
@@ -74,5 +81,6 @@ export function quietReport(): AnalyticsReport {
       { start: '2026-11-25T10:00:00Z', ...summary() },
       { start: '2026-11-25T11:00:00Z', ...summary() },
     ],
+    desk: { handoffs: 0, first_replies: 0, first_reply_p50_s: null, first_reply_p95_s: null, operators: [] },
   };
 }

@@ -213,6 +213,7 @@ fn the_fold_starts_from_what_the_tables_say() {
     let mut s = Script::new();
     s.push("a", 9, message("still there?"));
     let context = Context {
+        waits: Default::default(),
         conversations: [("a".into(), ("escalated".into(), Some("billing".into())))].into(),
         turn_agents: HashMap::new(),
     };
@@ -314,6 +315,7 @@ fn a_turn_routed_in_an_earlier_batch_counts_for_that_agent() {
     s.push("x", 5, reply("billing"))
         .push("x", 5, completed(TurnOutcome::Replied, 700));
     let context = Context {
+        waits: Default::default(),
         conversations: [("x".into(), ("open".into(), None))].into(),
         turn_agents: [(Uuid::from_u128(5), Some("billing".into()))].into(),
     };
@@ -409,6 +411,7 @@ fn a_conversation_counts_once_for_the_agent_it_was_first_routed_to() {
     let mut s = Script::new();
     s.answered("a", 1, "orders", 40);
     let context = Context {
+        waits: Default::default(),
         conversations: [("a".into(), ("open".into(), Some("orders".into())))].into(),
         turn_agents: HashMap::new(),
     };
@@ -429,4 +432,99 @@ fn resolving_a_resolved_conversation_counts_once() {
         .push("r", 2, resolved())
         .push("r", 3, resolved());
     assert_eq!(totals(&s.fold(&Context::default())).resolutions, 1);
+}
+
+fn anna() -> common::events::OperatorRef {
+    common::events::OperatorRef {
+        operator_id: Uuid::from_u128(7),
+        name: "Anna".into(),
+    }
+}
+
+fn operator_reply(text: &str) -> common::events::OperatorReplied {
+    common::events::OperatorReplied {
+        text: text.into(),
+        operator: anna(),
+        client_msg_id: None,
+    }
+}
+
+#[test]
+fn the_desk_counts_take_overs_replies_resolutions_and_the_wait_to_the_first_human_reply() {
+    // Minute 0 message, 1 escalated, 2 assigned, 3 and 4 replies, 5 resolved.
+    let mut script = Script::new();
+    script
+        .push("t", 1, message("I want a human"))
+        .push(
+            "t",
+            1,
+            ConversationEscalated {
+                reason: EscalationReason::UserRequest,
+                detail: String::new(),
+                agent: "general".into(),
+            },
+        )
+        .push(
+            "t",
+            2,
+            common::events::ConversationAssigned {
+                operator: anna(),
+                assigned_by: None,
+            },
+        )
+        .push("t", 3, operator_reply("Hi"))
+        .push("t", 4, operator_reply("Done"))
+        .push(
+            "t",
+            5,
+            ConversationResolved {
+                resolved_by: "operator".into(),
+                operator: Some(anna()),
+                note: None,
+            },
+        );
+    let effects = script.fold(&Context::default());
+    let hour = datetime!(2026-11-25 10:00 UTC);
+    let line = &effects.desk.operators[&(hour, Uuid::from_u128(7))];
+    assert_eq!(
+        (
+            line.name.as_str(),
+            line.assignments,
+            line.replies,
+            line.resolutions
+        ),
+        ("Anna", 1, 2, 1)
+    );
+    // From the escalation (minute 1) to the first reply (minute 3): 120 s, counted once.
+    assert_eq!(
+        effects.desk.first_replies.iter().collect::<Vec<_>>(),
+        [(&(hour, 120), &1)]
+    );
+}
+
+#[test]
+fn a_reply_in_a_later_batch_waits_from_the_tables_wait_and_only_the_first_counts() {
+    let mut script = Script::new();
+    script.push("t", 3, operator_reply("Hi"));
+    let since = datetime!(2026-11-25 09:58 UTC);
+    let context = Context {
+        waits: [("t".to_owned(), (Some(since), None))].into(),
+        ..Context::default()
+    };
+    let effects = script.fold(&context);
+    assert_eq!(
+        effects
+            .desk
+            .first_replies
+            .keys()
+            .copied()
+            .collect::<Vec<_>>(),
+        [(datetime!(2026-11-25 10:00 UTC), 120)]
+    );
+    // The table already has the wait's first reply: this one is not a first.
+    let context = Context {
+        waits: [("t".to_owned(), (Some(since), Some(since)))].into(),
+        ..Context::default()
+    };
+    assert!(script.fold(&context).desk.first_replies.is_empty());
 }

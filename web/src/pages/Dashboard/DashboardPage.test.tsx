@@ -71,6 +71,20 @@ describe('Dashboard page', () => {
     expect(url.searchParams.get('range')).toBe('24h');
   });
 
+  it('shows the desk: handoffs, the wait to the first human reply and each operator', async () => {
+    mockFetch({ body: busyReport() });
+    renderDashboard();
+
+    const desk = await screen.findByRole('region', { name: 'People at the desk' });
+    expect(desk.textContent).toContain('2 handoffs to a person');
+    expect(desk.textContent).toContain('p50 45 s, p95 2 min 30 s');
+    const rows = within(within(desk).getByRole('region', { name: 'Operator numbers' })).getAllByRole('row');
+    expect(rows.map((row) => Array.from(row.children).map((cell) => cell.textContent))).toEqual([
+      ['Operator', 'Taken over', 'Replies', 'Resolved'],
+      ['Anna', '2', '3', '1'],
+    ]);
+  });
+
   it('says plainly when the range had no traffic, without NaN or infinity', async () => {
     mockFetch({ body: quietReport() });
     renderDashboard();

@@ -11,6 +11,7 @@ import { RequestStatus } from '../../components/RequestStatus/RequestStatus';
 import { formatDateTime, formatTime } from '../../lib/format';
 import { useInterval } from '../../lib/useInterval';
 import { AgentTable } from './AgentTable';
+import { DeskSection } from './DeskSection';
 import styles from './DashboardPage.module.css';
 import { MetricCard } from './MetricCard';
 import { bucketLabel, formatCount, formatLatency, isQuiet, metricsOf, RANGE_LABELS } from './metrics';
@@ -157,6 +158,13 @@ export function DashboardPage() {
             ) : (
               <AgentTable agents={report.agents} />
             )}
+          </section>
+
+          <section className={styles.section} aria-labelledby="desk-title">
+            <h2 className={frame.sectionTitle} id="desk-title">
+              People at the desk
+            </h2>
+            <DeskSection desk={report.desk} />
           </section>
         </>
       ) : null}
