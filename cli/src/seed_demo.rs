@@ -503,9 +503,9 @@ async fn take_over(
         at = ended;
     }
     at = later(at, &mut rng);
-    let text = rng
-        .pick(&OPERATOR_REPLIES)
-        .replace("{name}", &operator.name);
+    // A person introduces themselves by first name ("Dana", not "Dana (admin)").
+    let first_name = operator.name.split_whitespace().next().unwrap_or("");
+    let text = rng.pick(&OPERATOR_REPLIES).replace("{name}", first_name);
     let replied = OperatorReplied {
         text,
         operator: operator.clone(),

@@ -39,7 +39,9 @@ test('a customer asks for a person, the agent takes over, answers, notes, hands 
   const operator = desk.page;
   await signInWithPassword(operator, demoAgent.email, demoAgentPassword());
   await operator.getByRole('heading', { name: 'Inbox' }).waitFor();
-  await operator.getByRole('navigation', { name: 'Main' }).getByText(demoAgent.name, { exact: true }).waitFor();
+  // The header names who is signed in, beside Sign out.
+  const account = operator.getByRole('button', { name: 'Sign out' }).locator('xpath=..');
+  await account.getByText(demoAgent.name, { exact: true }).waitFor();
   // A reload or a navigation would lose this mark.
   await operator.evaluate(() => Object.assign(window, { __inboxOpened: true }));
 
@@ -65,7 +67,7 @@ test('a customer asks for a person, the agent takes over, answers, notes, hands 
   expect(await operator.evaluate(() => (window as { __inboxOpened?: boolean }).__inboxOpened)).toBe(true);
   await expect(operator.getByRole('button', { name: /^Unassigned \d+$/ }).getAttribute('aria-pressed')).resolves.toBe('true');
   await expect(
-    operator.getByRole('row').filter({ has: waiting }).getByText('Waiting for a person').count(),
+    operator.getByRole('row').filter({ hasText: ask }).getByText('Waiting for a person').count(),
   ).resolves.toBe(1);
   await screenshot(operator, 'desk-inbox');
 
@@ -96,7 +98,9 @@ test('a customer asks for a person, the agent takes over, answers, notes, hands 
   await operator.getByRole('button', { name: 'Add note' }).click();
   await steps.getByRole('listitem').filter({ hasText: noteText }).waitFor();
   await expect(steps.getByText(`Internal note by ${demoAgent.name}`).count()).resolves.toBeGreaterThan(0);
-  await screenshot(operator, 'desk-conversation', { fullPage: true });
+  // The viewport, scrolled to the newest steps (a whole-page picture would cut through the fixed nav).
+  await steps.getByRole('listitem').filter({ hasText: noteText }).scrollIntoViewIfNeeded();
+  await screenshot(operator, 'desk-conversation');
 
   // Hand back: the customer's chat says the assistant answers again (stored after the note, so
   // a leaked note would be on the page by now).
