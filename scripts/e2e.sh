@@ -87,11 +87,13 @@ say "docs check: the commands of README.md and docs/demo-script.md against this 
 E2E_ADDR=$LISTEN_ADDR python3 scripts/docs_check.py README.md docs/demo-script.md
 
 api_token=$(sed -n 's/^API_TOKEN=//p' "$data/secrets.env")
+# The demo agent's password, for the desk's test (web/e2e/desk.e2e.ts) to sign in with.
+agent_password=$(sed -n 's/^DEMO_AGENT_PASSWORD=//p' "$data/secrets.env")
 say "browser tests (cd web && npm run e2e)"
 (
   cd web
   E2E_BASE_URL="http://$LISTEN_ADDR" E2E_API_TOKEN="$api_token" E2E_NATS_URL="nats://127.0.0.1:$NATS_PORT" \
-    npm run --silent e2e
+    E2E_AGENT_PASSWORD="$agent_password" npm run --silent e2e
 )
 
 # After the browser tests, whose data it would otherwise change under them.

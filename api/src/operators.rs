@@ -247,14 +247,21 @@ pub async fn check_sign_in(
     email: &str,
     password: &str,
 ) -> sqlx::Result<Option<Operator>> {
+    let email = email.trim().to_lowercase();
+    // PostgreSQL text cannot hold NUL, so no operator's email has one: such an email is
+    // unknown without asking (the query would fail), and still checked against the decoy.
     let row: Option<(Uuid, String, String, String, Option<OffsetDateTime>, String)> =
-        sqlx::query_as(
-            "select operator_id, name, email, role, disabled_at, password_hash
-             from public.operator where email = $1",
-        )
-        .bind(email.trim().to_lowercase())
-        .fetch_optional(pool)
-        .await?;
+        if email.contains('\0') {
+            None
+        } else {
+            sqlx::query_as(
+                "select operator_id, name, email, role, disabled_at, password_hash
+                 from public.operator where email = $1",
+            )
+            .bind(email)
+            .fetch_optional(pool)
+            .await?
+        };
     let password = password.to_owned();
     let hash = row
         .as_ref()

@@ -209,6 +209,24 @@ export async function signIn(page: Page): Promise<void> {
   await page.getByRole('button', { name: 'Continue' }).click();
 }
 
+/** The demo's agent, as scripts/demo.sh adds it (name and email) and e2e.sh passes its password. */
+export const demoAgent = { email: 'agent@demo.example', name: 'Alex' };
+
+/** The demo agent's password (demo.sh's `DEMO_AGENT_PASSWORD`, which scripts/e2e.sh passes on). */
+export function demoAgentPassword(): string {
+  return env('E2E_AGENT_PASSWORD');
+}
+
+/** Signs in on `/signin` with an email and a password; the page goes on to the Inbox. */
+export async function signInWithPassword(page: Page, email: string, password: string): Promise<void> {
+  await page.goto('/signin');
+  await page.getByRole('heading', { name: 'Sign in to the support desk' }).waitFor();
+  const form = page.getByRole('form', { name: 'Sign in' });
+  await form.getByLabel('Email').fill(email);
+  await form.getByLabel('Password').fill(password);
+  await form.getByRole('button', { name: 'Sign in', exact: true }).click();
+}
+
 /**
  * Reloads the page until `locator` shows: the read models follow the event stream a moment
  * behind what the chat already shows.

@@ -159,6 +159,9 @@ async fn an_operator_signs_in_and_out_and_the_token_stops_working_at_once() {
 async fn an_unknown_email_and_a_wrong_password_get_the_same_401_in_about_the_same_time() {
     let desk = Desk::start().await;
     let mut timings = Vec::new();
+    // An email with NUL (which PostgreSQL cannot hold) is an unknown one, not a 500.
+    let response = desk.login_raw("anna\u{0}@example.com", PASSWORD).await;
+    assert_eq!(response.status(), 401);
     for (email, password) in [
         ("nobody@example.com", PASSWORD),
         ("anna@example.com", "a wrong password!!"),

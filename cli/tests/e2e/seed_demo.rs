@@ -1,7 +1,9 @@
 //! `smart-support seed-demo` fills a running stack through the real pipeline: conversations
-//! spread over the last 30 days that were answered, escalated and resolved, and dead letters;
+//! spread over the last 30 days that were answered, escalated and resolved, escalated ones
+//! taken over by the demo's operators (or left waiting in the desk's inbox), and dead letters;
 //! `--if-empty` leaves a stack with events alone.
 
+use api::operators::Role;
 use cli::seed_demo::{SeedDemoArgs, run};
 use time::format_description::well_known::Rfc3339;
 
@@ -14,7 +16,9 @@ fn args(stack: &Stack, if_empty: bool) -> SeedDemoArgs {
         days: 30,
         dead_letters: 2,
         if_empty,
-        seed: 7,
+        seed: 1,
+        unassigned: 1,
+        database_url: Some(stack.args.database.database_url.clone()),
         nats: stack.args.nats.clone(),
     }
 }
@@ -22,11 +26,29 @@ fn args(stack: &Stack, if_empty: bool) -> SeedDemoArgs {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seeded_conversations_and_dead_letters_show_in_the_api_and_a_second_run_adds_nothing() {
     let stack = Stack::start().await;
+    // The demo's operators, as scripts/demo.sh adds them.
+    let pool = projections::connect(&stack.args.database).await.unwrap();
+    let password = "a long enough password";
+    let agent = api::operators::add(&pool, "agent@demo.example", "Alex", Role::Agent, password)
+        .await
+        .unwrap();
+    let admin = api::operators::add(&pool, "admin@demo.example", "Dana", Role::Admin, password)
+        .await
+        .unwrap();
+
     let seeded = run(&args(&stack, true)).await.expect("the seeding runs");
     assert_eq!(seeded.conversations, 24);
     assert_eq!(seeded.failed_conversations, 0);
     assert!(seeded.replies >= 24, "{seeded:?}");
     assert!(seeded.escalated > 0 && seeded.resolved > 0, "{seeded:?}");
+    // People took over all escalated conversations but the latest one.
+    assert_eq!(seeded.waiting, 1, "{seeded:?}");
+    assert!(seeded.taken_over > 0, "{seeded:?}");
+    assert_eq!(
+        seeded.escalated,
+        seeded.taken_over + seeded.waiting,
+        "{seeded:?}"
+    );
 
     // Every conversation is listed, the resolved ones as resolved; each unreadable message
     // is a failed conversation of its own, and a dead letter.
@@ -42,9 +64,39 @@ async fn seeded_conversations_and_dead_letters_show_in_the_api_and_a_second_run_
                 .is_some_and(|items| items.len() == 26)
                 && with_status(page, "resolved") == seeded.resolved
                 && with_status(page, "failed") == 2
+                && with_status(page, "escalated") == seeded.waiting
         })
         .await;
-    assert_eq!(with_status(&page, "escalated"), seeded.escalated);
+    assert_eq!(with_status(&page, "escalated"), seeded.waiting);
+    let (_, inbox) = stack.get("/api/inbox?view=unassigned").await;
+    assert_eq!(inbox["items"].as_array().unwrap().len(), 1, "{inbox}");
+
+    // The taken-over conversations name the demo operators by id and display name (never the
+    // email), and each is handed back or resolved.
+    let mut by_people = 0;
+    for conversation in page["items"].as_array().unwrap() {
+        let thread = conversation["thread_id"].as_str().unwrap();
+        let (_, replay) = stack
+            .get(&format!("/api/conversations/{thread}/replay"))
+            .await;
+        let text = serde_json::to_string(&replay).unwrap();
+        if !text.contains("operator.replied") {
+            continue;
+        }
+        by_people += 1;
+        assert!(text.contains("conversation.assigned"), "{text}");
+        assert!(
+            text.contains("conversation.released") || conversation["status"] == "resolved",
+            "{conversation} {text}"
+        );
+        assert!(
+            (text.contains(&agent.id.to_string()) && text.contains("Alex"))
+                || (text.contains(&admin.id.to_string()) && text.contains("Dana")),
+            "{text}"
+        );
+        assert!(!text.contains("@demo.example"), "{text}");
+    }
+    assert_eq!(by_people, seeded.taken_over, "{seeded:?}");
     stack
         .get_until("/api/dead-letters", |list| {
             list["items"]
