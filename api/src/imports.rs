@@ -411,6 +411,16 @@ type ImportRow = (
     Option<OffsetDateTime>,
 );
 
+/// A stored operation: detail, class, agent, enabled, usable, unusable reason.
+type OperationRow = (
+    sqlx::types::Json<ImportedOperation>,
+    String,
+    Option<String>,
+    bool,
+    bool,
+    Option<String>,
+);
+
 async fn load(pool: &sqlx::PgPool, id: Uuid) -> Result<Option<ImportView>, ApiError> {
     let row: Option<ImportRow> = sqlx::query_as(
         "select status, url, version, title, notes, error_code, error_message, created_at, finished_at
@@ -423,14 +433,7 @@ async fn load(pool: &sqlx::PgPool, id: Uuid) -> Result<Option<ImportView>, ApiEr
     else {
         return Ok(None);
     };
-    let rows: Vec<(
-        sqlx::types::Json<ImportedOperation>,
-        String,
-        Option<String>,
-        bool,
-        bool,
-        Option<String>,
-    )> = sqlx::query_as(
+    let rows: Vec<OperationRow> = sqlx::query_as(
         "select detail, class, agent, enabled, usable, unusable_reason from public.openapi_operation
              where openapi_import_id = $1 order by position",
     )
