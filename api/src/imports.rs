@@ -103,8 +103,14 @@ pub struct OperationView {
     pub agent: Option<String>,
     pub suggested_agent: Option<String>,
     pub agent_reason: Option<String>,
-    /// Whether it is to be published; destructive operations start disabled.
+    /// Whether it is to be published; destructive and unusable operations start disabled.
     pub enabled: bool,
+    /// False when the operation cannot become a tool (a `$ref` in its parameters or request
+    /// body points at nothing): it cannot be enabled and is never published.
+    pub usable: bool,
+    /// Why it is not usable, e.g. "`#/components/schemas/Missing` does not exist (at
+    /// /paths/~1orders/post/requestBody/content/application~1json/schema)"; null when usable.
+    pub unusable_reason: Option<String>,
 }
 
 /// The request body of a new import: either the document itself (JSON or YAML text, any
@@ -290,8 +296,9 @@ async fn finish(
             for (position, op) in imported.operations.iter().enumerate() {
                 sqlx::query(
                     "insert into public.openapi_operation
-                       (openapi_import_id, operation_id, position, detail, class, agent, enabled)
-                     values ($1, $2, $3, $4, $5, $6, $7)
+                       (openapi_import_id, operation_id, position, detail, class, agent, enabled,
+                        usable, unusable_reason)
+                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9)
                      on conflict do nothing",
                 )
                 .bind(id)
@@ -300,7 +307,9 @@ async fn finish(
                 .bind(sqlx::types::Json(op))
                 .bind(class_name(op.class))
                 .bind(&op.suggested_agent)
-                .bind(op.class != Permission::Destructive)
+                .bind(op.class != Permission::Destructive && op.is_usable())
+                .bind(op.is_usable())
+                .bind(&op.unusable)
                 .execute(&mut *tx)
                 .await?;
             }
@@ -402,6 +411,16 @@ type ImportRow = (
     Option<OffsetDateTime>,
 );
 
+/// A stored operation: detail, class, agent, enabled, usable, unusable reason.
+type OperationRow = (
+    sqlx::types::Json<ImportedOperation>,
+    String,
+    Option<String>,
+    bool,
+    bool,
+    Option<String>,
+);
+
 async fn load(pool: &sqlx::PgPool, id: Uuid) -> Result<Option<ImportView>, ApiError> {
     let row: Option<ImportRow> = sqlx::query_as(
         "select status, url, version, title, notes, error_code, error_message, created_at, finished_at
@@ -414,13 +433,8 @@ async fn load(pool: &sqlx::PgPool, id: Uuid) -> Result<Option<ImportView>, ApiEr
     else {
         return Ok(None);
     };
-    let rows: Vec<(
-        sqlx::types::Json<ImportedOperation>,
-        String,
-        Option<String>,
-        bool,
-    )> = sqlx::query_as(
-        "select detail, class, agent, enabled from public.openapi_operation
+    let rows: Vec<OperationRow> = sqlx::query_as(
+        "select detail, class, agent, enabled, usable, unusable_reason from public.openapi_operation
              where openapi_import_id = $1 order by position",
     )
     .bind(id)
@@ -429,24 +443,28 @@ async fn load(pool: &sqlx::PgPool, id: Uuid) -> Result<Option<ImportView>, ApiEr
     let operations = rows
         .into_iter()
         .map(
-            |(sqlx::types::Json(op), class, agent, enabled)| OperationView {
-                parameters: serde_json::to_value(&op.parameters).unwrap_or_default(),
-                request_body: serde_json::to_value(&op.request_body).unwrap_or_default(),
-                suggested_class: class_name(op.class).to_owned(),
-                operation_id: op.operation_id,
-                generated_id: op.generated_id,
-                method: op.method,
-                path: op.path,
-                summary: op.summary,
-                description: op.description,
-                tags: op.tags,
-                servers: op.servers,
-                class,
-                reasons: op.reasons,
-                agent,
-                suggested_agent: op.suggested_agent,
-                agent_reason: op.agent_reason,
-                enabled,
+            |(sqlx::types::Json(op), class, agent, enabled, usable, unusable_reason)| {
+                OperationView {
+                    parameters: serde_json::to_value(&op.parameters).unwrap_or_default(),
+                    request_body: serde_json::to_value(&op.request_body).unwrap_or_default(),
+                    suggested_class: class_name(op.class).to_owned(),
+                    operation_id: op.operation_id,
+                    generated_id: op.generated_id,
+                    method: op.method,
+                    path: op.path,
+                    summary: op.summary,
+                    description: op.description,
+                    tags: op.tags,
+                    servers: op.servers,
+                    class,
+                    reasons: op.reasons,
+                    agent,
+                    suggested_agent: op.suggested_agent,
+                    agent_reason: op.agent_reason,
+                    enabled,
+                    usable,
+                    unusable_reason,
+                }
             },
         )
         .collect();
@@ -493,7 +511,7 @@ pub struct OperationEdit {
         (status = 400, description = "`invalid_body`, `unknown_class` or `unknown_agent`", body = ErrorBody),
         (status = 401, description = "No or wrong bearer token", body = ErrorBody),
         (status = 404, description = "`import_not_found` or `operation_not_found`", body = ErrorBody),
-        (status = 409, description = "`import_not_ready`: the import is pending or failed", body = ErrorBody),
+        (status = 409, description = "`import_not_ready`: the import is pending or failed; `operation_unusable`: `enabled: true` for an operation that cannot be used (`usable: false`)", body = ErrorBody),
     ),
     security(("bearer" = [])),
 )]
@@ -563,6 +581,25 @@ pub async fn edit(
         Some(_) => return Err(invalid("`enabled` must be true or false")),
     };
     require_ready(&state.pool, id, "reviewed").await?;
+    if enabled == Some(true) {
+        let unusable: Option<Option<String>> = sqlx::query_scalar(
+            "select unusable_reason from public.openapi_operation
+               where openapi_import_id = $1 and operation_id = $2 and not usable",
+        )
+        .bind(id)
+        .bind(&operation_id)
+        .fetch_optional(&state.pool)
+        .await?;
+        if let Some(reason) = unusable {
+            return Err(ApiError::Conflict {
+                code: "operation_unusable",
+                message: format!(
+                    "operation `{operation_id}` cannot be enabled: {}",
+                    reason.unwrap_or_else(|| "it cannot be used".into())
+                ),
+            });
+        }
+    }
     let updated = sqlx::query(
         "update public.openapi_operation set
            class = coalesce($3, class),
@@ -600,7 +637,8 @@ pub struct Published {
 }
 
 /// Publish the enabled operations of a ready import as the agents' tools: each becomes a
-/// tool of its reviewed agent with its reviewed class as the permission. The workers pick
+/// tool of its reviewed agent with its reviewed class as the permission. An unusable
+/// operation is never among them (it cannot be enabled; publish skips it all the same). The workers pick
 /// the new version up without a restart; it replaces the previously published set.
 #[utoipa::path(
     post,
@@ -626,7 +664,7 @@ pub async fn publish(
     require_ready(&state.pool, id, "published").await?;
     let rows: Vec<(sqlx::types::Json<ImportedOperation>, String, Option<String>)> = sqlx::query_as(
         "select detail, class, agent from public.openapi_operation
-             where openapi_import_id = $1 and enabled order by position",
+             where openapi_import_id = $1 and enabled and usable order by position",
     )
     .bind(id)
     .fetch_all(&state.pool)

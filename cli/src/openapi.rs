@@ -57,6 +57,10 @@ pub async fn run(command: OpenApiCommand) -> anyhow::Result<ExitCode> {
             );
             for op in &imported.operations {
                 let class = serde_json::to_value(op.class)?;
+                let why = match &op.unusable {
+                    Some(reason) => format!("UNUSABLE: {reason}"),
+                    None => op.reasons.join("; "),
+                };
                 println!(
                     "{:<12} {:<7} {:<40} {:<28} {:<8} {}",
                     class.as_str().unwrap_or_default(),
@@ -64,7 +68,7 @@ pub async fn run(command: OpenApiCommand) -> anyhow::Result<ExitCode> {
                     op.path,
                     op.operation_id,
                     op.suggested_agent.as_deref().unwrap_or("-"),
-                    op.reasons.join("; ")
+                    why
                 );
             }
         }

@@ -38,6 +38,17 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// What the tools document has under a name an agent gives ([`AgentsConfig::check_tools`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ToolLookup {
+    /// A tool.
+    Found,
+    /// An operation that cannot be a tool, and why (a `$ref` to nothing).
+    Unusable(String),
+    /// No operation of that name.
+    Missing,
+}
+
 /// The whole config, checked.
 #[derive(Debug, Clone)]
 pub struct AgentsConfig {
@@ -373,29 +384,41 @@ impl AgentsConfig {
         })
     }
 
-    /// Checks that every tool an agent names is an operation of the loaded document.
-    pub fn check_tools(&self, known: &dyn Fn(&str) -> bool) -> Result<(), ConfigError> {
+    /// Checks that every tool an agent names is a usable operation of the loaded document
+    /// (`lookup` says what the document has under a name).
+    pub fn check_tools(&self, lookup: &dyn Fn(&str) -> ToolLookup) -> Result<(), ConfigError> {
         for agent in &self.agents {
             for tool in &agent.tools {
-                if !known(&tool.operation) {
-                    return Err(ConfigError {
-                        file: self.path.clone(),
-                        line: line_of(&self.source, &format!("{}:", tool.operation)),
-                        reason: match &self.openapi {
-                            Some(_) => format!(
-                                "agent {:?} names tool {:?}, which is not an operation of the OpenAPI document",
-                                agent.card.name, tool.operation
-                            ),
-                            None => format!(
-                                "agent {:?} names tool {:?}, but the config names no `openapi` document",
-                                agent.card.name, tool.operation
-                            ),
-                        },
-                    });
-                }
+                let reason = match (lookup(&tool.operation), &self.openapi) {
+                    (ToolLookup::Found, _) => continue,
+                    (ToolLookup::Unusable(why), _) => format!(
+                        "agent {:?} names tool {:?}, an operation of the OpenAPI document that cannot be used: {why}",
+                        agent.card.name, tool.operation
+                    ),
+                    (ToolLookup::Missing, Some(_)) => format!(
+                        "agent {:?} names tool {:?}, which is not an operation of the OpenAPI document",
+                        agent.card.name, tool.operation
+                    ),
+                    (ToolLookup::Missing, None) => format!(
+                        "agent {:?} names tool {:?}, but the config names no `openapi` document",
+                        agent.card.name, tool.operation
+                    ),
+                };
+                return Err(ConfigError {
+                    file: self.path.clone(),
+                    line: line_of(&self.source, &format!("{}:", tool.operation)),
+                    reason,
+                });
             }
         }
         Ok(())
+    }
+
+    /// Whether an agent names this tool.
+    pub fn names_tool(&self, operation: &str) -> bool {
+        self.agents
+            .iter()
+            .any(|agent| agent.tools.iter().any(|tool| tool.operation == operation))
     }
 
     /// The agent with this name.
@@ -897,8 +920,31 @@ agents:
     #[test]
     fn a_tool_missing_from_the_document_is_refused_with_its_line() {
         let config = parse(SMALL).unwrap();
-        let err = config.check_tools(&|name| name == "getOrder").unwrap_err();
+        let err = config
+            .check_tools(&|name| match name {
+                "getOrder" => ToolLookup::Found,
+                _ => ToolLookup::Missing,
+            })
+            .unwrap_err();
         assert!(err.reason.contains("cancelOrder"), "{err}");
+        assert_eq!(err.line, Some(10));
+    }
+
+    #[test]
+    fn a_tool_the_document_cannot_use_is_refused_with_the_reason() {
+        let config = parse(SMALL).unwrap();
+        let err = config
+            .check_tools(&|name| match name {
+                "cancelOrder" => ToolLookup::Unusable(
+                    "`#/components/schemas/Gone` does not exist (at /paths/~1x/post/requestBody)"
+                        .into(),
+                ),
+                _ => ToolLookup::Found,
+            })
+            .unwrap_err();
+        assert!(err.reason.contains("\"cancelOrder\""), "{err}");
+        assert!(err.reason.contains("cannot be used"), "{err}");
+        assert!(err.reason.contains("#/components/schemas/Gone"), "{err}");
         assert_eq!(err.line, Some(10));
     }
 

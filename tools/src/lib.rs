@@ -145,6 +145,8 @@ pub struct Toolbox {
     specs: Vec<ToolSpec>,
     /// How to build each spec's request, in the same order as `specs`.
     operations: Vec<ImportedOperation>,
+    /// Operations of the document that cannot be tools, and why (`(operation id, reason)`).
+    unusable: Vec<(String, String)>,
     base_url: Url,
     client: reqwest::Client,
     guard: ssrf::Guard,
@@ -198,6 +200,15 @@ impl Toolbox {
                 ));
             }
         };
+        // An unusable operation (a `$ref` to nothing) is no tool: its name is kept so a
+        // config that names it is refused with the reason (`AgentsConfig::check_tools`).
+        let (operations, unusable): (Vec<_>, Vec<_>) = operations
+            .into_iter()
+            .partition(ImportedOperation::is_usable);
+        let unusable = unusable
+            .into_iter()
+            .map(|op| (op.operation_id, op.unusable.unwrap_or_default()))
+            .collect();
         let mut specs: Vec<ToolSpec> = Vec::with_capacity(operations.len());
         for op in &operations {
             let spec = operation::spec(op).map_err(ToolsError::Invalid)?;
@@ -214,6 +225,7 @@ impl Toolbox {
         Ok(Toolbox {
             specs,
             operations,
+            unusable,
             base_url,
             client,
             guard,
@@ -244,6 +256,22 @@ impl Toolbox {
     /// The tool with this name.
     pub fn spec(&self, name: &str) -> Option<&ToolSpec> {
         self.specs.iter().find(|spec| spec.name == name)
+    }
+
+    /// What the agents config may say of one name: a tool, an unusable operation, nothing.
+    pub fn lookup(&self, name: &str) -> agents_config::ToolLookup {
+        if self.spec(name).is_some() {
+            return agents_config::ToolLookup::Found;
+        }
+        match self.unusable.iter().find(|(id, _)| id == name) {
+            Some((_, reason)) => agents_config::ToolLookup::Unusable(reason.clone()),
+            None => agents_config::ToolLookup::Missing,
+        }
+    }
+
+    /// The operations of the document that are not tools, with why: `(operation id, reason)`.
+    pub fn unusable(&self) -> &[(String, String)] {
+        &self.unusable
     }
 
     /// Every tool, in document order.
@@ -378,6 +406,29 @@ components:
         Toolbox::from_openapi(text, &args(None))
             .unwrap_err()
             .to_string()
+    }
+
+    #[test]
+    fn an_unusable_operation_is_no_tool_and_its_reason_is_kept() {
+        let vendor = include_str!("../../fixtures/openapi/vendor-missing-ref-3.0.yaml");
+        let tools = Toolbox::from_openapi(vendor, &args(None)).unwrap();
+        let names: Vec<&str> = tools.specs().iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["listShipments", "getShipment", "getRates"]);
+        assert_eq!(
+            tools.lookup("getShipment"),
+            agents_config::ToolLookup::Found
+        );
+        let agents_config::ToolLookup::Unusable(reason) = tools.lookup("createShipment") else {
+            panic!("createShipment: {:?}", tools.lookup("createShipment"));
+        };
+        assert!(
+            reason.starts_with(
+                "`#/components/schemas/DoesNotExist` does not exist (at /paths/~1shipments/post/"
+            ),
+            "{reason}"
+        );
+        assert_eq!(tools.lookup("nothing"), agents_config::ToolLookup::Missing);
+        assert_eq!(tools.unusable().len(), 1);
     }
 
     #[test]

@@ -72,11 +72,17 @@ pub fn load_agents(args: &WorkerArgs) -> anyhow::Result<Agents> {
             })?;
             let toolbox = Toolbox::from_openapi(&document, &args.tools)
                 .map_err(|err| anyhow::anyhow!("{}: {err}", path.display()))?;
-            config.check_tools(&|name| toolbox.spec(name).is_some())?;
+            config.check_tools(&|name| toolbox.lookup(name))?;
+            // An unusable operation the config does not name is harmless: said, not fatal.
+            for (operation, reason) in toolbox.unusable() {
+                if !config.names_tool(operation) {
+                    tracing::warn!(document = %path.display(), %operation, %reason, "OpenAPI operation skipped: it cannot be used");
+                }
+            }
             Arc::new(toolbox)
         }
         None => {
-            config.check_tools(&|_| false)?;
+            config.check_tools(&|_| tools::agents_config::ToolLookup::Missing)?;
             Arc::new(NoTools)
         }
     };

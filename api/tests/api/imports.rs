@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use crate::server::Server;
 
 const SHOP: &str = include_str!("../../../fixtures/shop-openapi.yaml");
+const VENDOR: &str = include_str!("../../../fixtures/openapi/vendor-missing-ref-3.0.yaml");
 
 /// Posts `body` and polls the job until it is no longer pending.
 async fn import(server: &Server, body: String) -> Value {
@@ -150,6 +151,87 @@ async fn a_refused_document_stores_only_the_failed_job_with_its_named_error() {
         (got, answer["error"]["code"].as_str()),
         (409, Some("import_not_ready"))
     );
+}
+
+#[tokio::test]
+async fn an_operation_with_a_ref_to_nothing_is_listed_unusable_and_the_rest_import() {
+    let server = Server::start(Duration::from_secs(1)).await;
+    let job = import(&server, VENDOR.to_owned()).await;
+    assert_eq!(job["status"], "ready", "{job}");
+    assert_eq!(job["operations"].as_array().unwrap().len(), 4, "{job}");
+    let broken = operation(&job, "createShipment");
+    assert_eq!(
+        (&broken["usable"], &broken["enabled"]),
+        (&json!(false), &json!(false)),
+        "{broken}"
+    );
+    assert_eq!(
+        broken["unusable_reason"],
+        "`#/components/schemas/DoesNotExist` does not exist (at /paths/~1shipments/post/requestBody/content/application~1json/schema)"
+    );
+    for id in ["listShipments", "getShipment", "getRates"] {
+        let op = operation(&job, id);
+        assert_eq!(
+            (&op["usable"], &op["unusable_reason"], &op["enabled"]),
+            (&json!(true), &Value::Null, &json!(true)),
+            "{op}"
+        );
+    }
+
+    // The review refuses enabling it, by name; other edits of it are fine.
+    let id = job["id"].as_str().unwrap();
+    let path = format!("/openapi/imports/{id}/operations/createShipment");
+    let (status, answer) = server
+        .send(Method::PATCH, &path, r#"{"enabled": true}"#.into())
+        .await;
+    assert_eq!(
+        (status, answer["error"]["code"].as_str()),
+        (409, Some("operation_unusable")),
+        "{answer}"
+    );
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("#/components/schemas/DoesNotExist"),
+        "{answer}"
+    );
+    let (status, edited) = server
+        .send(Method::PATCH, &path, r#"{"agent": "general"}"#.into())
+        .await;
+    assert_eq!(status, 200, "{edited}");
+    assert_eq!(operation(&edited, "createShipment")["enabled"], false);
+
+    // Publish skips it even if its row says enabled (e.g. written by hand).
+    for other in ["listShipments", "getRates"] {
+        let path = format!("/openapi/imports/{id}/operations/{other}");
+        let (status, edited) = server
+            .send(Method::PATCH, &path, r#"{"enabled": false}"#.into())
+            .await;
+        assert_eq!(status, 200, "{edited}");
+    }
+    let path = format!("/openapi/imports/{id}/operations/getShipment");
+    let (status, edited) = server
+        .send(Method::PATCH, &path, r#"{"agent": "general"}"#.into())
+        .await;
+    assert_eq!(status, 200, "{edited}");
+    sqlx::query(
+        "update public.openapi_operation set enabled = true
+           where openapi_import_id = $1 and operation_id = 'createShipment'",
+    )
+    .bind(id.parse::<uuid::Uuid>().unwrap())
+    .execute(&server.pool)
+    .await
+    .unwrap();
+    let (status, published) = server
+        .send(
+            Method::POST,
+            &format!("/openapi/imports/{id}/publish"),
+            String::new(),
+        )
+        .await;
+    assert_eq!(status, 200, "{published}");
+    assert_eq!(published["operations"], 1, "{published}");
 }
 
 /// How many import jobs are stored.

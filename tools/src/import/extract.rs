@@ -50,7 +50,18 @@ pub fn operations(document: &Document) -> Result<Imported, ImportError> {
         if !path.starts_with('/') {
             return Err(invalid(&at, "a path must start with `/`"));
         }
-        let item = refs.follow(item, &at)?.value;
+        // A path item by `$ref` to nothing: its operations cannot even be listed; the
+        // other paths import and a note says which path was left out.
+        let item = match refs.follow(item, &at) {
+            Ok(followed) => followed.value,
+            Err(ImportError::RefNotFound { at, reference }) => {
+                notes.push(format!(
+                    "{path}: not imported: `{reference}` does not exist (at {at})"
+                ));
+                continue;
+            }
+            Err(error) => return Err(error),
+        };
         let Some(item) = item.as_object() else {
             return Err(invalid(&at, "a path item is not an object"));
         };
@@ -106,6 +117,24 @@ pub fn operations(document: &Document) -> Result<Imported, ImportError> {
                 Some(list) => servers(Some(list), &format!("{op_at}/servers"))?,
                 None => path_servers.clone(),
             };
+            // A `$ref` to nothing inside one operation spoils that operation only.
+            let inputs = parameters(&refs, shared, op.get("parameters"), &at, &op_at).and_then(
+                |parameters| {
+                    Ok((
+                        parameters,
+                        request_body(&refs, op.get("requestBody"), &op_at)?,
+                    ))
+                },
+            );
+            let (parameters, request_body, unusable) = match inputs {
+                Ok((parameters, request_body)) => (parameters, request_body, None),
+                Err(ImportError::RefNotFound { at, reference }) => (
+                    Vec::new(),
+                    None,
+                    Some(format!("`{reference}` does not exist (at {at})")),
+                ),
+                Err(error) => return Err(error),
+            };
             operations.push(ImportedOperation {
                 operation_id,
                 generated_id,
@@ -114,13 +143,14 @@ pub fn operations(document: &Document) -> Result<Imported, ImportError> {
                 summary: text("summary"),
                 description: text("description"),
                 tags,
-                parameters: parameters(&refs, shared, op.get("parameters"), &at, &op_at)?,
-                request_body: request_body(&refs, op.get("requestBody"), &op_at)?,
+                parameters,
+                request_body,
                 servers: op_servers,
                 class: Permission::Read,
                 reasons: Vec::new(),
                 suggested_agent: None,
                 agent_reason: None,
+                unusable,
             });
         }
     }
@@ -217,7 +247,7 @@ fn parameters(
                 ));
             }
             let schema = match (value.get("schema"), value.get("content")) {
-                (Some(schema), _) => refs.inline(schema, &at)?,
+                (Some(schema), _) => refs.inline(schema, &format!("{at}/schema"))?,
                 (None, Some(Value::Object(content))) => match content.values().next() {
                     Some(media) => match media.get("schema") {
                         Some(schema) => refs.inline(schema, &at)?,
@@ -264,7 +294,10 @@ fn request_body(
         return Ok(None);
     };
     let mut schema = match media.get("schema") {
-        Some(schema) => refs.inline(schema, &at)?,
+        Some(schema) => refs.inline(
+            schema,
+            &format!("{at}/content/{}/schema", escape(content_type)),
+        )?,
         None => Value::Object(Default::default()),
     };
     // The body's description says what the argument `body` is: it goes with its schema.

@@ -71,6 +71,18 @@ pub struct ImportedOperation {
     pub suggested_agent: Option<String>,
     /// Why that agent (empty when none).
     pub agent_reason: Option<String>,
+    /// Why the operation cannot be called, when it cannot: a `$ref` in its parameters or
+    /// request body points at nothing (vendors publish such documents). The rest of the
+    /// document imports; this one is listed for review but never becomes a tool.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unusable: Option<String>,
+}
+
+impl ImportedOperation {
+    /// Whether it can become a tool (no [`ImportedOperation::unusable`] reason).
+    pub fn is_usable(&self) -> bool {
+        self.unusable.is_none()
+    }
 }
 
 /// One parameter.

@@ -16,6 +16,7 @@ const PETSTORE: &str = include_str!("../../../fixtures/openapi/petstore-3.0.yaml
 const BILLING: &str = include_str!("../../../fixtures/openapi/billing-3.1.yaml");
 const WEBHOOKS: &str = include_str!("../../../fixtures/openapi/webhooks-only-3.1.yaml");
 const DESK: &str = include_str!("../../../fixtures/openapi/desk-refs-3.0.json");
+const VENDOR: &str = include_str!("../../../fixtures/openapi/vendor-missing-ref-3.0.yaml");
 
 fn agents() -> Vec<AgentHint> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/agents.yaml");
@@ -390,9 +391,103 @@ fn external_refs_are_refused() {
 }
 
 #[test]
-fn a_ref_to_nothing_is_refused() {
+fn a_ref_to_nothing_in_one_operation_marks_that_operation_unusable_and_imports_the_rest() {
+    let imported = ok(VENDOR);
+    let ids: Vec<&str> = imported
+        .operations
+        .iter()
+        .map(|o| o.operation_id.as_str())
+        .collect();
+    assert_eq!(
+        ids,
+        ["listShipments", "createShipment", "getShipment", "getRates"]
+    );
+    let broken = op(&imported, "createShipment");
+    assert!(!broken.is_usable());
+    assert_eq!(
+        broken.unusable.as_deref(),
+        Some(
+            "`#/components/schemas/DoesNotExist` does not exist (at /paths/~1shipments/post/requestBody/content/application~1json/schema)"
+        )
+    );
+    assert_eq!(broken.request_body, None);
+    // Still classified, so the reviewer sees what it would have been.
+    assert_eq!(broken.class, Permission::Write);
+    for id in ["listShipments", "getShipment", "getRates"] {
+        assert!(op(&imported, id).is_usable(), "{id}");
+    }
+    // The bad `$ref`s of a response and of an unused component are never read.
+    assert_eq!(
+        op(&imported, "getRates").parameters[0].schema["pattern"],
+        json!("^[A-Z]{2}$")
+    );
+    assert!(imported.notes.is_empty(), "{:?}", imported.notes);
+}
+
+#[test]
+fn the_petstore_with_a_ref_to_nothing_keeps_its_other_operations() {
     let text = PETSTORE.replace("#/components/schemas/Order", "#/components/schemas/Nope");
-    assert_eq!(code(&text), "ref_not_found");
+    let imported = ok(&text);
+    let broken: Vec<_> = imported
+        .operations
+        .iter()
+        .filter(|o| !o.is_usable())
+        .collect();
+    assert_eq!(broken.len(), 1, "{broken:?}");
+    let reason = broken[0].unusable.as_deref().unwrap();
+    assert!(
+        reason.starts_with("`#/components/schemas/Nope` does not exist (at /paths/")
+            && reason.contains("/requestBody/"),
+        "{reason}"
+    );
+    assert!(
+        imported.operations.len() > 1 && broken[0].parameters.is_empty(),
+        "{imported:?}"
+    );
+}
+
+#[test]
+fn a_shared_parameter_ref_to_nothing_marks_every_operation_of_its_path() {
+    let text = PETSTORE.replacen(
+        "    parameters:\n      - name: petId\n        in: path\n        required: true\n        schema: { type: string }",
+        "    parameters:\n      - $ref: \"#/components/parameters/Gone\"",
+        1,
+    );
+    assert_ne!(text, PETSTORE);
+    let imported = ok(&text);
+    let broken: Vec<_> = imported
+        .operations
+        .iter()
+        .filter(|o| !o.is_usable())
+        .map(|o| o.path.as_str())
+        .collect();
+    assert!(!broken.is_empty());
+    assert!(
+        broken.iter().all(|path| *path == "/pets/{petId}"),
+        "{broken:?}"
+    );
+    assert!(imported.operations.iter().any(|o| o.is_usable()));
+}
+
+#[test]
+fn a_path_item_ref_to_nothing_leaves_that_path_out_with_a_note() {
+    let text = one_query_parameter_of("S", "    S: { type: string }\n").replace(
+        "paths:\n",
+        "paths:\n  /gone: { $ref: '#/components/pathItems/Gone' }\n",
+    );
+    let imported = ok(&text);
+    assert_eq!(imported.operations.len(), 1);
+    assert_eq!(
+        imported.notes,
+        ["/gone: not imported: `#/components/pathItems/Gone` does not exist (at /paths/~1gone)"]
+    );
+}
+
+#[test]
+fn limits_inside_one_operation_still_refuse_the_whole_document() {
+    // Attacks, not vendor mistakes: the cycle, depth and fan-out tests below, and this.
+    let text = PETSTORE.replace("#/components/schemas/Order", "https://evil.example/o.json");
+    assert_eq!(code(&text), "external_ref_not_supported");
 }
 
 #[test]

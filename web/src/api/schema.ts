@@ -143,7 +143,8 @@ export interface paths {
   "/api/openapi/imports/{id}/publish": {
     /**
      * Publish the enabled operations of a ready import as the agents' tools: each becomes a
-     * tool of its reviewed agent with its reviewed class as the permission. The workers pick
+     * tool of its reviewed agent with its reviewed class as the permission. An unusable
+     * operation is never among them (it cannot be enabled; publish skips it all the same). The workers pick
      * the new version up without a restart; it replaces the previously published set.
      */
     post: operations["publish"];
@@ -539,7 +540,7 @@ export interface components {
        */
       class: string;
       description?: string | null;
-      /** @description Whether it is to be published; destructive operations start disabled. */
+      /** @description Whether it is to be published; destructive and unusable operations start disabled. */
       enabled: boolean;
       /** @description Whether the id was generated from method and path (the document has none). */
       generated_id: boolean;
@@ -558,6 +559,16 @@ export interface components {
       suggested_class: string;
       summary?: string | null;
       tags: string[];
+      /**
+       * @description Why it is not usable, e.g. "`#/components/schemas/Missing` does not exist (at
+       * /paths/~1orders/post/requestBody/content/application~1json/schema)"; null when usable.
+       */
+      unusable_reason?: string | null;
+      /**
+       * @description False when the operation cannot become a tool (a `$ref` in its parameters or request
+       * body points at nothing): it cannot be enabled and is never published.
+       */
+      usable: boolean;
     };
     /** @description An operator as the API shows them (never the password hash). */
     Operator: {
@@ -1582,7 +1593,7 @@ export interface operations {
           "application/json": components["schemas"]["ErrorBody"];
         };
       };
-      /** @description `import_not_ready`: the import is pending or failed */
+      /** @description `import_not_ready`: the import is pending or failed; `operation_unusable`: `enabled: true` for an operation that cannot be used (`usable: false`) */
       409: {
         content: {
           "application/json": components["schemas"]["ErrorBody"];
@@ -1592,7 +1603,8 @@ export interface operations {
   };
   /**
    * Publish the enabled operations of a ready import as the agents' tools: each becomes a
-   * tool of its reviewed agent with its reviewed class as the permission. The workers pick
+   * tool of its reviewed agent with its reviewed class as the permission. An unusable
+   * operation is never among them (it cannot be enabled; publish skips it all the same). The workers pick
    * the new version up without a restart; it replaces the previously published set.
    */
   publish: {

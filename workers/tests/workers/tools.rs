@@ -510,30 +510,8 @@ async fn get_order_and_cancel_order_work_against_the_shop() {
 #[tokio::test]
 async fn an_agents_config_with_an_openapi_3_1_document_calls_its_tools() {
     let server = scripted(|_| ok_json()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let billing = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../fixtures/openapi/billing-3.1.yaml");
-    let config = dir.path().join("agents.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "openapi: {}\ndefault_agent: billing\nagents:\n  - name: billing\n    description: Invoices\n    tools:\n      voidInvoice: write\n      listInvoices: read\n",
-            billing.display()
-        ),
-    )
-    .unwrap();
-    let args = workers::config::WorkerArgs::from_flags([
-        "--agents-config".to_owned(),
-        config.display().to_string(),
-        "--tools-base-url".to_owned(),
-        server.base.clone(),
-        "--tools-allow-hosts".to_owned(),
-        "127.0.0.1".to_owned(),
-    ])
-    .unwrap();
-
-    let agents = workers::startup::load_agents(&args).unwrap();
-
+    let tools = "      voidInvoice: write\n      listInvoices: read\n";
+    let agents = load_over("billing-3.1.yaml", "billing", tools, &server.base).unwrap();
     let list = agents.tools.def("listInvoices").unwrap();
     assert_eq!(
         list.parameters["properties"]["customer"],
@@ -553,4 +531,67 @@ async fn an_agents_config_with_an_openapi_3_1_document_calls_its_tools() {
         (seen[0].method.as_str(), seen[0].uri.path()),
         ("POST", "/invoices/in_42/void")
     );
+}
+
+/// Loads an agents config over `fixtures/openapi/<document>` whose one agent `agent` has
+/// `tools` (YAML lines), its tools served at `base`.
+fn load_over(
+    document: &str,
+    agent: &str,
+    tools: &str,
+    base: &str,
+) -> anyhow::Result<workers::turn::Agents> {
+    let dir = tempfile::tempdir().unwrap();
+    let document = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures/openapi")
+        .join(document);
+    let config = dir.path().join("agents.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "openapi: {}\ndefault_agent: {agent}\nagents:\n  - name: {agent}\n    description: Tools of {agent}\n    tools:\n{tools}",
+            document.display()
+        ),
+    )
+    .unwrap();
+    let args = workers::config::WorkerArgs::from_flags([
+        "--agents-config".to_owned(),
+        config.display().to_string(),
+        "--tools-base-url".to_owned(),
+        base.to_owned(),
+        "--tools-allow-hosts".to_owned(),
+        "127.0.0.1".to_owned(),
+    ])
+    .unwrap();
+    workers::startup::load_agents(&args)
+}
+
+/// The vendor-like document with a `$ref` to nothing in `createShipment`.
+fn load_vendor(tools: &str) -> anyhow::Result<workers::turn::Agents> {
+    load_over(
+        "vendor-missing-ref-3.0.yaml",
+        "shipping",
+        tools,
+        "http://127.0.0.1:9",
+    )
+}
+
+#[test]
+fn a_config_naming_an_unusable_operation_fails_start_up_with_the_reason() {
+    let Err(error) = load_vendor("      getShipment: read\n      createShipment: write\n") else {
+        panic!("an unusable operation was loaded as a tool");
+    };
+    let error = format!("{error:#}");
+    assert!(error.contains("\"createShipment\""), "{error}");
+    assert!(
+        error.contains("`#/components/schemas/DoesNotExist` does not exist"),
+        "{error}"
+    );
+}
+
+#[test]
+fn an_unusable_operation_the_config_does_not_name_is_skipped() {
+    let agents = load_vendor("      getShipment: read\n      getRates: read\n").unwrap();
+    assert!(agents.tools.def("getShipment").is_some());
+    assert!(agents.tools.def("createShipment").is_none());
 }

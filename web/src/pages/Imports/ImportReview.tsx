@@ -135,7 +135,8 @@ function ReadyImport({ job, setJob }: { job: ImportJob; setJob: (update: (job: I
   }, [job.operations]);
 
   const shown = job.operations.filter((op) => matches(op, filter));
-  const enabledCount = job.operations.filter((op) => op.enabled).length;
+  const enabledCount = job.operations.filter((op) => op.enabled && op.usable).length;
+  const unusableCount = job.operations.filter((op) => !op.usable).length;
 
   /**
    * Sets fields of one operation; with `unless`, only the fields still as `unless` has them (so an
@@ -195,6 +196,7 @@ function ReadyImport({ job, setJob }: { job: ImportJob; setJob: (update: (job: I
       ))}
       <p className={frame.intro}>
         {plural(job.operations.length, 'operation', 'operations')}, {enabledCount} enabled
+        {unusableCount > 0 ? `, ${unusableCount} cannot be used` : ''}
         {job.version ? ` (OpenAPI ${job.version})` : ''}. Each change is saved at once; publish when the review is done.
       </p>
 
@@ -298,9 +300,10 @@ function OperationRow({ op, agentsId, onChange }: RowProps) {
     if (next !== op.agent) onChange(op, { agent: next });
   };
   const reasonsId = `reasons-${op.operation_id}`;
+  const unusableId = `unusable-${op.operation_id}`;
 
   return (
-    <tr>
+    <tr className={op.usable ? undefined : styles.unusable}>
       <th scope="row" className={`${table.lead} ${table.mono}`} data-label="Operation id">
         {op.operation_id}
       </th>
@@ -311,6 +314,11 @@ function OperationRow({ op, agentsId, onChange }: RowProps) {
             <span className={table.pill}>{op.method.toUpperCase()}</span> <span className={table.mono}>{op.path}</span>
           </div>
           {op.summary ? <div className={styles.summary}>{op.summary}</div> : null}
+          {op.usable ? null : (
+            <div className={styles.unusableReason} id={unusableId}>
+              Cannot be used: {op.unusable_reason ?? 'the document describes it incompletely'}. It is not published.
+            </div>
+          )}
         </div>
       </td>
       <td data-label="Class">
@@ -371,8 +379,14 @@ function OperationRow({ op, agentsId, onChange }: RowProps) {
           type="checkbox"
           className={styles.check}
           aria-label={`Enable ${op.operation_id}`}
-          checked={op.enabled}
-          onChange={(event) => onChange(op, { enabled: event.target.checked })}
+          aria-describedby={op.usable ? undefined : unusableId}
+          checked={op.enabled && op.usable}
+          disabled={!op.usable}
+          title={op.usable ? undefined : 'This operation cannot be used, so it cannot be enabled'}
+          // The box is disabled; the guard is for whatever still delivers a change (jsdom does).
+          onChange={(event) => {
+            if (op.usable) onChange(op, { enabled: event.target.checked });
+          }}
         />
       </td>
     </tr>

@@ -24,6 +24,8 @@ function operation(fields: Partial<ImportOperation> & Pick<ImportOperation, 'ope
     suggested_agent: 'orders',
     agent_reason: null,
     enabled: true,
+    usable: true,
+    unusable_reason: null,
     ...fields,
   };
 }
@@ -250,6 +252,38 @@ describe('OpenAPI imports page', () => {
     fireEvent.keyDown(agent, { key: 'Enter' });
     await flush();
     expect(bodyOf(fetchMock, 2)).toEqual({ agent: null });
+  });
+
+  it('shows an operation that cannot be used with its reason, and does not let it be enabled', async () => {
+    const reason =
+      '`#/components/schemas/DoesNotExist` does not exist (at /paths/~1shipments/post/requestBody/content/application~1json/schema)';
+    const broken = operation({
+      operation_id: 'createShipment',
+      method: 'post',
+      path: '/shipments',
+      class: 'write',
+      suggested_class: 'write',
+      enabled: false,
+      usable: false,
+      unusable_reason: reason,
+    });
+    const fetchMock = mockFetch({ body: job({ operations: [...OPERATIONS, broken] }) });
+    renderAt(`/imports/${ID}`);
+
+    const box = (await screen.findByLabelText('Enable createShipment')) as HTMLInputElement;
+    expect(box.disabled).toBe(true);
+    expect(box.checked).toBe(false);
+    expect(box.getAttribute('aria-describedby')).toBe('unusable-createShipment');
+    expect(document.getElementById('unusable-createShipment')?.textContent).toBe(
+      `Cannot be used: ${reason}. It is not published.`,
+    );
+    expect(screen.getByText(/5 operations, 3 enabled, 1 cannot be used/)).toBeTruthy();
+    fireEvent.click(box);
+    await flush();
+    // No PATCH: only the GET that loaded the import.
+    expect(fetchMock.mock.calls.map((_, i) => requestMethod(fetchMock, i))).toEqual(['GET']);
+    // The usable ones stay selectable.
+    expect((screen.getByLabelText('Enable getOrder') as HTMLInputElement).disabled).toBe(false);
   });
 
   it('publishes after the confirmation and shows the result', async () => {
