@@ -484,6 +484,21 @@ pub async fn release(
     Ok(accepted(seq))
 }
 
+/// The stream sequence after `raw` (an `after_seq` or `Last-Event-ID`): a whole number
+/// from 0 to 2^63 - 2, so the next one is a sequence JetStream takes (no overflow).
+fn start_after(raw: &str) -> Result<u64, ApiError> {
+    raw.parse::<u64>()
+        .ok()
+        .and_then(|seq| seq.checked_add(1))
+        .filter(|&next| next <= i64::MAX as u64)
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_after_seq",
+                "after_seq must be a whole number from 0 to 9223372036854775806",
+            )
+        })
+}
+
 /// Where the live feed starts.
 #[derive(Debug, Deserialize)]
 pub struct EventsQuery {
@@ -522,17 +537,8 @@ pub async fn events(
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned)
     });
-    let after = raw
-        .map(|raw| {
-            raw.parse::<u64>().map_err(|_| {
-                ApiError::bad_request("invalid_after_seq", "after_seq must be a whole number")
-            })
-        })
-        .transpose()?;
-    let deliver_policy = match after {
-        Some(seq) => DeliverPolicy::ByStartSequence {
-            start_sequence: seq + 1,
-        },
+    let deliver_policy = match raw.map(|raw| start_after(&raw)).transpose()? {
+        Some(start_sequence) => DeliverPolicy::ByStartSequence { start_sequence },
         None => DeliverPolicy::New,
     };
     let consumer = state
@@ -559,4 +565,27 @@ pub async fn events(
             .data(data.to_string())))
     });
     Ok(Sse::new(feed).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_feed_starts_after_the_given_sequence_and_refuses_what_would_overflow() {
+        assert_eq!(start_after("0").ok(), Some(1));
+        assert_eq!(start_after("41").ok(), Some(42));
+        for raw in ["", "-1", "x", "9223372036854775807", "18446744073709551615"] {
+            assert!(
+                matches!(
+                    start_after(raw),
+                    Err(ApiError::BadRequest {
+                        code: "invalid_after_seq",
+                        ..
+                    })
+                ),
+                "{raw}"
+            );
+        }
+    }
 }
