@@ -23,7 +23,7 @@ use common::events::OperatorRef;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::error::ErrorBody;
+use crate::error::{ErrorBody, json_body};
 use crate::operators::{self, NewOperatorError, Operator, Role};
 use crate::{ApiState, Routes, error::ApiError};
 
@@ -229,17 +229,6 @@ pub struct LoginRequest {
 pub struct LoginAnswer {
     pub token: String,
     pub operator: Operator,
-}
-
-fn json_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
-    if body.is_empty() {
-        return Err(ApiError::bad_request(
-            "invalid_body",
-            "a JSON body is required",
-        ));
-    }
-    serde_json::from_slice(body)
-        .map_err(|err| ApiError::bad_request("invalid_body", format!("invalid body: {err}")))
 }
 
 /// Whether the request came over https (directly or through a proxy that says so).

@@ -235,11 +235,11 @@ fn after_conversation(nanos: &str, thread_id: &str) -> Result<After, ApiError> {
     })
 }
 
-fn parse_thread_id(raw: &str) -> Result<ThreadId, ApiError> {
+pub(crate) fn parse_thread_id(raw: &str) -> Result<ThreadId, ApiError> {
     ThreadId::parse(raw).map_err(|err| ApiError::bad_request("invalid_thread_id", err.to_string()))
 }
 
-fn conversation_not_found(thread_id: &ThreadId) -> ApiError {
+pub(crate) fn conversation_not_found(thread_id: &ThreadId) -> ApiError {
     ApiError::NotFound {
         code: "conversation_not_found",
         message: format!("no conversation {thread_id}"),

@@ -37,6 +37,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::auth::Caller;
+use crate::conversations::{self, parse_thread_id};
 use crate::error::ErrorBody;
 use crate::operators::{self, Role};
 use crate::{ApiState, Routes, error::ApiError};
@@ -110,36 +111,22 @@ fn accepted(seq: u64) -> (StatusCode, Json<Stored>) {
     (StatusCode::ACCEPTED, Json(Stored { seq }))
 }
 
-fn parse_thread_id(raw: &str) -> Result<ThreadId, ApiError> {
-    ThreadId::parse(raw).map_err(|err| ApiError::bad_request("invalid_thread_id", err.to_string()))
-}
-
+/// The request's JSON body; an optional one may be empty (the default then).
 fn json_body<T: serde::de::DeserializeOwned + Default>(
     body: &Bytes,
     required: bool,
 ) -> Result<T, ApiError> {
-    if body.is_empty() {
-        return if required {
-            Err(ApiError::bad_request(
-                "invalid_body",
-                "a JSON body is required",
-            ))
-        } else {
-            Ok(T::default())
-        };
+    if body.is_empty() && !required {
+        return Ok(T::default());
     }
-    serde_json::from_slice(body)
-        .map_err(|err| ApiError::bad_request("invalid_body", format!("invalid body: {err}")))
+    crate::error::json_body(body)
 }
 
 /// 404 unless the read models know the conversation.
 async fn known_conversation(state: &ApiState, thread: &ThreadId) -> Result<(), ApiError> {
     match conversation::find(&state.pool, thread.as_str()).await? {
         Some(_) => Ok(()),
-        None => Err(ApiError::NotFound {
-            code: "conversation_not_found",
-            message: format!("no conversation {thread}"),
-        }),
+        None => Err(conversations::conversation_not_found(thread)),
     }
 }
 

@@ -208,6 +208,19 @@ pub fn parse_limit(
     }
 }
 
+/// A required JSON request body: 400 `invalid_body` when it is empty or not the object the
+/// endpoint takes.
+pub fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    if body.is_empty() {
+        return Err(ApiError::bad_request(
+            "invalid_body",
+            "a JSON body is required",
+        ));
+    }
+    serde_json::from_slice(body)
+        .map_err(|err| ApiError::bad_request("invalid_body", format!("invalid body: {err}")))
+}
+
 /// Helpers of the handlers' unit tests.
 #[cfg(test)]
 pub mod testing {
