@@ -128,7 +128,14 @@ fn json_body<T: serde::de::DeserializeOwned + Default>(
             Ok(T::default())
         };
     }
-    serde_json::from_slice(body)
+    // An optional body may also be JSON `null`: the document's optional body is nullable.
+    let parsed = if required {
+        serde_json::from_slice(body).map(Some)
+    } else {
+        serde_json::from_slice::<Option<T>>(body)
+    };
+    parsed
+        .map(Option::unwrap_or_default)
         .map_err(|err| ApiError::bad_request("invalid_body", format!("invalid body: {err}")))
 }
 
@@ -254,6 +261,7 @@ fn not_assigned(thread: &ThreadId) -> ApiError {
 pub struct AssignRequest {
     /// The operator who takes the conversation (default: me). Only an admin may assign
     /// someone else.
+    #[schema(pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")]
     pub operator_id: Option<Uuid>,
 }
 
@@ -484,12 +492,6 @@ pub async fn release(
     Ok(accepted(seq))
 }
 
-/// Where the live feed starts.
-#[derive(Debug, Deserialize)]
-pub struct EventsQuery {
-    after_seq: Option<String>,
-}
-
 /// Every event of every conversation as it is stored (notes included), for operators:
 /// server-sent events with `id: <seq>`, `event: event` and `data: {"seq":N,"event":{…}}`,
 /// and a `:` keep-alive comment every 15 s. A reconnect resumes after the last id seen
@@ -500,7 +502,7 @@ pub struct EventsQuery {
     path = "/api/desk/events",
     tag = "desk",
     params(
-        ("after_seq" = Option<u64>, Query, description = "Replay every event after this stream sequence first"),
+        ("after_seq" = Option<i64>, Query, minimum = 0, description = "Replay every event after this stream sequence first"),
         ("Last-Event-ID" = Option<u64>, Header, description = "The same, as a reconnecting browser sends it"),
     ),
     responses(
@@ -513,10 +515,12 @@ pub struct EventsQuery {
 )]
 pub async fn events(
     State(state): State<ApiState>,
-    Query(query): Query<EventsQuery>,
+    // A map, not a struct: a repeated parameter is then the last one, never the extractor's
+    // plain-text 400.
+    Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let raw = query.after_seq.or_else(|| {
+    let raw = query.get("after_seq").cloned().or_else(|| {
         headers
             .get("last-event-id")
             .and_then(|v| v.to_str().ok())
@@ -524,9 +528,16 @@ pub async fn events(
     });
     let after = raw
         .map(|raw| {
-            raw.parse::<u64>().map_err(|_| {
-                ApiError::bad_request("invalid_after_seq", "after_seq must be a whole number")
-            })
+            // A stream sequence fits an int64, as the document says.
+            raw.parse::<u64>()
+                .ok()
+                .filter(|seq| i64::try_from(*seq).is_ok())
+                .ok_or_else(|| {
+                    ApiError::bad_request(
+                        "invalid_after_seq",
+                        "after_seq must be a whole number from 0 to 2^63 - 1",
+                    )
+                })
         })
         .transpose()?;
     let deliver_policy = match after {
