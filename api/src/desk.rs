@@ -503,7 +503,7 @@ pub async fn release(
     tag = "desk",
     params(
         ("after_seq" = Option<i64>, Query, minimum = 0, description = "Replay every event after this stream sequence first"),
-        ("Last-Event-ID" = Option<u64>, Header, description = "The same, as a reconnecting browser sends it"),
+        ("Last-Event-ID" = Option<i64>, Header, minimum = 0, description = "The same, as a reconnecting browser sends it"),
     ),
     responses(
         (status = 200, description = "`text/event-stream`", content_type = "text/event-stream", body = String),
@@ -520,26 +520,29 @@ pub async fn events(
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let raw = query.get("after_seq").cloned().or_else(|| {
-        headers
-            .get("last-event-id")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    });
-    let after = raw
-        .map(|raw| {
-            // A stream sequence fits an int64, as the document says.
-            raw.parse::<u64>()
-                .ok()
-                .filter(|seq| i64::try_from(*seq).is_ok())
-                .ok_or_else(|| {
-                    ApiError::bad_request(
-                        "invalid_after_seq",
-                        "after_seq must be a whole number from 0 to 2^63 - 1",
-                    )
-                })
-        })
+    // Both are checked when both are sent (a stream sequence fits an int64, as the document
+    // says); `after_seq` wins.
+    let parse = |raw: &str| {
+        raw.parse::<u64>()
+            .ok()
+            .filter(|seq| i64::try_from(*seq).is_ok())
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_after_seq",
+                    "after_seq and Last-Event-ID must be whole numbers from 0 to 2^63 - 1",
+                )
+            })
+    };
+    let header = headers
+        .get("last-event-id")
+        .map(|v| v.to_str().unwrap_or("not text"))
+        .map(parse)
         .transpose()?;
+    let after = query
+        .get("after_seq")
+        .map(|raw| parse(raw))
+        .transpose()?
+        .or(header);
     let deliver_policy = match after {
         Some(seq) => DeliverPolicy::ByStartSequence {
             start_sequence: seq + 1,
