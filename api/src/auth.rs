@@ -410,7 +410,11 @@ pub struct NewOperator {
     #[schema(max_length = 254, pattern = "^[^\\s@]+@[^\\s]*\\.[^\\s]*$")]
     pub email: String,
     /// Not only spaces; no NUL.
-    #[schema(min_length = 1, max_length = 100, pattern = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$")]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
+    )]
     pub name: String,
     pub role: Role,
     #[schema(min_length = 12, max_length = 256)]

@@ -261,7 +261,9 @@ fn not_assigned(thread: &ThreadId) -> ApiError {
 pub struct AssignRequest {
     /// The operator who takes the conversation (default: me). Only an admin may assign
     /// someone else.
-    #[schema(pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")]
+    #[schema(
+        pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    )]
     pub operator_id: Option<Uuid>,
 }
 
