@@ -24,6 +24,18 @@ pub fn routes() -> Routes {
     Routes::new().get("/analytics", report)
 }
 
+/// The values of `range`, for the document.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[allow(dead_code)] // only its schema is used
+enum RangeParam {
+    #[serde(rename = "24h")]
+    Day,
+    #[serde(rename = "7d")]
+    Week,
+    #[serde(rename = "30d")]
+    Month,
+}
+
 /// The window a request asks for: `[from, to)` in buckets of an hour or a day, `from`
 /// aligned to its bucket.
 #[derive(Debug, Clone, PartialEq)]
@@ -148,7 +160,7 @@ fn day_of(at: OffsetDateTime) -> OffsetDateTime {
     path = "/api/analytics",
     tag = "analytics",
     params(
-        ("range" = Option<String>, Query,
+        ("range" = inline(Option<RangeParam>), Query,
          description = "`24h` (hourly buckets), `7d` or `30d` (daily buckets, `from` at a UTC midnight), \
                         ending at the start of the next hour. The default when neither `range` nor `from`/`to` is given: `24h`.",
          example = "24h"),

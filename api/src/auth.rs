@@ -395,9 +395,15 @@ pub async fn list_operators(State(state): State<ApiState>) -> Result<Json<Operat
 /// A new operator.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct NewOperator {
-    #[schema(max_length = 254)]
+    /// `name@domain`: a non-empty name, a dot in the domain, no spaces; at most 254 characters.
+    #[schema(max_length = 254, pattern = "^[^\\s@]+@[^\\s]*\\.[^\\s]*$")]
     pub email: String,
-    #[schema(min_length = 1, max_length = 100)]
+    /// Not only spaces; no NUL.
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
+    )]
     pub name: String,
     pub role: Role,
     #[schema(min_length = 12, max_length = 256)]
@@ -452,10 +458,20 @@ pub async fn add_operator(
     }
 }
 
+/// The schema of a boolean that may only be `true`.
+fn only_true() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::Boolean)
+        .enum_values(Some([true]))
+        .build()
+}
+
 /// A change to an operator: only disabling, for now.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct OperatorPatch {
-    /// `true` disables the operator: their sessions end at once.
+    /// `true` disables the operator: their sessions end at once. Only `true` is taken
+    /// (`cannot_enable`).
+    #[schema(schema_with = only_true)]
     pub disabled: bool,
 }
 

@@ -39,6 +39,19 @@ pub const STATUSES: &[&str] = &[
     "resolved",
     "failed",
 ];
+/// The values of the `status` filter ([`STATUSES`]), for the document.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)] // only its schema is used
+enum StatusFilter {
+    Open,
+    WaitingConfirmation,
+    Escalated,
+    Assigned,
+    Resolved,
+    Failed,
+}
+
 /// Page size when `limit` is not given, and the most a page may hold.
 const DEFAULT_LIMIT: usize = 20;
 const MAX_LIMIT: usize = 100;
@@ -94,7 +107,11 @@ fn parse_page_query(query: &HashMap<String, String>) -> Result<PageQuery, ApiErr
             "from must be before to",
         ));
     }
-    let cursor = query.get("cursor").map(String::as_str);
+    // An empty cursor is the first page, as no cursor is: the document allows it.
+    let cursor = query
+        .get("cursor")
+        .map(String::as_str)
+        .filter(|cursor| !cursor.is_empty());
     let order = match query.get("q") {
         None => Order::Newest {
             after: cursor.map(decode_cursor).transpose()?,
@@ -278,9 +295,11 @@ pub struct ConversationItem {
     tag = "conversations",
     params(
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Page size (default 20)"),
-        ("cursor" = Option<String>, Query, description = "The `next_cursor` of the previous page, unchanged (with the same `q`, or none)"),
-        ("status" = Option<String>, Query,
-         description = "Only conversations with this status: `open`, `waiting_confirmation`, `escalated`, `assigned`, `resolved`, `failed`"),
+        ("cursor" = Option<String>, Query, pattern = "^[A-Za-z0-9_-]*$",
+         description = "The `next_cursor` of the previous page, unchanged (with the same `q`, or none); empty: the first page. \
+                        Any other value is `invalid_cursor`"),
+        ("status" = inline(Option<StatusFilter>), Query,
+         description = "Only conversations with this status"),
         ("q" = Option<String>, Query, min_length = 1, max_length = 200, pattern = "^[^\\u0000]*$",
          description = "Search: words of the customer's messages and the replies (English stemming; `\"a phrase\"`, `or`, `-word`). \
                         Orders the page by rank, then newest first"),
@@ -513,9 +532,12 @@ fn parse_resolve(body: &[u8]) -> Result<ResolveRequest, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(ResolveRequest::default());
     }
-    let request: ResolveRequest = serde_json::from_slice(body).map_err(|err| {
-        ApiError::bad_request("invalid_body", format!("not a resolve request: {err}"))
-    })?;
+    // JSON `null` is no note, as an empty body is: the document's optional body is nullable.
+    let request: ResolveRequest = serde_json::from_slice::<Option<ResolveRequest>>(body)
+        .map_err(|err| {
+            ApiError::bad_request("invalid_body", format!("not a resolve request: {err}"))
+        })?
+        .unwrap_or_default();
     if request
         .note
         .as_ref()

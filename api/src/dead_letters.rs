@@ -135,8 +135,10 @@ struct ListQuery {
 
 fn parse_list_query(query: &HashMap<String, String>) -> Result<ListQuery, ApiError> {
     let limit = super::error::parse_limit(query, DEFAULT_LIMIT, MAX_LIMIT)?;
+    // An empty cursor is the first page, as no cursor is: the document allows it.
     let after = query
         .get("cursor")
+        .filter(|raw| !raw.is_empty())
         .map(|raw| {
             raw.parse::<u64>().map_err(|_| {
                 ApiError::bad_request("invalid_cursor", "cursor is not one this API returned")
@@ -212,8 +214,9 @@ const ID: &str = "The dead letter's id (a positive whole number)";
     tag = "dead-letters",
     params(
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Page size (default 50)"),
-        ("cursor" = Option<String>, Query, description = "The `next_cursor` of the previous page, unchanged"),
-        ("category" = Option<String>, Query, description = "`retryable`, `not_retryable` or `fatal`"),
+        ("cursor" = Option<String>, Query, pattern = "^[0-9]{0,19}$",
+         description = "The `next_cursor` of the previous page, unchanged; empty: the first page"),
+        ("category" = inline(Option<CategoryFilter>), Query, description = "Only dead letters of this category"),
         ("since" = Option<String>, Query, format = DateTime, description = "Failed at or after (RFC 3339)"),
         ("until" = Option<String>, Query, format = DateTime, description = "Failed before (RFC 3339)"),
         ("thread_id" = Option<String>, Query, description = "One conversation's", pattern = "^[A-Za-z0-9_-]{1,64}$"),
@@ -313,11 +316,22 @@ pub async fn redrive(
     Ok(Json(Redriven { id, seq }))
 }
 
+/// The values of the `category` filter, for the document.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)] // only its schema is used
+enum CategoryFilter {
+    Retryable,
+    NotRetryable,
+    Fatal,
+}
+
 /// Body of the bulk redrive: a filter (every field set must match), and the confirmation.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RedriveMatching {
     /// `retryable`, `not_retryable` or `fatal`.
+    #[schema(value_type = Option<CategoryFilter>, inline)]
     pub category: Option<String>,
     /// Failed at or after (RFC 3339).
     #[schema(format = DateTime)]
@@ -325,6 +339,8 @@ pub struct RedriveMatching {
     /// Failed before (RFC 3339).
     #[schema(format = DateTime)]
     pub until: Option<String>,
+    /// One conversation's.
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
     pub thread_id: Option<String>,
     /// Only count the matching dead letters.
     #[serde(default)]

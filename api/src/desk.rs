@@ -119,7 +119,11 @@ fn json_body<T: serde::de::DeserializeOwned + Default>(
     if body.is_empty() && !required {
         return Ok(T::default());
     }
-    crate::error::json_body(body)
+    if required {
+        return crate::error::json_body(body);
+    }
+    // An optional body may also be JSON `null`: the document's optional body is nullable.
+    crate::error::json_body::<Option<T>>(body).map(Option::unwrap_or_default)
 }
 
 /// 404 unless the read models know the conversation.
@@ -241,6 +245,9 @@ fn not_assigned(thread: &ThreadId) -> ApiError {
 pub struct AssignRequest {
     /// The operator who takes the conversation (default: me). Only an admin may assign
     /// someone else.
+    #[schema(
+        pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    )]
     pub operator_id: Option<Uuid>,
 }
 
@@ -472,24 +479,19 @@ pub async fn release(
 }
 
 /// The stream sequence after `raw` (an `after_seq` or `Last-Event-ID`): a whole number
-/// from 0 to 2^63 - 2, so the next one is a sequence JetStream takes (no overflow).
+/// from 0 to 2^63 - 1, the document's int64. After the last one there is nothing to send,
+/// so the start stays there (JetStream takes no sequence past it).
 fn start_after(raw: &str) -> Result<u64, ApiError> {
     raw.parse::<u64>()
         .ok()
-        .and_then(|seq| seq.checked_add(1))
-        .filter(|&next| next <= i64::MAX as u64)
+        .filter(|&seq| seq <= i64::MAX as u64)
+        .map(|seq| (seq + 1).min(i64::MAX as u64))
         .ok_or_else(|| {
             ApiError::bad_request(
                 "invalid_after_seq",
-                "after_seq must be a whole number from 0 to 9223372036854775806",
+                "after_seq and Last-Event-ID must be whole numbers from 0 to 9223372036854775807",
             )
         })
-}
-
-/// Where the live feed starts.
-#[derive(Debug, Deserialize)]
-pub struct EventsQuery {
-    after_seq: Option<String>,
 }
 
 /// Every event of every conversation as it is stored (notes included), for operators:
@@ -502,8 +504,8 @@ pub struct EventsQuery {
     path = "/api/desk/events",
     tag = "desk",
     params(
-        ("after_seq" = Option<u64>, Query, description = "Replay every event after this stream sequence first"),
-        ("Last-Event-ID" = Option<u64>, Header, description = "The same, as a reconnecting browser sends it"),
+        ("after_seq" = Option<i64>, Query, minimum = 0, description = "Replay every event after this stream sequence first"),
+        ("Last-Event-ID" = Option<i64>, Header, minimum = 0, description = "The same, as a reconnecting browser sends it"),
     ),
     responses(
         (status = 200, description = "`text/event-stream`", content_type = "text/event-stream", body = String),
@@ -515,16 +517,23 @@ pub struct EventsQuery {
 )]
 pub async fn events(
     State(state): State<ApiState>,
-    Query(query): Query<EventsQuery>,
+    // A map, not a struct: a repeated parameter is then the last one, never the extractor's
+    // plain-text 400.
+    Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let raw = query.after_seq.or_else(|| {
-        headers
-            .get("last-event-id")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    });
-    let deliver_policy = match raw.map(|raw| start_after(&raw)).transpose()? {
+    // Both are checked when both are sent; `after_seq` wins. A map, so a repeated
+    // parameter is the last one.
+    let header = headers
+        .get("last-event-id")
+        .map(|v| start_after(v.to_str().unwrap_or("not text")))
+        .transpose()?;
+    let after = query
+        .get("after_seq")
+        .map(|raw| start_after(raw))
+        .transpose()?
+        .or(header);
+    let deliver_policy = match after {
         Some(start_sequence) => DeliverPolicy::ByStartSequence { start_sequence },
         None => DeliverPolicy::New,
     };
@@ -559,10 +568,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_feed_starts_after_the_given_sequence_and_refuses_what_would_overflow() {
+    fn the_feed_starts_after_the_given_sequence_and_refuses_what_is_no_int64() {
         assert_eq!(start_after("0").ok(), Some(1));
         assert_eq!(start_after("41").ok(), Some(42));
-        for raw in ["", "-1", "x", "9223372036854775807", "18446744073709551615"] {
+        // The last int64 is taken (the document's range) and starts where nothing comes.
+        assert_eq!(
+            start_after("9223372036854775807").ok(),
+            Some(i64::MAX as u64)
+        );
+        for raw in ["", "-1", "x", "9223372036854775808", "18446744073709551615"] {
             assert!(
                 matches!(
                     start_after(raw),

@@ -380,7 +380,7 @@ fn parse_id(id: &str) -> Result<Uuid, ApiError> {
     get,
     path = "/api/openapi/imports/{id}",
     tag = "openapi-imports",
-    params(("id" = String, Path, description = "The import id from the POST")),
+    params(("id" = String, Path, format = Uuid, description = "The import id from the POST")),
     responses(
         (status = 200, description = "The import", body = ImportView),
         (status = 401, description = "No or wrong bearer token", body = ErrorBody),
@@ -486,10 +486,21 @@ async fn load(pool: &sqlx::PgPool, id: Uuid) -> Result<Option<ImportView>, ApiEr
     }))
 }
 
+/// The values of an operation's `class`, for the document.
+#[derive(serde::Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)] // only its schema is used
+enum ClassParam {
+    Read,
+    Write,
+    Destructive,
+}
+
 /// The review of one operation: any of `class`, `agent` (null: none), `enabled`.
 #[derive(Debug, ToSchema)]
 pub struct OperationEdit {
     /// `read`, `write` or `destructive`.
+    #[schema(value_type = Option<ClassParam>, inline)]
     pub class: Option<String>,
     /// An agent of the agents config, or null for none.
     pub agent: Option<String>,
@@ -502,7 +513,7 @@ pub struct OperationEdit {
     path = "/api/openapi/imports/{id}/operations/{operation_id}",
     tag = "openapi-imports",
     params(
-        ("id" = String, Path, description = "The import id"),
+        ("id" = String, Path, format = Uuid, description = "The import id"),
         ("operation_id" = String, Path, description = "The operation's id in the import"),
     ),
     request_body = OperationEdit,
@@ -644,7 +655,7 @@ pub struct Published {
     post,
     path = "/api/openapi/imports/{id}/publish",
     tag = "openapi-imports",
-    params(("id" = String, Path, description = "The import id")),
+    params(("id" = String, Path, format = Uuid, description = "The import id")),
     responses(
         (status = 200, description = "The new version of the published tools", body = Published),
         (status = 400, description = "`unknown_agent`: an enabled operation has no agent or one the agents config does not have", body = ErrorBody),

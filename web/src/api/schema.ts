@@ -511,7 +511,9 @@ export interface components {
     };
     /** @description A new operator. */
     NewOperator: {
+      /** @description `name@domain`: a non-empty name, a dot in the domain, no spaces; at most 254 characters. */
       email: string;
+      /** @description Not only spaces; no NUL. */
       name: string;
       password: string;
       role: components["schemas"]["Role"];
@@ -526,7 +528,7 @@ export interface components {
       /** @description An agent of the agents config, or null for none. */
       agent?: string | null;
       /** @description `read`, `write` or `destructive`. */
-      class?: string | null;
+      class?: ("read" | "write" | "destructive") | null;
       enabled?: boolean | null;
     };
     /** @description One operation under review. */
@@ -589,8 +591,8 @@ export interface components {
     };
     /** @description A change to an operator: only disabling, for now. */
     OperatorPatch: {
-      /** @description `true` disables the operator: their sessions end at once. */
-      disabled: boolean;
+      /** @enum {boolean} */
+      disabled: true;
     };
     /** @description One operator's line of a range. */
     OperatorSummary: {
@@ -642,7 +644,7 @@ export interface components {
     /** @description Body of the bulk redrive: a filter (every field set must match), and the confirmation. */
     RedriveMatching: {
       /** @description `retryable`, `not_retryable` or `fatal`. */
-      category?: string | null;
+      category?: ("retryable" | "not_retryable" | "fatal") | null;
       /** @description Only count the matching dead letters. */
       dry_run?: boolean;
       /** @description The count a dry run answered: the redrive happens only if it still holds. */
@@ -652,6 +654,7 @@ export interface components {
        * @description Failed at or after (RFC 3339).
        */
       since?: string | null;
+      /** @description One conversation's. */
       thread_id?: string | null;
       /**
        * Format: date-time
@@ -783,7 +786,7 @@ export interface operations {
          * @description `24h` (hourly buckets), `7d` or `30d` (daily buckets, `from` at a UTC midnight), ending at the start of the next hour. The default when neither `range` nor `from`/`to` is given: `24h`.
          * @example 24h
          */
-        range?: string;
+        range?: "24h" | "7d" | "30d";
         /**
          * @description Start (RFC 3339), with `to`; aligned down to its bucket
          * @example 2026-11-25T00:00:00Z
@@ -886,10 +889,10 @@ export interface operations {
       query?: {
         /** @description Page size (default 50) */
         limit?: number;
-        /** @description The `next_cursor` of the previous page, unchanged */
+        /** @description The `next_cursor` of the previous page, unchanged; empty: the first page */
         cursor?: string;
-        /** @description `retryable`, `not_retryable` or `fatal` */
-        category?: string;
+        /** @description Only dead letters of this category */
+        category?: "retryable" | "not_retryable" | "fatal";
         /** @description Failed at or after (RFC 3339) */
         since?: string;
         /** @description Failed before (RFC 3339) */
