@@ -52,6 +52,11 @@ pub fn dead_letter(thread: Option<&str>) -> String {
 
 /// Subject of an operator's event about this thread (`conversation.resolved`).
 pub fn operator_event(thread: &ThreadId) -> String {
+    operator_event_of(thread.as_str())
+}
+
+/// [`operator_event`] of a thread id as a subject token (e.g. from [`thread_of`]).
+pub fn operator_event_of(thread: &str) -> String {
     format!("chat.{thread}.operator")
 }
 

@@ -1,14 +1,22 @@
 //! Whether a person has the conversation, so the agents step aside: read from the stream
-//! before a turn starts (never from the read models), from two events of the thread:
+//! (never from the read models), from two events of the thread:
 //! - the last operator event (`chat.<thread>.operator`): `conversation.assigned` or
 //!   `operator.replied` mean an operator holds it; `conversation.released` and
-//!   `conversation.resolved` give it back to the agents;
+//!   `conversation.resolved` give it back to the agents. It is read as soon as the worker
+//!   has the message ([`OperatorRead`]), after the message was stored, so every operator
+//!   event stored before the message counts;
 //! - the previous message's turn closure (the thread's last turn event, which the order
 //!   check reads anyway): a turn that escalated, or one held for a person, leaves the
 //!   conversation waiting for a person — unless an operator event came after it.
 //!
 //! A held message's turn is closed by `turn.held` alone (docs/events.md): stored, acked,
 //! shown to operators, answered by nobody but a person.
+
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+use futures::{FutureExt, StreamExt, TryStreamExt};
 
 use async_nats::jetstream::stream::{DirectGetErrorKind, Stream};
 use common::events::{Envelope, HeldReason, OperatorRef, Payload, ThreadId, TurnOutcome};
@@ -42,13 +50,171 @@ fn waits_for_a_person(event: &Envelope) -> bool {
     }
 }
 
-/// The mode for the next message of `thread`, given its previous turn closure.
+/// The read of a thread's last operator event, started on a task of its own as soon as the
+/// worker has the message, so it runs while the thread's earlier messages are answered
+/// instead of adding a JetStream round trip to the turn. Started after the message was
+/// stored, it sees every operator event stored before the message (perhaps later ones too):
+/// a message sent after a take-over (or a release) is decided by it. Skipped for a thread
+/// that [`OperatorThreads`] knows has no operator event.
+pub enum OperatorRead {
+    /// The thread has no operator event.
+    None,
+    /// Started.
+    Reading(tokio::task::JoinHandle<Result<Option<(u64, Envelope)>, String>>),
+    /// To be read when the turn starts.
+    AtTurnStart,
+}
+
+impl OperatorRead {
+    /// Starts reading the last operator event of the thread of `message_subject` from the
+    /// stream `owner` holds, unless `known` says the thread has none.
+    pub fn start<S>(
+        owner: Arc<S>,
+        known: Option<&Arc<OperatorThreads>>,
+        message_subject: &str,
+    ) -> Self
+    where
+        S: AsRef<Stream> + Send + Sync + 'static,
+    {
+        let Some(thread) = subjects::thread_of(message_subject) else {
+            return OperatorRead::None;
+        };
+        if known.is_some_and(|known| !known.may_have(thread)) {
+            return OperatorRead::None;
+        }
+        let subject = subjects::operator_event_of(thread);
+        OperatorRead::Reading(tokio::spawn(async move {
+            last_operator_event((*owner).as_ref(), subject).await
+        }))
+    }
+
+    async fn result(
+        mut self,
+        stream: &Stream,
+        thread: &ThreadId,
+    ) -> Result<Option<(u64, Envelope)>, String> {
+        match &mut self {
+            OperatorRead::None => Ok(None),
+            OperatorRead::AtTurnStart => {
+                last_operator_event(stream, subjects::operator_event(thread)).await
+            }
+            OperatorRead::Reading(read) => read.await.map_err(|err| {
+                format!("the read of the thread's last operator event failed: {err}")
+            })?,
+        }
+    }
+}
+
+impl Drop for OperatorRead {
+    /// A message that waits or was answered already does not need it.
+    fn drop(&mut self) {
+        if let OperatorRead::Reading(read) = self {
+            read.abort();
+        }
+    }
+}
+
+/// The threads that have an operator event, so that a turn of any other thread (nearly all
+/// of them) starts without reading the stream. Known from the stream's subjects when the
+/// worker starts, then from a plain subscription to `chat.*.operator` on the connection the
+/// worker pulls its messages on: the server sends an operator event to it when the event
+/// is published, before the event is stored, so before any customer message stored after
+/// it reaches the worker (on one server; in a cluster the event crosses a route, and a
+/// message sent within milliseconds of a take-over may still be answered by the agents).
+/// After a reconnect (events published meanwhile did not come), every thread is read from
+/// the stream until the subjects are known again.
+pub struct OperatorThreads {
+    client: async_nats::Client,
+    stream: Stream,
+    state: Mutex<Watch>,
+}
+
+struct Watch {
+    live: async_nats::Subscriber,
+    threads: HashSet<String>,
+    /// The client's connect count the threads are known for.
+    connects: u64,
+    reloading: bool,
+}
+
+impl OperatorThreads {
+    /// Subscribes, then reads which threads have operator events.
+    pub async fn start(client: async_nats::Client, stream: Stream) -> anyhow::Result<Arc<Self>> {
+        let live = client.subscribe(subjects::operator_event_of("*")).await?;
+        // The subscription is in place before the subjects are read: nothing falls between.
+        client.flush().await?;
+        let connects = client.statistics().connects.load(Ordering::Relaxed);
+        let threads = operator_threads(&stream).await?;
+        Ok(Arc::new(OperatorThreads {
+            client,
+            stream,
+            state: Mutex::new(Watch {
+                live,
+                threads,
+                connects,
+                reloading: false,
+            }),
+        }))
+    }
+
+    /// Whether `thread` may have an operator event (false: it has none).
+    pub fn may_have(self: &Arc<Self>, thread: &str) -> bool {
+        let mut watch = self.state.lock().expect("operator threads lock");
+        while let Some(Some(event)) = watch.live.next().now_or_never() {
+            if let Some(thread) = subjects::thread_of(&event.subject) {
+                watch.threads.insert(thread.to_owned());
+            }
+        }
+        let connects = self.client.statistics().connects.load(Ordering::Relaxed);
+        if connects != watch.connects && !watch.reloading {
+            watch.reloading = true;
+            tokio::spawn(self.clone().reload(connects));
+        }
+        watch.reloading || watch.threads.contains(thread)
+    }
+
+    async fn reload(self: Arc<Self>, connects: u64) {
+        loop {
+            match operator_threads(&self.stream).await {
+                Ok(threads) => {
+                    let mut watch = self.state.lock().expect("operator threads lock");
+                    watch.threads.extend(threads);
+                    watch.connects = connects;
+                    watch.reloading = false;
+                    return;
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot read which threads have operator events; retrying");
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+}
+
+/// The threads with an operator event in the stream.
+async fn operator_threads(stream: &Stream) -> anyhow::Result<HashSet<String>> {
+    let mut subjects = stream
+        .info_with_subjects(subjects::operator_event_of("*"))
+        .await?;
+    let mut threads = HashSet::new();
+    while let Some((subject, _)) = subjects.try_next().await? {
+        if let Some(thread) = subjects::thread_of(&subject) {
+            threads.insert(thread.to_owned());
+        }
+    }
+    Ok(threads)
+}
+
+/// The mode for the next message of `thread`, given its previous turn closure and the read
+/// of its last operator event.
 pub async fn mode(
     stream: &Stream,
     thread: &ThreadId,
     closure: Option<Closure<'_>>,
+    operator: OperatorRead,
 ) -> Result<Mode, String> {
-    let operator = last_operator_event(stream, thread).await?;
+    let operator = operator.result(stream, thread).await?;
     let escalated = closure.as_ref().filter(|c| waits_for_a_person(c.event));
     Ok(decide(
         operator.as_ref().map(|(seq, event)| (*seq, event)),
@@ -100,12 +266,9 @@ pub fn decide(operator: Option<(u64, &Envelope)>, escalated_at: Option<u64>) -> 
 /// decode).
 async fn last_operator_event(
     stream: &Stream,
-    thread: &ThreadId,
+    subject: String,
 ) -> Result<Option<(u64, Envelope)>, String> {
-    match stream
-        .direct_get_last_for_subject(subjects::operator_event(thread))
-        .await
-    {
+    match stream.direct_get_last_for_subject(subject).await {
         Ok(message) => Ok(Envelope::from_json(&message.payload)
             .ok()
             .map(|event| (message.sequence, event))),

@@ -118,7 +118,11 @@ pub async fn consumer_and_state(
         rules: matches!(args.engine, EngineKind::Rules),
         tools: args.tools.clone(),
     };
-    let worker = Arc::new(Worker::new(js.clone(), stream, agents, policy));
+    let worker = Arc::new(
+        Worker::new(js.clone(), stream, agents, policy)
+            .watching_operators()
+            .await?,
+    );
     // The published tools now and on every publish, without a restart.
     crate::published::follow(&js, base, worker.agents.clone()).await?;
     Ok((consumer, worker))

@@ -18,16 +18,24 @@ use tokio_util::task::TaskTracker;
 use super::backlog::watch_backlog;
 use super::dead_letter::dead_letter;
 use super::order::{last_turn_event, previous_seq};
-use super::{Delivery, Outcome, Worker, step};
+use super::{Delivery, Outcome, Worker, step_with};
+use crate::desk::OperatorRead;
 use crate::metrics;
 
 /// Messages of one thread waiting for its lane, keyed by thread. A thread has an entry
 /// exactly while a lane task is running for it.
 type Lanes = Arc<Mutex<HashMap<String, VecDeque<InHand>>>>;
 
-/// A delivered message, the permit that counts it against the most in hand (none once it
-/// was parked), and whether it already waited `order_wait` for its thread's previous turn.
-type InHand = (Message, Option<OwnedSemaphorePermit>, bool);
+/// A delivered message in hand.
+struct InHand {
+    message: Message,
+    /// Counts it against the most in hand (none once it was parked).
+    permit: Option<OwnedSemaphorePermit>,
+    /// It already waited `order_wait` for its thread's previous turn.
+    ignore_order: bool,
+    /// Who holds the conversation, read while it waits for its lane.
+    operator: OperatorRead,
+}
 
 /// Shared by the pull loop, the lanes and the parked messages.
 struct Shared {
@@ -82,7 +90,7 @@ pub async fn run(
                 next = messages.next() => next,
             };
             match next {
-                Some(Ok(message)) => enqueue(&shared, (message, Some(permit), false)),
+                Some(Ok(message)) => enqueue(&shared, message, Some(permit), false),
                 Some(Err(err)) => {
                     tracing::warn!(error = %err, "pull error; reconnecting");
                     break;
@@ -97,11 +105,28 @@ pub async fn run(
     Ok(())
 }
 
-/// Queues a message on its thread's lane, starting the lane if it is idle.
-fn enqueue(shared: &Arc<Shared>, in_hand: InHand) {
-    let thread = subjects::thread_of(&in_hand.0.subject)
+/// Queues a message on its thread's lane, starting the lane if it is idle, and starts the
+/// read of who holds its conversation.
+fn enqueue(
+    shared: &Arc<Shared>,
+    message: Message,
+    permit: Option<OwnedSemaphorePermit>,
+    ignore_order: bool,
+) {
+    let thread = subjects::thread_of(&message.subject)
         .unwrap_or_default()
         .to_owned();
+    let operator = OperatorRead::start(
+        shared.worker.clone(),
+        shared.worker.operators.as_ref(),
+        &message.subject,
+    );
+    let in_hand = InHand {
+        message,
+        permit,
+        ignore_order,
+        operator,
+    };
     let mut waiting = shared.lanes.lock().expect("lanes lock");
     match waiting.get_mut(&thread) {
         Some(queue) => queue.push_back(in_hand),
@@ -115,7 +140,13 @@ fn enqueue(shared: &Arc<Shared>, in_hand: InHand) {
 /// Answers one thread's messages in order until its queue is empty.
 async fn lane(thread: String, first: InHand, shared: Arc<Shared>) {
     let mut next = Some(first);
-    while let Some((message, permit, ignore_order)) = next {
+    while let Some(InHand {
+        message,
+        permit,
+        ignore_order,
+        operator,
+    }) = next
+    {
         let (seq, delivered) = match message.info() {
             Ok(info) => (info.stream_sequence, info.delivered),
             Err(_) => (0, 1),
@@ -131,7 +162,10 @@ async fn lane(thread: String, first: InHand, shared: Arc<Shared>) {
         let worker = &shared.worker;
         let started = std::time::Instant::now();
         let span = crate::trace::turn_span(&delivery);
-        match step(worker, delivery).instrument(span.clone()).await {
+        match step_with(worker, delivery, operator)
+            .instrument(span.clone())
+            .await
+        {
             Outcome::Wait => {
                 drop(permit);
                 metrics::settled("parked");
@@ -214,7 +248,7 @@ async fn park(message: Message, shared: Arc<Shared>) {
         }
     }
     metrics::METRICS.parked.dec();
-    enqueue(&shared, (message, None, ignore_order));
+    enqueue(&shared, message, None, ignore_order);
 }
 
 /// Acknowledges, naks or dead-letters according to the outcome.

@@ -29,6 +29,7 @@ pub use dead_letter::{FAIL_AFTER_DEAD_LETTER, dead_letter};
 pub use lanes::run;
 pub use retry::RetryPolicy;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::HeaderMap;
@@ -38,7 +39,7 @@ use time::OffsetDateTime;
 use tokio::sync::Notify;
 
 use crate::agents::EngineError;
-use crate::desk::{self, Mode};
+use crate::desk::{self, Mode, OperatorRead, OperatorThreads};
 use crate::published::LiveAgents;
 use crate::turn::{self, Agents, Incoming, Prior, TurnError};
 use order::{Ended, Last, last_turn_event, pending_of, previous_seq, turn_events};
@@ -57,6 +58,14 @@ pub struct Worker {
     settled: Notify,
     /// The turns this process ended last, by thread: see [`Ended`].
     ended: Ended,
+    /// Which threads have operator events (none: every turn reads its thread's).
+    operators: Option<Arc<OperatorThreads>>,
+}
+
+impl AsRef<Stream> for Worker {
+    fn as_ref(&self) -> &Stream {
+        &self.stream
+    }
 }
 
 impl Worker {
@@ -68,7 +77,15 @@ impl Worker {
             policy,
             settled: Notify::new(),
             ended: Ended::default(),
+            operators: None,
         }
+    }
+
+    /// Reads the thread's last operator event only for threads that have one (see
+    /// [`OperatorThreads`]).
+    pub async fn watching_operators(mut self) -> anyhow::Result<Worker> {
+        self.operators = Some(OperatorThreads::start(self.js.client(), self.stream.clone()).await?);
+        Ok(self)
     }
 }
 
@@ -104,6 +121,15 @@ pub enum Outcome {
 
 /// Handles one delivered message: decode, check the thread's order, run the turn.
 pub async fn step(worker: &Worker, delivery: Delivery<'_>) -> Outcome {
+    step_with(worker, delivery, OperatorRead::AtTurnStart).await
+}
+
+/// [`step`], with the read of who holds the conversation already started.
+pub(crate) async fn step_with(
+    worker: &Worker,
+    delivery: Delivery<'_>,
+    operator: OperatorRead,
+) -> Outcome {
     let event = match Envelope::from_json(delivery.payload) {
         Ok(event) if event.payload.is_user_message() => event,
         Ok(event) => {
@@ -154,7 +180,7 @@ pub async fn step(worker: &Worker, delivery: Delivery<'_>) -> Outcome {
             Last::Event(event, seq) => Some(desk::Closure { event, seq: *seq }),
             Last::Nothing | Last::Unreadable => None,
         };
-        match desk::mode(&worker.stream, &event.thread_id, closure).await {
+        match desk::mode(&worker.stream, &event.thread_id, closure, operator).await {
             Ok(Mode::Agents) => {}
             Ok(Mode::Held { reason, operator }) => {
                 return hold(worker, event, delivery.seq, reason, operator, retry).await;

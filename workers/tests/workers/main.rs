@@ -3,6 +3,7 @@
 //! workers handing one thread's messages between them.
 
 mod backlog;
+mod desk;
 mod fixture;
 mod kill;
 mod openai_engine;
