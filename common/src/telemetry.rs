@@ -16,9 +16,8 @@ use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::{SpanExporter, WithExportConfig};
 use opentelemetry_sdk::{Resource, trace::SdkTracerProvider};
 use tracing::{Metadata, Subscriber};
-use tracing_subscriber::{
-    EnvFilter, Layer, filter::filter_fn, layer::SubscriberExt, util::SubscriberInitExt,
-};
+use tracing_subscriber::filter::{FilterFn, LevelFilter};
+use tracing_subscriber::{EnvFilter, Layer, layer::SubscriberExt, util::SubscriberInitExt};
 
 use crate::trace;
 
@@ -77,7 +76,7 @@ pub fn init_with(default: &str, otlp_endpoint: Option<&str>) -> Telemetry {
     let logs = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_filter(filter);
-    let keep = KeepStageSpans.with_filter(filter_fn(is_stage_span));
+    let keep = KeepStageSpans.with_filter(stage_spans());
     let (exported, provider) = match otlp_endpoint.filter(|e| !e.trim().is_empty()) {
         Some(endpoint) => match provider(endpoint) {
             Ok(provider) => {
@@ -85,7 +84,7 @@ pub fn init_with(default: &str, otlp_endpoint: Option<&str>) -> Telemetry {
                 let layer = tracing_opentelemetry::layer()
                     .with_tracer(tracer)
                     .with_tracked_inactivity(false)
-                    .with_filter(filter_fn(is_stage_span));
+                    .with_filter(stage_spans());
                 (Some(layer), Some(provider))
             }
             Err(err) => {
@@ -141,6 +140,15 @@ fn is_stage_span(metadata: &Metadata<'_>) -> bool {
     metadata.is_span() && metadata.fields().field(trace::TRACE_ID_FIELD).is_some()
 }
 
+/// The filter of the layers that see only the stage spans. Its level hint (the stage spans'
+/// `info`) keeps the subscriber's most verbose level that of `RUST_LOG` or `info`: without
+/// it the subscriber could not rule out any level, and every `debug!`/`trace!` of the
+/// libraries (and every `log` record, through `tracing-log`) would be built and then
+/// filtered out, message by message.
+fn stage_spans() -> FilterFn<fn(&Metadata<'_>) -> bool> {
+    FilterFn::new(is_stage_span as fn(&Metadata<'_>) -> bool).with_max_level_hint(LevelFilter::INFO)
+}
+
 /// Does nothing; its filter lets the stage spans exist when no other layer wants them.
 struct KeepStageSpans;
 
@@ -149,5 +157,20 @@ impl<S: Subscriber> Layer<S> for KeepStageSpans {}
 /// The subscriber of [`init`] without export or log lines, for a test that needs stage spans.
 #[cfg(test)]
 pub(crate) fn subscriber_for_tests() -> impl Subscriber + Send + Sync {
-    tracing_subscriber::registry().with(KeepStageSpans.with_filter(filter_fn(is_stage_span)))
+    tracing_subscriber::registry().with(KeepStageSpans.with_filter(stage_spans()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeping_the_stage_spans_lets_no_debug_or_trace_line_be_built() {
+        // The layers of `init` with `RUST_LOG=warn`: the most verbose level the subscriber
+        // admits is the stage spans' `info`, not every level.
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_subscriber::fmt::layer().with_filter(EnvFilter::new("warn")))
+            .with(KeepStageSpans.with_filter(stage_spans()));
+        assert_eq!(subscriber.max_level_hint(), Some(LevelFilter::INFO));
+    }
 }

@@ -169,10 +169,16 @@ pub fn start(span: &Span, parent: Option<TraceParent>) {
             .downcast_ref::<Registry>()
             .and_then(|registry| registry.span(id))
         {
-            data.extensions_mut().insert(own);
+            let mut extensions = data.extensions_mut();
+            extensions.insert(own);
+            // Written once per span, not once per publish (a turn publishes several events).
+            extensions.insert(Header(own.to_string()));
         }
     });
 }
+
+/// A stage span's `traceparent` header value, as [`start`] wrote it.
+struct Header(String);
 
 /// The place in the trace of the innermost stage span around the current one.
 pub fn current() -> Option<TraceParent> {
@@ -188,7 +194,14 @@ pub fn current() -> Option<TraceParent> {
 
 /// The `traceparent` header value for a publish made in the current span.
 pub fn traceparent_of_current_span() -> Option<String> {
-    current().map(|parent| parent.to_string())
+    Span::current()
+        .with_subscriber(|(id, dispatch)| {
+            let registry = dispatch.downcast_ref::<Registry>()?;
+            let span = registry.span(id)?;
+            span.scope()
+                .find_map(|span| span.extensions().get::<Header>().map(|h| h.0.clone()))
+        })
+        .flatten()
 }
 
 /// `message` with the current span's `traceparent` header (unchanged outside a traced span).
