@@ -1,27 +1,35 @@
 //! The promises, checked on the stream, the dead letters, the read models and the processes
-//! after a run:
+//! after a run, with the operator desk's events ([`crate::desk`]) among the customers':
 //!
 //! - I1 every acknowledged message is in the stream exactly once, at the `seq` its ack
 //!   named; an unknown one at most once; a refused one not at all;
 //! - I2 every stored user message has exactly one terminal outcome: `turn.completed` with
 //!   one `agent.replied`, `turn.failed` with one dead letter, or `turn.held` and nothing else
-//!   (a person has the conversation: it escalated, e.g. after failed tool calls);
-//! - I3 no turn event refers to a missing message;
+//!   (a person has the conversation: an operator holds it, or it escalated);
+//! - I3 no turn event refers to a missing message (an operator's events are no turn's: each
+//!   has a turn id of its own);
 //! - I4 per conversation, events are in order: a turn's events come after its message,
-//!   and a thread's turns one after the other;
-//! - I5 every projection table equals a fresh replay of the stream (`smart-support verify`);
+//!   a thread's turns one after the other, and an operator's reply only while that operator
+//!   holds the conversation (after a take-over, before the release or resolve);
+//! - I5 every projection table equals a fresh replay of the stream (`smart-support verify`),
+//!   the desk's (`handoff`, `desk_hourly`, `desk_first_reply`) included;
 //! - I6 dead letters are unique per source message;
-//! - I7 no process panicked, and the long-running ones are back near their memory baseline.
+//! - I7 no process panicked, and the long-running ones are back near their memory baseline;
+//! - I8 every operator event the desk got a 202 for is in the stream exactly once, at the
+//!   `seq` the answer named (of its kind, thread and operator; a reply with its
+//!   `client_msg_id`); beyond those, no more of the operator's events of a kind in a thread
+//!   than its attempts that got no answer (each stored at most once).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use async_nats::jetstream::{consumer, stream::Stream};
-use common::events::{Envelope, Payload};
+use common::events::{Envelope, OperatorRef, Payload};
 use futures::StreamExt;
 
+use crate::desk::{Answer, DeskRecord};
 use crate::load::{Op, Outcome};
 use crate::system::{Service, System};
 
@@ -102,7 +110,7 @@ impl Chat {
         for (seq, event) in &self.events {
             if let Some(event) = event
                 && !event.payload.is_user_message()
-                && !matches!(event.payload, Payload::ConversationResolved(_))
+                && !by_operator(&event.payload)
             {
                 turns.entry(event.turn_id).or_default().push((*seq, event));
             }
@@ -140,6 +148,32 @@ impl Chat {
     }
 }
 
+/// Whether an operator stored this event (a desk command or a resolve): it belongs to no
+/// turn (its turn id is its own).
+fn by_operator(payload: &Payload) -> bool {
+    matches!(
+        payload,
+        Payload::ConversationAssigned(_)
+            | Payload::OperatorReplied(_)
+            | Payload::NoteAdded(_)
+            | Payload::ConversationReleased(_)
+            | Payload::ConversationResolved(_)
+    )
+}
+
+/// The operator an operator's event names (a resolve from before operators signed in
+/// names none).
+fn operator_of(payload: &Payload) -> Option<&OperatorRef> {
+    match payload {
+        Payload::ConversationAssigned(e) => Some(&e.operator),
+        Payload::OperatorReplied(e) => Some(&e.operator),
+        Payload::NoteAdded(e) => Some(&e.operator),
+        Payload::ConversationReleased(e) => Some(&e.operator),
+        Payload::ConversationResolved(e) => e.operator.as_ref(),
+        _ => None,
+    }
+}
+
 /// Memory of the long-running processes after the warm-up: (pid, KiB) by service name.
 pub type Baseline = HashMap<String, (u32, u64)>;
 
@@ -166,13 +200,23 @@ impl Default for Expect {
     }
 }
 
-/// Checks I1–I7; returns the violations (empty: every promise held).
+/// What the checks found.
+#[derive(Debug, Default)]
+pub struct Findings {
+    /// Every promise that did not hold (empty: all held).
+    pub violations: Vec<String>,
+    /// User messages closed by `turn.held` (a person had the conversation).
+    pub held: usize,
+}
+
+/// Checks I1–I8 after a run whose customers sent `ops` and whose desk did `desk`.
 pub async fn check(
     system: &System,
     ops: &[Op],
+    desk: &DeskRecord,
     baseline: &Baseline,
     expect: &Expect,
-) -> anyhow::Result<Vec<String>> {
+) -> anyhow::Result<Findings> {
     let mut violations = Vec::new();
     let js = &system.js;
     let mut chat_stream = js.get_stream(common::subjects::CHAT_STREAM).await?;
@@ -340,6 +384,31 @@ pub async fn check(
             violations.push(format!("I3: seq {seq} is not an event"));
         }
     }
+    // I4 (the desk): an operator's reply only while that operator holds the conversation, as
+    // the API reads it (the thread's last event on its operator subject).
+    let mut holders: HashMap<String, Option<&OperatorRef>> = HashMap::new();
+    for (seq, event) in chat
+        .events
+        .iter()
+        .filter_map(|(s, e)| Some((s, e.as_ref()?)))
+    {
+        let holder = holders.entry(event.thread_id.to_string()).or_default();
+        match &event.payload {
+            Payload::ConversationAssigned(a) => *holder = Some(&a.operator),
+            Payload::ConversationReleased(_) | Payload::ConversationResolved(_) => *holder = None,
+            Payload::OperatorReplied(r)
+                if holder.is_none_or(|h| h.operator_id != r.operator.operator_id) =>
+            {
+                violations.push(format!(
+                    "I4: operator.replied at seq {seq} ({}) by {}, who does not hold the conversation",
+                    event.thread_id, r.operator.name
+                ));
+            }
+            _ => {}
+        }
+    }
+    // I8.
+    violations.extend(desk_events(&chat, desk));
     // I6.
     for (source, count) in &letters_by_source {
         if *count > 1 {
@@ -367,7 +436,111 @@ pub async fn check(
             ));
         }
     }
-    Ok(violations)
+    let held = chat
+        .events
+        .values()
+        .flatten()
+        .filter(|e| matches!(e.payload, Payload::TurnHeld(_)))
+        .count();
+    Ok(Findings { violations, held })
+}
+
+/// I8: each event the desk got a 202 for is at the `seq` the answer named, once; and no more
+/// of the operator's events of a kind in a thread than the accepted ones and the attempts
+/// that got no answer.
+fn desk_events(chat: &Chat, desk: &DeskRecord) -> Vec<String> {
+    let mut violations = Vec::new();
+    let Some(operator) = &desk.operator_id else {
+        return violations;
+    };
+    let ours = |event: &Envelope| {
+        operator_of(&event.payload).is_some_and(|o| o.operator_id.to_string() == *operator)
+    };
+    let reply_id = |event: &Envelope| match &event.payload {
+        Payload::OperatorReplied(r) => r.client_msg_id.clone(),
+        _ => None,
+    };
+    // The operator's events in the stream by (thread, kind), and its replies by
+    // (thread, client_msg_id).
+    let mut stored: HashMap<(String, &str), Vec<u64>> = HashMap::new();
+    let mut replies: HashMap<(String, String), usize> = HashMap::new();
+    for (seq, event) in chat
+        .events
+        .iter()
+        .filter_map(|(s, e)| Some((*s, e.as_ref()?)))
+    {
+        if !ours(event) {
+            continue;
+        }
+        let thread = event.thread_id.to_string();
+        if let Some(id) = reply_id(event) {
+            *replies.entry((thread.clone(), id)).or_default() += 1;
+        }
+        stored
+            .entry((thread, event.payload.kind()))
+            .or_default()
+            .push(seq);
+    }
+    let mut accepted: HashMap<(String, &str), BTreeSet<u64>> = HashMap::new();
+    let mut unknown: HashMap<(String, &str), usize> = HashMap::new();
+    for op in &desk.ops {
+        let key = (op.thread_id.clone(), op.command.kind());
+        let seq = match op.answer {
+            Answer::Accepted(seq) => seq,
+            Answer::Unknown => {
+                *unknown.entry(key).or_default() += 1;
+                continue;
+            }
+            Answer::Refused(_) => continue,
+        };
+        // An attempt again may be answered with the first one's sequence: checked once.
+        if !accepted.entry(key).or_default().insert(seq) {
+            continue;
+        }
+        let found = chat.events.get(&seq).and_then(Option::as_ref);
+        let right = found.is_some_and(|event| {
+            event.payload.kind() == op.command.kind()
+                && event.thread_id.as_str() == op.thread_id
+                && ours(event)
+                && reply_id(event) == op.client_msg_id
+        });
+        if !right {
+            let there = found.map_or("no event".to_owned(), |e| {
+                format!("{} in {}", e.payload.kind(), e.thread_id)
+            });
+            violations.push(format!(
+                "I8: {} in {} accepted at seq {seq}, where the stream has {there}",
+                op.command.kind(),
+                op.thread_id,
+            ));
+        }
+        if let Some(id) = &op.client_msg_id {
+            let copies = replies
+                .get(&(op.thread_id.clone(), id.clone()))
+                .copied()
+                .unwrap_or(0);
+            if copies != 1 {
+                violations.push(format!(
+                    "I8: the reply {id} in {} (accepted at seq {seq}) is stored {copies} times",
+                    op.thread_id
+                ));
+            }
+        }
+    }
+    for (key, seqs) in &stored {
+        let accepted = accepted.get(key).map_or(0, BTreeSet::len);
+        let unknown = unknown.get(key).copied().unwrap_or(0);
+        if seqs.len() > accepted + unknown {
+            violations.push(format!(
+                "I8: {} {} by the desk's operator in {} at {seqs:?}, for {accepted} accepted and \
+                 {unknown} unanswered attempts",
+                seqs.len(),
+                key.1,
+                key.0,
+            ));
+        }
+    }
+    violations
 }
 
 fn panics(service: &Service) -> Option<String> {

@@ -1,10 +1,13 @@
 //! The reliability harness: the whole system from its real binaries against real
 //! `nats-server` and PostgreSQL ([`system`]), driven by WebSocket conversations that record
-//! every message as ok, failed or unknown ([`load`]), a fault injected with real signals
-//! ([`Fault`]), then the promises checked ([`invariants`]: I1–I7). `make test` runs every
-//! fault at a small scale (`chaos/tests/faults/`); `make chaos` runs them long
-//! (`src/main.rs`). docs/reliability.md has the promises and the latest results.
+//! every message as ok, failed or unknown ([`load`]) and, beside them, an operator at the
+//! desk who takes those conversations over and hands them back, recording every command
+//! ([`desk`]); a fault injected with real signals ([`Fault`]), then the promises checked
+//! ([`invariants`]: I1–I8). `make test` runs every fault at a small scale
+//! (`chaos/tests/faults/`); `make chaos` runs them long (`src/main.rs`). docs/reliability.md
+//! has the promises and the latest results.
 
+pub mod desk;
 pub mod invariants;
 pub mod load;
 pub mod system;
@@ -13,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 
+use desk::{Desk, DeskOptions};
 use load::{Load, LoadOptions, Outcome};
 use system::{Options, Pausable, System};
 
@@ -63,9 +67,13 @@ pub struct Report {
     /// `unavailable` answers the clients got (each followed by a resend).
     pub unavailable: u32,
     pub events: u64,
+    /// Operator events the desk got a 202 for.
+    pub operator_events: usize,
+    /// Customer messages closed by `turn.held` (an operator had the conversation).
+    pub held: usize,
     pub elapsed: Duration,
     /// What the fault itself promised and did not keep (e.g. a service that exited non-zero on
-    /// SIGTERM), then the I1–I7 violations.
+    /// SIGTERM), then the I1–I8 violations.
     pub violations: Vec<String>,
 }
 
@@ -105,15 +113,17 @@ pub async fn run(fault: Fault, scale: &Scale) -> anyhow::Result<Report> {
     }
     let mut system = System::start(options).await?;
     let load = Load::start(system.ingress_addrs(), load_options);
+    let desk = Desk::start(system.api(), load.threads(), DeskOptions::default());
     tokio::time::sleep(scale.warm_up).await;
     let baseline = invariants::memory(&system);
     let mut violations = inject(fault, &mut system).await?;
     tokio::time::sleep(scale.after).await;
-    let ops = load.stop().await;
+    let (ops, desk) = tokio::join!(load.stop(), desk.stop());
     let expect = invariants::Expect {
         every_message_answered: fault != Fault::FullStore,
     };
-    violations.extend(invariants::check(&system, &ops, &baseline, &expect).await?);
+    let findings = invariants::check(&system, &ops, &desk, &baseline, &expect).await?;
+    violations.extend(findings.violations);
     let count = |f: fn(&Outcome) -> bool| ops.iter().filter(|op| f(&op.outcome)).count();
     let events = system.chat_state().await?.messages;
     let report = Report {
@@ -123,6 +133,8 @@ pub async fn run(fault: Fault, scale: &Scale) -> anyhow::Result<Report> {
         refused: count(|o| matches!(o, Outcome::Failed(_))),
         unavailable: ops.iter().map(|op| op.unavailable).sum(),
         events,
+        operator_events: desk.accepted(),
+        held: findings.held,
         elapsed: started.elapsed(),
         violations,
     };

@@ -3,11 +3,13 @@
 //! reconnects (resuming with `thread_id`, `token`, `after_seq`) and sends the same id again,
 //! until an ack or its deadline. Every message ends up recorded as ok (acked, with its
 //! `seq`), failed (refused with a named code: it was not stored) or unknown (no answer: it
-//! may or may not be stored).
+//! may or may not be stored). Each conversation's thread id, once it has one, goes into the
+//! load's [`Threads`], where the operator desk ([`crate::desk`]) picks conversations to take
+//! over.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
@@ -68,24 +70,52 @@ const QUESTIONS: [&str; 5] = [
     "Hi there",
 ];
 
+/// The thread ids of the load's conversations, in the order they got them.
+#[derive(Debug, Clone, Default)]
+pub struct Threads(Arc<Mutex<Vec<String>>>);
+
+impl Threads {
+    fn push(&self, thread_id: String) {
+        self.0.lock().expect("not poisoned").push(thread_id);
+    }
+
+    /// The `n`th thread (wrapping around), if any conversation has one yet.
+    pub fn nth(&self, n: usize) -> Option<String> {
+        let threads = self.0.lock().expect("not poisoned");
+        (!threads.is_empty()).then(|| threads[n % threads.len()].clone())
+    }
+}
+
 /// A running load; [`Load::stop`] ends it and returns the record.
 pub struct Load {
     stop: Arc<AtomicBool>,
     tasks: Vec<tokio::task::JoinHandle<Vec<Op>>>,
+    threads: Threads,
 }
 
 impl Load {
     pub fn start(ingresses: Vec<SocketAddr>, options: LoadOptions) -> Load {
         let stop = Arc::new(AtomicBool::new(false));
+        let threads = Threads::default();
         let tasks = (0..options.conversations)
             .map(|n| {
                 let addr = ingresses[n % ingresses.len()];
                 let stop = stop.clone();
                 let options = options.clone();
-                tokio::spawn(async move { converse(addr, n, options, stop).await })
+                let threads = threads.clone();
+                tokio::spawn(async move { converse(addr, n, options, stop, threads).await })
             })
             .collect();
-        Load { stop, tasks }
+        Load {
+            stop,
+            tasks,
+            threads,
+        }
+    }
+
+    /// The conversations' thread ids, filled in as they get them.
+    pub fn threads(&self) -> Threads {
+        self.threads.clone()
     }
 
     /// Asks every conversation to finish the message in hand, and collects what they sent.
@@ -194,6 +224,7 @@ async fn converse(
     n: usize,
     options: LoadOptions,
     stop: Arc<AtomicBool>,
+    threads: Threads,
 ) -> Vec<Op> {
     let mut conversation = Conversation {
         addr,
@@ -212,7 +243,12 @@ async fn converse(
         let deadline = Instant::now() + options.message_deadline;
         let mut unavailable = 0;
         let outcome = loop {
-            match conversation.send_once(&id, content).await {
+            let had_thread = conversation.thread_id.is_some();
+            let answer = conversation.send_once(&id, content).await;
+            if let (false, Some(thread_id)) = (had_thread, &conversation.thread_id) {
+                threads.push(thread_id.clone());
+            }
+            match answer {
                 Some(Ok(seq)) => break Outcome::Ok(seq),
                 Some(Err(code)) if code == "unavailable" => unavailable += 1,
                 Some(Err(code)) => break Outcome::Failed(code),

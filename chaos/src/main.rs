@@ -1,6 +1,6 @@
 //! `chaos`: the long runs of the reliability suite, too slow for `make test` (`make chaos`).
-//! Each fault in turn on a fresh system, under load for as long as asked; prints one line per
-//! fault and every violation; exit 1 if any.
+//! Each fault in turn on a fresh system, under load (customers and an operator at the desk)
+//! for as long as asked; prints one line per fault and every violation; exit 1 if any.
 
 use std::time::Duration;
 
@@ -43,18 +43,20 @@ async fn main() -> anyhow::Result<()> {
     };
     let mut failed = false;
     println!(
-        "| fault | acked | unknown | refused | `unavailable` answers | events | time | violations |"
+        "| fault | acked | unknown | refused | `unavailable` answers | operator events | held | events | time | violations |"
     );
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     for fault in faults {
         let report = chaos::run(fault, &scale).await?;
         println!(
-            "| {:?} | {} | {} | {} | {} | {} | {:.0} s | {} |",
+            "| {:?} | {} | {} | {} | {} | {} | {} | {} | {:.0} s | {} |",
             report.fault,
             report.acked,
             report.unknown,
             report.refused,
             report.unavailable,
+            report.operator_events,
+            report.held,
             report.events,
             report.elapsed.as_secs_f64(),
             report.violations.len()

@@ -1,7 +1,8 @@
 //! The whole system from its real binaries: `nats-server` with JetStream (fsync on every
 //! write) and PostgreSQL from testkit, the demo shop API, and the services as separate
 //! processes (`ingress`, `workers`, `projections`), each on its own free loopback port, so a
-//! fault can hit one of them with a real signal.
+//! fault can hit one of them with a real signal. One operator account is added at the start
+//! ([`OPERATOR_EMAIL`]), with the CLI an operator's set-up would use, for the desk actor.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -16,6 +17,12 @@ use testkit::{NatsOptions, NatsServer, Postgres};
 /// fixed, so a test can look for them where they must not be (logs, error bodies).
 pub const THREAD_TOKEN_SECRET: &str = "chaos-thread-token-secret-0123456789";
 pub const API_TOKEN: &str = "chaos-operator-token-0123456789";
+
+/// The operator the desk actor signs in as (an `agent`: no more rights than a person at the
+/// desk has).
+pub const OPERATOR_EMAIL: &str = "desk@chaos.example";
+pub const OPERATOR_NAME: &str = "Chaos Desk";
+pub const OPERATOR_PASSWORD: &str = "chaos-desk-password-0123";
 
 /// How the system is laid out.
 #[derive(Debug, Clone)]
@@ -369,7 +376,29 @@ impl System {
         for service in system.services() {
             service.wait_healthy(Duration::from_secs(60)).await?;
         }
+        // The projector has migrated the database by the time it is healthy.
+        system.add_operator()?;
         Ok(system)
+    }
+
+    /// Adds the desk's operator with `smart-support operators add`, as docs/operators.md has
+    /// it (the password from `OPERATOR_PASSWORD`, never a flag).
+    fn add_operator(&self) -> anyhow::Result<()> {
+        let output = Command::new(binary("smart-support")?)
+            .args(["operators", "add", "--if-missing", "--role", "agent"])
+            .args(["--email", OPERATOR_EMAIL, "--name", OPERATOR_NAME])
+            .env("OPERATOR_PASSWORD", OPERATOR_PASSWORD)
+            .env("DATABASE_URL", &self.database_url)
+            .env("RUST_LOG", "warn")
+            .output()?;
+        if !output.status.success() {
+            bail!(
+                "smart-support operators add failed ({}): {}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        Ok(())
     }
 
     /// Every service process, the shop included.

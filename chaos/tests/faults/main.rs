@@ -1,10 +1,11 @@
 //! Every fault of the reliability suite at a small scale, each on a fresh system from the
-//! real binaries; after each, the promises I1–I7 (`chaos::invariants`) must hold. The long
-//! runs are `make chaos`; docs/reliability.md has both.
+//! real binaries, with an operator at the desk taking conversations over; after each, the
+//! promises I1–I8 (`chaos::invariants`) must hold. The long runs are `make chaos`;
+//! docs/reliability.md has both.
 
-use chaos::{Fault, Scale};
+use chaos::{Fault, Report, Scale};
 
-async fn holds(fault: Fault) {
+async fn holds(fault: Fault) -> Report {
     let report = chaos::run(fault, &Scale::small())
         .await
         .unwrap_or_else(|err| panic!("{fault:?}: the run failed: {err:#}"));
@@ -18,11 +19,21 @@ async fn holds(fault: Fault) {
         "{fault:?} broke a promise:\n{}",
         report.violations.join("\n")
     );
+    report
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_fault() {
-    holds(Fault::None).await;
+    let report = holds(Fault::None).await;
+    // The checks saw operator events among the customers' messages, not an idle desk.
+    assert!(
+        report.operator_events > 0,
+        "the desk got no operator event accepted: {report:?}"
+    );
+    assert!(
+        report.held > 0,
+        "no customer message was held for the operator: {report:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -71,9 +82,11 @@ async fn every_service_terminated_and_started_again() {
 }
 
 /// The checks are not vacuous: a message stored twice (as a client that bypasses the
-/// duplicate window would) and a turn event of no message are caught.
+/// duplicate window would), a turn event of no message, an operator's note accepted once and
+/// stored twice, and a reply accepted at a seq that holds something else are caught.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_checks_catch_a_message_stored_twice_and_an_orphan_turn_event() {
+async fn the_checks_catch_messages_and_operator_events_stored_twice_and_an_orphan_turn_event() {
+    use chaos::desk::{Answer, Command, DeskOp, DeskRecord};
     use chaos::load::{Load, LoadOptions, Outcome};
     use chaos::system::{Options, System};
 
@@ -116,10 +129,48 @@ async fn the_checks_catch_a_message_stored_twice_and_an_orphan_turn_event() {
         .await
         .unwrap();
 
-    let violations =
-        chaos::invariants::check(&system, &ops, &Default::default(), &Default::default())
+    // An operator's note, accepted once but in the stream twice.
+    let operator = uuid::Uuid::new_v4();
+    let mut notes = Vec::new();
+    for _ in 0..2 {
+        let note = serde_json::json!({
+            "event_id": uuid::Uuid::new_v4(), "schema_version": 1, "thread_id": thread,
+            "turn_id": uuid::Uuid::new_v4(), "occurred_at": "2026-11-25T00:00:00Z",
+            "kind": "note.added", "text": "checked", "operator_id": operator, "name": "Checker"
+        });
+        let ack = js
+            .publish(format!("chat.{thread}.note"), note.to_string().into())
+            .await
+            .unwrap()
             .await
             .unwrap();
+        notes.push(ack.sequence);
+    }
+    let accepted = |command, seq, client_msg_id: Option<&str>| DeskOp {
+        thread_id: thread.clone(),
+        command,
+        client_msg_id: client_msg_id.map(str::to_owned),
+        answer: Answer::Accepted(seq),
+    };
+    let desk = DeskRecord {
+        operator_id: Some(operator.to_string()),
+        ops: vec![
+            accepted(Command::Note, notes[0], None),
+            // The customer's message is at that seq, not a reply.
+            accepted(Command::Reply, acked, Some("desk-1")),
+        ],
+    };
+
+    let violations = chaos::invariants::check(
+        &system,
+        &ops,
+        &desk,
+        &Default::default(),
+        &Default::default(),
+    )
+    .await
+    .unwrap()
+    .violations;
     assert!(
         violations
             .iter()
@@ -128,6 +179,19 @@ async fn the_checks_catch_a_message_stored_twice_and_an_orphan_turn_event() {
     );
     assert!(
         violations.iter().any(|v| v.starts_with("I3:")),
+        "{violations:#?}"
+    );
+    assert!(
+        violations
+            .iter()
+            .any(|v| v.starts_with("I8:") && v.contains(&format!("{notes:?}"))),
+        "{violations:#?}"
+    );
+    assert!(
+        violations.iter().any(|v| v.starts_with("I8:")
+            && v.contains(&format!(
+                "operator.replied in {thread} accepted at seq {acked}"
+            ))),
         "{violations:#?}"
     );
     eprintln!("{violations:#?}");
