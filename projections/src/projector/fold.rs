@@ -244,7 +244,11 @@ impl Fold<'_> {
                 self.operator(at, &assigned.operator).assignments += 1;
                 self.conversation_mut(event).status = "assigned".into();
                 let h = self.handoff_mut(seq, event);
-                // A take-over right after a release in this batch begins a new wait.
+                // A take-over right after a release begins a new wait: the release in this
+                // batch, or (first event of the thread in it) in the row, as `apply` checks.
+                if h.state.is_none() && h.wait_seq.is_none() {
+                    h.reopen_seq = Some(seq as i64);
+                }
                 if matches!(h.state, Some("released" | "resolved")) {
                     h.wait_seq = Some(seq as i64);
                     h.waiting_since = None;

@@ -24,6 +24,11 @@ pub struct Delta {
     pub assigned_at: Option<OffsetDateTime>,
     pub first_human_reply_at: Option<OffsetDateTime>,
     pub assignments: i32,
+    /// Sequence of a take-over that came before any other event of the thread in this
+    /// batch: it begins a new wait if the row's had ended (released or resolved), as it
+    /// does when the release is in the same batch — so the row does not depend on where
+    /// batches are cut (live, rebuild and verify cut them differently).
+    pub reopen_seq: Option<i64>,
     pub last_seq: i64,
 }
 
@@ -39,6 +44,7 @@ impl Delta {
             assigned_at: None,
             first_human_reply_at: None,
             assignments: 0,
+            reopen_seq: None,
             last_seq: seq as i64,
         }
     }
@@ -68,7 +74,11 @@ pub async fn apply(tx: &mut Transaction<'_, Postgres>, deltas: &[Delta]) -> sqlx
                                          then excluded.first_human_reply_at
                                          else coalesce(h.first_human_reply_at,
                                                        excluded.first_human_reply_at) end,
-             wait_seq = greatest(h.wait_seq, excluded.wait_seq),
+             wait_seq = greatest(h.wait_seq, excluded.wait_seq,
+                                 case when h.state in ('released', 'resolved')
+                                      then (select r.seq from unnest($1::text[], $12::bigint[])
+                                                 as r(thread_id, seq)
+                                            where r.thread_id = excluded.thread_id) end),
              assignee_id = case when excluded.state in ('released', 'resolved', 'escalated')
                                 then excluded.assignee_id
                                 else coalesce(excluded.assignee_id, h.assignee_id) end,
@@ -117,6 +127,7 @@ pub async fn apply(tx: &mut Transaction<'_, Postgres>, deltas: &[Delta]) -> sqlx
     )
     .bind(deltas.iter().map(|d| d.assignments).collect::<Vec<_>>())
     .bind(deltas.iter().map(|d| d.last_seq).collect::<Vec<_>>())
+    .bind(deltas.iter().map(|d| d.reopen_seq).collect::<Vec<_>>())
     .execute(&mut **tx)
     .await?;
     Ok(())

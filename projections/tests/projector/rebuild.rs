@@ -284,3 +284,50 @@ async fn verify_finds_a_healthy_projection_equal_and_a_corrupted_row_different()
         "the scratch schema is dropped"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_take_over_makes_the_same_handoff_row_whether_or_not_its_release_was_in_its_batch()
+{
+    use common::events::{
+        ConversationAssigned, ConversationReleased, OperatorRef, Payload, TurnId,
+    };
+    use time::OffsetDateTime;
+    use uuid::Uuid;
+
+    let live = Live::start().await;
+    let thread = ThreadId::generate();
+    let anna = OperatorRef {
+        operator_id: Uuid::new_v4(),
+        name: "Anna".into(),
+    };
+    let event = |payload: Payload| {
+        common::events::Envelope::new(
+            Uuid::new_v4(),
+            thread.clone(),
+            TurnId::from_uuid(Uuid::new_v4()),
+            OffsetDateTime::now_utc(),
+            payload,
+        )
+    };
+    let assigned = || {
+        event(Payload::ConversationAssigned(ConversationAssigned {
+            operator: anna.clone(),
+            assigned_by: None,
+        }))
+    };
+    // Live, the second take-over comes in a batch of its own; the replay (4 events a
+    // batch) has the release and the take-over in one.
+    super::process::publish(&live.js, &assigned()).await;
+    let released = event(Payload::ConversationReleased(ConversationReleased {
+        operator: anna.clone(),
+    }));
+    live.applied(super::process::publish(&live.js, &released).await)
+        .await;
+    live.applied(super::process::publish(&live.js, &assigned()).await)
+        .await;
+
+    let verified = rebuild::verify(&live.pool, &live.database, &live.stream, &options(), 5)
+        .await
+        .unwrap();
+    assert_eq!(verified.differences, Vec::<String>::new());
+}

@@ -152,7 +152,7 @@ pub(crate) async fn step_with(
         .flatten()
         .and_then(|previous| worker.ended.take(&event.thread_id, previous));
     let last = match ended_here {
-        Some(terminal) => Last::Event(terminal, None),
+        Some((terminal, seq)) => Last::Event(terminal, Some(seq)),
         None => match last_turn_event(&worker.stream, &event.thread_id).await {
             Ok(last) => last,
             Err(err) => return retry(err),
@@ -165,6 +165,22 @@ pub(crate) async fn step_with(
         // An earlier delivery finished the turn; only its ack was lost.
         return Outcome::Done;
     }
+    // A redelivery whose turn is no longer the thread's last: an earlier delivery may have
+    // finished it (its worker froze before the ack) and later turns ran since. Its stored
+    // events say so; running it again would give the message a second ending (a
+    // `turn.held` is no duplicate of a `turn.completed`).
+    let mut earlier = Vec::new();
+    if delivery.delivered > 1 && !own {
+        earlier = match turn_events(&worker.stream, &event, delivery.seq).await {
+            Ok(recorded) => recorded,
+            Err(err) => return retry(err),
+        };
+        if earlier.iter().any(|e| e.payload.is_terminal()) {
+            return Outcome::Done;
+        }
+    }
+    // An earlier delivery started it: it finishes as it began, with what it recorded.
+    let own = own || !earlier.is_empty();
     if let Some(previous) = previous_seq(delivery.headers)
         && !own
         && !delivery.ignore_order
@@ -174,7 +190,8 @@ pub(crate) async fn step_with(
     }
     // A person has the conversation: the message's turn is closed by `turn.held`, unless an
     // earlier delivery already started the agents' turn (which then finishes as it began).
-    let started = own && last.event().is_some_and(|e| !e.payload.is_terminal());
+    let started =
+        !earlier.is_empty() || (own && last.event().is_some_and(|e| !e.payload.is_terminal()));
     if !started {
         let closure = match &last {
             Last::Event(event, seq) => Some(desk::Closure { event, seq: *seq }),
@@ -183,15 +200,25 @@ pub(crate) async fn step_with(
         match desk::mode(&worker.stream, &event.thread_id, closure, operator).await {
             Ok(Mode::Agents) => {}
             Ok(Mode::Held { reason, operator }) => {
-                return hold(worker, event, delivery.seq, reason, operator, retry).await;
+                let last_turn_seq = match &last {
+                    Last::Nothing => Some(0),
+                    Last::Event(_, seq) => *seq,
+                    Last::Unreadable => None,
+                };
+                let held = (reason, operator);
+                return hold(worker, event, delivery.seq, held, last_turn_seq, retry).await;
             }
             Err(err) => return retry(err),
         }
     }
     let prior = if own {
-        let recorded = match turn_events(&worker.stream, &event, delivery.seq).await {
-            Ok(recorded) => recorded,
-            Err(err) => return retry(err),
+        let recorded = if earlier.is_empty() {
+            match turn_events(&worker.stream, &event, delivery.seq).await {
+                Ok(recorded) => recorded,
+                Err(err) => return retry(err),
+            }
+        } else {
+            earlier
         };
         let pending = recorded.iter().find_map(|e| match &e.payload {
             Payload::TurnStarted(started) => started.confirming.clone(),
@@ -208,11 +235,7 @@ pub(crate) async fn step_with(
         event,
         seq: delivery.seq,
     };
-    let mut sink = JetStreamSink {
-        js: &worker.js,
-        acks: Vec::new(),
-        terminal: None,
-    };
+    let mut sink = JetStreamSink::new(&worker.js);
     // The tool set current when the turn starts, for the whole turn.
     let agents = worker.agents.current();
     let backdating = incoming.event.backdating();
@@ -222,10 +245,10 @@ pub(crate) async fn step_with(
     .await
     {
         Ok(()) => {
-            if let Some(terminal) = sink.terminal {
+            if let Some((terminal, seq)) = sink.stored_terminal() {
                 worker
                     .ended
-                    .remember(&incoming.event.thread_id, incoming.seq, terminal);
+                    .remember(&incoming.event.thread_id, incoming.seq, terminal, seq);
             }
             Outcome::Done
         }
@@ -245,20 +268,23 @@ pub(crate) async fn step_with(
 }
 
 /// Closes a held message's turn with `turn.held` (see [`desk`]).
+///
+/// `turn.held` is stored only if the thread's last turn event is still the one the decision
+/// saw (`last_turn_seq`): a delivery held past the ack wait (a frozen worker) may have been
+/// answered elsewhere meanwhile, and unlike a redone agents' turn, whose events have the
+/// same ids and are dropped as duplicates, a `turn.held` would be a second ending. Refused,
+/// the message is retried, and its redelivery finds its ending in the stream.
 async fn hold(
     worker: &Worker,
     event: Envelope,
     seq: u64,
-    reason: HeldReason,
-    operator: Option<OperatorRef>,
+    hold: (HeldReason, Option<OperatorRef>),
+    last_turn_seq: Option<u64>,
     retry: impl Fn(String) -> Outcome,
 ) -> Outcome {
+    let (reason, operator) = hold;
     let incoming = Incoming { event, seq };
-    let mut sink = JetStreamSink {
-        js: &worker.js,
-        acks: Vec::new(),
-        terminal: None,
-    };
+    let mut sink = JetStreamSink::new(&worker.js).expecting_last_turn_event(last_turn_seq);
     let backdating = incoming.event.backdating();
     match turn::hold(&incoming, reason, operator, &mut sink, move || {
         OffsetDateTime::now_utc() - backdating
@@ -266,10 +292,10 @@ async fn hold(
     .await
     {
         Ok(()) => {
-            if let Some(terminal) = sink.terminal {
+            if let Some((terminal, seq)) = sink.stored_terminal() {
                 worker
                     .ended
-                    .remember(&incoming.event.thread_id, incoming.seq, terminal);
+                    .remember(&incoming.event.thread_id, incoming.seq, terminal, seq);
             }
             Outcome::Done
         }

@@ -22,25 +22,34 @@ use common::subjects;
 /// get, one JetStream round trip per turn). Anything else reads the stream as before
 /// (`workers/tests/workers/redelivery.rs` shows why a later delivery must).
 #[derive(Default)]
-pub(super) struct Ended(Mutex<HashMap<String, (u64, Envelope)>>);
+pub(super) struct Ended(Mutex<HashMap<String, (u64, Envelope, u64)>>);
 
 impl Ended {
     /// Threads remembered at most; past it the memory starts over (a miss costs one read).
     const CAPACITY: usize = 50_000;
 
-    pub(super) fn remember(&self, thread: &ThreadId, message_seq: u64, terminal: Envelope) {
+    /// `terminal` ended the turn of the message at `message_seq`; it is stored at
+    /// `terminal_seq`.
+    pub(super) fn remember(
+        &self,
+        thread: &ThreadId,
+        message_seq: u64,
+        terminal: Envelope,
+        terminal_seq: u64,
+    ) {
         let mut ended = self.0.lock().expect("ended lock");
         if ended.len() >= Self::CAPACITY {
             ended.clear();
         }
-        ended.insert(thread.to_string(), (message_seq, terminal));
+        ended.insert(thread.to_string(), (message_seq, terminal, terminal_seq));
     }
 
-    /// The event that ended the turn of `previous`, if this process ended it.
-    pub(super) fn take(&self, thread: &ThreadId, previous: u64) -> Option<Envelope> {
+    /// The event that ended the turn of `previous`, and its stream sequence, if this
+    /// process ended it.
+    pub(super) fn take(&self, thread: &ThreadId, previous: u64) -> Option<(Envelope, u64)> {
         let mut ended = self.0.lock().expect("ended lock");
         match ended.remove(thread.as_str()) {
-            Some((seq, terminal)) if seq == previous => Some(terminal),
+            Some((seq, terminal, stored)) if seq == previous => Some((terminal, stored)),
             _ => None,
         }
     }
@@ -76,8 +85,7 @@ pub(super) enum Last {
     Nothing,
     /// The last one does not decode (garbage, or written by newer code).
     Unreadable,
-    /// The event, and its stream sequence when it was read from the stream (not when this
-    /// process remembered it).
+    /// The event, and its stream sequence (`None` only where none is known).
     Event(Envelope, Option<u64>),
 }
 

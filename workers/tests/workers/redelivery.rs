@@ -99,3 +99,80 @@ async fn a_message_answered_elsewhere_is_not_answered_again_by_the_worker_that_e
         .count();
     assert_eq!(replies, 1, "{events:?}");
 }
+
+/// A worker froze after storing a message's `turn.completed`, before its ack; the thread's
+/// next message was answered meanwhile, and then a person took the conversation over. The
+/// message comes back after the ack wait: it was answered, so it gets no second ending (a
+/// `turn.held`, which, unlike a redone `turn.completed`, is no duplicate JetStream drops),
+/// and the thread is not blocked by a stray ending.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_answered_before_later_turns_and_a_take_over_is_not_ended_twice() {
+    use common::events::{ConversationAssigned, OperatorRef, Payload, TurnId};
+
+    let nats = NatsServer::start();
+    let (api, _) = counting_api().await;
+    let dir = tempfile::tempdir().unwrap();
+    let args = status_worker(dir.path(), api, &[]);
+    let agents = workers::startup::load_agents(&args).unwrap();
+    let (_client, js, stream) = chat_stream(&nats, "redelivery-test").await;
+    let policy = RetryPolicy {
+        first_delay: Duration::from_millis(10),
+        max_delay: Duration::from_millis(10),
+        max_deliveries: 5,
+        ack_wait: Duration::from_secs(30),
+        order_wait: Duration::from_secs(30),
+    };
+    let frozen = Worker::new(js.clone(), stream.clone(), agents.clone(), policy);
+    let other = Worker::new(js.clone(), stream.clone(), agents, policy);
+    let thread = ThreadId::generate();
+    let delivery = |seq, delivered, payload, headers| Delivery {
+        subject: "unused",
+        seq,
+        delivered,
+        payload,
+        headers,
+        ignore_order: false,
+    };
+
+    let first = Envelope::user_message(&thread, "how are things?");
+    let first_json = first.to_json();
+    let first_seq = store(&js, &first, HeaderMap::new()).await;
+    let outcome = step(&frozen, delivery(first_seq, 1, &first_json, None)).await;
+    assert_eq!(outcome, Outcome::Done, "answered; the ack never leaves");
+
+    let next = Envelope::user_message(&thread, "and now?");
+    let next_json = next.to_json();
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        common::subjects::PREVIOUS_SEQ_HEADER,
+        first_seq.to_string().as_str(),
+    );
+    let next_seq = store(&js, &next, headers.clone()).await;
+    let outcome = step(&other, delivery(next_seq, 1, &next_json, Some(&headers))).await;
+    assert_eq!(outcome, Outcome::Done);
+
+    let take_over = Envelope::new(
+        uuid::Uuid::new_v4(),
+        thread.clone(),
+        TurnId::from_uuid(uuid::Uuid::new_v4()),
+        time::OffsetDateTime::now_utc(),
+        Payload::ConversationAssigned(ConversationAssigned {
+            operator: OperatorRef {
+                operator_id: uuid::Uuid::new_v4(),
+                name: "Anna".into(),
+            },
+            assigned_by: None,
+        }),
+    );
+    store(&js, &take_over, HeaderMap::new()).await;
+
+    let outcome = step(&other, delivery(first_seq, 2, &first_json, None)).await;
+    assert_eq!(outcome, Outcome::Done);
+    let events = turn_events(&stream, &thread).await;
+    let endings: Vec<_> = events
+        .iter()
+        .filter(|e| e.turn_id == first.turn_id && e.payload.is_terminal())
+        .map(|e| e.payload.kind())
+        .collect();
+    assert_eq!(endings, ["turn.completed"], "{events:?}");
+}
