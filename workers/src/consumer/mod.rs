@@ -30,7 +30,7 @@ pub use lanes::run;
 pub use retry::RetryPolicy;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_nats::HeaderMap;
 use async_nats::jetstream::{Context, stream::Stream};
@@ -121,7 +121,7 @@ pub enum Outcome {
 
 /// Handles one delivered message: decode, check the thread's order, run the turn.
 pub async fn step(worker: &Worker, delivery: Delivery<'_>) -> Outcome {
-    step_with(worker, delivery, OperatorRead::AtTurnStart).await
+    step_with(worker, delivery, OperatorRead::AtTurnStart, Instant::now()).await
 }
 
 /// [`step`], with the read of who holds the conversation already started.
@@ -129,6 +129,7 @@ pub(crate) async fn step_with(
     worker: &Worker,
     delivery: Delivery<'_>,
     operator: OperatorRead,
+    received: Instant,
 ) -> Outcome {
     let event = match Envelope::from_json(delivery.payload) {
         Ok(event) if event.payload.is_user_message() => event,
@@ -188,6 +189,12 @@ pub(crate) async fn step_with(
     {
         return Outcome::Wait;
     }
+    // What the thread's last turn event was when this turn was decided (see `JetStreamSink`).
+    let last_turn_seq = match &last {
+        Last::Nothing => Some(0),
+        Last::Event(_, seq) => *seq,
+        Last::Unreadable => None,
+    };
     // A person has the conversation: the message's turn is closed by `turn.held`, unless an
     // earlier delivery already started the agents' turn (which then finishes as it began).
     let started =
@@ -200,11 +207,6 @@ pub(crate) async fn step_with(
         match desk::mode(&worker.stream, &event.thread_id, closure, operator).await {
             Ok(Mode::Agents) => {}
             Ok(Mode::Held { reason, operator }) => {
-                let last_turn_seq = match &last {
-                    Last::Nothing => Some(0),
-                    Last::Event(_, seq) => *seq,
-                    Last::Unreadable => None,
-                };
                 let held = (reason, operator);
                 return hold(worker, event, delivery.seq, held, last_turn_seq, retry).await;
             }
@@ -235,7 +237,16 @@ pub(crate) async fn step_with(
         event,
         seq: delivery.seq,
     };
-    let mut sink = JetStreamSink::new(&worker.js);
+    // Another worker may have this message too once it is redelivered, or once this one has
+    // held it for half the ack wait (a frozen process): from then on the turn's first event
+    // is stored only if the thread did not move on.
+    let careful_from = if delivery.delivered > 1 {
+        received
+    } else {
+        received + worker.policy.ack_wait / 2
+    };
+    let mut sink =
+        JetStreamSink::new(&worker.js).expecting_last_turn_event(last_turn_seq, careful_from);
     // The tool set current when the turn starts, for the whole turn.
     let agents = worker.agents.current();
     let backdating = incoming.event.backdating();
@@ -284,7 +295,8 @@ async fn hold(
 ) -> Outcome {
     let (reason, operator) = hold;
     let incoming = Incoming { event, seq };
-    let mut sink = JetStreamSink::new(&worker.js).expecting_last_turn_event(last_turn_seq);
+    let mut sink = JetStreamSink::new(&worker.js)
+        .expecting_last_turn_event(last_turn_seq, std::time::Instant::now());
     let backdating = incoming.event.backdating();
     match turn::hold(&incoming, reason, operator, &mut sink, move || {
         OffsetDateTime::now_utc() - backdating

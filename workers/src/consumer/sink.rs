@@ -1,6 +1,8 @@
 //! The sink of a turn: its events published pipelined, each acknowledged by JetStream
 //! before the turn counts as done.
 
+use std::time::Instant;
+
 use async_nats::jetstream::{Context, context::PublishAckFuture};
 use common::events::{Envelope, publish_of};
 
@@ -13,14 +15,20 @@ pub(super) struct JetStreamSink<'a> {
     js: &'a Context,
     acks: Vec<PublishAckFuture>,
     /// The event that ended the turn, once emitted (stored once `flush` returned), and the
-    /// index of its ack.
+    /// number of its ack among all the sink awaits.
     terminal: Option<(Envelope, usize)>,
+    /// Acks awaited so far.
+    flushed: usize,
     /// Its stream sequence, once `flush` returned.
     terminal_seq: Option<u64>,
     /// The stream sequence the thread's last turn event must still have when the first
-    /// event is stored (`Nats-Expected-Last-Subject-Sequence`, 0: none): set where a
-    /// second ending must be refused rather than de-duplicated.
+    /// event is stored (`Nats-Expected-Last-Subject-Sequence`, 0: none), checked when the
+    /// first event is emitted at or after `careful_from`: a delivery that may have been
+    /// given to another worker meanwhile (a redelivery, or one held for half the ack wait)
+    /// then stores nothing unless its view of the thread is still true, and waits for that
+    /// first event's ack before it goes on.
     expect_last: Option<u64>,
+    careful_from: Option<Instant>,
 }
 
 impl<'a> JetStreamSink<'a> {
@@ -29,14 +37,22 @@ impl<'a> JetStreamSink<'a> {
             js,
             acks: Vec::new(),
             terminal: None,
+            flushed: 0,
             terminal_seq: None,
             expect_last: None,
+            careful_from: None,
         }
     }
 
-    /// The first event is stored only if the thread's last turn event is still at `seq`.
-    pub(super) fn expecting_last_turn_event(mut self, seq: Option<u64>) -> Self {
+    /// From `careful_from` on (now: always), the first event is stored only if the
+    /// thread's last turn event is still at `seq`.
+    pub(super) fn expecting_last_turn_event(
+        mut self,
+        seq: Option<u64>,
+        careful_from: Instant,
+    ) -> Self {
         self.expect_last = seq;
+        self.careful_from = Some(careful_from);
         self
     }
 
@@ -50,7 +66,12 @@ impl Sink for JetStreamSink<'_> {
     fn emit(&mut self, event: Envelope) -> BoxFuture<'_, Result<(), TurnError>> {
         Box::pin(async move {
             let (subject, mut publish) = publish_of(&event);
-            if let Some(seq) = self.expect_last.take() {
+            let careful = self
+                .careful_from
+                .take()
+                .is_some_and(|from| Instant::now() >= from);
+            let expect = self.expect_last.take().filter(|_| careful);
+            if let Some(seq) = expect {
                 publish = publish.expected_last_subject_sequence(seq);
             }
             let ack = self
@@ -59,8 +80,12 @@ impl Sink for JetStreamSink<'_> {
                 .await
                 .map_err(|err| TurnError::Publish(err.to_string()))?;
             self.acks.push(ack);
+            if expect.is_some() {
+                self.flush().await?;
+            }
             if event.payload.is_terminal() {
-                self.terminal = Some((event, self.acks.len() - 1));
+                // Its ack is the n-th the sink awaits, counting from 1.
+                self.terminal = Some((event, self.flushed + self.acks.len()));
             }
             Ok(())
         })
@@ -68,12 +93,12 @@ impl Sink for JetStreamSink<'_> {
 
     fn flush(&mut self) -> BoxFuture<'_, Result<(), TurnError>> {
         Box::pin(async move {
-            let terminal = self.terminal.as_ref().map(|(_, index)| *index);
-            for (index, ack) in self.acks.drain(..).enumerate() {
+            for ack in self.acks.drain(..) {
                 let stored = ack
                     .await
                     .map_err(|err| TurnError::Publish(err.to_string()))?;
-                if Some(index) == terminal {
+                self.flushed += 1;
+                if Some(self.flushed) == self.terminal.as_ref().map(|(_, n)| *n) {
                     self.terminal_seq = Some(stored.sequence);
                 }
             }
