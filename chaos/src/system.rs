@@ -262,6 +262,10 @@ impl System {
                     std::env::var("CHAOS_RUST_LOG").unwrap_or_else(|_| "warn".into()),
                 ),
                 ("RUST_BACKTRACE".into(), "1".into()),
+                // Panics show their backtrace; an error logged while a dependency is down
+                // does not capture one: symbolising it loads the debug build's debug info,
+                // a few hundred MiB the process keeps, which I7 would take for a leak.
+                ("RUST_LIB_BACKTRACE".into(), "0".into()),
             ]
         };
         let service = |name: String,
