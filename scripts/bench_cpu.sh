@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# CPU time per answered message, per process, below saturation: runs ../shared/tools/bench-e2e at a fixed rate
+# from the checkout DIR (its release build) and reads each process's CPU time (/proc/<pid>/stat, user + system)
+# over 18 s of the load. Steadier on a noisy machine than throughput at saturation (docs/benchmarks.md).
+# Usage: scripts/bench_cpu.sh DIR NAME [RATE]   (RATE default 3000; run two builds alternately)
+set -u
+dir=$1; name=$2; rate=${3:-3000}
+# bench-e2e lives beside the checkout (../shared/tools), as for bench-ab.
+bench=${BENCH_E2E:-$(cd "$(dirname "$0")/.." && pwd)/../shared/tools/bench-e2e}
+out=${TMPDIR:-/tmp}/bench-cpu.$name
+snap() { for p in $(pgrep -x smart-support) $(pgrep -x nats-server) $(pgrep -x postgres); do
+  c=$(cat /proc/$p/comm 2>/dev/null); t=$(awk '{print $14+$15}' /proc/$p/stat 2>/dev/null); echo "$c $t"; done | awk '{a[$1]+=$2} END {for (k in a) print k, a[k]}' | sort; }
+( cd "$dir" && "$bench" -c 100 --rate "$rate" --in-flight 4 --warmup 3s -d 20s --drain 5s --content "Hello, can you help me?" > $out.bench 2>&1 ) &
+bp=$!
+until pgrep -f "target/release/loadgen" >/dev/null; do sleep 0.2; kill -0 $bp 2>/dev/null || { echo "$name FAILED: $(cat $out.bench)"; exit 1; }; done
+sleep 4
+snap > $out.1
+sleep 18
+snap > $out.2
+wait $bp
+got=$(tail -1 $out.bench | awk '{print $1}')
+echo "$name $(tail -1 $out.bench)"
+join $out.1 $out.2 | awk -v r=$got '{d=($3-$2)/100; printf "  %-14s %6.2f cpu-s  %6.1f us/msg\n", $1, d, d/(r*18)*1e6; t+=d} END {printf "  %-14s %6.2f cpu-s  %6.1f us/msg\n", "total", t, t/(r*18)*1e6}'
