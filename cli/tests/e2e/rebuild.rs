@@ -38,10 +38,19 @@ async fn chat(stack: &Stack, content: &str) {
     frames_until(&mut socket, |f| is_event(f, "turn.completed")).await;
 }
 
+/// The list once it has `count` conversations, each with every message's turn projected
+/// (the projector applies a turn's events in more than one batch: a list that only has the
+/// rows may still change under a snapshot taken now).
 async fn conversations(stack: &Stack, count: usize) -> Value {
     stack
         .get_until("/api/conversations?limit=100", |body| {
-            body["items"].as_array().is_some_and(|i| i.len() == count)
+            body["items"].as_array().is_some_and(|items| {
+                items.len() == count
+                    && items.iter().all(|c| {
+                        c["message_count"].as_u64().is_some_and(|m| m >= 1)
+                            && c["turn_count"] == c["message_count"]
+                    })
+            })
         })
         .await
 }
