@@ -178,28 +178,27 @@ pub fn start(span: &Span, parent: Option<TraceParent>) {
 }
 
 /// A stage span's `traceparent` header value, as [`start`] wrote it.
+#[derive(Clone)]
 struct Header(String);
 
 /// The place in the trace of the innermost stage span around the current one.
 pub fn current() -> Option<TraceParent> {
-    Span::current()
-        .with_subscriber(|(id, dispatch)| {
-            let registry = dispatch.downcast_ref::<Registry>()?;
-            let span = registry.span(id)?;
-            span.scope()
-                .find_map(|span| span.extensions().get::<TraceParent>().copied())
-        })
-        .flatten()
+    innermost::<TraceParent>()
 }
 
 /// The `traceparent` header value for a publish made in the current span.
 pub fn traceparent_of_current_span() -> Option<String> {
+    innermost::<Header>().map(|header| header.0)
+}
+
+/// What [`start`] kept on the innermost stage span around the current one.
+fn innermost<T: Clone + Send + Sync + 'static>() -> Option<T> {
     Span::current()
         .with_subscriber(|(id, dispatch)| {
             let registry = dispatch.downcast_ref::<Registry>()?;
             let span = registry.span(id)?;
             span.scope()
-                .find_map(|span| span.extensions().get::<Header>().map(|h| h.0.clone()))
+                .find_map(|span| span.extensions().get::<T>().cloned())
         })
         .flatten()
 }

@@ -37,9 +37,18 @@ async fn counting_api() -> (SocketAddr, Arc<AtomicUsize>) {
     (addr, hits)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_message_answered_elsewhere_is_not_answered_again_by_the_worker_that_ended_the_turn_before()
- {
+/// Two workers of the same agents (one tool, on [`counting_api`]) on one chat stream.
+struct Two {
+    _nats: NatsServer,
+    _dir: tempfile::TempDir,
+    hits: Arc<AtomicUsize>,
+    js: async_nats::jetstream::Context,
+    stream: async_nats::jetstream::stream::Stream,
+    first: Worker,
+    second: Worker,
+}
+
+async fn two_workers() -> Two {
     let nats = NatsServer::start();
     let (api, hits) = counting_api().await;
     let dir = tempfile::tempdir().unwrap();
@@ -53,8 +62,29 @@ async fn a_message_answered_elsewhere_is_not_answered_again_by_the_worker_that_e
         ack_wait: Duration::from_secs(30),
         order_wait: Duration::from_secs(30),
     };
-    let first = Worker::new(js.clone(), stream.clone(), agents.clone(), policy);
-    let second = Worker::new(js.clone(), stream.clone(), agents, policy);
+    Two {
+        first: Worker::new(js.clone(), stream.clone(), agents.clone(), policy),
+        second: Worker::new(js.clone(), stream.clone(), agents, policy),
+        _nats: nats,
+        _dir: dir,
+        hits,
+        js,
+        stream,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_answered_elsewhere_is_not_answered_again_by_the_worker_that_ended_the_turn_before()
+ {
+    let Two {
+        _nats,
+        _dir,
+        hits,
+        js,
+        stream,
+        first,
+        second,
+    } = two_workers().await;
     let thread = ThreadId::generate();
 
     // The first worker answers the thread's first message, and remembers that turn.
@@ -109,21 +139,15 @@ async fn a_message_answered_elsewhere_is_not_answered_again_by_the_worker_that_e
 async fn a_message_answered_before_later_turns_and_a_take_over_is_not_ended_twice() {
     use common::events::{ConversationAssigned, OperatorRef, Payload, TurnId};
 
-    let nats = NatsServer::start();
-    let (api, _) = counting_api().await;
-    let dir = tempfile::tempdir().unwrap();
-    let args = status_worker(dir.path(), api, &[]);
-    let agents = workers::startup::load_agents(&args).unwrap();
-    let (_client, js, stream) = chat_stream(&nats, "redelivery-test").await;
-    let policy = RetryPolicy {
-        first_delay: Duration::from_millis(10),
-        max_delay: Duration::from_millis(10),
-        max_deliveries: 5,
-        ack_wait: Duration::from_secs(30),
-        order_wait: Duration::from_secs(30),
-    };
-    let frozen = Worker::new(js.clone(), stream.clone(), agents.clone(), policy);
-    let other = Worker::new(js.clone(), stream.clone(), agents, policy);
+    let Two {
+        _nats,
+        _dir,
+        js,
+        stream,
+        first: frozen,
+        second: other,
+        ..
+    } = two_workers().await;
     let thread = ThreadId::generate();
     let delivery = |seq, delivered, payload, headers| Delivery {
         subject: "unused",
