@@ -80,13 +80,12 @@ impl Sink for JetStreamSink<'_> {
                 .await
                 .map_err(|err| TurnError::Publish(err.to_string()))?;
             self.acks.push(ack);
-            if event.payload.is_terminal() {
-                // Its ack is the n-th the sink awaits, counting from 1 (before a flush below
-                // awaits it, so its sequence is kept: a `turn.held` is such a first event).
-                self.terminal = Some((event, self.flushed + self.acks.len()));
-            }
             if expect.is_some() {
                 self.flush().await?;
+            }
+            if event.payload.is_terminal() {
+                // Its ack is the n-th the sink awaits, counting from 1.
+                self.terminal = Some((event, self.flushed + self.acks.len()));
             }
             Ok(())
         })
