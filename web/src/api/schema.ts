@@ -520,7 +520,10 @@ export interface components {
     };
     /** @description An internal note. */
     NoteRequest: {
-      /** @description For operators only: non-empty, at most 10000 characters. */
+      /**
+       * @description For operators only: non-empty, at most 10000 characters.
+       * Not only white space (that is `empty_content`).
+       */
       text: string;
     };
     /** @description The review of one operation: any of `class`, `agent` (null: none), `enabled`. */
@@ -707,7 +710,10 @@ export interface components {
        * new. 1 to 128 characters of `A-Z a-z 0-9 . _ : -`.
        */
       client_msg_id?: string | null;
-      /** @description What the customer reads: non-empty, at most 10000 characters. */
+      /**
+       * @description What the customer reads: non-empty, at most 10000 characters.
+       * Not only white space (that is `empty_content`).
+       */
       text: string;
     };
     /** @description Body of a resolve (optional: an empty body is no note). */
