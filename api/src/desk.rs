@@ -322,8 +322,12 @@ pub async fn assign(
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct ReplyRequest {
     /// What the customer reads: non-empty, at most 10000 characters.
-    /// Not only white space (that is `empty_content`).
-    #[schema(min_length = 1, max_length = 10000, pattern = "\\S")]
+    /// Not only white space (`empty_content`), and no NUL (`content_contains_nul`).
+    #[schema(
+        min_length = 1,
+        max_length = 10000,
+        pattern = "^[^\\x00]*\\S[^\\x00]*$"
+    )]
     pub text: String,
     /// The operator client's id for this reply: a resend with the same id stores nothing
     /// new. 1 to 128 characters of `A-Z a-z 0-9 . _ : -`.
@@ -394,8 +398,12 @@ pub async fn reply(
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct NoteRequest {
     /// For operators only: non-empty, at most 10000 characters.
-    /// Not only white space (that is `empty_content`).
-    #[schema(min_length = 1, max_length = 10000, pattern = "\\S")]
+    /// Not only white space (`empty_content`), and no NUL (`content_contains_nul`).
+    #[schema(
+        min_length = 1,
+        max_length = 10000,
+        pattern = "^[^\\x00]*\\S[^\\x00]*$"
+    )]
     pub text: String,
 }
 

@@ -522,7 +522,7 @@ export interface components {
     NoteRequest: {
       /**
        * @description For operators only: non-empty, at most 10000 characters.
-       * Not only white space (that is `empty_content`).
+       * Not only white space (`empty_content`), and no NUL (`content_contains_nul`).
        */
       text: string;
     };
@@ -712,7 +712,7 @@ export interface components {
       client_msg_id?: string | null;
       /**
        * @description What the customer reads: non-empty, at most 10000 characters.
-       * Not only white space (that is `empty_content`).
+       * Not only white space (`empty_content`), and no NUL (`content_contains_nul`).
        */
       text: string;
     };
