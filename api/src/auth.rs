@@ -395,14 +395,18 @@ pub async fn list_operators(State(state): State<ApiState>) -> Result<Json<Operat
 /// A new operator.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct NewOperator {
-    /// `name@domain`: a non-empty name, a dot in the domain, no spaces; at most 254 characters.
-    #[schema(max_length = 254, pattern = "^[^\\s@]+@[^\\s]*\\.[^\\s]*$")]
+    /// `name@domain`: a non-empty name without `@`, a dot in the domain; no white space,
+    /// control character or U+FEFF; at most 254 characters. Stored lower-cased.
+    #[schema(
+        max_length = 254,
+        pattern = "^[^@\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff]+@[^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff]*\\.[^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff]*$"
+    )]
     pub email: String,
-    /// Not only spaces; no NUL.
+    /// Not only white space (Unicode `White_Space`); no NUL. Stored trimmed.
     #[schema(
         min_length = 1,
         max_length = 100,
-        pattern = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
+        pattern = "^[^\\u0000]*[^\\u0000\\u0009-\\u000d\\u0020\\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\u0000]*$"
     )]
     pub name: String,
     pub role: Role,

@@ -322,11 +322,11 @@ pub async fn assign(
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct ReplyRequest {
     /// What the customer reads: non-empty, at most 10000 characters.
-    /// Not only white space (`empty_content`), and no NUL (`content_contains_nul`).
+    /// Not only white space (Unicode `White_Space`: `empty_content`), and no NUL (`content_contains_nul`).
     #[schema(
         min_length = 1,
         max_length = 10000,
-        pattern = "^[^\\x00]*\\S[^\\x00]*$"
+        pattern = "^[^\\u0000]*[^\\u0000\\u0009-\\u000d\\u0020\\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\u0000]*$"
     )]
     pub text: String,
     /// The operator client's id for this reply: a resend with the same id stores nothing
@@ -398,11 +398,11 @@ pub async fn reply(
 #[derive(Debug, Default, Deserialize, ToSchema)]
 pub struct NoteRequest {
     /// For operators only: non-empty, at most 10000 characters.
-    /// Not only white space (`empty_content`), and no NUL (`content_contains_nul`).
+    /// Not only white space (Unicode `White_Space`: `empty_content`), and no NUL (`content_contains_nul`).
     #[schema(
         min_length = 1,
         max_length = 10000,
-        pattern = "^[^\\x00]*\\S[^\\x00]*$"
+        pattern = "^[^\\u0000]*[^\\u0000\\u0009-\\u000d\\u0020\\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000][^\\u0000]*$"
     )]
     pub text: String,
 }

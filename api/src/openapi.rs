@@ -265,4 +265,52 @@ mod tests {
                 .collect();
         assert_eq!(fields, properties);
     }
+
+    /// Every character, as the document's pattern (read as a client's regex engine reads it)
+    /// and as the server judge a text holding it, gets the same answer: what the document
+    /// allows is accepted and what it forbids refused (schemathesis found an email the
+    /// pattern allowed refused with `invalid_email`).
+    #[test]
+    fn the_text_patterns_say_what_the_server_checks_for_every_character() {
+        let doc = spec();
+        let pattern = |schema: &str, field: &str| {
+            let text = doc["components"]["schemas"][schema]["properties"][field]["pattern"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{schema}.{field} has no pattern"));
+            regex::Regex::new(text).unwrap()
+        };
+        let email = pattern("NewOperator", "email");
+        let name = pattern("NewOperator", "name");
+        let reply = pattern("ReplyRequest", "text");
+        let note = pattern("NoteRequest", "text");
+        let samples = (0..0x3100u32)
+            .chain([0xfeff, 0x1f600, 0x10ffff])
+            .filter_map(char::from_u32);
+        for c in samples {
+            for text in [
+                format!("a{c}b@c.d"),
+                format!("ab@c{c}.d"),
+                format!("{c}@c.d"),
+            ] {
+                assert_eq!(
+                    email.is_match(&text),
+                    crate::operators::normal_email(&text).is_ok(),
+                    "email {text:?} (U+{:04X})",
+                    c as u32
+                );
+            }
+            for text in [c.to_string(), format!("{c}a{c}")] {
+                let server = common::text::check_content(&text).is_ok();
+                assert_eq!(
+                    reply.is_match(&text),
+                    server,
+                    "text {text:?} (U+{:04X})",
+                    c as u32
+                );
+                assert_eq!(note.is_match(&text), server, "text {text:?}");
+                let name_ok = crate::operators::display_name(&text).is_ok();
+                assert_eq!(name.is_match(&text), name_ok, "name {text:?}");
+            }
+        }
+    }
 }

@@ -101,19 +101,37 @@ pub enum NewOperatorError {
     EmailTaken,
 }
 
-/// The email as stored and compared: trimmed and lower-cased.
+/// The email as stored and compared: lower-cased. Valid is exactly what the document's
+/// pattern says (`NewOperator::email`): a non-empty name without `@`, an `@`, then a domain
+/// with a dot; no control character, white space or U+FEFF anywhere; at most
+/// [`MAX_EMAIL_CHARS`] characters as sent. Nothing is trimmed: what the document refuses is
+/// refused.
 pub fn normal_email(raw: &str) -> Result<String, NewOperatorError> {
-    let email = raw.trim().to_lowercase();
-    let valid = email.chars().count() <= MAX_EMAIL_CHARS
-        && email
-            .split_once('@')
-            .is_some_and(|(local, domain)| !local.is_empty() && domain.contains('.'))
-        && !email.chars().any(char::is_whitespace);
+    let clean = |part: &str| {
+        !part
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace() || c == '\u{feff}')
+    };
+    let valid = raw.chars().count() <= MAX_EMAIL_CHARS
+        && raw.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && clean(local) && domain.contains('.') && clean(domain)
+        });
     if valid {
-        Ok(email)
+        Ok(raw.to_lowercase())
     } else {
         Err(NewOperatorError::InvalidEmail)
     }
+}
+
+/// The display name as stored: trimmed. Valid is what the document says (`NewOperator::name`):
+/// at most [`MAX_NAME_CHARS`] characters as sent (as `maxLength` counts), not only white
+/// space, no NUL.
+pub fn display_name(raw: &str) -> Result<&str, NewOperatorError> {
+    let name = raw.trim();
+    if name.is_empty() || raw.chars().count() > MAX_NAME_CHARS || raw.contains('\0') {
+        return Err(NewOperatorError::InvalidName);
+    }
+    Ok(name)
 }
 
 fn check_password(password: &str) -> Result<(), NewOperatorError> {
@@ -159,10 +177,7 @@ pub async fn add(
     password: &str,
 ) -> Result<Operator, anyhow::Error> {
     let email = normal_email(email)?;
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS || name.contains('\0') {
-        return Err(NewOperatorError::InvalidName.into());
-    }
+    let name = display_name(name)?;
     check_password(password)?;
     let hash = hash_password(password)?;
     let row: Option<Row> = sqlx::query_as(
@@ -353,17 +368,28 @@ mod tests {
     }
 
     #[test]
-    fn emails_are_trimmed_and_lower_cased_and_checked() {
+    fn emails_are_lower_cased_and_checked_as_the_document_says() {
         assert_eq!(
-            normal_email(" Anna@Example.COM ").unwrap(),
+            normal_email("Anna@Example.COM").unwrap(),
             "anna@example.com"
         );
+        // The document's pattern allows an `@` in the domain and any other character.
+        assert_eq!(normal_email("a@b@c.d").unwrap(), "a@b@c.d");
+        assert_eq!(normal_email("ä@ö.ü").unwrap(), "ä@ö.ü");
+        // At most 254 characters as sent, even when lower-casing makes the text longer.
+        let long = format!("{}@b.c", "İ".repeat(250));
+        assert_eq!(long.chars().count(), 254);
+        assert!(normal_email(&long).is_ok());
         for bad in [
             "",
             "anna",
             "@example.com",
             "anna@localhost",
             "an na@example.com",
+            " anna@example.com",
+            "anna@example.com\u{a0}",
+            "anna@exa\u{1c}mple.com",
+            "\u{feff}anna@example.com",
         ] {
             assert_eq!(
                 normal_email(bad),
