@@ -511,9 +511,12 @@ export interface components {
     };
     /** @description A new operator. */
     NewOperator: {
-      /** @description `name@domain`: a non-empty name, a dot in the domain, no spaces; at most 254 characters. */
+      /**
+       * @description `name@domain`: a non-empty name without `@`, a dot in the domain; no white space,
+       * control character or U+FEFF; at most 254 characters. Stored lower-cased.
+       */
       email: string;
-      /** @description Not only spaces; no NUL. */
+      /** @description Not only white space (Unicode `White_Space`); no NUL. Stored trimmed. */
       name: string;
       password: string;
       role: components["schemas"]["Role"];
@@ -522,7 +525,7 @@ export interface components {
     NoteRequest: {
       /**
        * @description For operators only: non-empty, at most 10000 characters.
-       * Not only white space (`empty_content`), and no NUL (`content_contains_nul`).
+       * Not only white space (Unicode `White_Space`: `empty_content`), and no NUL (`content_contains_nul`).
        */
       text: string;
     };
@@ -712,7 +715,7 @@ export interface components {
       client_msg_id?: string | null;
       /**
        * @description What the customer reads: non-empty, at most 10000 characters.
-       * Not only white space (`empty_content`), and no NUL (`content_contains_nul`).
+       * Not only white space (Unicode `White_Space`: `empty_content`), and no NUL (`content_contains_nul`).
        */
       text: string;
     };
