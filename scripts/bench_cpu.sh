@@ -8,8 +8,32 @@ dir=$1; name=$2; rate=${3:-3000}
 # bench-e2e lives beside the checkout (../shared/tools), as for bench-ab.
 bench=${BENCH_E2E:-$(cd "$(dirname "$0")/.." && pwd)/../shared/tools/bench-e2e}
 out=${TMPDIR:-/tmp}/bench-cpu.$name
-snap() { for p in $(pgrep -x smart-support) $(pgrep -x nats-server) $(pgrep -x postgres); do
-  c=$(cat /proc/$p/comm 2>/dev/null); t=$(awk '{print $14+$15}' /proc/$p/stat 2>/dev/null); echo "$c $t"; done | awk '{a[$1]+=$2} END {for (k in a) print k, a[k]}' | sort; }
+# Only the processes of this run's stack (the session bench-e2e starts scripts/demo.sh in, from
+# DIR), so tests or builds running beside it are not counted.
+snap() { python3 - "$dir" <<'PY'
+import os, sys
+want = os.path.realpath(sys.argv[1])
+procs = []
+for p in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        stat = open(f"/proc/{p}/stat").read()
+        cmd = open(f"/proc/{p}/cmdline").read().split("\0")
+        cwd = os.readlink(f"/proc/{p}/cwd")
+    except OSError:
+        continue
+    comm = stat[stat.index("(") + 1:stat.rindex(")")]
+    f = stat[stat.rindex(")") + 2:].split()
+    procs.append((comm, int(f[3]), int(f[11]) + int(f[12]), cmd, cwd))
+sids = {sid for comm, sid, _, cmd, cwd in procs
+        if cmd[:2] == ["bash", "scripts/demo.sh"] and cwd == want}
+total = {}
+for comm, sid, t, _, _ in procs:
+    if sid in sids and comm in ("smart-support", "nats-server", "postgres"):
+        total[comm] = total.get(comm, 0) + t
+for comm in sorted(total):
+    print(comm, total[comm])
+PY
+}
 ( cd "$dir" && "$bench" -c 100 --rate "$rate" --in-flight 4 --warmup 3s -d 20s --drain 5s --content "Hello, can you help me?" > $out.bench 2>&1 ) &
 bp=$!
 until pgrep -f "target/release/loadgen" >/dev/null; do sleep 0.2; kill -0 $bp 2>/dev/null || { echo "$name FAILED: $(cat $out.bench)"; exit 1; }; done
