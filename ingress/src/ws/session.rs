@@ -522,7 +522,7 @@ async fn store(
             Err((error, named))
         }
         Err(Refusal::Unavailable(reason)) => {
-            tracing::warn!(%reason, "message not stored");
+            tracing::warn!(reason = %common::text::log_safe(&reason), "message not stored");
             Err(unavailable(named))
         }
     }

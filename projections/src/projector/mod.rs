@@ -125,7 +125,8 @@ pub async fn apply_in(
             Ok(event) => events.push((delivered.seq, event)),
             // Never a crash loop: the event is skipped and the checkpoint moves on.
             Err(err) => {
-                tracing::error!(seq = delivered.seq, error = %err, "event skipped: it does not decode")
+                // A decode error may quote the event (a value of the wrong type): not its text.
+                tracing::error!(seq = delivered.seq, error = %common::text::log_safe(&err.to_string()), "event skipped: it does not decode")
             }
         }
     }
