@@ -387,6 +387,8 @@ const DB_PASSWORD: &str = "db-password-70a4c9e2f3";
 struct Up {
     child: Child,
     addr: String,
+    /// Where it serves `/metrics` (`METRICS_ADDR`).
+    metrics: String,
     dir: tempfile::TempDir,
 }
 
@@ -400,12 +402,14 @@ impl Up {
     fn start_with(env: Vec<(&'static str, String)>, shop: &str, log: &str) -> Up {
         let dir = tempfile::tempdir().unwrap();
         let addr = format!("127.0.0.1:{}", testkit::free_port());
+        let metrics = format!("127.0.0.1:{}", testkit::free_port());
         let file = |name: &str| std::fs::File::create(dir.path().join(name)).unwrap();
         let agents = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/agents.yaml");
         let child = Command::new(env!("CARGO_BIN_EXE_smart-support"))
             .arg("up")
             .envs(env)
             .env("LISTEN_ADDR", &addr)
+            .env("METRICS_ADDR", &metrics)
             .env("WEB_DIR", "does-not-exist")
             .env("AGENTS_CONFIG", agents)
             .env("TOOLS_BASE_URL", format!("http://{shop}"))
@@ -417,7 +421,12 @@ impl Up {
             .stderr(file("stderr.log"))
             .spawn()
             .expect("smart-support up starts");
-        Up { child, addr, dir }
+        Up {
+            child,
+            addr,
+            metrics,
+            dir,
+        }
     }
 
     /// The settings that carry a secret.
@@ -614,7 +623,7 @@ async fn no_secret_appears_in_the_logs_or_in_any_answer() {
     }
     answers.push_str(
         &http
-            .get(format!("{base}/metrics"))
+            .get(format!("http://{}/metrics", up.metrics))
             .send()
             .await
             .unwrap()
@@ -851,3 +860,59 @@ async fn no_customer_or_operator_text_appears_in_the_logs_at_info() {
     );
 }
 
+// ---- Nothing open by default ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_served_on_their_own_listener_and_not_on_the_public_port() {
+    let stack = Stack::start().await;
+    // Something to count first.
+    let (mut socket, _) = stack.open_thread().await;
+    send_json(&mut socket, json!({"type": "message", "content": "Hello"})).await;
+    crate::support::turn_events(&mut socket).await;
+
+    let public = stack
+        .http
+        .get(format!("http://{}/metrics", stack.addr))
+        .send()
+        .await
+        .unwrap();
+    let public_status = public.status().as_u16();
+    let public_body = public.text().await.unwrap();
+    assert!(
+        !public_body.contains("smart_support_"),
+        "the public port serves the metrics: {public_status} {public_body}"
+    );
+    assert_ne!(public_status, 200, "{public_body}");
+
+    assert!(stack.metrics_addr.ip().is_loopback());
+    assert_ne!(stack.metrics_addr.port(), stack.addr.port());
+    let own = stack
+        .http
+        .get(format!("http://{}/metrics", stack.metrics_addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(own.status().as_u16(), 200);
+    let text = own.text().await.unwrap();
+    assert!(text.contains("smart_support_ws_messages"), "{text}");
+    assert!(text.trim_end().ends_with("# EOF"), "{text}");
+}
+
+#[test]
+fn metrics_default_to_a_loopback_listener_of_their_own() {
+    use clap::Parser;
+    #[derive(Debug, clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        metrics: common::config::MetricsArgs,
+    }
+    // Unset: the default, loopback (bound by `common::metrics::serve`).
+    let cli = Cli::try_parse_from(["x"]).unwrap();
+    assert_eq!(cli.metrics.metrics_addr, None);
+    assert!(common::config::DEFAULT_METRICS_ADDR.ip().is_loopback());
+    let cli = Cli::try_parse_from(["x", "--metrics-addr", "off"]).unwrap();
+    assert_eq!(
+        cli.metrics.metrics_addr,
+        Some(common::config::MetricsAddr::Off)
+    );
+}
