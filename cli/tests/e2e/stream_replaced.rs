@@ -69,20 +69,47 @@ async fn health_until(stack: &Stack, done: impl Fn(u16, &Value) -> bool) -> (u16
     }
 }
 
+/// How long the new stream gets before the checks.
+#[derive(Clone, Copy, PartialEq)]
+enum NewStream {
+    /// Longer than the old checkpoint: only the stream's identity tells them apart.
+    Longer,
+    /// Shorter than the old checkpoint (the demo's case: checkpoint 1949, stream 1747).
+    Shorter,
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replaced_stream_stops_the_projector_health_says_so_and_a_rebuild_brings_the_new_messages()
  {
+    replaced(NewStream::Longer).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkpoint_beyond_a_new_shorter_stream_is_noticed_and_a_rebuild_brings_the_new_messages()
+{
+    replaced(NewStream::Shorter).await;
+}
+
+async fn replaced(new_stream: NewStream) {
     let stack = Stack::start().await;
-    let mut socket = stack.connect("").await;
-    next_frame(&mut socket).await;
-    send_json(
-        &mut socket,
-        json!({"type": "message", "content": "Where is my order?"}),
-    )
-    .await;
-    frames_until(&mut socket, |f| is_event(f, "turn.completed")).await;
-    drop(socket);
-    let old = threads_when(&stack, |items| items.len() == 1 && answered(items)).await;
+    // The old stream: one conversation, or three so that its checkpoint is well beyond
+    // what one message makes on the new stream.
+    let before = if new_stream == NewStream::Shorter {
+        3
+    } else {
+        1
+    };
+    for n in 0..before {
+        let mut socket = stack.connect("").await;
+        next_frame(&mut socket).await;
+        send_json(
+            &mut socket,
+            json!({"type": "message", "content": format!("Where is my order? ({n})")}),
+        )
+        .await;
+        frames_until(&mut socket, |f| is_event(f, "turn.completed")).await;
+    }
+    let old = threads_when(&stack, |items| items.len() == before && answered(items)).await;
     let (status, healthy) = health_until(&stack, |_, body| body["projection"]["lag"] == 0).await;
     assert_eq!(status, 200, "{healthy}");
     assert_eq!(healthy["status"], "ok");
@@ -108,7 +135,9 @@ async fn a_replaced_stream_stops_the_projector_health_says_so_and_a_rebuild_brin
     for n in 0.. {
         new.push(send(&stack, &format!("Hello number {n}")).await);
         let mut info = stream.clone();
-        if n >= 1 && info.info().await.unwrap().state.last_sequence > old_checkpoint {
+        if new_stream == NewStream::Shorter
+            || n >= 1 && info.info().await.unwrap().state.last_sequence > old_checkpoint
+        {
             break;
         }
     }
@@ -130,12 +159,20 @@ async fn a_replaced_stream_stops_the_projector_health_says_so_and_a_rebuild_brin
             .is_some_and(|m| m.contains("another CHAT stream")),
         "{body}"
     );
+    if new_stream == NewStream::Shorter {
+        assert!(
+            body["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(&format!("checkpoint {old_checkpoint} is beyond"))),
+            "{body}"
+        );
+    }
     stack
         .metric_until("smart_support_projection_stream_replaced", 1.0)
         .await;
     // Nothing of the new stream was applied against the old checkpoint.
     let (_, list) = stack.get("/api/conversations?limit=100").await;
-    assert_eq!(list["items"].as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list["items"].as_array().unwrap().len(), before, "{list}");
     // verify has nothing to compare, and says why.
     let verify = cli::rebuild::verify(&VerifyArgs {
         limit: 5,
@@ -174,7 +211,7 @@ async fn a_replaced_stream_stops_the_projector_health_says_so_and_a_rebuild_brin
         rebuilt, new,
         "the read models hold the new stream's conversations"
     );
-    assert!(!rebuilt.contains(&old[0]));
+    assert!(old.iter().all(|thread| !rebuilt.contains(thread)));
 
     // And the projector goes on by itself.
     let later = send(&stack, "One more question").await;
