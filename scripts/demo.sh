@@ -164,6 +164,7 @@ cat <<MSG
   smart-support is running:  http://$LISTEN_ADDR
   WebSocket:                 ws://$LISTEN_ADDR/ws
   REST API:                  http://$LISTEN_ADDR/api/health
+  Metrics (loopback):        http://${METRICS_ADDR:-127.0.0.1:9464}/metrics
   Demo shop API (tools):     http://$SHOP_BIND/orders/ORD-1001
   Sign in (admin):           admin@demo.example / $DEMO_ADMIN_PASSWORD
   Sign in (agent):           agent@demo.example / $DEMO_AGENT_PASSWORD

@@ -8,6 +8,7 @@ The commands run as written, in order, one bash session per document (`set -euo 
 for what points at the stack of `make demo`, which is rewritten to the stack under test:
 
   http://127.0.0.1:8080, ws://…      -> the stack's address (E2E_ADDR)
+  http://127.0.0.1:9464 (/metrics)   -> its metrics listener (E2E_METRICS_ADDR)
   .data/                             -> its data folder (SMART_SUPPORT_DATA)
   nats://127.0.0.1:4222, :54329      -> its NATS and PostgreSQL ports (NATS_PORT, PG_PORT)
   target/release/                    -> target/$SMART_SUPPORT_PROFILE/
@@ -19,7 +20,7 @@ and but for the commands that start or stop the stack itself (`make demo`, `dock
 `.env` copy for compose), which are skipped. A block with `$ ` prompts (a transcript) runs only its
 prompted lines.
 
-Usage: E2E_ADDR=127.0.0.1:PORT SMART_SUPPORT_DATA=DIR NATS_PORT=N PG_PORT=N \
+Usage: E2E_ADDR=127.0.0.1:PORT [E2E_METRICS_ADDR=127.0.0.1:PORT] SMART_SUPPORT_DATA=DIR NATS_PORT=N PG_PORT=N \
        python3 scripts/docs_check.py README.md docs/demo-script.md
 """
 
@@ -86,6 +87,7 @@ def main(paths):
         time.sleep(1)
     rewrites = [
         ("127.0.0.1:8080", addr),
+        ("127.0.0.1:9464", os.environ.get("E2E_METRICS_ADDR", "127.0.0.1:9464")),
         ("localhost:8080", addr),
         (".data/", data.rstrip("/") + "/"),
         ("nats://127.0.0.1:4222", f"nats://127.0.0.1:{os.environ['NATS_PORT']}"),

@@ -20,15 +20,17 @@ unset NATS_URL DATABASE_URL TOOLS_BASE_URL TOOLS_ALLOW_HOSTS
 
 # Free ports picked by the kernel, all held at once so they differ, so a `make demo` on the
 # default ports (or another test run) does not get in the way.
-read -r NATS_PORT PG_PORT WEB_PORT SHOP_PORT < <(python3 -c '
+read -r NATS_PORT PG_PORT WEB_PORT SHOP_PORT METRICS_PORT < <(python3 -c '
 import socket
-held = [socket.socket() for _ in range(4)]
+held = [socket.socket() for _ in range(5)]
 for s in held:
     s.bind(("127.0.0.1", 0))
 print(*(s.getsockname()[1] for s in held))
 ')
 export NATS_PORT PG_PORT
 export LISTEN_ADDR=127.0.0.1:$WEB_PORT SHOP_BIND=127.0.0.1:$SHOP_PORT
+# /metrics has a listener of its own (METRICS_ADDR); the docs check reaches it there.
+export METRICS_ADDR=127.0.0.1:$METRICS_PORT
 
 data=$(mktemp -d "${TMPDIR:-/tmp}/smart-support-e2e.XXXXXX")
 # demo.sh runs PostgreSQL as the postgres user, in this folder when that user can enter it.
@@ -84,7 +86,7 @@ done
 say "stack up after ${SECONDS}s"
 
 say "docs check: the commands of README.md and docs/demo-script.md against this stack"
-E2E_ADDR=$LISTEN_ADDR python3 scripts/docs_check.py README.md docs/demo-script.md
+E2E_ADDR=$LISTEN_ADDR E2E_METRICS_ADDR=$METRICS_ADDR python3 scripts/docs_check.py README.md docs/demo-script.md
 
 api_token=$(sed -n 's/^API_TOKEN=//p' "$data/secrets.env")
 # The demo agent's password, for the desk's test (web/e2e/desk.e2e.ts) to sign in with.

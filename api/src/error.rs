@@ -117,7 +117,7 @@ impl IntoResponse for ApiError {
                 self.to_string(),
             ),
             ApiError::Unavailable(cause) => {
-                tracing::warn!(%cause, "dependency unavailable");
+                tracing::warn!(cause = %common::text::log_safe(cause), "dependency unavailable");
                 (
                     StatusCode::SERVICE_UNAVAILABLE,
                     "unavailable",
@@ -125,7 +125,8 @@ impl IntoResponse for ApiError {
                 )
             }
             ApiError::Internal(err) => {
-                tracing::error!(error = ?err, "request failed");
+                // With its chain, but not what it quotes: a failed write may quote its text.
+                tracing::error!(error = %common::text::log_safe(&format!("{err:?}")), "request failed");
                 (
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "internal",

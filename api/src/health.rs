@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 
 use crate::{ApiState, Routes};
 use projections::projector::CONVERSATIONS;
+use projections::projector::replaced::{self, StreamIdentity, Verdict};
 use projections::read_models::checkpoint;
 
 pub fn routes() -> Routes {
@@ -22,6 +23,19 @@ pub struct Health {
     pub version: String,
     pub checks: Checks,
     pub projection: ProjectionState,
+    /// Why the service is `unavailable` while NATS and PostgreSQL both answer (added
+    /// 2026-12-06): `stream_replaced` when the read models were projected from another
+    /// `CHAT` stream (the NATS store was deleted and the stream created again) and the
+    /// projector has stopped applying. Absent when `ok`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// What happened, with `reason`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// What to do about it, with `reason` (for `stream_replaced`: run `smart-support
+    /// rebuild`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remedy: Option<String>,
 }
 
 /// Each dependency: `ok` or `unavailable`.
@@ -54,27 +68,43 @@ fn word(ok: bool) -> String {
     tag = "health",
     responses(
         (status = 200, description = "NATS and PostgreSQL answer", body = Health),
-        (status = 503, description = "A dependency is down (same body, `status` `unavailable`)", body = Health),
+        (status = 503, description = "A dependency is down, or the read models belong to another stream (`reason` `stream_replaced`); same body, `status` `unavailable`", body = Health),
     ),
 )]
 pub async fn health(State(state): State<ApiState>) -> (StatusCode, Json<Health>) {
     let connected = state.client.connection_state() == async_nats::connection::State::Connected;
-    let checkpoint = tokio::time::timeout(
+    // The checkpoint first, the stream after: the stream only grows, so a checkpoint read
+    // first is never beyond a last sequence read after it.
+    let position = tokio::time::timeout(
         Duration::from_secs(2),
-        checkpoint::load(&state.pool, CONVERSATIONS),
+        checkpoint::position(&state.pool, CONVERSATIONS),
     )
     .await
     .ok()
     .and_then(Result::ok);
-    let stream_last = if connected {
-        super::consistency::stream_last_seq(&state).await
+    let checkpoint = position.map(|p| p.last_seq);
+    let stream = if connected {
+        tokio::time::timeout(Duration::from_secs(2), StreamIdentity::of(&state.stream))
+            .await
+            .ok()
+            .and_then(Result::ok)
     } else {
         None
     };
+    let stream_last = stream.map(|s| s.last_seq);
     // Connected is not enough: a frozen or overloaded server keeps the connection up but
     // answers nothing, and then the ingress cannot store messages either.
-    let nats_ok = stream_last.is_some();
-    let healthy = nats_ok && checkpoint.is_some();
+    let nats_ok = stream.is_some();
+    // Both answer, but the read models may belong to another stream: then the projector
+    // applies nothing and every page would be stale without a word (issue 21 item 6).
+    let replaced = match (position, stream) {
+        (Some(position), Some(stream)) => match replaced::judge(&position, &stream) {
+            Verdict::Replaced(replaced) => Some(replaced),
+            Verdict::Same | Verdict::Unrecorded => None,
+        },
+        _ => None,
+    };
+    let healthy = nats_ok && checkpoint.is_some() && replaced.is_none();
     let status = if healthy {
         StatusCode::OK
     } else {
@@ -96,6 +126,9 @@ pub async fn health(State(state): State<ApiState>) -> (StatusCode, Json<Health>)
                 _ => None,
             },
         },
+        reason: replaced.as_ref().map(|_| replaced::REASON.to_owned()),
+        message: replaced.as_ref().map(|r| r.describe()),
+        remedy: replaced.as_ref().map(|_| replaced::REMEDY.to_owned()),
     };
     (status, Json(body))
 }

@@ -301,6 +301,8 @@ impl System {
             let mut env = base(&format!("projections-{n}"));
             env.extend([
                 ("LISTEN_ADDR".into(), addr.to_string()),
+                // Every process on one host: none may take the default metrics port.
+                ("METRICS_ADDR".into(), "127.0.0.1:0".into()),
                 ("DATABASE_URL".into(), database_url.clone()),
                 ("API_TOKEN".into(), API_TOKEN.into()),
             ]);
@@ -348,6 +350,8 @@ impl System {
             let mut env = base(&format!("ingress-{n}"));
             env.extend([
                 ("LISTEN_ADDR".into(), addr.to_string()),
+                // Every process on one host: none may take the default metrics port.
+                ("METRICS_ADDR".into(), "127.0.0.1:0".into()),
                 ("THREAD_TOKEN_SECRET".into(), THREAD_TOKEN_SECRET.into()),
                 // The load is many messages per thread; the limit itself is tested elsewhere.
                 ("RATE_LIMIT_MESSAGES".into(), "1000000".into()),

@@ -23,19 +23,21 @@ pub struct Cli {
     pub projection: projections::ProjectionArgs,
     #[command(flatten)]
     pub api: api::ApiArgs,
+    #[command(flatten)]
+    pub metrics: common::config::MetricsArgs,
 }
 
-/// Migrates, starts the projector, and serves `/api` and `/metrics` on `LISTEN_ADDR`
-/// until `shutdown` is cancelled.
+/// Migrates, starts the projector, and serves `/api` on `LISTEN_ADDR` (and `/metrics` on
+/// `METRICS_ADDR`) until `shutdown` is cancelled.
 pub async fn build(cli: Cli, shutdown: CancellationToken) -> anyhow::Result<App> {
     let imports = cli.api.import_settings()?;
+    common::metrics::serve(&cli.metrics, shutdown.clone()).await?;
     let projector =
         projections::startup::service(&cli.nats, &cli.database, &cli.projection, shutdown.clone())
             .await?;
     let api = api::startup::service(&cli.nats, &cli.database, &cli.api, imports).await?;
     let app = projector
         .merge(api)
-        .route(common::metrics::router())
         .bind(Some(cli.listen), shutdown)
         .await?;
     tracing::info!(addr = ?app.addr(), "projections listening");

@@ -90,6 +90,13 @@ pub async fn rebuild(args: &RebuildArgs) -> anyhow::Result<()> {
             projections::READ_MODEL_SCHEMA,
             plan.live_checkpoint,
         );
+        if let Some(replaced) = &plan.replaced {
+            println!(
+                "  {} ({}): the live tables would be replaced whole, nothing caught up from them.",
+                replaced.describe(),
+                projections::projector::replaced::REASON,
+            );
+        }
         if plan.leftover {
             println!(
                 "  schema {} is left from an interrupted rebuild: it would be dropped first.",
@@ -116,6 +123,13 @@ pub async fn rebuild(args: &RebuildArgs) -> anyhow::Result<()> {
         done.caught_up,
         done.swap.as_millis(),
     );
+    if let Some(replaced) = &done.replaced {
+        println!(
+            "the old read models belonged to another stream ({}): replaced by this stream's; the projector goes on from checkpoint {}",
+            replaced.describe(),
+            done.live_checkpoint,
+        );
+    }
     Ok(())
 }
 

@@ -1,5 +1,6 @@
 //! Every service in one process: the ingress router, the REST router and the web pages
-//! merged on one listener, with the worker loop and the projector as tasks beside it.
+//! merged on one listener, with the worker loop and the projector as tasks beside it, and
+//! `/metrics` on a listener of its own (`METRICS_ADDR`).
 
 use axum::{Router, http::StatusCode, response::IntoResponse, routing::get};
 use clap::Args;
@@ -33,12 +34,16 @@ pub struct UpArgs {
     pub projection: projections::ProjectionArgs,
     #[command(flatten)]
     pub api: api::ApiArgs,
+    #[command(flatten)]
+    pub metrics: common::config::MetricsArgs,
 }
 
 /// The running services.
 pub struct Running {
     /// The address actually bound (port 0 becomes a real port).
     pub addr: SocketAddr,
+    /// Where `/metrics` is served (`METRICS_ADDR`), when it is.
+    pub metrics_addr: Option<SocketAddr>,
     app: App,
 }
 
@@ -71,17 +76,22 @@ pub async fn start(args: UpArgs, shutdown: CancellationToken) -> anyhow::Result<
         workers::startup::service(&args.nats, agents, &args.worker, shutdown.clone()).await?;
     let ingress = ingress::startup::service(&args.nats, args.ingress, shutdown.clone()).await?;
     let api = api::startup::service(&args.nats, &args.database, &args.api, imports).await?;
+    // Not on LISTEN_ADDR: the one origin is the port people are given, the metrics are not.
+    let metrics_addr = common::metrics::serve(&args.metrics, shutdown.clone()).await?;
     let app = ingress
         .merge(api)
         .merge(worker)
         .merge(projector)
-        .route(common::metrics::router())
         .route(web(&args.web_dir))
         .bind(Some(args.listen), shutdown)
         .await?;
     let addr = app.addr().expect("bound on LISTEN_ADDR");
     tracing::info!(url = %format!("http://{addr}"), "smart-support is up");
-    Ok(Running { addr, app })
+    Ok(Running {
+        addr,
+        metrics_addr,
+        app,
+    })
 }
 
 /// The web app's files, with `index.html` for every other path (client-side routes).

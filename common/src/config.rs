@@ -45,6 +45,52 @@ pub struct DatabaseArgs {
     pub database_max_connections: u32,
 }
 
+/// Where `/metrics` is served: a listener of its own, apart from the service's port, so that
+/// publishing the service (the web and API port) never publishes its metrics.
+#[derive(Debug, Clone, Args)]
+pub struct MetricsArgs {
+    /// Address of the listener that serves `GET /metrics` (Prometheus text), apart from the
+    /// service's own port. Default 127.0.0.1:9464 (loopback only); when that default is taken
+    /// (another service on the same host) the service starts without /metrics and logs an
+    /// error. An address set here must be free, or the service does not start. `off`: no
+    /// /metrics at all.
+    #[arg(long, env = "METRICS_ADDR", value_parser = parse_metrics_addr)]
+    pub metrics_addr: Option<MetricsAddr>,
+}
+
+/// Where the metrics listener binds when `METRICS_ADDR` is not set.
+pub const DEFAULT_METRICS_ADDR: std::net::SocketAddr =
+    std::net::SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 9464);
+
+/// A `METRICS_ADDR`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricsAddr {
+    /// No `/metrics`.
+    Off,
+    /// A listener on this address.
+    At(std::net::SocketAddr),
+}
+
+/// Parses `off` or a socket address (`127.0.0.1:9464`, `0.0.0.0:9464`, `[::1]:9464`).
+pub fn parse_metrics_addr(raw: &str) -> Result<MetricsAddr, String> {
+    let raw = raw.trim();
+    if raw.eq_ignore_ascii_case("off") {
+        return Ok(MetricsAddr::Off);
+    }
+    raw.parse()
+        .map(MetricsAddr::At)
+        .map_err(|_| format!("`{raw}` is not an address like 127.0.0.1:9464, nor `off`"))
+}
+
+impl MetricsArgs {
+    /// Settings that bind the metrics listener on `addr` (tests: `127.0.0.1:0`).
+    pub fn at(addr: std::net::SocketAddr) -> MetricsArgs {
+        MetricsArgs {
+            metrics_addr: Some(MetricsAddr::At(addr)),
+        }
+    }
+}
+
 /// Parses `500ms`, `30s`, `10m`, `2h` (or a bare number of seconds).
 pub fn parse_duration(raw: &str) -> Result<Duration, String> {
     let raw = raw.trim();
@@ -73,6 +119,17 @@ mod tests {
         assert_eq!(parse_duration("30"), Ok(Duration::from_secs(30)));
         assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
         assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+    }
+
+    #[test]
+    fn a_metrics_address_is_an_address_or_off() {
+        assert_eq!(
+            parse_metrics_addr("0.0.0.0:9464"),
+            Ok(MetricsAddr::At("0.0.0.0:9464".parse().unwrap()))
+        );
+        assert_eq!(parse_metrics_addr("off"), Ok(MetricsAddr::Off));
+        assert!(parse_metrics_addr("9464").is_err());
+        assert_eq!(DEFAULT_METRICS_ADDR.to_string(), "127.0.0.1:9464");
     }
 
     #[test]

@@ -61,6 +61,47 @@ pub fn check_client_msg_id(raw: &str) -> Result<(), TextError> {
     }
 }
 
+/// `message` (an error's text) with whatever it quotes left out, for a log line at `info` or
+/// above: chat text must never reach the logs (issue 21 item 7), and an error about an event
+/// or a model's answer may quote it — serde quotes a value of the wrong type
+/// (`invalid type: string "…", expected u16`) and an unknown name in backticks, a model
+/// server's error body is JSON with its strings in quotes. Everything between double quotes
+/// (JSON escapes understood) or backticks becomes `…`; the rest (the kind of error, numbers,
+/// positions, status codes) stays. The whole text may still be logged at `debug`, which is
+/// documented to include chat content.
+pub fn log_safe(message: &str) -> std::borrow::Cow<'_, str> {
+    if !message.contains(['"', '`']) {
+        return std::borrow::Cow::Borrowed(message);
+    }
+    let mut out = String::with_capacity(message.len());
+    let mut chars = message.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => {
+                out.push_str("\"…\"");
+                let mut escaped = false;
+                for c in chars.by_ref() {
+                    match (escaped, c) {
+                        (false, '\\') => escaped = true,
+                        (false, '"') => break,
+                        _ => escaped = false,
+                    }
+                }
+            }
+            '`' => {
+                out.push_str("`…`");
+                for c in chars.by_ref() {
+                    if c == '`' {
+                        break;
+                    }
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,5 +135,36 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn a_logged_error_keeps_its_kind_and_position_but_not_what_it_quotes() {
+        assert_eq!(
+            log_safe(
+                r#"not a valid event: invalid type: string "my card is 4111", expected u16 at line 1 column 42"#
+            ),
+            r#"not a valid event: invalid type: string "…", expected u16 at line 1 column 42"#
+        );
+        assert_eq!(
+            log_safe("unknown variant `hello there`, expected one of `a`, `b`"),
+            "unknown variant `…`, expected one of `…`, `…`"
+        );
+        assert_eq!(
+            log_safe(r#"model server answered 400: {"error":{"message":"you said \"secret\""}}"#),
+            r#"model server answered 400: {"…":{"…":"…"}}"#
+        );
+    }
+
+    #[test]
+    fn an_error_without_quotes_is_logged_as_it_is() {
+        assert!(matches!(
+            log_safe("model server timed out after 30 s"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+    }
+
+    #[test]
+    fn an_unclosed_quote_hides_the_rest() {
+        assert_eq!(log_safe(r#"cut: "my address is"#), r#"cut: "…""#);
     }
 }

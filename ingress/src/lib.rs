@@ -35,4 +35,6 @@ pub struct Cli {
     pub nats: common::config::NatsArgs,
     #[command(flatten)]
     pub ingress: crate::IngressArgs,
+    #[command(flatten)]
+    pub metrics: common::config::MetricsArgs,
 }

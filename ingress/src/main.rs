@@ -10,6 +10,7 @@ async fn main() -> anyhow::Result<()> {
     let _telemetry = common::telemetry::init();
     let cli = ingress::Cli::parse();
     let shutdown = common::shutdown::on_signal();
+    common::metrics::serve(&cli.metrics, shutdown.clone()).await?;
     ingress::startup::build(cli.listen, &cli.nats, cli.ingress, shutdown)
         .await?
         .run_until_stopped()

@@ -96,7 +96,8 @@ pub async fn service(
     Ok(Service::new(router(state)).with_drain(async move { sessions.drain().await }))
 }
 
-/// The ingress bound on `listen` with `/metrics`, serving until `shutdown` is cancelled.
+/// The ingress bound on `listen`, serving until `shutdown` is cancelled. (`/metrics` is on a
+/// listener of its own: [`common::metrics::serve`].)
 pub async fn build(
     listen: SocketAddr,
     nats: &NatsArgs,
@@ -105,7 +106,6 @@ pub async fn build(
 ) -> anyhow::Result<App> {
     let app = service(nats, args, shutdown.clone())
         .await?
-        .route(common::metrics::router())
         .bind(Some(listen), shutdown)
         .await?;
     tracing::info!(addr = ?app.addr(), "ingress listening");

@@ -20,6 +20,9 @@ pub struct ProjectionMetrics {
     /// 1 while this instance is the active projector (holds the projection's lock), 0
     /// while it is standby.
     pub projector_active: Gauge,
+    /// 1 while the active projector has stopped because its checkpoint belongs to another
+    /// stream (`stream_replaced`: run `smart-support rebuild`), 0 otherwise.
+    pub stream_replaced: Gauge,
 }
 
 pub static METRICS: LazyLock<ProjectionMetrics> = LazyLock::new(|| {
@@ -32,6 +35,7 @@ pub static METRICS: LazyLock<ProjectionMetrics> = LazyLock::new(|| {
             0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
         ]),
         projector_active: Gauge::default(),
+        stream_replaced: Gauge::default(),
     };
     common::metrics::register(|r| {
         r.register(
@@ -63,6 +67,11 @@ pub static METRICS: LazyLock<ProjectionMetrics> = LazyLock::new(|| {
             "projector_active",
             "1 while this instance is the active projector (holds the lock), 0 while standby",
             metrics.projector_active.clone(),
+        );
+        r.register(
+            "projection_stream_replaced",
+            "1 while the projector stopped because the read models belong to another stream (run smart-support rebuild)",
+            metrics.stream_replaced.clone(),
         );
     });
     metrics

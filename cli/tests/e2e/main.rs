@@ -16,5 +16,6 @@ mod resolve;
 mod resume;
 mod security;
 mod seed_demo;
+mod stream_replaced;
 mod support;
 mod unicode_content;

@@ -152,3 +152,44 @@ async fn a_wrong_token_is_refused_and_the_socket_closed() {
     assert_eq!(refusal["code"], "unauthorized");
     assert_eq!(close_code(&mut intruder).await, 1008);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_after_a_sequence_the_stream_does_not_have_gets_invalid_after_seq_and_a_close() {
+    let stack = Stack::start().await;
+    let mut socket = stack.connect("").await;
+    let session = next_frame(&mut socket).await;
+    send_json(
+        &mut socket,
+        json!({"type": "message", "content": "where is my order", "client_msg_id": "q1"}),
+    )
+    .await;
+    let ack = frames_until(&mut socket, |f| f["type"] == "ack")
+        .await
+        .pop()
+        .unwrap();
+    let acked = ack["seq"].as_u64().unwrap();
+    drop(socket);
+
+    // As a client that saw sequence 1949 of a stream since replaced by a shorter one.
+    let mut resumed = stack
+        .connect(&resume_query(&session, Some(acked + 10_000)))
+        .await;
+    assert_eq!(next_frame(&mut resumed).await["type"], "session");
+    let refusal = next_frame(&mut resumed).await;
+    assert_eq!(refusal["type"], "error", "{refusal}");
+    assert_eq!(refusal["code"], "invalid_after_seq", "{refusal}");
+    assert!(
+        refusal["message"]
+            .as_str()
+            .is_some_and(|m| m.contains(&format!("after_seq {}", acked + 10_000))),
+        "{refusal}"
+    );
+    assert_eq!(close_code(&mut resumed).await, 1008);
+
+    // A resume at the stream's end is no error: nothing to replay, the socket stays.
+    let mut at_end = stack.connect(&resume_query(&session, Some(acked))).await;
+    assert_eq!(next_frame(&mut at_end).await["type"], "session");
+    send_json(&mut at_end, json!({"type": "ping"})).await;
+    let pong = frames_until(&mut at_end, |f| f["type"] == "pong").await;
+    assert!(pong.iter().all(|f| f["type"] != "error"), "{pong:?}");
+}

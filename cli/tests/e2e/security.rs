@@ -387,32 +387,46 @@ const DB_PASSWORD: &str = "db-password-70a4c9e2f3";
 struct Up {
     child: Child,
     addr: String,
+    /// Where it serves `/metrics` (`METRICS_ADDR`).
+    metrics: String,
     dir: tempfile::TempDir,
 }
 
 impl Up {
     fn start(nats: &NatsServer, database_url: &str, llm: &FakeLlm, shop: &str) -> Up {
+        // As much as the services write: the harshest check.
+        Up::start_with(Up::env(nats, database_url, llm), shop, "debug")
+    }
+
+    /// `smart-support up` with `env` and `RUST_LOG=log`, its agents calling the shop at `shop`.
+    fn start_with(env: Vec<(&'static str, String)>, shop: &str, log: &str) -> Up {
         let dir = tempfile::tempdir().unwrap();
         let addr = format!("127.0.0.1:{}", testkit::free_port());
+        let metrics = format!("127.0.0.1:{}", testkit::free_port());
         let file = |name: &str| std::fs::File::create(dir.path().join(name)).unwrap();
         let agents = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/agents.yaml");
         let child = Command::new(env!("CARGO_BIN_EXE_smart-support"))
             .arg("up")
-            .envs(Up::env(nats, database_url, llm))
+            .envs(env)
             .env("LISTEN_ADDR", &addr)
+            .env("METRICS_ADDR", &metrics)
             .env("WEB_DIR", "does-not-exist")
             .env("AGENTS_CONFIG", agents)
             .env("TOOLS_BASE_URL", format!("http://{shop}"))
             .env("TOOLS_ALLOW_HOSTS", shop)
             .env("WORKER_RETRY_DELAY", "50ms")
-            // As much as the services write: the harshest check.
-            .env("RUST_LOG", "debug")
+            .env("RUST_LOG", log)
             .stdin(Stdio::null())
             .stdout(file("stdout.log"))
             .stderr(file("stderr.log"))
             .spawn()
             .expect("smart-support up starts");
-        Up { child, addr, dir }
+        Up {
+            child,
+            addr,
+            metrics,
+            dir,
+        }
     }
 
     /// The settings that carry a secret.
@@ -609,7 +623,7 @@ async fn no_secret_appears_in_the_logs_or_in_any_answer() {
     }
     answers.push_str(
         &http
-            .get(format!("{base}/metrics"))
+            .get(format!("http://{}/metrics", up.metrics))
             .send()
             .await
             .unwrap()
@@ -657,4 +671,256 @@ async fn no_secret_appears_in_the_logs_or_in_any_answer() {
     for secret in [API_TOKEN, THREAD_TOKEN_SECRET, OPENAI_API_KEY, DB_PASSWORD] {
         assert!(!help.contains(secret), "{secret} in --help: {help}");
     }
+}
+
+// ---- No chat text in the logs ----
+
+/// In every text of the test below: it must reach the stream and the read models, and never
+/// the logs.
+const MARKER: &str = "zebra-marker-81f3c6d2a7";
+
+/// Waits until `GET {base}{path}` (with the API token) answers 200 and `done` holds.
+async fn get_until(
+    http: &reqwest::Client,
+    base: &str,
+    path: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        // Refused while the process starts.
+        let (status, body) = match http
+            .get(format!("{base}{path}"))
+            .bearer_auth(API_TOKEN)
+            .send()
+            .await
+        {
+            Ok(response) => (
+                response.status().as_u16(),
+                response.json().await.unwrap_or(Value::Null),
+            ),
+            Err(err) => (0, Value::String(err.to_string())),
+        };
+        if status == 200 && done(&body) {
+            return body;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "GET {path} never got there: {status} {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_customer_or_operator_text_appears_in_the_logs_at_info() {
+    let nats = NatsServer::start();
+    let postgres = Postgres::start();
+    let database_url = postgres.create_database();
+    let shop = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let shop_addr = shop.local_addr().unwrap().to_string();
+    let (stop_shop, shop_stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(shop::serve(shop, async move {
+        let _ = shop_stopped.await;
+    }));
+    // The rule engine (the default): the customer's and the operator's texts are the test.
+    let up = Up::start_with(
+        vec![
+            ("NATS_URL", nats.url()),
+            ("DATABASE_URL", database_url.clone()),
+            ("API_TOKEN", API_TOKEN.into()),
+            ("THREAD_TOKEN_SECRET", THREAD_TOKEN_SECRET.into()),
+        ],
+        &shop_addr,
+        "info",
+    );
+    let http = testkit::http_client();
+    let base = format!("http://{}", up.addr);
+    get_until(&http, &base, "/api/health", |_| true).await;
+
+    // The customer (ingress → worker → projector).
+    let addr = up.addr.parse().unwrap();
+    let mut socket = connect_to(addr, "").await;
+    let session = next_frame(&mut socket).await;
+    let thread = session["thread_id"].as_str().unwrap().to_owned();
+    send_json(
+        &mut socket,
+        json!({"type": "message", "content": format!("Where is my order ORD-1001? {MARKER}"), "client_msg_id": "c-1"}),
+    )
+    .await;
+    crate::support::turn_events(&mut socket).await;
+    get_until(
+        &http,
+        &base,
+        &format!("/api/conversations/{thread}"),
+        |_| true,
+    )
+    .await;
+
+    // The operator (the desk: take over, reply, note), then the customer again, held.
+    let desk = |path: String, body: Value| {
+        let http = http.clone();
+        let url = format!("{base}/api/conversations/{thread}/{path}");
+        async move {
+            let response = http
+                .post(url)
+                .bearer_auth(API_TOKEN)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            (status, response.text().await.unwrap())
+        }
+    };
+    let (status, body) = desk("assign".into(), json!({})).await;
+    assert_eq!(status, 202, "{body}");
+    let (status, body) = desk(
+        "messages".into(),
+        json!({"text": format!("A person here. {MARKER}"), "client_msg_id": "o-1"}),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    let (status, body) = desk("notes".into(), json!({"text": format!("Note: {MARKER}")})).await;
+    assert_eq!(status, 202, "{body}");
+    send_json(
+        &mut socket,
+        json!({"type": "message", "content": format!("Thanks! {MARKER}"), "client_msg_id": "c-2"}),
+    )
+    .await;
+
+    // Bytes on a user subject that are not an event, with the text where a number belongs:
+    // the decode error quotes it (dead-lettered by the worker, skipped by the projector).
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let poison = json!({
+        "event_id": "00000000-0000-0000-0000-0000000000a1",
+        "schema_version": format!("v {MARKER}"),
+        "thread_id": "poisonthread",
+        "turn_id": "00000000-0000-0000-0000-0000000000a2",
+        "occurred_at": "2026-12-06T12:00:00Z",
+        "kind": "message.received",
+        "content": MARKER,
+    });
+    async_nats::jetstream::new(client)
+        .publish("chat.poisonthread.user", poison.to_string().into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+
+    // Everything went through: the replay holds every text, the search finds it, the poison
+    // is a dead letter.
+    get_until(
+        &http,
+        &base,
+        &format!("/api/conversations/{thread}/replay"),
+        |replay| {
+            let text = replay.to_string();
+            text.matches(MARKER).count() >= 3 && text.contains("turn.held")
+        },
+    )
+    .await;
+    get_until(
+        &http,
+        &base,
+        &format!("/api/conversations?q={MARKER}"),
+        |list| {
+            list["items"]
+                .as_array()
+                .is_some_and(|items| !items.is_empty())
+        },
+    )
+    .await;
+    // The dead letter's error quotes the text: the error the worker logs did.
+    get_until(&http, &base, "/api/dead-letters", |list| {
+        list["items"].as_array().is_some_and(|items| {
+            items
+                .iter()
+                .any(|item| item["error"].as_str().is_some_and(|e| e.contains(MARKER)))
+        })
+    })
+    .await;
+    get_until(&http, &base, "/api/health", |health| {
+        health["projection"]["lag"] == 0
+    })
+    .await;
+    drop(socket);
+
+    let logs = up.stop();
+    let _ = stop_shop.send(());
+    // The services did log at info about each of these steps.
+    for line in [
+        "smart-support is up",
+        "operator replied",
+        "note added",
+        "message dead-lettered",
+        "event skipped",
+    ] {
+        assert!(logs.contains(line), "no `{line}` in the logs: {logs}");
+    }
+    assert!(
+        !logs.contains(MARKER),
+        "chat text is in the logs at info:\n{}",
+        logs.lines()
+            .filter(|line| line.contains(MARKER))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+// ---- Nothing open by default ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_served_on_their_own_listener_and_not_on_the_public_port() {
+    let stack = Stack::start().await;
+    // Something to count first.
+    let (mut socket, _) = stack.open_thread().await;
+    send_json(&mut socket, json!({"type": "message", "content": "Hello"})).await;
+    crate::support::turn_events(&mut socket).await;
+
+    let public = stack
+        .http
+        .get(format!("http://{}/metrics", stack.addr))
+        .send()
+        .await
+        .unwrap();
+    let public_status = public.status().as_u16();
+    let public_body = public.text().await.unwrap();
+    assert!(
+        !public_body.contains("smart_support_"),
+        "the public port serves the metrics: {public_status} {public_body}"
+    );
+    assert_ne!(public_status, 200, "{public_body}");
+
+    assert!(stack.metrics_addr.ip().is_loopback());
+    assert_ne!(stack.metrics_addr.port(), stack.addr.port());
+    let own = stack
+        .http
+        .get(format!("http://{}/metrics", stack.metrics_addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(own.status().as_u16(), 200);
+    let text = own.text().await.unwrap();
+    assert!(text.contains("smart_support_ws_messages"), "{text}");
+    assert!(text.trim_end().ends_with("# EOF"), "{text}");
+}
+
+#[test]
+fn metrics_default_to_a_loopback_listener_of_their_own() {
+    use clap::Parser;
+    #[derive(Debug, clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        metrics: common::config::MetricsArgs,
+    }
+    // Unset: the default, loopback (bound by `common::metrics::serve`).
+    let cli = Cli::try_parse_from(["x"]).unwrap();
+    assert_eq!(cli.metrics.metrics_addr, None);
+    assert!(common::config::DEFAULT_METRICS_ADDR.ip().is_loopback());
+    let cli = Cli::try_parse_from(["x", "--metrics-addr", "off"]).unwrap();
+    assert_eq!(
+        cli.metrics.metrics_addr,
+        Some(common::config::MetricsAddr::Off)
+    );
 }

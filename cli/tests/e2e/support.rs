@@ -25,6 +25,8 @@ pub struct Stack {
     pub nats: Option<NatsServer>,
     /// Where the demo shop API the agents call runs (in-process, fresh seed data).
     pub shop: SocketAddr,
+    /// Where `/metrics` is served (its own listener, `METRICS_ADDR`).
+    pub metrics_addr: SocketAddr,
     _postgres: Postgres,
 }
 
@@ -123,6 +125,7 @@ impl Stack {
                 import_allow_hosts: Vec::new(),
                 operator_session_ttl: Duration::from_secs(3600),
             },
+            metrics: common::config::MetricsArgs::at("127.0.0.1:0".parse().unwrap()),
         };
         tweak(&mut args);
         let running = up::start(args.clone(), shutdown.clone())
@@ -130,6 +133,7 @@ impl Stack {
             .expect("the stack starts");
         Stack {
             addr: running.addr,
+            metrics_addr: running.metrics_addr.expect("/metrics is served"),
             http: testkit::http_client(),
             args,
             shutdown,
@@ -198,7 +202,7 @@ impl Stack {
     pub async fn metric(&self, name: &str) -> f64 {
         let text = self
             .http
-            .get(format!("http://{}/metrics", self.addr))
+            .get(format!("http://{}/metrics", self.metrics_addr))
             .send()
             .await
             .unwrap()

@@ -2,8 +2,9 @@
 //! honest against the code: every Rust service runs a binary the image really has, with
 //! flags and environment variables that binary reads (its clap definition, the same one
 //! `--help` prints); every long-running service has a health check on the port it listens
-//! on; the published ports are the ones `docs/deployment.md` lists; every `${VAR}` the file
-//! interpolates is in `.env.example`.
+//! on; the published ports are the ones `docs/deployment.md` lists, and only the web port is
+//! published (nothing open by default); every `${VAR}` the file interpolates is in
+//! `.env.example`.
 
 use std::collections::BTreeSet;
 
@@ -184,6 +185,44 @@ fn the_published_ports_are_the_ones_the_deployment_doc_lists() {
             );
         }
     }
+}
+
+#[test]
+fn only_the_web_port_is_published_and_nats_postgres_and_metrics_stay_on_the_network() {
+    let mut published = Vec::new();
+    for (name, service) in services() {
+        for key in ["network_mode", "expose"] {
+            assert!(
+                service[key].is_null(),
+                "{name}: `{key}` (host networking or extra ports) is not expected: {:?}",
+                service[key]
+            );
+        }
+        for mapping in strings(&service["ports"]) {
+            published.push((name.clone(), mapping));
+        }
+        // NATS' own monitoring and the services' metrics listen on the network only.
+        let command = strings(&service["command"]).join(" ");
+        for (key, value) in environment(&service) {
+            if key == "METRICS_ADDR" || key == "WORKER_METRICS_ADDR" {
+                let port = value.rsplit(':').next().unwrap();
+                assert!(
+                    strings(&service["ports"])
+                        .iter()
+                        .all(|m| !m.split(':').any(|p| p == port)),
+                    "{name} publishes its metrics port {port}"
+                );
+            }
+        }
+        if name == "nats" {
+            assert!(command.contains("-m 8222"), "{name}: {command}");
+        }
+    }
+    assert_eq!(
+        published,
+        [("web".to_owned(), "8080:8080".to_owned())],
+        "only the web pages, /ws and /api are published on the host"
+    );
 }
 
 #[test]

@@ -46,6 +46,11 @@ impl History {
         })
     }
 
+    /// Whether there was nothing to read from the start.
+    pub fn is_empty(&self) -> bool {
+        self.messages.is_none()
+    }
+
     /// The next stored event, or `None` once the history is exhausted. Stored bytes
     /// that are not JSON are skipped, and so are operators' internal notes
     /// ([`subjects::reaches_customer`]).

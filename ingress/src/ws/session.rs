@@ -88,7 +88,33 @@ async fn serve(mut socket: WebSocket, state: &IngressState, session: Session) {
         {
             Ok(Some(last)) => last_sent = last,
             Ok(None) => return,
-            Err(err) => {
+            // Silence would be worse: every live event would be at or below `after_seq` and
+            // dropped as already sent.
+            Err(Replay::Beyond {
+                after_seq,
+                last_seq,
+            }) => {
+                tracing::warn!(
+                    after_seq,
+                    last_seq,
+                    "a resume after a sequence the stream does not have"
+                );
+                let error = FrameError::new(
+                    ErrorCode::InvalidAfterSeq,
+                    format!(
+                        "after_seq {after_seq} is beyond the last event stored (stream sequence \
+                         {last_seq}): the conversation log was replaced or the sequence is wrong; \
+                         start a new conversation, or resume without after_seq"
+                    ),
+                );
+                METRICS.error(error.code);
+                let _ = socket.send(error_frame(&error, None)).await;
+                let _ = socket
+                    .send(close(close_code::POLICY, "invalid_after_seq"))
+                    .await;
+                return;
+            }
+            Err(Replay::Unavailable(err)) => {
                 tracing::warn!(error = %err, "cannot replay the thread");
                 let error = FrameError::new(
                     ErrorCode::Unavailable,
@@ -275,6 +301,20 @@ fn reply_frame(reply: Result<Reply, Rejection>) -> Message {
     }
 }
 
+/// Why a resume's replay did not happen.
+enum Replay {
+    /// `after_seq` is beyond the stream's last sequence.
+    Beyond { after_seq: u64, last_seq: u64 },
+    /// The history could not be read.
+    Unavailable(anyhow::Error),
+}
+
+impl From<anyhow::Error> for Replay {
+    fn from(err: anyhow::Error) -> Replay {
+        Replay::Unavailable(err)
+    }
+}
+
 /// Sends the stored events after `after_seq`; returns the last sequence sent, or `None`
 /// when the client went away.
 async fn replay(
@@ -282,8 +322,27 @@ async fn replay(
     state: &IngressState,
     thread: &ThreadId,
     after_seq: Option<u64>,
-) -> anyhow::Result<Option<u64>> {
+) -> Result<Option<u64>, Replay> {
     let mut history = History::after(&state.stream, thread, after_seq).await?;
+    // Only an empty history can be past the end (any event after `after_seq` proves the
+    // stream reaches it), so the usual resume costs no extra request.
+    if let Some(after_seq) = after_seq
+        && history.is_empty()
+    {
+        let mut stream = (*state.stream).clone();
+        let last_seq = stream
+            .info()
+            .await
+            .map_err(|err| anyhow::anyhow!("cannot read the stream's info: {err}"))?
+            .state
+            .last_sequence;
+        if after_seq > last_seq {
+            return Err(Replay::Beyond {
+                after_seq,
+                last_seq,
+            });
+        }
+    }
     let mut last = after_seq.unwrap_or(0);
     while let Some(event) = history.next().await? {
         last = event.seq;
@@ -463,7 +522,7 @@ async fn store(
             Err((error, named))
         }
         Err(Refusal::Unavailable(reason)) => {
-            tracing::warn!(%reason, "message not stored");
+            tracing::warn!(reason = %common::text::log_safe(&reason), "message not stored");
             Err(unavailable(named))
         }
     }

@@ -36,6 +36,9 @@ pub enum ErrorCode {
     BinaryNotSupported,
     Unauthorized,
     Unavailable,
+    /// A resume's `after_seq` is beyond the stream's last sequence (added 2026-12-06): the
+    /// stream was replaced (its store deleted) or the number is wrong. Closes.
+    InvalidAfterSeq,
 }
 
 impl ErrorCode {
@@ -54,6 +57,7 @@ impl ErrorCode {
             ErrorCode::BinaryNotSupported => "binary_not_supported",
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::Unavailable => "unavailable",
+            ErrorCode::InvalidAfterSeq => "invalid_after_seq",
         }
     }
 }
@@ -148,6 +152,7 @@ mod tests {
             ErrorCode::BinaryNotSupported,
             ErrorCode::Unauthorized,
             ErrorCode::Unavailable,
+            ErrorCode::InvalidAfterSeq,
         ]
         .iter()
         .map(|code| {
@@ -171,7 +176,8 @@ mod tests {
                 "rate_limited",
                 "binary_not_supported",
                 "unauthorized",
-                "unavailable"
+                "unavailable",
+                "invalid_after_seq"
             ]
         );
     }

@@ -21,6 +21,7 @@ pub mod fold;
 pub mod leader;
 pub mod progress;
 pub mod rebuild;
+pub mod replaced;
 pub mod trace;
 
 use crate::metrics::METRICS;
@@ -28,6 +29,7 @@ use crate::read_models::{
     analytics, checkpoint, conversation, desk, handoff, replay_step, tool_call, turn,
 };
 use leader::Leadership;
+use replaced::{Replaced, StreamIdentity, Verdict};
 
 /// Name of the conversation projection (its checkpoint row and consumer).
 pub const CONVERSATIONS: &str = common::subjects::PROJECTOR_CONSUMER;
@@ -123,7 +125,8 @@ pub async fn apply_in(
             Ok(event) => events.push((delivered.seq, event)),
             // Never a crash loop: the event is skipped and the checkpoint moves on.
             Err(err) => {
-                tracing::error!(seq = delivered.seq, error = %err, "event skipped: it does not decode")
+                // A decode error may quote the event (a value of the wrong type): not its text.
+                tracing::error!(seq = delivered.seq, error = %common::text::log_safe(&err.to_string()), "event skipped: it does not decode")
             }
         }
     }
@@ -262,20 +265,22 @@ async fn project(
     batch_size: usize,
     shutdown: &CancellationToken,
 ) -> Stop {
-    // Loaded after the lock is taken: the previous holder's last commit is visible.
-    let mut applied = match checkpoint::load(pool, CONVERSATIONS).await {
-        Ok(applied) => applied,
-        Err(err) => {
-            tracing::warn!(error = %err, "cannot load the checkpoint");
-            return Stop::LostLock;
-        }
-    };
-    tracing::info!(checkpoint = applied, "projector running");
     let mut check = tokio::time::interval(leader.check_every());
     check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut running = false;
     'connect: while !shutdown.is_cancelled() {
         if !leader.holds().await {
             return Stop::LostLock;
+        }
+        // Loaded after the lock is taken (the previous holder's last commit is visible) and
+        // again on every reconnect: a rebuild may have swapped in another checkpoint.
+        let mut applied = match our_stream(pool, stream, leader, shutdown).await {
+            Ok(applied) => applied,
+            Err(stop) => return stop,
+        };
+        if !running {
+            running = true;
+            tracing::info!(checkpoint = applied, "projector running");
         }
         // Recreated at the checkpoint on every (re)connect: events a broken pull had in
         // flight would otherwise come back only after ack_wait, behind newer ones, and be
@@ -329,6 +334,14 @@ async fn project(
                     if !leader.holds().await {
                         return Stop::LostLock;
                     }
+                    // A stream deleted and created again under a running projector: stop
+                    // before its events are applied against the old checkpoint.
+                    if let Ok(now) = StreamIdentity::of(stream).await
+                        && let Ok(position) = checkpoint::position(pool, CONVERSATIONS).await
+                        && matches!(replaced::judge(&position, &now), Verdict::Replaced(_))
+                    {
+                        break;
+                    }
                     continue;
                 }
                 next = pulled.recv() => next,
@@ -370,6 +383,86 @@ async fn project(
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     Stop::Shutdown
+}
+
+/// Waits until the checkpoint counts in `stream` ([`replaced`]) and returns it. A checkpoint
+/// that records no stream yet is given this one; one of another stream stops the projector
+/// here (`projection_stream_replaced` 1, an error in the log naming the remedy) until a
+/// rebuild has replayed the stream and recorded it, checked every `check_every`.
+async fn our_stream(
+    pool: &PgPool,
+    stream: &Stream,
+    leader: &mut Leadership,
+    shutdown: &CancellationToken,
+) -> Result<u64, Stop> {
+    let mut said: Option<Replaced> = None;
+    loop {
+        let checked = async {
+            let position = checkpoint::position(pool, CONVERSATIONS).await?;
+            let now = StreamIdentity::of(stream).await?;
+            anyhow::Ok((position, now))
+        };
+        match checked.await {
+            Ok((position, now)) => match replaced::judge(&position, &now) {
+                Verdict::Same => {
+                    if said.is_some() {
+                        tracing::info!(
+                            checkpoint = position.last_seq,
+                            "the read models belong to the stream again; projecting"
+                        );
+                    }
+                    METRICS.stream_replaced.set(0);
+                    return Ok(position.last_seq);
+                }
+                // On the lock's connection: a projector that lost its lock records nothing.
+                Verdict::Unrecorded => {
+                    match checkpoint::record_stream(leader.connection(), CONVERSATIONS, now.created)
+                        .await
+                    {
+                        Ok(()) => {
+                            tracing::info!(
+                                checkpoint = position.last_seq,
+                                stream_created = %now.created,
+                                "the checkpoint now records the stream it counts in"
+                            );
+                            continue;
+                        }
+                        Err(err) => {
+                            tracing::warn!(error = %err, "cannot record the checkpoint's stream");
+                            if !leader.holds().await {
+                                return Err(Stop::LostLock);
+                            }
+                        }
+                    }
+                }
+                Verdict::Replaced(replaced) => {
+                    METRICS.stream_replaced.set(1);
+                    // Said once, and again only when something changed.
+                    if said.as_ref() != Some(&replaced) {
+                        tracing::error!(
+                            reason = replaced::REASON,
+                            checkpoint = replaced.checkpoint,
+                            stream_last_seq = replaced.stream.last_seq,
+                            "{}; {}",
+                            replaced.describe(),
+                            replaced::REMEDY
+                        );
+                        said = Some(replaced);
+                    }
+                }
+            },
+            Err(err) => {
+                tracing::warn!(error = %format!("{err:#}"), "cannot check the checkpoint against the stream; retrying")
+            }
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return Err(Stop::Shutdown),
+            _ = tokio::time::sleep(leader.check_every()) => {}
+        }
+        if !leader.holds().await {
+            return Err(Stop::LostLock);
+        }
+    }
 }
 
 /// The first sequence after `applied` that `batch` (in stream order) skips, if any.

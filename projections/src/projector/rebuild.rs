@@ -28,9 +28,11 @@ use futures::{StreamExt, stream::BoxStream};
 use sqlx::{PgPool, Postgres, Transaction};
 
 use super::progress::Progress;
+use super::replaced::{self, Replaced, StreamIdentity, Verdict};
 use super::{CONVERSATIONS, Delivered, apply_batch_to_fresh_copy, apply_in};
 use crate::READ_MODEL_SCHEMA;
-use crate::read_models::{checkpoint, snapshot};
+use crate::read_models::checkpoint::{self, Position};
+use crate::read_models::snapshot;
 
 /// Where a rebuild fills its copy of the read models before the swap.
 pub const REBUILD_SCHEMA: &str = "read_model_rebuild";
@@ -104,7 +106,7 @@ impl Replayed {
 }
 
 /// What a rebuild did.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Rebuilt {
     pub replayed: Replayed,
     /// The live checkpoint at the swap: the new tables are exactly this far.
@@ -114,6 +116,9 @@ pub struct Rebuilt {
     pub caught_up: u64,
     /// How long the swap's transaction held the live tables against writes.
     pub swap: Duration,
+    /// Set when the live tables belonged to another stream (`stream_replaced`): they were
+    /// replaced whole, nothing caught up from them.
+    pub replaced: Option<Replaced>,
 }
 
 /// What a rebuild would do: `rebuild --dry-run`.
@@ -130,11 +135,15 @@ pub struct Plan {
     pub tables: Vec<String>,
     /// A schema left by an interrupted rebuild, which would be dropped first.
     pub leftover: bool,
+    /// Set when the live tables belong to another stream (`stream_replaced`).
+    pub replaced: Option<Replaced>,
 }
 
 /// Reads what a rebuild would do, changing nothing.
 pub async fn plan(live: &PgPool, stream: &Stream) -> anyhow::Result<Plan> {
     let state = stream_state(stream).await?;
+    let identity = StreamIdentity::of(stream).await?;
+    let position = checkpoint::position(live, CONVERSATIONS).await?;
     let leftover: bool = sqlx::query_scalar(
         "select exists (select 1 from information_schema.schemata where schema_name = $1)",
     )
@@ -145,9 +154,13 @@ pub async fn plan(live: &PgPool, stream: &Stream) -> anyhow::Result<Plan> {
         events: state.messages,
         first_seq: state.first_sequence,
         last_seq: state.last_sequence,
-        live_checkpoint: checkpoint::load(live, CONVERSATIONS).await?,
+        live_checkpoint: position.last_seq,
         tables: live_tables(live).await?,
         leftover,
+        replaced: match replaced::judge(&position, &identity) {
+            Verdict::Replaced(replaced) => Some(replaced),
+            Verdict::Same | Verdict::Unrecorded => None,
+        },
     })
 }
 
@@ -159,7 +172,8 @@ pub async fn rebuild(
     stream: &Stream,
     options: &Options,
 ) -> anyhow::Result<Rebuilt> {
-    let last = stream_state(stream).await?.last_sequence;
+    let start = StreamIdentity::of(stream).await?;
+    let last = start.last_seq;
     create_schema(live, REBUILD_SCHEMA).await?;
     let scratch = connect_scratch(database, REBUILD_SCHEMA).await?;
     let replayed = replay(&scratch, stream, 0, last, options, "rebuild").await;
@@ -167,12 +181,14 @@ pub async fn rebuild(
     scratch.close().await;
     let replayed = replayed?;
     let started = Instant::now();
-    let (live_checkpoint, caught_up) = swap(live, stream, replayed.checkpoint, options).await?;
+    let (live_checkpoint, caught_up, replaced) =
+        swap(live, stream, replayed.checkpoint, start, options).await?;
     Ok(Rebuilt {
         replayed,
         live_checkpoint,
         caught_up,
         swap: started.elapsed(),
+        replaced,
     })
 }
 
@@ -214,7 +230,18 @@ async fn verify_into(
     limit: usize,
 ) -> anyhow::Result<Verified> {
     // Up to the live checkpoint, not the stream's end: the live tables are compared there.
-    let start = checkpoint::load(live, CONVERSATIONS).await?;
+    let position = checkpoint::position(live, CONVERSATIONS).await?;
+    if let Verdict::Replaced(replaced) =
+        replaced::judge(&position, &StreamIdentity::of(stream).await?)
+    {
+        anyhow::bail!(
+            "{} ({}): there is nothing to compare; {}",
+            replaced.describe(),
+            replaced::REASON,
+            replaced::REMEDY
+        );
+    }
+    let start = position.last_seq;
     let mut replayed = replay(scratch, stream, 0, start, options, "verify").await?;
     let mut lock = live.begin().await?;
     sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -540,30 +567,55 @@ async fn stream_state(stream: &Stream) -> anyhow::Result<jetstream::stream::Stat
 }
 
 /// The swap, in one transaction on the live pool: lock the live tables against writes,
-/// bring the rebuilt tables to the live checkpoint, rename the schemas, drop the old one.
-/// Returns the live checkpoint and how many events were applied to catch up.
+/// bring the rebuilt tables to the live checkpoint, record the stream they were replayed
+/// from, rename the schemas, drop the old one. Returns the live checkpoint, how many
+/// events were applied to catch up, and the live tables' [`Replaced`] when they belonged
+/// to another stream.
 ///
 /// A rebuild that is ahead of the live projector (it replayed events the projector has
 /// not applied yet) is swapped in as it is: the projector's next batches find those
 /// events already stored (`replay_step` dedupes by sequence) and change nothing twice.
+///
+/// Live tables of another stream (`stream_replaced`: the stream was deleted and created
+/// again since they were projected) are not caught up from: their checkpoint counts in the
+/// old stream. The rebuilt tables replace them whole, and the projector, stopped while
+/// they did not match, goes on from the rebuilt checkpoint.
 pub async fn swap(
     live: &PgPool,
     stream: &Stream,
     rebuilt: u64,
+    replayed_from: StreamIdentity,
     options: &Options,
-) -> anyhow::Result<(u64, u64)> {
+) -> anyhow::Result<(u64, u64, Option<Replaced>)> {
     let mut tx = live.begin().await?;
     lock_live_tables(live, &mut tx).await?;
-    let at = live_checkpoint(&mut tx).await?;
+    let now = StreamIdentity::of(stream).await?;
+    anyhow::ensure!(
+        now.created == replayed_from.created,
+        "the CHAT stream was replaced during the rebuild (created {} at the start, {} now): \
+         nothing was swapped; run the rebuild again",
+        replayed_from.created,
+        now.created
+    );
+    let position = live_position(&mut tx).await?;
+    let replaced = match replaced::judge(&position, &now) {
+        Verdict::Replaced(replaced) => Some(replaced),
+        Verdict::Same | Verdict::Unrecorded => None,
+    };
+    let at = if replaced.is_some() {
+        rebuilt
+    } else {
+        position.last_seq
+    };
     let mut caught_up = 0;
+    // The rest of this transaction writes the rebuilt tables; the live ones stay locked
+    // until the commit.
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "set local search_path = {REBUILD_SCHEMA}, public"
+    )))
+    .execute(&mut *tx)
+    .await?;
     if at > rebuilt {
-        // The rest of this transaction writes the rebuilt tables; the live ones stay
-        // locked until the commit.
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "set local search_path = {REBUILD_SCHEMA}, public"
-        )))
-        .execute(&mut *tx)
-        .await?;
         let (sender, mut batches) = tokio::sync::mpsc::channel(4);
         let reader = tokio::spawn(read(
             stream.clone(),
@@ -581,6 +633,7 @@ pub async fn swap(
         reader.await??;
         anyhow::ensure!(applied == at, "the catch-up stopped at {applied}, not {at}");
     }
+    checkpoint::record_stream(&mut *tx, CONVERSATIONS, now.created).await?;
     for statement in [
         format!("alter schema {READ_MODEL_SCHEMA} rename to {OLD_SCHEMA}"),
         format!("alter schema {REBUILD_SCHEMA} rename to {READ_MODEL_SCHEMA}"),
@@ -591,8 +644,16 @@ pub async fn swap(
             .await?;
     }
     tx.commit().await?;
-    tracing::info!(checkpoint = at, caught_up, "rebuilt read models swapped in");
-    Ok((at, caught_up))
+    match &replaced {
+        Some(replaced) => tracing::warn!(
+            checkpoint = at,
+            old_checkpoint = replaced.checkpoint,
+            "rebuilt read models swapped in for tables of another stream ({})",
+            replaced.describe()
+        ),
+        None => tracing::info!(checkpoint = at, caught_up, "rebuilt read models swapped in"),
+    }
+    Ok((at, caught_up, replaced))
 }
 
 /// Locks every live table in `exclusive` mode (reads go on, writes wait), in the order a
@@ -617,6 +678,22 @@ async fn lock_live_tables(live: &PgPool, tx: &mut Transaction<'_, Postgres>) -> 
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+/// The live checkpoint and its stream, read inside `tx` (schema-qualified).
+async fn live_position(tx: &mut Transaction<'_, Postgres>) -> sqlx::Result<Position> {
+    let row: Option<(i64, Option<time::OffsetDateTime>)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "select last_seq, stream_created_at from {READ_MODEL_SCHEMA}.{CHECKPOINT_TABLE} where projection = $1"
+    )))
+    .bind(CONVERSATIONS)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(
+        row.map_or_else(Position::default, |(seq, created)| Position {
+            last_seq: seq as u64,
+            stream_created: created,
+        }),
+    )
 }
 
 /// The live checkpoint, read inside `tx` (schema-qualified: `tx` may have moved its

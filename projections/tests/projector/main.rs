@@ -270,6 +270,7 @@ mod process {
         /// Starts a `projections` process named `name` (its log file's name).
         pub fn spawn(&self, name: &str, batch: usize) -> Projections {
             let addr: SocketAddr = ([127, 0, 0, 1], testkit::free_port()).into();
+            let metrics_addr: SocketAddr = ([127, 0, 0, 1], testkit::free_port()).into();
             let log = self.logs.path().join(format!("{name}.log"));
             let file = std::fs::OpenOptions::new()
                 .create(true)
@@ -281,6 +282,7 @@ mod process {
                 .env("DATABASE_URL", &self.database_url)
                 .env("DATABASE_MAX_CONNECTIONS", "4")
                 .env("LISTEN_ADDR", addr.to_string())
+                .env("METRICS_ADDR", metrics_addr.to_string())
                 .env("PROJECTOR_BATCH", batch.to_string())
                 .env("PROJECTOR_STANDBY_POLL", "100ms")
                 .env(
@@ -293,7 +295,7 @@ mod process {
                 .expect("the projections binary starts");
             Projections {
                 child,
-                addr,
+                metrics_addr,
                 log,
                 http: testkit::http_client(),
             }
@@ -377,7 +379,8 @@ mod process {
     /// A `projections` process; killed (SIGKILL) when dropped.
     pub struct Projections {
         child: Child,
-        addr: SocketAddr,
+        /// Where it serves `/metrics` (`METRICS_ADDR`, a listener of its own).
+        metrics_addr: SocketAddr,
         log: PathBuf,
         http: reqwest::Client,
     }
@@ -394,7 +397,7 @@ mod process {
         pub async fn active(&self) -> Option<bool> {
             let text = self
                 .http
-                .get(format!("http://{}/metrics", self.addr))
+                .get(format!("http://{}/metrics", self.metrics_addr))
                 .timeout(Duration::from_secs(2))
                 .send()
                 .await

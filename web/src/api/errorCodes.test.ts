@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { describeErrorCode } from './errorCodes';
+import { describeErrorCode, refusesResume } from './errorCodes';
 
 describe('WebSocket error codes in plain words', () => {
   it.each([
@@ -23,6 +23,12 @@ describe('WebSocket error codes in plain words', () => {
       expect(describeErrorCode(code)).toMatch(/Reload the page/);
     },
   );
+
+  it('a resume beyond the stream (the log was replaced) stops resuming and offers a new conversation', () => {
+    expect(refusesResume('invalid_after_seq')).toBe(true);
+    expect(describeErrorCode('invalid_after_seq')).toMatch(/Start a new conversation/);
+    expect(refusesResume('unavailable')).toBe(false);
+  });
 
   it('an unknown code gets a general message, never the raw code', () => {
     expect(describeErrorCode('something_new')).toBe('Something went wrong. Please try again.');

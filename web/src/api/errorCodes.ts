@@ -15,6 +15,8 @@ const FRIENDLY: Record<string, string> = {
   unauthorized:
     'This conversation can no longer be opened from this browser. Start a new conversation to keep chatting.',
   unavailable: 'We could not save your message just now. Please try again in a moment.',
+  invalid_after_seq:
+    'This conversation is no longer on the server. Start a new conversation to keep chatting.',
 };
 
 const FALLBACK = 'Something went wrong. Please try again.';
@@ -37,5 +39,5 @@ export function rejectsMessage(code: string): boolean {
 
 /** Codes after which the server closes the connection and resuming this thread cannot work. */
 export function refusesResume(code: string): boolean {
-  return code === 'unauthorized';
+  return code === 'unauthorized' || code === 'invalid_after_seq';
 }

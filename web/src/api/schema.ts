@@ -430,7 +430,21 @@ export interface components {
     /** @description The service and its dependencies. */
     Health: {
       checks: components["schemas"]["Checks"];
+      /** @description What happened, with `reason`. */
+      message?: string | null;
       projection: components["schemas"]["ProjectionState"];
+      /**
+       * @description Why the service is `unavailable` while NATS and PostgreSQL both answer (added
+       * 2026-12-06): `stream_replaced` when the read models were projected from another
+       * `CHAT` stream (the NATS store was deleted and the stream created again) and the
+       * projector has stopped applying. Absent when `ok`.
+       */
+      reason?: string | null;
+      /**
+       * @description What to do about it, with `reason` (for `stream_replaced`: run `smart-support
+       * rebuild`).
+       */
+      remedy?: string | null;
       /** @description `ok` or `unavailable`. */
       status: string;
       version: string;
@@ -1462,7 +1476,7 @@ export interface operations {
           "application/json": components["schemas"]["Health"];
         };
       };
-      /** @description A dependency is down (same body, `status` `unavailable`) */
+      /** @description A dependency is down, or the read models belong to another stream (`reason` `stream_replaced`); same body, `status` `unavailable` */
       503: {
         content: {
           "application/json": components["schemas"]["Health"];

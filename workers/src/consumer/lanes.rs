@@ -265,14 +265,18 @@ async fn settle(worker: &Worker, message: &Message, delivery: Delivery<'_>, outc
         Outcome::Wait => unreachable!("a waiting message is parked, not settled"),
         Outcome::Retry { after, error } => {
             metrics::settled("retry");
-            tracing::warn!(subject = %message.subject, %error, ?after, "turn failed; redelivery later");
+            // The error may quote the message or the model's answer: only what it does not
+            // quote goes to the log at warn (the whole of it at debug).
+            tracing::warn!(subject = %message.subject, error = %common::text::log_safe(&error), ?after, "turn failed; redelivery later");
+            tracing::debug!(subject = %message.subject, %error, "turn failed (whole error)");
             message.ack_with(AckKind::Nak(Some(after))).await
         }
         Outcome::DeadLetter { category, error } => {
             match dead_letter(worker, delivery, category, &error).await {
                 Ok(id) => {
                     metrics::settled("dead_letter");
-                    tracing::error!(subject = %message.subject, dead_letter = id, category = category.as_str(), %error, "message dead-lettered");
+                    // The whole error is in the dead letter; the log keeps what it does not quote.
+                    tracing::error!(subject = %message.subject, dead_letter = id, category = category.as_str(), error = %common::text::log_safe(&error), "message dead-lettered");
                     message.ack_with(AckKind::Term).await
                 }
                 Err(err) => {
