@@ -229,7 +229,8 @@ impl Report {
                     let l = left.get(i).map_or("", String::as_str);
                     let r = right.get(i).map_or("", String::as_str);
                     let pad = WIDTH.saturating_sub(l.chars().count());
-                    let _ = writeln!(out, " {mark} {name:<14}{l}{} │ {r}", " ".repeat(pad));
+                    let line = format!(" {mark} {name:<14}{l}{} │ {r}", " ".repeat(pad));
+                    let _ = writeln!(out, "{}", line.trim_end());
                 }
             }
         }
