@@ -23,7 +23,7 @@ use common::events::{
 use futures::StreamExt;
 use futures::stream::FuturesOrdered;
 use serde_json::Value;
-use shop::state::{ShopError, Shop};
+use shop::state::{Shop, ShopError};
 use time::OffsetDateTime;
 use tools::{CallReport, ToolError, ToolResponse};
 use uuid::Uuid;
@@ -53,7 +53,12 @@ struct Args {
 struct ShopTools(Mutex<Shop>);
 
 impl Tools for ShopTools {
-    fn call<'a>(&'a self, name: &'a str, params: &'a Value, _: &'a str) -> BoxFuture<'a, CallReport> {
+    fn call<'a>(
+        &'a self,
+        name: &'a str,
+        params: &'a Value,
+        _: &'a str,
+    ) -> BoxFuture<'a, CallReport> {
         let order = params["order_id"].as_str().unwrap_or_default();
         let mut shop = self.0.lock().unwrap();
         let result = match name {
@@ -151,7 +156,12 @@ async fn main() -> anyhow::Result<()> {
     };
     let (_client, js) = common::jetstream::connect(&args.nats).await?;
     let mut stream = common::jetstream::ensure_chat_stream(&js, &args.nats).await?;
-    let mut seq = stream.info().await.context("stream info")?.state.last_sequence;
+    let mut seq = stream
+        .info()
+        .await
+        .context("stream info")?
+        .state
+        .last_sequence;
     let mut rng = Rng(args.seed);
     let mut in_flight = FuturesOrdered::new();
     let mut queue: VecDeque<Envelope> = VecDeque::new();
@@ -161,10 +171,15 @@ async fn main() -> anyhow::Result<()> {
     while turns < args.turns || !queue.is_empty() || !in_flight.is_empty() {
         if queue.is_empty() && turns < args.turns {
             // One conversation, its turns one after the other.
-            let thread = ThreadId::parse(&Uuid::from_u64_pair(rng.next(), rng.next()).simple().to_string())?;
+            let thread = ThreadId::parse(
+                &Uuid::from_u64_pair(rng.next(), rng.next())
+                    .simple()
+                    .to_string(),
+            )?;
             let mut pending: Option<PendingAction> = None;
             for (n, content) in script(&mut rng).into_iter().enumerate() {
-                let event_id = Uuid::new_v5(&Uuid::NAMESPACE_OID, format!("{thread}/{n}").as_bytes());
+                let event_id =
+                    Uuid::new_v5(&Uuid::NAMESPACE_OID, format!("{thread}/{n}").as_bytes());
                 let at = now - time::Duration::seconds(rng.range(0, 30 * 86_400) as i64);
                 let message = Envelope::new(
                     event_id,
@@ -215,8 +230,6 @@ async fn main() -> anyhow::Result<()> {
         events += 1;
     }
     let seconds = started.elapsed().as_secs_f64();
-    println!(
-        "published {turns} turns ({events} events, up to sequence {seq}) in {seconds:.1}s"
-    );
+    println!("published {turns} turns ({events} events, up to sequence {seq}) in {seconds:.1}s");
     Ok(())
 }

@@ -145,9 +145,7 @@ pub async fn run(args: &RegressArgs) -> anyhow::Result<Outcome> {
         .with_context(|| format!("no chat stream {}", common::subjects::CHAT_STREAM))?;
     let agents = with_published_tools(&js, agents, args).await?;
     let selection = Selection {
-        since: args
-            .since
-            .map(|age| OffsetDateTime::now_utc() - age),
+        since: args.since.map(|age| OffsetDateTime::now_utc() - age),
         threads: args.thread.clone(),
         limit: args.limit,
     };
@@ -166,20 +164,22 @@ pub async fn run(args: &RegressArgs) -> anyhow::Result<Outcome> {
     let reads = futures::stream::unfold(receiver, |mut receiver| async move {
         receiver.recv().await.map(|read| (read, receiver))
     });
-    let mut replays = std::pin::pin!(reads
-        .map(|read| {
-            let agents = agents.clone();
-            async move {
-                match read {
-                    Read::Turn(turn) => {
-                        let replayed = replay::replay(&agents, &turn).await;
-                        Read2::Turn(turn, replayed)
+    let mut replays = std::pin::pin!(
+        reads
+            .map(|read| {
+                let agents = agents.clone();
+                async move {
+                    match read {
+                        Read::Turn(turn) => {
+                            let replayed = replay::replay(&agents, &turn).await;
+                            Read2::Turn(turn, replayed)
+                        }
+                        Read::Done(skipped) => Read2::Done(skipped),
                     }
-                    Read::Done(skipped) => Read2::Done(skipped),
                 }
-            }
-        })
-        .buffered(args.concurrency as usize));
+            })
+            .buffered(args.concurrency as usize)
+    );
     while let Some(done) = replays.next().await {
         match done {
             Read2::Turn(turn, Ok(decision)) => report.add(&turn, decision),
@@ -203,7 +203,10 @@ pub async fn run(args: &RegressArgs) -> anyhow::Result<Outcome> {
 
 /// A replayed turn, or the end of the read.
 enum Read2 {
-    Turn(Box<recorded::RecordedTurn>, Result<recorded::Decision, workers::turn::TurnError>),
+    Turn(
+        Box<recorded::RecordedTurn>,
+        Result<recorded::Decision, workers::turn::TurnError>,
+    ),
     Done(recorded::Skipped),
 }
 

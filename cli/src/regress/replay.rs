@@ -15,7 +15,8 @@ use workers::turn::{self, Agents, Incoming, Prior, Sink, Tools, TurnError};
 use super::recorded::{Decision, RecordedTurn};
 
 /// The error of a call the recorded turn never made (its `tool.failed` in the replay).
-pub const NOT_RECORDED: &str = "not made: the recorded turn made no such call, and a replay calls nothing";
+pub const NOT_RECORDED: &str =
+    "not made: the recorded turn made no such call, and a replay calls nothing";
 
 /// Tools that answer from one recorded turn's results and call nothing.
 pub struct Recorded {
@@ -81,17 +82,24 @@ impl Recorded {
 }
 
 impl Tools for Recorded {
-    fn call<'a>(&'a self, name: &'a str, params: &'a Value, _: &'a str) -> BoxFuture<'a, CallReport> {
+    fn call<'a>(
+        &'a self,
+        name: &'a str,
+        params: &'a Value,
+        _: &'a str,
+    ) -> BoxFuture<'a, CallReport> {
         let mut answers = self.answers.lock().unwrap_or_else(|e| e.into_inner());
-        let same = |(tool, p, _, _): &&mut (String, Value, CallReport, bool)| {
-            tool == name && p == params
-        };
+        let same =
+            |(tool, p, _, _): &&mut (String, Value, CallReport, bool)| tool == name && p == params;
         let report = match answers.iter_mut().filter(same).find(|(.., used)| !*used) {
             Some(answer) => {
                 answer.3 = true;
                 Some(answer.2.clone())
             }
-            None => answers.iter_mut().rfind(same).map(|answer| answer.2.clone()),
+            None => answers
+                .iter_mut()
+                .rfind(same)
+                .map(|answer| answer.2.clone()),
         };
         drop(answers);
         let report = report.unwrap_or_else(|| {

@@ -59,7 +59,11 @@ impl ChangedTurn {
             thread_id: turn.thread().to_string(),
             turn_id: turn.message.turn_id.to_string(),
             seq: turn.seq,
-            occurred_at: turn.message.occurred_at.format(&Rfc3339).unwrap_or_default(),
+            occurred_at: turn
+                .message
+                .occurred_at
+                .format(&Rfc3339)
+                .unwrap_or_default(),
             message: turn.content().to_owned(),
             changes,
             recorded,
@@ -159,7 +163,11 @@ impl Report {
     pub fn text(&self) -> String {
         let s = &self.summary;
         let mut out = String::new();
-        let _ = writeln!(out, "regress: {} with the {} engine", self.config, self.engine);
+        let _ = writeln!(
+            out,
+            "regress: {} with the {} engine",
+            self.config, self.engine
+        );
         let _ = writeln!(
             out,
             "  turns replayed  {}   unchanged {}   changed {}",
@@ -213,13 +221,7 @@ impl Report {
             );
             let _ = writeln!(out, "   customer: {}", one_line(&turn.message));
             let rows = rows(&turn.recorded, &turn.replayed);
-            let _ = writeln!(
-                out,
-                "   {:<14}{:<WIDTH$} │ {}",
-                "",
-                "recorded",
-                "replayed"
-            );
+            let _ = writeln!(out, "   {:<14}{:<WIDTH$} │ {}", "", "recorded", "replayed");
             for (field, changed, left, right) in rows {
                 let left = wrap(&left, WIDTH);
                 let right = wrap(&right, WIDTH);
@@ -242,11 +244,7 @@ impl Report {
         let s = &self.summary;
         let mut out = String::new();
         out.push_str("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n");
-        let _ = writeln!(
-            out,
-            "<title>regress: {}</title>",
-            escape(&self.config)
-        );
+        let _ = writeln!(out, "<title>regress: {}</title>", escape(&self.config));
         out.push_str(
             "<style>body{font:14px system-ui,sans-serif;margin:2em}table{border-collapse:collapse;margin:.5em 0 2em}\
              td,th{border:1px solid #ccc;padding:.3em .6em;vertical-align:top;text-align:left}\
@@ -260,7 +258,12 @@ impl Report {
         );
         out.push_str("<table><tbody>\n");
         let mut row = |name: &str, value: String| {
-            let _ = writeln!(out, "<tr><th>{}</th><td>{}</td></tr>", escape(name), escape(&value));
+            let _ = writeln!(
+                out,
+                "<tr><th>{}</th><td>{}</td></tr>",
+                escape(name),
+                escape(&value)
+            );
         };
         row("turns replayed", s.replayed.to_string());
         row("unchanged", s.unchanged.to_string());
@@ -268,7 +271,10 @@ impl Report {
         for (kind, n) in &s.by_kind {
             row(&format!("changed: {kind}"), n.to_string());
         }
-        row("new tool calls (sent nowhere)", s.new_tool_calls.to_string());
+        row(
+            "new tool calls (sent nowhere)",
+            s.new_tool_calls.to_string(),
+        );
         row("held by a person", s.skipped.held.to_string());
         row("failed", s.skipped.failed.to_string());
         row("unfinished", s.skipped.unfinished.to_string());

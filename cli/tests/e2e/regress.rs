@@ -182,9 +182,10 @@ async fn a_changed_config_reports_exactly_the_turns_it_changes_and_touches_nothi
     });
     let outcome = run(&args(&stack, &reply, shop)).await.unwrap();
     let written = regex::Regex::new(r"^Order ORD-\d+ is \w+ \(total \$\d+\.\d\d\)\.$").unwrap();
-    let expected = turns_where(&events, |e| {
-        matches!(&e.payload, Payload::AgentReplied(r) if written.is_match(&r.text))
-    });
+    let expected = turns_where(
+        &events,
+        |e| matches!(&e.payload, Payload::AgentReplied(r) if written.is_match(&r.text)),
+    );
     assert!(!expected.is_empty());
     let changed: BTreeSet<String> = outcome
         .report
@@ -195,11 +196,18 @@ async fn a_changed_config_reports_exactly_the_turns_it_changes_and_touches_nothi
     assert_eq!(changed, expected, "{}", outcome.report.text());
     assert!(
         outcome.report.changed.iter().all(|t| t.changes == ["reply"]
-            && t.replayed.reply.as_deref().unwrap().starts_with("Your order ")),
+            && t.replayed
+                .reply
+                .as_deref()
+                .unwrap()
+                .starts_with("Your order ")),
         "{}",
         outcome.report.text()
     );
-    assert_eq!(outcome.report.summary.by_kind["reply"], expected.len() as u64);
+    assert_eq!(
+        outcome.report.summary.by_kind["reply"],
+        expected.len() as u64
+    );
     assert_eq!(outcome.status, 1);
 
     // A new routing keyword: the turns it moves to another agent, and only those.
@@ -270,7 +278,13 @@ async fn a_changed_config_reports_exactly_the_turns_it_changes_and_touches_nothi
     let changed_turns = expected.len().to_string();
     let command = |format: &str, allow: &str| {
         Command::new(binary)
-            .args(["regress", "--config", reply.to_str().unwrap(), "--format", format])
+            .args([
+                "regress",
+                "--config",
+                reply.to_str().unwrap(),
+                "--format",
+                format,
+            ])
             .args(["--allow", allow, "--nats-url", &stack.args.nats.nats_url])
             .output()
             .unwrap()
@@ -278,11 +292,18 @@ async fn a_changed_config_reports_exactly_the_turns_it_changes_and_touches_nothi
     let json = command("json", "0");
     assert_eq!(json.status.code(), Some(1), "{json:?}");
     let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
-    assert_eq!(report["summary"]["changed"], expected.len() as u64, "{report}");
+    assert_eq!(
+        report["summary"]["changed"],
+        expected.len() as u64,
+        "{report}"
+    );
     let html = command("html", &changed_turns);
     assert_eq!(html.status.code(), Some(0), "{html:?}");
     let page = String::from_utf8(html.stdout).unwrap();
-    assert!(page.starts_with("<!doctype html>") && page.contains("Your order "), "{page}");
+    assert!(
+        page.starts_with("<!doctype html>") && page.contains("Your order "),
+        "{page}"
+    );
 }
 
 #[test]
@@ -356,12 +377,20 @@ async fn with_the_model_engine_the_model_is_asked_and_tools_are_still_not_called
     let summary = &outcome.report.summary;
     assert_eq!((summary.replayed, summary.changed), (1, 1), "{summary:?}");
     let turn = &outcome.report.changed[0];
-    assert_eq!(turn.changes, ["tool_calls", "reply"], "{}", outcome.report.text());
+    assert_eq!(
+        turn.changes,
+        ["tool_calls", "reply"],
+        "{}",
+        outcome.report.text()
+    );
     let calls = &turn.replayed.tool_calls;
     assert_eq!(calls.len(), 2);
     assert!(!calls[0].new && calls[1].new, "{calls:?}");
     assert_eq!(calls[1].params, serde_json::json!({"order_id": "ORD-1005"}));
-    assert_eq!(turn.replayed.reply.as_deref(), Some("ORD-1002 is on its way."));
+    assert_eq!(
+        turn.replayed.reply.as_deref(),
+        Some("ORD-1002 is on its way.")
+    );
     assert_eq!(summary.new_tool_calls, 1);
 
     assert_eq!(hits.load(Ordering::SeqCst), requests, "the shop was called");
