@@ -172,9 +172,9 @@ pub async fn run(args: &RegressArgs) -> anyhow::Result<Outcome> {
                     match read {
                         Read::Turn(turn) => {
                             let replayed = replay::replay(&agents, &turn).await;
-                            Read2::Turn(turn, replayed)
+                            Replayed::Turn(turn, replayed)
                         }
-                        Read::Done(skipped) => Read2::Done(skipped),
+                        Read::Done(skipped) => Replayed::Done(skipped),
                     }
                 }
             })
@@ -182,9 +182,9 @@ pub async fn run(args: &RegressArgs) -> anyhow::Result<Outcome> {
     );
     while let Some(done) = replays.next().await {
         match done {
-            Read2::Turn(turn, Ok(decision)) => report.add(&turn, decision),
-            Read2::Turn(turn, Err(err)) => report.failed(&turn, err.to_string()),
-            Read2::Done(skipped) => report.summary.skipped = skipped,
+            Replayed::Turn(turn, Ok(decision)) => report.add(&turn, decision),
+            Replayed::Turn(turn, Err(err)) => report.failed(&turn, err.to_string()),
+            Replayed::Done(skipped) => report.summary.skipped = skipped,
         }
     }
     reader.await.context("the stream reader stopped")??;
@@ -202,7 +202,7 @@ pub async fn run(args: &RegressArgs) -> anyhow::Result<Outcome> {
 }
 
 /// A replayed turn, or the end of the read.
-enum Read2 {
+enum Replayed {
     Turn(
         Box<recorded::RecordedTurn>,
         Result<recorded::Decision, workers::turn::TurnError>,
