@@ -10,13 +10,16 @@
 //! config does not load (its `file:line: reason`, as the workers report it) or the run
 //! could not compare every turn.
 
+mod progress;
 pub mod recorded;
 pub mod replay;
 pub mod report;
 
-use std::io::{IsTerminal, Write as _};
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -149,9 +152,10 @@ pub async fn run(args: &RegressArgs) -> anyhow::Result<Outcome> {
         threads: args.thread.clone(),
         limit: args.limit,
     };
-    let quiet = args.quiet || !std::io::stderr().is_terminal();
+    let counts = Arc::new(recorded::Counts::default());
     let (sender, receiver) = mpsc::channel(1_024);
-    let reader = tokio::spawn(recorded::read(stream, selection, quiet, sender));
+    let reader = tokio::spawn(recorded::read(stream, selection, counts.clone(), sender));
+    let mut bar = progress::Bar::new(args.quiet);
 
     let mut report = Report::new(
         args.config.display().to_string(),
@@ -180,13 +184,30 @@ pub async fn run(args: &RegressArgs) -> anyhow::Result<Outcome> {
             })
             .buffered(args.concurrency as usize)
     );
-    while let Some(done) = replays.next().await {
+    // The bar moves while the reader reads, also when no turn is ready (`--limit`).
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    loop {
+        let done = tokio::select! {
+            done = replays.next() => match done {
+                Some(done) => done,
+                None => break,
+            },
+            _ = tick.tick() => {
+                bar.update(
+                    counts.read.load(Ordering::Relaxed),
+                    counts.total.load(Ordering::Relaxed),
+                    report.summary.replayed,
+                );
+                continue;
+            }
+        };
         match done {
             Replayed::Turn(turn, Ok(decision)) => report.add(&turn, decision),
             Replayed::Turn(turn, Err(err)) => report.failed(&turn, err.to_string()),
             Replayed::Done(skipped) => report.summary.skipped = skipped,
         }
     }
+    bar.finish();
     reader.await.context("the stream reader stopped")??;
     let seconds = started.elapsed().as_secs_f64();
     report.summary.seconds = seconds;

@@ -3,6 +3,8 @@
 //! [`Decision`], what a turn decided in the terms the report compares.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -11,7 +13,6 @@ use async_nats::jetstream::consumer::pull::OrderedConfig;
 use async_nats::jetstream::stream::Stream;
 use common::events::{Envelope, Payload, PendingAction, ThreadId, TurnId};
 use futures::StreamExt;
-use projections::projector::progress::Progress;
 use serde::Serialize;
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -84,6 +85,13 @@ pub enum Read {
     Done(Skipped),
 }
 
+/// How far the read is: events to read, events read (for the progress bar).
+#[derive(Debug, Default)]
+pub struct Counts {
+    pub total: AtomicU64,
+    pub read: AtomicU64,
+}
+
 /// Reads the selected part of the stream with an ordered consumer (ephemeral, deleted when
 /// dropped; nothing is published) up to the last sequence it holds now, and sends each
 /// complete turn that the agents answered into `turns` as soon as its ending arrives (with
@@ -91,7 +99,7 @@ pub enum Read {
 pub async fn read(
     stream: Stream,
     selection: Selection,
-    quiet: bool,
+    counts: Arc<Counts>,
     turns: mpsc::Sender<Read>,
 ) -> anyhow::Result<()> {
     let filter_subjects = if selection.threads.is_empty() {
@@ -125,7 +133,7 @@ pub async fn read(
         .await
         .context("cannot read the chat stream")?
         .num_pending;
-    let mut progress = Progress::new("regress", pending, quiet);
+    counts.total.store(pending, Ordering::Relaxed);
     let mut turns_by_id: HashMap<TurnId, RecordedTurn> = HashMap::new();
     let mut seen: HashSet<Uuid> = HashSet::new();
     let mut skipped = Skipped::default();
@@ -144,9 +152,7 @@ pub async fn read(
             let info = message.info().map_err(|err| anyhow::anyhow!("{err}"))?;
             let (seq, left) = (info.stream_sequence, info.pending);
             read += 1;
-            if read.is_multiple_of(1_000) {
-                progress.advance(1_000);
-            }
+            counts.read.store(read, Ordering::Relaxed);
             match Envelope::from_json(&message.payload) {
                 Ok(event) => {
                     if let Some(turn) = fold(&mut turns_by_id, &mut seen, &mut skipped, seq, event)
@@ -335,5 +341,96 @@ impl Decision {
             }
         }
         decision
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use common::events::{
+        AgentReplied, AgentRouted, HeldReason, MessageReceived, TurnCompleted, TurnHeld,
+        TurnOutcome, TurnStarted,
+    };
+
+    fn event(turn: u128, n: u128, payload: impl Into<Payload>) -> Envelope {
+        Envelope::new(
+            Uuid::from_u128(turn * 100 + n),
+            ThreadId::parse("t").unwrap(),
+            TurnId::from_uuid(Uuid::from_u128(turn)),
+            OffsetDateTime::UNIX_EPOCH,
+            payload,
+        )
+    }
+
+    fn message(turn: u128) -> Envelope {
+        event(
+            turn,
+            0,
+            MessageReceived {
+                content: "hello".into(),
+                client_msg_id: None,
+                backdated_ms: None,
+            },
+        )
+    }
+
+    fn completed(turn: u128) -> Envelope {
+        event(
+            turn,
+            9,
+            TurnCompleted {
+                outcome: TurnOutcome::Replied,
+                latency_ms: 1,
+                message_seq: 1,
+                pending: None,
+            },
+        )
+    }
+
+    #[test]
+    fn a_turn_is_replayed_once_it_is_completed_and_held_ones_are_counted() {
+        let (mut open, mut seen, mut skipped) = Default::default();
+        let mut fold = |seq, event| fold(&mut open, &mut seen, &mut skipped, seq, event);
+        assert!(fold(1, message(1)).is_none());
+        assert!(fold(2, message(2)).is_none());
+        let started = event(
+            1,
+            1,
+            TurnStarted {
+                message_seq: 1,
+                confirming: None,
+            },
+        );
+        assert!(fold(3, started.clone()).is_none());
+        // A copy stored again (a redone turn after the duplicate window) counts once.
+        assert!(fold(4, started).is_none());
+        let routed = AgentRouted {
+            agent: "triage".into(),
+            reason: "keyword".into(),
+        };
+        assert!(fold(5, event(1, 2, routed)).is_none());
+        let replied = AgentReplied {
+            text: "Hi".into(),
+            agent: "triage".into(),
+            engine: "rules".into(),
+        };
+        assert!(fold(6, event(1, 3, replied)).is_none());
+        let held = TurnHeld {
+            message_seq: 2,
+            reason: HeldReason::Escalated,
+            operator: None,
+        };
+        assert!(fold(7, event(2, 1, held)).is_none());
+        let turn = fold(8, completed(1)).expect("the completed turn");
+        assert_eq!(turn.seq, 1);
+        assert_eq!(turn.events.len(), 4);
+        let decision = Decision::of(&turn.events);
+        assert_eq!(decision.agent.as_deref(), Some("triage"));
+        assert_eq!(decision.reply.as_deref(), Some("Hi"));
+        // The end of a turn whose message was not read (before `--since`) is passed over.
+        assert!(fold(9, completed(3)).is_none());
+        drop(fold);
+        assert_eq!(skipped.held, 1);
+        assert!(open.is_empty() && seen.is_empty());
     }
 }

@@ -172,3 +172,103 @@ pub async fn replay(agents: &Agents, recorded: &RecordedTurn) -> Result<Decision
     }
     Ok(decision)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use common::events::{Permission, ThreadId, ToolCalled, ToolFailed, ToolSucceeded, TurnId};
+    use serde_json::json;
+    use uuid::Uuid;
+
+    struct NoDefs;
+
+    impl Tools for NoDefs {
+        fn call<'a>(&'a self, _: &'a str, _: &'a Value, _: &'a str) -> BoxFuture<'a, CallReport> {
+            panic!("a replay calls no tool")
+        }
+        fn def(&self, _: &str) -> Option<ToolDef> {
+            None
+        }
+    }
+
+    fn event(n: u128, payload: impl Into<Payload>) -> Envelope {
+        Envelope::new(
+            Uuid::from_u128(n),
+            ThreadId::parse("t").unwrap(),
+            TurnId::from_uuid(Uuid::from_u128(1)),
+            time::OffsetDateTime::UNIX_EPOCH,
+            payload,
+        )
+    }
+
+    fn called(n: u128, call_id: &str, order: &str) -> Envelope {
+        event(
+            n,
+            ToolCalled {
+                call_id: call_id.into(),
+                tool: "getOrder".into(),
+                params: json!({"order_id": order}),
+                permission: Permission::Read,
+            },
+        )
+    }
+
+    #[tokio::test]
+    async fn a_recorded_call_gets_its_recorded_answer_and_any_other_is_new() {
+        let events = vec![
+            called(1, "tool-1", "ORD-1"),
+            event(
+                2,
+                ToolSucceeded {
+                    call_id: "tool-1".into(),
+                    tool: "getOrder".into(),
+                    status: 200,
+                    result: json!({"status": "shipped"}),
+                    latency_ms: 3,
+                    attempts: 1,
+                },
+            ),
+            called(3, "tool-2", "ORD-2"),
+            event(
+                4,
+                ToolFailed {
+                    call_id: "tool-2".into(),
+                    tool: "getOrder".into(),
+                    category: ErrorCategory::NotRetryable,
+                    error: "HTTP 404: {}".into(),
+                    reason: Some("it was not found".into()),
+                    status: Some(404),
+                    latency_ms: 3,
+                    attempts: 1,
+                },
+            ),
+        ];
+        let tools = Recorded::new(Arc::new(NoDefs), &events);
+        let one = tools
+            .call("getOrder", &json!({"order_id": "ORD-1"}), "k")
+            .await;
+        assert_eq!(one.result.unwrap().body, json!({"status": "shipped"}));
+        let two = tools
+            .call("getOrder", &json!({"order_id": "ORD-2"}), "k")
+            .await;
+        let error = two.result.unwrap_err();
+        assert_eq!(
+            (error.status, error.reason()),
+            (Some(404), "it was not found".into())
+        );
+        assert!(tools.new_calls().is_empty());
+        // Asked again: the same answer, not a new call.
+        let again = tools
+            .call("getOrder", &json!({"order_id": "ORD-1"}), "k")
+            .await;
+        assert!(again.result.is_ok());
+        let other = tools
+            .call("cancelOrder", &json!({"order_id": "ORD-1"}), "k")
+            .await;
+        assert_eq!(other.result.unwrap_err().message, NOT_RECORDED);
+        assert_eq!(
+            tools.new_calls(),
+            [("cancelOrder".to_owned(), json!({"order_id": "ORD-1"}))]
+        );
+    }
+}
