@@ -81,9 +81,9 @@ mod tests {
 
     #[test]
     fn the_bar_fills_with_the_events_read() {
-        let line = line(1_000_000, 300_000, 41_000, Duration::from_secs(5));
+        let drawn = line(1_000_000, 300_000, 41_000, Duration::from_secs(5));
         assert_eq!(
-            line,
+            drawn,
             "regress [#########---------------------]  30% 300,000 / 1,000,000 events, 41,000 turns (8,200/s)"
         );
         assert!(line(0, 0, 0, Duration::ZERO).contains("100%"));
