@@ -208,6 +208,14 @@ async fn a_changed_config_reports_exactly_the_turns_it_changes_and_touches_nothi
         outcome.report.summary.by_kind["reply"],
         expected.len() as u64
     );
+    // The text report: the summary, then each changed turn side by side.
+    let text = outcome.report.text();
+    assert!(
+        text.contains(&format!("changed {}", expected.len()))
+            && text.contains(" * reply")
+            && text.contains("│ Your order "),
+        "{text}"
+    );
     assert_eq!(outcome.status, 1);
 
     // A new routing keyword: the turns it moves to another agent, and only those.
