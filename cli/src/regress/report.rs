@@ -221,7 +221,7 @@ impl Report {
             );
             let _ = writeln!(out, "   customer: {}", one_line(&turn.message));
             let rows = rows(&turn.recorded, &turn.replayed);
-            let _ = writeln!(out, "   {:<14}{:<WIDTH$} │ {}", "", "recorded", "replayed");
+            let _ = writeln!(out, "   {:<14}{:<WIDTH$} │ replayed", "", "recorded");
             for (field, changed, left, right) in rows {
                 let left = wrap(&left, WIDTH);
                 let right = wrap(&right, WIDTH);
