@@ -5,7 +5,8 @@
 //! redrives and discards dead letters; [`rebuild`] replays the stream into fresh read
 //! models and swaps them in (`rebuild`) or compares them with the live ones (`verify`);
 //! [`seed`] publishes a synthetic stream for benchmarks; [`seed_demo`] holds demo
-//! conversations through a running stack; [`openapi`] imports an OpenAPI document and
+//! conversations through a running stack; [`regress`] tries a changed agents config on
+//! the recorded turns; [`openapi`] imports an OpenAPI document and
 //! prints its classified operations.
 
 pub mod dead_letters;
@@ -13,6 +14,7 @@ pub mod openapi;
 pub mod operators;
 pub mod projections_bin;
 pub mod rebuild;
+pub mod regress;
 pub mod seed;
 pub mod seed_demo;
 pub mod up;
@@ -54,6 +56,11 @@ pub enum Command {
     /// Import an OpenAPI document: print its operations classified read/write/destructive.
     #[command(subcommand)]
     Openapi(openapi::OpenApiCommand),
+    /// Try a changed agents config on the recorded conversations (read from the stream,
+    /// offline: no tool is called, nothing is published): the turns whose agent, tool
+    /// calls, confirmation, escalation or reply would change. Exits 0 when none changed, 1
+    /// when some did (beyond `--allow`), 2 when the config does not load.
+    Regress(Box<regress::RegressArgs>),
     /// Publish a synthetic chat stream for benchmarks (stop the workers first).
     SeedEvents(Box<seed::SeedArgs>),
     /// Hold demo conversations through the running stack (ingress, workers, shop API, REST
@@ -70,6 +77,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             }
         }
+        Command::Regress(args) => return Ok(regress::main(&args).await),
         Command::SeedEvents(args) => {
             seed::run(&args).await?;
         }

@@ -12,6 +12,7 @@ mod poison_events;
 mod publish;
 mod rate_limit;
 mod rebuild;
+mod regress;
 mod resolve;
 mod resume;
 mod security;
