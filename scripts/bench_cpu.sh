@@ -23,12 +23,21 @@ for p in filter(str.isdigit, os.listdir("/proc")):
         continue
     comm = stat[stat.index("(") + 1:stat.rindex(")")]
     f = stat[stat.rindex(")") + 2:].split()
-    procs.append((comm, int(f[3]), int(f[11]) + int(f[12]), cmd, cwd))
-sids = {sid for comm, sid, _, cmd, cwd in procs
+    procs.append((int(p), int(f[1]), comm, int(f[3]), int(f[11]) + int(f[12]), cmd, cwd))
+sids = {sid for _, _, _, sid, _, cmd, cwd in procs
         if cmd[:2] == ["bash", "scripts/demo.sh"] and cwd == want}
+parent = {pid: ppid for pid, ppid, *_ in procs}
+sid_of = {pid: sid for pid, _, _, sid, *_ in procs}
+def in_stack(pid):
+    # PostgreSQL runs under runuser, which starts a session of its own: follow the parents.
+    while pid > 1:
+        if sid_of.get(pid) in sids:
+            return True
+        pid = parent.get(pid, 0)
+    return False
 total = {}
-for comm, sid, t, _, _ in procs:
-    if sid in sids and comm in ("smart-support", "nats-server", "postgres"):
+for pid, _, comm, _, t, _, _ in procs:
+    if comm in ("smart-support", "nats-server", "postgres") and in_stack(pid):
         total[comm] = total.get(comm, 0) + t
 for comm in sorted(total):
     print(comm, total[comm])
