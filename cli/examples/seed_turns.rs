@@ -28,7 +28,7 @@ use time::OffsetDateTime;
 use tools::{CallReport, ToolError, ToolResponse};
 use uuid::Uuid;
 use workers::agents::{BoxFuture, ToolDef};
-use workers::turn::{Agents, Incoming, Prior, Sink, Tools, TurnError};
+use workers::turn::{Agents, Incoming, Prior, Tools};
 
 /// Seeds recorded turns for `regress` benchmarks.
 #[derive(Debug, Parser)]
@@ -90,19 +90,6 @@ impl Tools for ShopTools {
 
     fn def(&self, _: &str) -> Option<ToolDef> {
         None
-    }
-}
-
-#[derive(Default)]
-struct Collect(Vec<Envelope>);
-
-impl Sink for Collect {
-    fn emit(&mut self, event: Envelope) -> BoxFuture<'_, Result<(), TurnError>> {
-        self.0.push(event);
-        Box::pin(async { Ok(()) })
-    }
-    fn flush(&mut self) -> BoxFuture<'_, Result<(), TurnError>> {
-        Box::pin(async { Ok(()) })
     }
 }
 
@@ -202,14 +189,14 @@ async fn main() -> anyhow::Result<()> {
                     pending: pending.take(),
                     recorded: Vec::new(),
                 };
-                let mut sink = Collect::default();
+                let mut sink = Vec::<Envelope>::new();
                 workers::turn::run(&agents, &incoming, prior, &mut sink, || at).await?;
-                pending = sink.0.iter().find_map(|e| match &e.payload {
+                pending = sink.iter().find_map(|e| match &e.payload {
                     Payload::TurnCompleted(done) => done.pending.clone(),
                     _ => None,
                 });
                 queue.push_back(message);
-                queue.extend(sink.0);
+                queue.extend(sink);
                 turns += 1;
             }
             continue;

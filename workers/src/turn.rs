@@ -97,6 +97,19 @@ pub trait Sink: Send {
     fn flush(&mut self) -> BoxFuture<'_, Result<(), TurnError>>;
 }
 
+/// Keeps a turn's events in memory instead of storing them (a replay, a generator): every
+/// emitted event is "stored" at once.
+impl Sink for Vec<Envelope> {
+    fn emit(&mut self, event: Envelope) -> BoxFuture<'_, Result<(), TurnError>> {
+        self.push(event);
+        Box::pin(async { Ok(()) })
+    }
+
+    fn flush(&mut self) -> BoxFuture<'_, Result<(), TurnError>> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
 /// What a turn needs: the config, the engine and the tools.
 #[derive(Clone)]
 pub struct Agents {

@@ -10,7 +10,7 @@ use common::events::{Envelope, ErrorCategory, Payload};
 use serde_json::Value;
 use tools::{CallReport, ToolError, ToolResponse};
 use workers::agents::{BoxFuture, ToolDef};
-use workers::turn::{self, Agents, Incoming, Prior, Sink, Tools, TurnError};
+use workers::turn::{self, Agents, Incoming, Prior, Tools, TurnError};
 
 use super::recorded::{Decision, RecordedTurn};
 
@@ -126,21 +126,6 @@ impl Tools for Recorded {
     }
 }
 
-/// Keeps a turn's events instead of publishing them.
-#[derive(Default)]
-struct Collect(Vec<Envelope>);
-
-impl Sink for Collect {
-    fn emit(&mut self, event: Envelope) -> BoxFuture<'_, Result<(), TurnError>> {
-        self.0.push(event);
-        Box::pin(async { Ok(()) })
-    }
-
-    fn flush(&mut self) -> BoxFuture<'_, Result<(), TurnError>> {
-        Box::pin(async { Ok(()) })
-    }
-}
-
 /// Runs `recorded` again with `agents` (the new config, its engine, its tool definitions)
 /// and answers what the replay decided. The thread's conversation before the turn is as it
 /// was recorded: the write waiting for a "yes" is the one the recorded turn saw.
@@ -159,10 +144,10 @@ pub async fn replay(agents: &Agents, recorded: &RecordedTurn) -> Result<Decision
         pending: recorded.confirming(),
         recorded: Vec::new(),
     };
-    let mut sink = Collect::default();
+    let mut sink = Vec::<Envelope>::new();
     let at = recorded.message.occurred_at;
     turn::run(&agents, &incoming, prior, &mut sink, || at).await?;
-    let mut decision = Decision::of(&sink.0);
+    let mut decision = Decision::of(&sink);
     let new_calls = tools.new_calls();
     for call in &mut decision.tool_calls {
         call.new = !call.refused
