@@ -9,13 +9,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 ensure_nats_server
-cargo build --release --locked --quiet -p ingress -p loadgen
+export_throwaway_nats_users
+cargo build --release --locked --quiet -p ingress -p loadgen -p cli
 dir=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"' EXIT
 nats-server -c "${NATS_CONFIG:-nats/nats-server-default-sync.conf}" -a 127.0.0.1 -p 14222 -m 18222 \
   -sd "$dir/nats" -l "$dir/nats.log" &
 sleep 1
-NATS_URL=nats://127.0.0.1:14222 LISTEN_ADDR=127.0.0.1:18080 THREAD_TOKEN_SECRET=bench \
+# The stream, as the NATS admin; the ingress then runs as its own user.
+NATS_URL=nats://127.0.0.1:14222 RUST_LOG=warn target/release/smart-support nats-setup
+NATS_URL=nats://127.0.0.1:14222 NATS_USER=ingress NATS_PASSWORD=$INGRESS_NATS_PASSWORD LISTEN_ADDR=127.0.0.1:18080 THREAD_TOKEN_SECRET=bench \
   RATE_LIMIT_MESSAGES=1000000000 RATE_LIMIT_WINDOW=1s RUST_LOG=warn target/release/ingress &
 ingress_pid=$!
 for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/18080) 2>/dev/null && break; sleep 0.1; done

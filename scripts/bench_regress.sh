@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 turns=${1:-100000}
 ensure_nats_server
+export_throwaway_nats_users
 cargo build --release --locked -p cli --bin smart-support --example seed_turns
 dir=$(mktemp -d /dev/shm/regress-bench.XXXXXX)
 port=$((20000 + RANDOM % 20000))

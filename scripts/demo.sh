@@ -91,7 +91,17 @@ if ! grep -q '^DEMO_ADMIN_PASSWORD=' "$DATA_DIR/secrets.env"; then
     echo "DEMO_AGENT_PASSWORD=$(head -c 18 /dev/urandom | base64 | tr -d '/+=\n')"
   } >> "$DATA_DIR/secrets.env"
 fi
+# The NATS users' passwords (nats/users.conf: one user per service, and the admin that sets the
+# streams up and runs the operators' commands); added to a data folder made before them. The
+if ! grep -q '^ADMIN_NATS_PASSWORD=' "$DATA_DIR/secrets.env"; then
+  for user in ADMIN INGRESS WORKER PROJECTOR API; do
+    echo "${user}_NATS_PASSWORD=$(new_nats_password)"
+  done >> "$DATA_DIR/secrets.env"
+fi
+# Exported: nats-server reads every password, `smart-support up` connects each service as its
+# own user, and the commands below (seed-demo, …) as the admin.
 set -a; . "$DATA_DIR/secrets.env"; set +a
+export NATS_USER=${NATS_USER:-admin} NATS_PASSWORD=${NATS_PASSWORD:-$ADMIN_NATS_PASSWORD}
 
 if [ -z "${NATS_URL:-}" ]; then
   port_free "$NATS_PORT" || die "port $NATS_PORT is taken: stop what uses it, set NATS_PORT, or point NATS_URL at a running server"

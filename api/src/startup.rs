@@ -23,8 +23,7 @@ pub async fn service(
 ) -> anyhow::Result<Service> {
     let pool = projections::connect(database).await?;
     let (client, js) = common::jetstream::connect(nats).await?;
-    let stream = common::jetstream::ensure_chat_stream(&js, nats).await?;
-    common::dead_letters::ensure_stream(&js, nats).await?;
+    let stream = common::jetstream::chat_stream(&js).await?;
     let state = ApiState {
         pool,
         client,

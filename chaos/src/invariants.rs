@@ -581,6 +581,7 @@ async fn verify(system: &System, chat: &mut Stream) -> anyhow::Result<()> {
         let output = Command::new(&binary)
             .args(["verify", "--quiet"])
             .env("NATS_URL", system.nats.url())
+            .envs(testkit::nats_env("admin"))
             .env("DATABASE_URL", &system.database_url)
             .env("RUST_LOG", "warn")
             .output()?;

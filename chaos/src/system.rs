@@ -247,14 +247,20 @@ impl System {
         let nats = NatsServer::start_with(NatsOptions {
             sync_always: true,
             max_file_store: options.max_file_store,
+            tls: None,
         });
-        let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await?);
+        // As the admin user, which sets the streams up; each service runs as its own user.
+        let admin = common::config::NatsArgs::at(nats.url())
+            .as_user("admin", &testkit::nats_password("admin"));
+        let js = common::jetstream::connect_once(&admin).await?;
+        common::jetstream::setup(&js, &admin).await?;
         let postgres = Postgres::start();
         let database_url = postgres.create_database();
         let dir = tempfile::Builder::new().prefix("chaos-").tempdir()?;
         let free = || SocketAddr::from(([127, 0, 0, 1], testkit::free_port()));
-        let base = |name: &str| -> Vec<(String, String)> {
-            vec![
+        let base = |name: &str, user: &str| -> Vec<(String, String)> {
+            let mut env = testkit::nats_env(user);
+            env.extend([
                 ("NATS_URL".into(), nats.url()),
                 ("NATS_CLIENT_NAME".into(), name.into()),
                 (
@@ -266,7 +272,8 @@ impl System {
                 // does not capture one: symbolising it loads the debug build's debug info,
                 // a few hundred MiB the process keeps, which I7 would take for a leak.
                 ("RUST_LIB_BACKTRACE".into(), "0".into()),
-            ]
+            ]);
+            env
         };
         let service = |name: String,
                        bin: &str,
@@ -298,7 +305,7 @@ impl System {
         let mut projections = Vec::new();
         for n in 0..options.projections {
             let addr = free();
-            let mut env = base(&format!("projections-{n}"));
+            let mut env = base(&format!("projections-{n}"), "admin");
             env.extend([
                 ("LISTEN_ADDR".into(), addr.to_string()),
                 // Every process on one host: none may take the default metrics port.
@@ -317,7 +324,7 @@ impl System {
         let mut workers = Vec::new();
         for n in 0..options.workers {
             let addr = free();
-            let mut env = base(&format!("workers-{n}"));
+            let mut env = base(&format!("workers-{n}"), "worker");
             env.extend([
                 (
                     "AGENTS_CONFIG".into(),
@@ -347,7 +354,7 @@ impl System {
         let mut ingresses = Vec::new();
         for n in 0..options.ingresses {
             let addr = free();
-            let mut env = base(&format!("ingress-{n}"));
+            let mut env = base(&format!("ingress-{n}"), "ingress");
             env.extend([
                 ("LISTEN_ADDR".into(), addr.to_string()),
                 // Every process on one host: none may take the default metrics port.

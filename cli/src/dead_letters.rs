@@ -4,7 +4,6 @@
 //! and act only on what the operator confirmed.
 
 use std::io::{BufRead, IsTerminal, Write};
-use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand};
@@ -155,21 +154,6 @@ pub async fn run(command: DeadLettersCommand) -> anyhow::Result<()> {
     }
 }
 
-/// Connects once, without the services' retry-until-up: an operator command should fail
-/// fast and say why.
-async fn connect(nats: &NatsArgs) -> anyhow::Result<async_nats::jetstream::Context> {
-    let client = async_nats::ConnectOptions::new()
-        .name(nats.client_name.clone())
-        .connection_timeout(Duration::from_secs(5))
-        .request_timeout(Some(Duration::from_secs(5)))
-        .connect(common::jetstream::server_addrs(&nats.nats_url)?)
-        .await
-        .with_context(|| format!("cannot connect to NATS at {}", nats.nats_url))?;
-    let mut js = async_nats::jetstream::new(client);
-    js.set_timeout(Duration::from_secs(5));
-    Ok(js)
-}
-
 /// `1 dead letter`, `2 dead letters`.
 fn dead_letters_count(n: usize) -> String {
     if n == 1 {
@@ -180,7 +164,7 @@ fn dead_letters_count(n: usize) -> String {
 }
 
 async fn list(args: ListArgs) -> anyhow::Result<()> {
-    let js = connect(&args.nats).await?;
+    let js = common::jetstream::connect_once(&args.nats).await?;
     let page = dead_letters::list(
         &js,
         &args.filter.filter(),
@@ -261,7 +245,7 @@ fn shorten(text: &str, max: usize) -> String {
 }
 
 async fn show(args: ShowArgs) -> anyhow::Result<()> {
-    let js = connect(&args.nats).await?;
+    let js = common::jetstream::connect_once(&args.nats).await?;
     let letter = dead_letters::get(&js, args.id).await?;
     let mut out = std::io::stdout().lock();
     if args.json {
@@ -305,7 +289,7 @@ async fn bulk(args: BulkArgs, action: Action) -> anyhow::Result<()> {
             )
             .exit();
     }
-    let js = connect(&args.nats).await?;
+    let js = common::jetstream::connect_once(&args.nats).await?;
     let ids = if args.all {
         let ids: Vec<u64> = dead_letters::matching(&js, &args.filter.filter())
             .await?

@@ -44,6 +44,13 @@ pub enum Command {
         #[command(flatten)]
         database: common::config::DatabaseArgs,
     },
+    /// Create or update the NATS streams (CHAT, DEAD_LETTERS) and the KV bucket TOOLS, with
+    /// `NATS_STREAM_REPLICAS` and `NATS_DUPLICATE_WINDOW`, as the NATS admin user, and exit.
+    /// The services' own NATS users may only find them (`smart-support up` does this itself).
+    NatsSetup {
+        #[command(flatten)]
+        nats: common::config::NatsArgs,
+    },
     /// Replay the whole event stream into fresh read models while the live ones keep
     /// serving, then swap them in atomically.
     Rebuild(Box<rebuild::RebuildArgs>),
@@ -92,6 +99,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::DeadLetters(command) => dead_letters::run(command).await?,
         Command::Openapi(command) => return openapi::run(command).await,
         Command::Operators(command) => return operators::run(command).await,
+        Command::NatsSetup { nats } => {
+            let js = common::jetstream::connect_once(&nats).await?;
+            common::jetstream::setup(&js, &nats).await?;
+            tracing::info!("NATS streams and bucket set up");
+        }
         Command::Migrate { database } => {
             projections::migrate(&database).await?;
             tracing::info!("migrations applied");

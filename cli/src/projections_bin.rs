@@ -2,6 +2,7 @@
 //! ([`projections::startup::service`]) and the REST API ([`api::startup::service`]) merged
 //! on one listener.
 
+use common::config::NatsUser;
 use common::shutdown::CancellationToken;
 use common::startup::App;
 
@@ -17,6 +18,10 @@ pub struct Cli {
     pub listen: std::net::SocketAddr,
     #[command(flatten)]
     pub nats: common::config::NatsArgs,
+    /// The projector connects as NATS user `projector` with `PROJECTOR_NATS_PASSWORD`, the API
+    /// as `api` with `API_NATS_PASSWORD` (each unset: as `NATS_USER`).
+    #[command(flatten)]
+    pub nats_users: common::config::ServicePasswords,
     #[command(flatten)]
     pub database: common::config::DatabaseArgs,
     #[command(flatten)]
@@ -32,10 +37,16 @@ pub struct Cli {
 pub async fn build(cli: Cli, shutdown: CancellationToken) -> anyhow::Result<App> {
     let imports = cli.api.import_settings()?;
     common::metrics::serve(&cli.metrics, shutdown.clone()).await?;
-    let projector =
-        projections::startup::service(&cli.nats, &cli.database, &cli.projection, shutdown.clone())
-            .await?;
-    let api = api::startup::service(&cli.nats, &cli.database, &cli.api, imports).await?;
+    let projector_nats = cli.nats.for_service(NatsUser::Projector, &cli.nats_users);
+    let projector = projections::startup::service(
+        &projector_nats,
+        &cli.database,
+        &cli.projection,
+        shutdown.clone(),
+    )
+    .await?;
+    let api_nats = cli.nats.for_service(NatsUser::Api, &cli.nats_users);
+    let api = api::startup::service(&api_nats, &cli.database, &cli.api, imports).await?;
     let app = projector
         .merge(api)
         .bind(Some(cli.listen), shutdown)

@@ -5,7 +5,7 @@
 use axum::{Router, http::StatusCode, response::IntoResponse, routing::get};
 use clap::Args;
 use common::{
-    config::{DatabaseArgs, NatsArgs},
+    config::{DatabaseArgs, NatsArgs, NatsUser, ServicePasswords},
     shutdown::CancellationToken,
     startup::App,
 };
@@ -22,8 +22,12 @@ pub struct UpArgs {
     /// Folder of the built web app (`npm --prefix web run build` writes `web/dist`).
     #[arg(long, env = "WEB_DIR", default_value = "web/dist")]
     pub web_dir: PathBuf,
+    /// `NATS_USER` is the admin user, which sets the streams up before the services start.
     #[command(flatten)]
     pub nats: NatsArgs,
+    /// Each service connects as its own NATS user with its password (unset: as `NATS_USER`).
+    #[command(flatten)]
+    pub nats_users: ServicePasswords,
     #[command(flatten)]
     pub database: DatabaseArgs,
     #[command(flatten)]
@@ -54,9 +58,10 @@ impl Running {
     }
 }
 
-/// Migrates, connects, binds and starts everything; returns once the port is bound. Each
-/// service is built the way its own binary builds it (its `service`), on NATS connections
-/// of its own as separate processes would be; their routes are merged on one listener.
+/// Sets the streams up, migrates, connects, binds and starts everything; returns once the port
+/// is bound. Each service is built the way its own binary builds it (its `service`), on a NATS
+/// connection of its own as its own NATS user, as separate processes would be; their routes are
+/// merged on one listener.
 pub async fn start(args: UpArgs, shutdown: CancellationToken) -> anyhow::Result<Running> {
     let agents = workers::startup::load_agents(&args.worker)?;
     // Imports suggest the agents the workers run, unless told otherwise.
@@ -64,18 +69,32 @@ pub async fn start(args: UpArgs, shutdown: CancellationToken) -> anyhow::Result<
     if args.api.import_agents_config.is_none() {
         imports.agents = tools::import::AgentHint::from_config(&agents.config);
     }
+    // The streams and the tools bucket, as the admin user: the services' own users may only
+    // find them (nats/users.conf).
+    {
+        let (_client, js) = common::jetstream::connect(&args.nats).await?;
+        common::jetstream::setup(&js, &args.nats).await?;
+    }
+    let nats = |service| args.nats.for_service(service, &args.nats_users);
     // The projector migrates first: the API reads the tables it creates.
     let projector = projections::startup::service(
-        &args.nats,
+        &nats(NatsUser::Projector),
         &args.database,
         &args.projection,
         shutdown.clone(),
     )
     .await?;
-    let worker =
-        workers::startup::service(&args.nats, agents, &args.worker, shutdown.clone()).await?;
-    let ingress = ingress::startup::service(&args.nats, args.ingress, shutdown.clone()).await?;
-    let api = api::startup::service(&args.nats, &args.database, &args.api, imports).await?;
+    let worker = workers::startup::service(
+        &nats(NatsUser::Worker),
+        agents,
+        &args.worker,
+        shutdown.clone(),
+    )
+    .await?;
+    let ingress =
+        ingress::startup::service(&nats(NatsUser::Ingress), args.ingress, shutdown.clone()).await?;
+    let api =
+        api::startup::service(&nats(NatsUser::Api), &args.database, &args.api, imports).await?;
     // Not on LISTEN_ADDR: the one origin is the port people are given, the metrics are not.
     let metrics_addr = common::metrics::serve(&args.metrics, shutdown.clone()).await?;
     let app = ingress

@@ -30,6 +30,107 @@ pub struct NatsArgs {
     /// Name this process gives its NATS connection (shown by the server's monitoring).
     #[arg(long, env = "NATS_CLIENT_NAME", default_value = "smart-support")]
     pub client_name: String,
+
+    /// NATS user this process connects as (nats/users.conf: `admin` for the operators'
+    /// commands, `ingress`, `worker`, `projector`, `api` for the services). Unset: no user,
+    /// for a server without authorization.
+    #[arg(long, env = "NATS_USER")]
+    pub nats_user: Option<String>,
+
+    /// Password of `NATS_USER`. Hidden in `--help` and never logged.
+    #[arg(long, env = "NATS_PASSWORD", hide_env_values = true)]
+    pub nats_password: Option<String>,
+
+    /// PEM file of the certificate authority that signed the NATS server's certificate. Set:
+    /// the connection requires TLS and trusts this authority (besides the system's).
+    #[arg(long, env = "NATS_TLS_CA")]
+    pub nats_tls_ca: Option<std::path::PathBuf>,
+}
+
+/// A service's own NATS user (nats/users.conf), for a process that runs more than one
+/// service (`smart-support up`, the `projections` binary): each connects as itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NatsUser {
+    Ingress,
+    Worker,
+    Projector,
+    Api,
+}
+
+impl NatsUser {
+    /// The user's name in nats/users.conf.
+    pub fn name(self) -> &'static str {
+        match self {
+            NatsUser::Ingress => "ingress",
+            NatsUser::Worker => "worker",
+            NatsUser::Projector => "projector",
+            NatsUser::Api => "api",
+        }
+    }
+}
+
+/// The services' NATS passwords in a process that runs several services. A service whose
+/// password is set connects as its own user ([`NatsUser`]); one whose password is unset
+/// connects like the rest of the process (`NATS_USER`, or no user).
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServicePasswords {
+    /// Password of the NATS user `ingress`. Hidden in `--help` and never logged.
+    #[arg(long, env = "INGRESS_NATS_PASSWORD", hide_env_values = true)]
+    pub ingress_nats_password: Option<String>,
+    /// Password of the NATS user `worker`. Hidden in `--help` and never logged.
+    #[arg(long, env = "WORKER_NATS_PASSWORD", hide_env_values = true)]
+    pub worker_nats_password: Option<String>,
+    /// Password of the NATS user `projector`. Hidden in `--help` and never logged.
+    #[arg(long, env = "PROJECTOR_NATS_PASSWORD", hide_env_values = true)]
+    pub projector_nats_password: Option<String>,
+    /// Password of the NATS user `api`. Hidden in `--help` and never logged.
+    #[arg(long, env = "API_NATS_PASSWORD", hide_env_values = true)]
+    pub api_nats_password: Option<String>,
+}
+
+impl ServicePasswords {
+    /// The password of `user`, when set.
+    pub fn of(&self, user: NatsUser) -> Option<&String> {
+        match user {
+            NatsUser::Ingress => self.ingress_nats_password.as_ref(),
+            NatsUser::Worker => self.worker_nats_password.as_ref(),
+            NatsUser::Projector => self.projector_nats_password.as_ref(),
+            NatsUser::Api => self.api_nats_password.as_ref(),
+        }
+    }
+}
+
+impl NatsArgs {
+    /// The flags' defaults with `url` (tools and tests that build their settings in code).
+    pub fn at(url: impl Into<String>) -> NatsArgs {
+        NatsArgs {
+            nats_url: url.into(),
+            stream_replicas: 1,
+            duplicate_window: Duration::from_secs(600),
+            client_name: "smart-support".into(),
+            nats_user: None,
+            nats_password: None,
+            nats_tls_ca: None,
+        }
+    }
+
+    /// These settings with `user` and `password` as the NATS identity.
+    pub fn as_user(&self, user: &str, password: &str) -> NatsArgs {
+        NatsArgs {
+            nats_user: Some(user.to_owned()),
+            nats_password: Some(password.to_owned()),
+            ..self.clone()
+        }
+    }
+
+    /// The settings `service` connects with: as its own user when `passwords` has its
+    /// password, otherwise as these settings say.
+    pub fn for_service(&self, service: NatsUser, passwords: &ServicePasswords) -> NatsArgs {
+        match passwords.of(service) {
+            Some(password) => self.as_user(service.name(), password),
+            None => self.clone(),
+        }
+    }
 }
 
 /// How to reach PostgreSQL.

@@ -1,6 +1,8 @@
-//! Creates the streams and consumers at start-up, idempotently: whichever service starts
-//! first creates them, the others find them. The stream's settings are brought up to date
-//! (create-or-update), and so are the workers consumer's.
+//! Connects to NATS as a user (nats/users.conf), creates the streams and the KV bucket
+//! ([`setup`], the admin user's job: `smart-support nats-setup`, `smart-support up`), which the
+//! services only look up ([`chat_stream`]), and the services' own consumers: the workers
+//! consumer's settings are brought up to date at every worker start, the projector's consumer
+//! is recreated at its checkpoint.
 
 use std::time::Duration;
 
@@ -13,19 +15,71 @@ use async_nats::jetstream::{
 use crate::config::NatsArgs;
 use crate::subjects;
 
-/// Connects to NATS and returns the client and its JetStream context.
+/// Connects to NATS and returns the client and its JetStream context: as `NATS_USER` when it
+/// is set (with the inbox `_INBOX_<user>` that nats/users.conf lets that user alone read), over
+/// TLS trusting `NATS_TLS_CA` when that is set. What the server refuses (a wrong password, a
+/// subject this user may not use) is logged as an error.
 pub async fn connect(args: &NatsArgs) -> anyhow::Result<(async_nats::Client, Context)> {
-    let client = async_nats::ConnectOptions::new()
-        .name(args.client_name.clone())
+    let client = options(args)
         .retry_on_initial_connect()
-        .connection_timeout(Duration::from_secs(5))
-        .request_timeout(Some(Duration::from_secs(5)))
+        .event_callback(|event| async move {
+            match event {
+                async_nats::Event::ServerError(err) => {
+                    tracing::error!(error = %err, "the NATS server refused a request")
+                }
+                async_nats::Event::ClientError(err) => {
+                    tracing::warn!(error = %err, "NATS client error")
+                }
+                _ => {}
+            }
+        })
         .connect(server_addrs(&args.nats_url)?)
         .await
         .map_err(|err| anyhow::anyhow!("cannot connect to NATS at {}: {err}", args.nats_url))?;
     let mut js = jetstream::new(client.clone());
     js.set_timeout(Duration::from_secs(5));
     Ok((client, js))
+}
+
+/// Connects once, without the services' retry-until-up, for an operator's command that should
+/// fail fast and say why (a wrong password, no server).
+pub async fn connect_once(args: &NatsArgs) -> anyhow::Result<Context> {
+    let client = options(args)
+        .connect(server_addrs(&args.nats_url)?)
+        .await
+        .map_err(|err| anyhow::anyhow!("cannot connect to NATS at {}: {err}", args.nats_url))?;
+    let mut js = jetstream::new(client);
+    js.set_timeout(Duration::from_secs(5));
+    Ok(js)
+}
+
+/// The connection options of `args`: name, time-outs, user and password, inbox, TLS.
+pub fn options(args: &NatsArgs) -> async_nats::ConnectOptions {
+    let mut options = async_nats::ConnectOptions::new()
+        .name(args.client_name.clone())
+        .connection_timeout(Duration::from_secs(5))
+        .request_timeout(Some(Duration::from_secs(5)));
+    if let Some(user) = &args.nats_user {
+        options =
+            options.user_and_password(user.clone(), args.nats_password.clone().unwrap_or_default());
+        if let Some(prefix) = inbox_prefix(user) {
+            options = options.custom_inbox_prefix(prefix);
+        }
+    }
+    if let Some(ca) = &args.nats_tls_ca {
+        options = options.require_tls(true).add_root_certificates(ca.clone());
+    }
+    options
+}
+
+/// The inbox of `user` (`_INBOX_<user>`), the one nats/users.conf lets it subscribe to; `None`
+/// for a name that cannot be one subject token (such a user keeps the default `_INBOX`).
+pub fn inbox_prefix(user: &str) -> Option<String> {
+    let fits = !user.is_empty()
+        && user
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    fits.then(|| format!("_INBOX_{user}"))
 }
 
 /// The servers of a `NATS_URL`: one URL, or a comma-separated list for a cluster. The client
@@ -43,6 +97,43 @@ pub fn server_addrs(urls: &str) -> anyhow::Result<Vec<async_nats::ServerAddr>> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     anyhow::ensure!(!addrs.is_empty(), "NATS URL is empty");
     Ok(addrs)
+}
+
+/// Creates or updates everything the services find on NATS: the chat stream, the dead-letter
+/// stream and the KV bucket of the published tools. Only the admin user may (nats/users.conf):
+/// `smart-support nats-setup`, and `smart-support up` before it starts the services.
+pub async fn setup(js: &Context, args: &NatsArgs) -> anyhow::Result<Stream> {
+    let chat = ensure_chat_stream(js, args).await?;
+    crate::dead_letters::ensure_stream(js, args).await?;
+    if js.get_key_value(subjects::TOOLS_BUCKET).await.is_err() {
+        js.create_key_value(async_nats::jetstream::kv::Config {
+            bucket: subjects::TOOLS_BUCKET.into(),
+            description: "the published OpenAPI tools (key `published`)".into(),
+            history: 10,
+            num_replicas: args.stream_replicas,
+            ..Default::default()
+        })
+        .await
+        .map_err(|err| {
+            anyhow::anyhow!(
+                "cannot create the KV bucket {}: {err}",
+                subjects::TOOLS_BUCKET
+            )
+        })?;
+    }
+    Ok(chat)
+}
+
+/// The chat stream, as a service finds it: it looks the stream up and changes nothing (a
+/// service's NATS user may not create or change streams; `setup` does).
+pub async fn chat_stream(js: &Context) -> anyhow::Result<Stream> {
+    js.get_stream(subjects::CHAT_STREAM).await.map_err(|err| {
+        anyhow::anyhow!(
+            "cannot find stream {} ({err}); it is created by `smart-support nats-setup` \
+             (or `smart-support up`) as the NATS admin user",
+            subjects::CHAT_STREAM
+        )
+    })
 }
 
 /// Creates or updates the chat stream: file storage, replicas and duplicate window from

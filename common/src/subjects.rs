@@ -24,6 +24,8 @@ pub const WORKERS_CONSUMER: &str = "workers";
 pub const DEAD_LETTER_STREAM: &str = "DEAD_LETTERS";
 /// The subjects the dead-letter stream captures.
 pub const DEAD_LETTER_SUBJECTS: &str = "dead.>";
+/// The KV bucket of the published tools (its stream is `KV_TOOLS`, its subjects `$KV.TOOLS.>`).
+pub const TOOLS_BUCKET: &str = "TOOLS";
 /// Durable consumer of the conversation projector.
 pub const PROJECTOR_CONSUMER: &str = "projector";
 

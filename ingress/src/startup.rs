@@ -90,7 +90,7 @@ pub async fn service(
     shutdown: CancellationToken,
 ) -> anyhow::Result<Service> {
     let (client, js) = common::jetstream::connect(nats).await?;
-    let stream = common::jetstream::ensure_chat_stream(&js, nats).await?;
+    let stream = common::jetstream::chat_stream(&js).await?;
     let state = IngressState::new(client, js, stream, args, shutdown).await?;
     let sessions = state.clone();
     Ok(Service::new(router(state)).with_drain(async move { sessions.drain().await }))

@@ -131,6 +131,9 @@ async fn phases(database: &DatabaseArgs, batch: usize) -> anyhow::Result<()> {
         stream_replicas: 1,
         duplicate_window: Duration::from_secs(600),
         client_name: "rebuild-profile".into(),
+        nats_user: std::env::var("NATS_USER").ok(),
+        nats_password: std::env::var("NATS_PASSWORD").ok(),
+        nats_tls_ca: None,
     };
     let (_client, js) = common::jetstream::connect(&nats).await?;
     let mut stream = js.get_stream(common::subjects::CHAT_STREAM).await?;

@@ -20,8 +20,7 @@ pub async fn service(
     // A connection of its own: shared, its large pulls would queue in front of other
     // services' acknowledgements (docs/benchmarks.md, run A14).
     let (_client, js) = common::jetstream::connect(nats).await?;
-    let stream = common::jetstream::ensure_chat_stream(&js, nats).await?;
-    common::dead_letters::ensure_stream(&js, nats).await?;
+    let stream = common::jetstream::chat_stream(&js).await?;
     let projector = tokio::spawn(crate::projector::run(
         pool,
         stream,

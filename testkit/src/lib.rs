@@ -2,7 +2,9 @@
 //! JetStream-enabled `nats-server` and [`Postgres`] (in `postgres`) runs `initdb` and a
 //! `postgres` postmaster, each on a free 127.0.0.1 port inside a fresh temporary directory;
 //! [`NatsCluster`] (in `nats_cluster`) routes three such servers into one JetStream cluster
-//! and tells which node leads a stream. They all lean on `process`, which finds the binaries, spawns them with their output in a log
+//! and tells which node leads a stream. Every server loads the users of `nats/users.conf`
+//! (passwords: [`nats_password`]), so every test runs with the services' own permissions;
+//! [`TestCa`] makes a certificate authority and a server certificate for TLS tests. They all lean on `process`, which finds the binaries, spawns them with their output in a log
 //! file, waits until they are ready and tears their whole process tree down again. The helpers
 //! are synchronous (std only), so sync and async tests alike can use them. Fault tests can
 //! `kill` a server (SIGKILL, data kept) and `restart` it on the same port; dropping a server,
@@ -20,6 +22,7 @@ mod nats;
 mod nats_cluster;
 mod postgres;
 mod process;
+mod tls;
 mod tripwire;
 
 use std::net::TcpListener;
@@ -27,9 +30,12 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 pub use fake_llm::{Answer, FakeLlm};
-pub use nats::{NatsOptions, NatsServer};
+pub use nats::{
+    NATS_USERS, NatsOptions, NatsServer, ServerTls, nats_env, nats_password, nats_password_env,
+};
 pub use nats_cluster::NatsCluster;
 pub use postgres::Postgres;
+pub use tls::TestCa;
 pub use tripwire::Tripwire;
 
 /// A server process that fault tests freeze with SIGSTOP, its child processes too: it holds

@@ -28,6 +28,56 @@ pub struct NatsOptions {
     pub sync_always: bool,
     /// Limit of the JetStream file store in bytes (`max_file_store`), for tests of a full store.
     pub max_file_store: Option<u64>,
+    /// TLS for clients with this certificate and key (PEM files; see [`crate::TestCa`]).
+    pub tls: Option<ServerTls>,
+}
+
+/// The server's certificate and key for [`NatsOptions::tls`].
+#[derive(Debug, Clone)]
+pub struct ServerTls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// The users of `nats/users.conf`, which every test server loads: `admin` for set-up and the
+/// operators' commands, one per service.
+pub const NATS_USERS: [&str; 5] = ["admin", "ingress", "worker", "projector", "api"];
+
+/// The users and their permissions, the very file production servers include.
+const USERS_CONF: &str = include_str!("../../nats/users.conf");
+
+/// The password of `user` (one of [`NATS_USERS`]) on every test server.
+pub fn nats_password(user: &str) -> String {
+    format!("testkit-{user}-password")
+}
+
+/// The environment of a service binary or command started by a test: `NATS_USER` `user` with
+/// its `NATS_PASSWORD`, and every service's own password (`INGRESS_NATS_PASSWORD`, …), which
+/// `smart-support up` and the `projections` binary connect their services with.
+pub fn nats_env(user: &str) -> Vec<(String, String)> {
+    let mut env = vec![
+        ("NATS_USER".to_owned(), user.to_owned()),
+        ("NATS_PASSWORD".to_owned(), nats_password(user)),
+    ];
+    env.extend(
+        nats_password_env()
+            .into_iter()
+            .filter(|(name, _)| !name.starts_with("ADMIN_")),
+    );
+    env
+}
+
+/// The variables `nats/users.conf` reads the passwords from (`INGRESS_NATS_PASSWORD`, …).
+pub fn nats_password_env() -> Vec<(String, String)> {
+    NATS_USERS
+        .iter()
+        .map(|user| {
+            (
+                format!("{}_NATS_PASSWORD", user.to_ascii_uppercase()),
+                nats_password(user),
+            )
+        })
+        .collect()
 }
 
 /// A running `nats-server` with JetStream, on a free 127.0.0.1 port, with its store in a fresh
@@ -138,6 +188,7 @@ impl NatsServer {
         let from = file_len(&self.log);
         let (stdout, stderr) = log_outputs(&self.log);
         let child = Command::new(binary)
+            .envs(nats_password_env())
             .arg("--config")
             .arg(&self.config)
             .current_dir(self.dir.path())
@@ -179,8 +230,13 @@ pub(crate) fn missing_nats_server_message() -> String {
         .to_owned()
 }
 
-/// The generated config: a client listener on 127.0.0.1 and JetStream with `options`.
+/// The generated config: a client listener on 127.0.0.1, JetStream with `options`, and the
+/// users of `nats/users.conf`.
 fn config_file(port: u16, store_dir: &Path, options: &NatsOptions) -> String {
+    jetstream_config(port, store_dir, options) + USERS_CONF
+}
+
+fn jetstream_config(port: u16, store_dir: &Path, options: &NatsOptions) -> String {
     let mut config = format!("listen: 127.0.0.1:{port}\njetstream {{\n");
     // Debug formatting quotes the path and escapes `"` and `\` the way the config parser expects.
     let _ = writeln!(config, "  store_dir: {:?}", store_dir.display().to_string());
@@ -191,6 +247,14 @@ fn config_file(port: u16, store_dir: &Path, options: &NatsOptions) -> String {
         let _ = writeln!(config, "  max_file_store: {bytes}");
     }
     config.push_str("}\n");
+    if let Some(tls) = &options.tls {
+        let _ = writeln!(
+            config,
+            "tls {{\n  cert_file: {:?}\n  key_file: {:?}\n}}",
+            tls.cert.display().to_string(),
+            tls.key.display().to_string()
+        );
+    }
     config
 }
 
@@ -213,8 +277,17 @@ mod tests {
     }
 
     #[test]
+    fn every_test_server_has_the_users_of_nats_users_conf() {
+        let config = config_file(4222, Path::new("/s"), &NatsOptions::default());
+        assert!(config.ends_with(USERS_CONF));
+        for (name, _) in nats_password_env() {
+            assert!(config.contains(&format!("${name}")), "{name}");
+        }
+    }
+
+    #[test]
     fn default_config_has_jetstream_without_extras() {
-        let config = config_file(4222, Path::new("/tmp/x/jetstream"), &NatsOptions::default());
+        let config = jetstream_config(4222, Path::new("/tmp/x/jetstream"), &NatsOptions::default());
         assert_eq!(
             config,
             "listen: 127.0.0.1:4222\njetstream {\n  store_dir: \"/tmp/x/jetstream\"\n}\n"
@@ -226,8 +299,9 @@ mod tests {
         let options = NatsOptions {
             sync_always: true,
             max_file_store: Some(1 << 20),
+            tls: None,
         };
-        let config = config_file(4222, Path::new("/s"), &options);
+        let config = jetstream_config(4222, Path::new("/s"), &options);
         assert!(config.contains("  sync_interval: always\n"));
         assert!(config.contains("  max_file_store: 1048576\n"));
     }

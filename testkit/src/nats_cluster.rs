@@ -248,6 +248,7 @@ mod tests {
             "{shared}"
         );
         assert!(shared.contains("sync_interval: always\n"), "{shared}");
+        assert!(shared.contains("include ../users.conf\n"), "{shared}");
         for n in 1..=NODES {
             let node = dir.join(format!("node-{n}.conf"));
             let text = std::fs::read_to_string(&node).unwrap();
@@ -256,6 +257,7 @@ mod tests {
                 "{text}"
             );
             let output = std::process::Command::new(crate::nats::nats_server_binary())
+                .envs(crate::nats::nats_password_env())
                 .arg("-t")
                 .arg("-c")
                 .arg(&node)

@@ -101,6 +101,7 @@ fn nats_server_starts_with_sync_always_and_a_store_limit() {
     let server = NatsServer::start_with(NatsOptions {
         sync_always: true,
         max_file_store: Some(64 * 1024 * 1024),
+        tls: None,
     });
     let greeting = nats_greeting(server.port());
     assert!(greeting.starts_with("INFO "));

@@ -13,7 +13,7 @@ use uuid::Uuid;
 use crate::import::ImportedOperation;
 
 /// The KV bucket of the published tool set.
-pub const BUCKET: &str = "TOOLS";
+pub const BUCKET: &str = common::subjects::TOOLS_BUCKET;
 /// The key of the published tool set in [`BUCKET`].
 pub const KEY: &str = "published";
 
@@ -37,17 +37,12 @@ pub struct PublishedOperation {
     pub operation: ImportedOperation,
 }
 
-/// The KV bucket, created when missing.
+/// The KV bucket, as the API and the workers find it: created by `smart-support nats-setup`
+/// (or `smart-support up`) as the NATS admin user, since their own users may not create it.
 pub async fn bucket(js: &jetstream::Context) -> anyhow::Result<kv::Store> {
-    if let Ok(store) = js.get_key_value(BUCKET).await {
-        return Ok(store);
-    }
-    js.create_key_value(kv::Config {
-        bucket: BUCKET.into(),
-        description: "the published OpenAPI tools (key `published`)".into(),
-        history: 10,
-        ..Default::default()
+    js.get_key_value(BUCKET).await.map_err(|e| {
+        anyhow::anyhow!(
+            "cannot find the KV bucket {BUCKET} ({e}); it is created by `smart-support nats-setup`"
+        )
     })
-    .await
-    .map_err(|e| anyhow::anyhow!("cannot create the KV bucket {BUCKET}: {e}"))
 }

@@ -129,14 +129,19 @@ export async function screenshot(page: Page, name: string, options: { fullPage?:
 export type Store = (subject: string, payload: string, headers?: Record<string, string>) => Promise<number>;
 
 /**
- * The stack's own nats-server, which scripts/e2e.sh names in E2E_NATS_URL, for the calling test
+ * The stack's own nats-server, which scripts/e2e.sh names in E2E_NATS_URL (as the admin user,
+ * E2E_NATS_USER and E2E_NATS_PASSWORD), for the calling test
  * file: connected before its tests, closed after them. Tests put messages on it the way a faulty
  * producer, a worker, or a worker giving up would.
  */
 export function useNats(): Store {
   let nats: NatsConnection | undefined;
   beforeAll(async () => {
-    nats = await connect({ servers: env('E2E_NATS_URL') });
+    nats = await connect({
+      servers: env('E2E_NATS_URL'),
+      user: env('E2E_NATS_USER'),
+      pass: env('E2E_NATS_PASSWORD'),
+    });
   });
   afterAll(async () => {
     await nats?.close();

@@ -1,5 +1,5 @@
 //! Builds the worker (composable start-up: [`common::startup`]): reads the agents config
-//! and the tools, connects, makes sure the streams and the shared consumer exist, and runs
+//! and the tools, connects, finds the stream, makes sure the shared consumer exists, and runs
 //! the pull loop until the shutdown token is cancelled.
 
 use std::sync::Arc;
@@ -18,7 +18,7 @@ use crate::turn::{Agents, Tools};
 use tools::{CallReport, ToolError, Toolbox};
 
 /// The worker, not yet bound: reads the agents config and the tools, connects on a NATS
-/// connection of its own, makes sure the streams and the shared consumer exist, and starts
+/// connection of its own, finds the stream, makes sure the shared consumer exists, and starts
 /// the pull loop as a task (it stops when `shutdown` is cancelled).
 pub async fn service(
     nats: &NatsArgs,
@@ -27,8 +27,7 @@ pub async fn service(
     shutdown: CancellationToken,
 ) -> anyhow::Result<Service> {
     let (_client, js) = common::jetstream::connect(nats).await?;
-    let stream = common::jetstream::ensure_chat_stream(&js, nats).await?;
-    common::dead_letters::ensure_stream(&js, nats).await?;
+    let stream = common::jetstream::chat_stream(&js).await?;
     let (consumer, worker) = consumer_and_state(js, stream, agents, args).await?;
     tracing::info!("worker pulling user messages");
     let pull = tokio::spawn(crate::consumer::run(

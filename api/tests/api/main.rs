@@ -48,11 +48,16 @@ async fn infra() -> Infra {
         stream_replicas: 1,
         duplicate_window: std::time::Duration::from_secs(600),
         client_name: "test".into(),
+        nats_user: Some("admin".into()),
+        nats_password: Some(testkit::nats_password("admin")),
+        nats_tls_ca: None,
     };
-    let (client, js) = common::jetstream::connect(&nats_args).await.unwrap();
-    let stream = common::jetstream::ensure_chat_stream(&js, &nats_args)
-        .await
-        .unwrap();
+    let (_admin, js) = common::jetstream::connect(&nats_args).await.unwrap();
+    common::jetstream::setup(&js, &nats_args).await.unwrap();
+    // The API under test connects as its own NATS user; the test acts as the admin (`js`).
+    let api = nats_args.as_user("api", &testkit::nats_password("api"));
+    let (client, api_js) = common::jetstream::connect(&api).await.unwrap();
+    let stream = common::jetstream::chat_stream(&api_js).await.unwrap();
     Infra {
         nats,
         postgres,

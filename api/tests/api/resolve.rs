@@ -41,11 +41,15 @@ async fn a_resolve_is_stored_on_the_operator_subject_with_its_event_id_as_msg_id
     assert_eq!(body["thread_id"], thread.as_str());
     let seq = body["seq"].as_u64().unwrap();
 
-    let client = async_nats::connect(server.nats.url()).await.unwrap();
-    let chat = async_nats::jetstream::new(client)
-        .get_stream(common::subjects::CHAT_STREAM)
-        .await
-        .unwrap();
+    let chat = common::jetstream::connect_once(
+        &common::config::NatsArgs::at(server.nats.url())
+            .as_user("admin", &testkit::nats_password("admin")),
+    )
+    .await
+    .unwrap()
+    .get_stream(common::subjects::CHAT_STREAM)
+    .await
+    .unwrap();
     let stored = chat.get_raw_message(seq).await.unwrap();
     assert_eq!(stored.subject.as_str(), format!("chat.{thread}.operator"));
     let event = Envelope::from_json(&stored.payload).unwrap();

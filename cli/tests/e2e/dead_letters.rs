@@ -18,6 +18,7 @@ fn smart_support(nats: &NatsServer, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_smart-support"))
         .args(args)
         .env("NATS_URL", nats.url())
+        .envs(testkit::nats_env("admin"))
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .output()
@@ -68,11 +69,12 @@ async fn an_operator_lists_shows_and_redrives_dead_letters_from_the_command_line
         stream_replicas: 1,
         duplicate_window: Duration::from_secs(600),
         client_name: "e2e".into(),
+        nats_user: Some("admin".into()),
+        nats_password: Some(testkit::nats_password("admin")),
+        nats_tls_ca: None,
     };
     let (_, js) = common::jetstream::connect(&args).await.unwrap();
-    let chat = common::jetstream::ensure_chat_stream(&js, &args)
-        .await
-        .unwrap();
+    let chat = common::jetstream::setup(&js, &args).await.unwrap();
     dead_letters::ensure_stream(&js, &args).await.unwrap();
     let thread = ThreadId::generate();
     let message = Envelope::new(

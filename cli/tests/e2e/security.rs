@@ -407,6 +407,7 @@ impl Up {
         let agents = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/agents.yaml");
         let child = Command::new(env!("CARGO_BIN_EXE_smart-support"))
             .arg("up")
+            .envs(testkit::nats_env("admin"))
             .envs(env)
             .env("LISTEN_ADDR", &addr)
             .env("METRICS_ADDR", &metrics)
@@ -642,34 +643,42 @@ async fn no_secret_appears_in_the_logs_or_in_any_answer() {
         "the model's refusal is logged: {logs}"
     );
 
-    for (name, secret) in [
+    let mut secrets: Vec<(String, String)> = [
         ("API_TOKEN", API_TOKEN),
         ("THREAD_TOKEN_SECRET", THREAD_TOKEN_SECRET),
         ("OPENAI_API_KEY", OPENAI_API_KEY),
         ("the database password", DB_PASSWORD),
-    ] {
-        assert!(!logs.contains(secret), "{name} is in the logs");
-        assert!(!answers.contains(secret), "{name} is in an answer");
+    ]
+    .map(|(name, secret)| (name.to_owned(), secret.to_owned()))
+    .into();
+    secrets.extend(testkit::NATS_USERS.map(|user| {
+        (
+            format!("{user}'s NATS password"),
+            testkit::nats_password(user),
+        )
+    }));
+    secrets.push(("a thread token".to_owned(), thread_token.clone()));
+    for (name, secret) in &secrets {
+        assert!(!logs.contains(secret.as_str()), "{name} is in the logs");
+        assert!(!answers.contains(secret.as_str()), "{name} is in an answer");
     }
-    assert!(
-        !logs.contains(&thread_token),
-        "a thread token is in the logs"
-    );
-    assert!(
-        !answers.contains(&thread_token),
-        "a thread token is in an answer"
-    );
 
     // `--help` shows which variables are set, never their values.
     let help = Command::new(env!("CARGO_BIN_EXE_smart-support"))
         .args(["up", "--help"])
         .envs(Up::env(&nats, &database_url, &llm))
+        .envs(testkit::nats_env("admin"))
         .output()
         .unwrap();
     let help = String::from_utf8_lossy(&help.stdout);
     assert!(help.contains("DATABASE_URL"), "{help}");
+    assert!(help.contains("INGRESS_NATS_PASSWORD"), "{help}");
     for secret in [API_TOKEN, THREAD_TOKEN_SECRET, OPENAI_API_KEY, DB_PASSWORD] {
         assert!(!help.contains(secret), "{secret} in --help: {help}");
+    }
+    for user in testkit::NATS_USERS {
+        let secret = testkit::nats_password(user);
+        assert!(!help.contains(&secret), "{user}'s NATS password in --help");
     }
 }
 
@@ -791,7 +800,12 @@ async fn no_customer_or_operator_text_appears_in_the_logs_at_info() {
 
     // Bytes on a user subject that are not an event, with the text where a number belongs:
     // the decode error quotes it (dead-lettered by the worker, skipped by the projector).
-    let client = async_nats::connect(nats.url()).await.unwrap();
+    let js = common::jetstream::connect_once(
+        &common::config::NatsArgs::at(nats.url())
+            .as_user("admin", &testkit::nats_password("admin")),
+    )
+    .await
+    .unwrap();
     let poison = json!({
         "event_id": "00000000-0000-0000-0000-0000000000a1",
         "schema_version": format!("v {MARKER}"),
@@ -801,8 +815,7 @@ async fn no_customer_or_operator_text_appears_in_the_logs_at_info() {
         "kind": "message.received",
         "content": MARKER,
     });
-    async_nats::jetstream::new(client)
-        .publish("chat.poisonthread.user", poison.to_string().into())
+    js.publish("chat.poisonthread.user", poison.to_string().into())
         .await
         .unwrap()
         .await

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use cli::up::{self, UpArgs};
 use common::{
-    config::{DatabaseArgs, NatsArgs},
+    config::{DatabaseArgs, NatsArgs, NatsUser, ServicePasswords},
     shutdown::CancellationToken,
 };
 use futures::{SinkExt, StreamExt};
@@ -84,6 +84,16 @@ impl Stack {
                 stream_replicas: 1,
                 duplicate_window: Duration::from_secs(600),
                 client_name: "e2e".into(),
+                nats_user: Some("admin".into()),
+                nats_password: Some(testkit::nats_password("admin")),
+                nats_tls_ca: None,
+            },
+            // Each service as its own user (nats/users.conf), as `make demo` runs them.
+            nats_users: ServicePasswords {
+                ingress_nats_password: Some(testkit::nats_password("ingress")),
+                worker_nats_password: Some(testkit::nats_password("worker")),
+                projector_nats_password: Some(testkit::nats_password("projector")),
+                api_nats_password: Some(testkit::nats_password("api")),
             },
             database: DatabaseArgs {
                 database_url,
@@ -148,7 +158,10 @@ impl Stack {
     pub async fn start_ingress(&self) -> SocketAddr {
         ingress::startup::build(
             "127.0.0.1:0".parse().unwrap(),
-            &self.args.nats,
+            &self
+                .args
+                .nats
+                .for_service(NatsUser::Ingress, &self.args.nats_users),
             self.args.ingress.clone(),
             self.shutdown.clone(),
         )
@@ -168,9 +181,11 @@ impl Stack {
             .addr
     }
 
-    /// A plain NATS connection to the stack's server(s) (to act on the stream directly).
+    /// A NATS connection to the stack's server(s) as the admin user (to act on the stream
+    /// directly).
     pub async fn nats_client(&self) -> async_nats::Client {
-        async_nats::connect(self.args.nats.nats_url.as_str())
+        common::jetstream::options(&self.args.nats)
+            .connect(common::jetstream::server_addrs(&self.args.nats.nats_url).unwrap())
             .await
             .unwrap()
     }

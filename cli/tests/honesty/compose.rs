@@ -246,3 +246,92 @@ fn every_variable_the_compose_file_interpolates_is_in_env_example() {
         "docker-compose.yml uses {missing:?}, which .env.example does not list"
     );
 }
+
+/// The NATS user a compose service connects as: `NATS_USER`'s value, or the users whose
+/// `<USER>_NATS_PASSWORD` it sets (the `projections` binary's projector and API).
+fn nats_users_of(service: &Value) -> BTreeSet<String> {
+    let env = environment(service);
+    let mut users: BTreeSet<String> = env
+        .iter()
+        .filter(|(key, _)| key == "NATS_USER")
+        .map(|(_, value)| value.clone())
+        .collect();
+    users.extend(env.iter().filter_map(|(key, _)| {
+        key.strip_suffix("_NATS_PASSWORD")
+            .map(str::to_ascii_lowercase)
+    }));
+    users
+}
+
+#[test]
+fn every_service_that_talks_to_nats_connects_as_its_own_user_with_its_own_password() {
+    let expected = [
+        ("nats-setup", vec!["admin"]),
+        ("seed", vec!["admin"]),
+        ("ingress", vec!["ingress"]),
+        ("workers", vec!["worker"]),
+        ("projections", vec!["api", "projector"]),
+    ];
+    let services = services();
+    for (name, users) in expected {
+        let (_, service) = services
+            .iter()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("no service {name}"));
+        let found: Vec<String> = nats_users_of(service).into_iter().collect();
+        assert_eq!(found, users, "{name} connects to NATS as");
+        // Its password is its own user's, from .env.
+        for (key, value) in environment(service) {
+            if key == "NATS_PASSWORD" {
+                let variable = format!("{}_NATS_PASSWORD", users[0].to_ascii_uppercase());
+                assert!(
+                    value.starts_with(&format!("${{{variable}:?")),
+                    "{name}: NATS_PASSWORD is {value}, not ${{{variable}:?…}}"
+                );
+            } else if let Some(user) = key.strip_suffix("_NATS_PASSWORD") {
+                assert!(
+                    value.starts_with(&format!("${{{key}:?")),
+                    "{name}: {user}'s password is {value}"
+                );
+            }
+        }
+    }
+    for (name, service) in &services {
+        if environment(service)
+            .iter()
+            .any(|(key, _)| key == "NATS_URL")
+        {
+            assert!(
+                !nats_users_of(service).is_empty(),
+                "{name} talks to NATS without a user"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_nats_service_has_the_users_file_and_every_password_it_reads() {
+    let services = services();
+    let (_, nats) = services.iter().find(|(n, _)| n == "nats").expect("nats");
+    let volumes = strings(&nats["volumes"]);
+    assert!(
+        volumes.contains(&"./nats/users.conf:/etc/nats/users.conf:ro".to_owned()),
+        "{volumes:?}"
+    );
+    let config = repo_file("nats/nats-server.conf");
+    assert!(config.contains("include ./users.conf"), "{config}");
+    let users = repo_file("nats/users.conf");
+    let read: BTreeSet<&str> = users
+        .split("password: $")
+        .skip(1)
+        .filter_map(|rest| rest.split([' ', ',', '}']).next())
+        .collect();
+    assert_eq!(read.len(), 5, "{read:?}");
+    let set: BTreeSet<String> = environment(nats).into_iter().map(|(k, _)| k).collect();
+    for variable in read {
+        assert!(
+            set.contains(variable),
+            "nats does not get {variable}: {set:?}"
+        );
+    }
+}

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use async_nats::jetstream::{self, Context, stream::Stream};
+use async_nats::jetstream::{Context, stream::Stream};
 use common::config::NatsArgs;
 use common::dead_letters::{self, DeadLetterError, Failure, Filter, Source};
 use common::events::{Envelope, ErrorCategory, Payload, ThreadId};
@@ -25,11 +25,12 @@ async fn nats() -> Nats {
         stream_replicas: 1,
         duplicate_window: Duration::from_secs(600),
         client_name: "test".into(),
+        nats_user: Some("admin".into()),
+        nats_password: Some(testkit::nats_password("admin")),
+        nats_tls_ca: None,
     };
     let (_, js) = common::jetstream::connect(&args).await.unwrap();
-    let chat = common::jetstream::ensure_chat_stream(&js, &args)
-        .await
-        .unwrap();
+    let chat = common::jetstream::setup(&js, &args).await.unwrap();
     dead_letters::ensure_stream(&js, &args).await.unwrap();
     Nats {
         js,
@@ -380,8 +381,12 @@ async fn the_same_source_message_dead_lettered_twice_is_stored_once() {
 #[tokio::test]
 async fn without_a_dead_letter_stream_there_is_nothing_to_list() {
     let server = NatsServer::start();
-    let client = async_nats::connect(server.url()).await.unwrap();
-    let js = jetstream::new(client);
+    let js = common::jetstream::connect_once(
+        &common::config::NatsArgs::at(server.url())
+            .as_user("admin", &testkit::nats_password("admin")),
+    )
+    .await
+    .unwrap();
     let page = dead_letters::list(&js, &Filter::default(), None, 10)
         .await
         .unwrap();

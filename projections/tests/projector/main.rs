@@ -50,11 +50,12 @@ async fn infra() -> Infra {
         stream_replicas: 1,
         duplicate_window: std::time::Duration::from_secs(600),
         client_name: "test".into(),
+        nats_user: Some("admin".into()),
+        nats_password: Some(testkit::nats_password("admin")),
+        nats_tls_ca: None,
     };
     let (_client, js) = common::jetstream::connect(&nats_args).await.unwrap();
-    let stream = common::jetstream::ensure_chat_stream(&js, &nats_args)
-        .await
-        .unwrap();
+    let stream = common::jetstream::setup(&js, &nats_args).await.unwrap();
     Infra {
         nats,
         postgres,
@@ -251,11 +252,12 @@ mod process {
                 // The binary's default, so its `ensure` finds the same stream.
                 duplicate_window: Duration::from_secs(600),
                 client_name: "fault-test".into(),
+                nats_user: Some("admin".into()),
+                nats_password: Some(testkit::nats_password("admin")),
+                nats_tls_ca: None,
             };
             let (_client, js) = common::jetstream::connect(&args).await.unwrap();
-            let stream = common::jetstream::ensure_chat_stream(&js, &args)
-                .await
-                .unwrap();
+            let stream = common::jetstream::setup(&js, &args).await.unwrap();
             Stack {
                 nats,
                 postgres,
@@ -279,6 +281,7 @@ mod process {
                 .unwrap();
             let child = Command::new(super::projections_binary())
                 .env("NATS_URL", self.nats.url())
+                .envs(testkit::nats_env("admin"))
                 .env("DATABASE_URL", &self.database_url)
                 .env("DATABASE_MAX_CONNECTIONS", "4")
                 .env("LISTEN_ADDR", addr.to_string())

@@ -56,11 +56,12 @@ pub async fn chat_stream(nats: &NatsServer, client_name: &str) -> (Client, Conte
         stream_replicas: 1,
         duplicate_window: Duration::from_secs(600),
         client_name: client_name.into(),
+        nats_user: Some("admin".into()),
+        nats_password: Some(testkit::nats_password("admin")),
+        nats_tls_ca: None,
     };
     let (client, js) = common::jetstream::connect(&args).await.unwrap();
-    let stream = common::jetstream::ensure_chat_stream(&js, &args)
-        .await
-        .unwrap();
+    let stream = common::jetstream::setup(&js, &args).await.unwrap();
     (client, js, stream)
 }
 

@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_nats::jetstream::{self, stream::Stream};
+use async_nats::jetstream::stream::Stream;
 use axum::{Json, Router, http::HeaderMap, routing::get};
 use common::events::{Envelope, ThreadId};
 use serde_json::json;
@@ -60,6 +60,7 @@ impl Drop for WorkerProcess {
 fn spawn_worker(nats: &str, config: &std::path::Path, api: std::net::SocketAddr) -> WorkerProcess {
     let child = Command::new(env!("CARGO_BIN_EXE_workers"))
         .env("NATS_URL", nats)
+        .envs(testkit::nats_env("worker"))
         .env("AGENTS_CONFIG", config)
         .env("TOOLS_BASE_URL", format!("http://{api}"))
         .env("TOOLS_ALLOW_HOSTS", api.to_string())
@@ -125,5 +126,10 @@ async fn a_worker_killed_mid_tool_call_is_replaced_and_the_message_gets_exactly_
         keys[0].starts_with(&format!("{}:tool-1:", message.turn_id)),
         "{keys:?}"
     );
-    let _ = jetstream::new(async_nats::connect(nats.url()).await.unwrap());
+    let _ = common::jetstream::connect_once(
+        &common::config::NatsArgs::at(nats.url())
+            .as_user("admin", &testkit::nats_password("admin")),
+    )
+    .await
+    .unwrap();
 }
