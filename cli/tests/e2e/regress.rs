@@ -294,6 +294,7 @@ async fn a_changed_config_reports_exactly_the_turns_it_changes_and_touches_nothi
                 format,
             ])
             .args(["--allow", allow, "--nats-url", &stack.args.nats.nats_url])
+            .envs(testkit::nats_env("admin"))
             .output()
             .unwrap()
     };
