@@ -22,17 +22,6 @@ use crate::subjects;
 pub async fn connect(args: &NatsArgs) -> anyhow::Result<(async_nats::Client, Context)> {
     let client = options(args)
         .retry_on_initial_connect()
-        .event_callback(|event| async move {
-            match event {
-                async_nats::Event::ServerError(err) => {
-                    tracing::error!(error = %err, "the NATS server refused a request")
-                }
-                async_nats::Event::ClientError(err) => {
-                    tracing::warn!(error = %err, "NATS client error")
-                }
-                _ => {}
-            }
-        })
         .connect(server_addrs(&args.nats_url)?)
         .await
         .map_err(|err| anyhow::anyhow!("cannot connect to NATS at {}: {err}", args.nats_url))?;
@@ -53,9 +42,21 @@ pub async fn connect_once(args: &NatsArgs) -> anyhow::Result<Context> {
     Ok(js)
 }
 
-/// The connection options of `args`: name, time-outs, user and password, inbox, TLS.
+/// The connection options of `args`: name, time-outs, user and password, inbox, TLS, and a
+/// log line for what the server refuses (a request it refuses is otherwise only a time-out).
 pub fn options(args: &NatsArgs) -> async_nats::ConnectOptions {
     let mut options = async_nats::ConnectOptions::new()
+        .event_callback(|event| async move {
+            match event {
+                async_nats::Event::ServerError(err) => {
+                    tracing::error!(error = %err, "the NATS server refused a request")
+                }
+                async_nats::Event::ClientError(err) => {
+                    tracing::warn!(error = %err, "NATS client error")
+                }
+                _ => {}
+            }
+        })
         .name(args.client_name.clone())
         .connection_timeout(Duration::from_secs(5))
         .request_timeout(Some(Duration::from_secs(5)));

@@ -4,7 +4,6 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use async_nats::jetstream::{Context, stream::Stream};
 use async_nats::{Client, HeaderMap};
@@ -49,16 +48,14 @@ pub fn status_worker(dir: &Path, api: SocketAddr, more: &[&str]) -> WorkerArgs {
     WorkerArgs::from_flags(flags).unwrap()
 }
 
-/// A client of `nats`, and the chat stream made as the services make it.
+/// A client of `nats` as the NATS admin, and the chat stream, set up as
+/// `smart-support nats-setup` sets it up. (The tests here drive the worker's parts on the
+/// connections they also observe with; the workers' own NATS user is exercised end to end in
+/// `cli/tests/e2e`.)
 pub async fn chat_stream(nats: &NatsServer, client_name: &str) -> (Client, Context, Stream) {
     let args = NatsArgs {
-        nats_url: nats.url(),
-        stream_replicas: 1,
-        duplicate_window: Duration::from_secs(600),
         client_name: client_name.into(),
-        nats_user: Some("admin".into()),
-        nats_password: Some(testkit::nats_password("admin")),
-        nats_tls_ca: None,
+        ..NatsArgs::at(nats.url()).as_user("admin", &testkit::nats_password("admin"))
     };
     let (client, js) = common::jetstream::connect(&args).await.unwrap();
     let stream = common::jetstream::setup(&js, &args).await.unwrap();
