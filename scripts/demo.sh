@@ -92,7 +92,7 @@ if ! grep -q '^DEMO_ADMIN_PASSWORD=' "$DATA_DIR/secrets.env"; then
   } >> "$DATA_DIR/secrets.env"
 fi
 # The NATS users' passwords (nats/users.conf: one user per service, and the admin that sets the
-# streams up and runs the operators' commands); added to a data folder made before them. The
+# streams up and runs the operators' commands); added to a data folder made before them.
 if ! grep -q '^ADMIN_NATS_PASSWORD=' "$DATA_DIR/secrets.env"; then
   for user in ADMIN INGRESS WORKER PROJECTOR API; do
     echo "${user}_NATS_PASSWORD=$(new_nats_password)"
