@@ -107,6 +107,7 @@ pub enum RunFailure {
 
 /// A run's whole report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(as = RegressReport)]
 pub struct Report {
     /// The config tried (its name).
     pub config: String,
@@ -121,6 +122,7 @@ pub struct Report {
 
 /// Counts of a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(as = RegressSummary)]
 pub struct Summary {
     /// Turns run again.
     pub replayed: u64,
@@ -140,6 +142,7 @@ pub struct Summary {
 
 /// Turns read but not replayed, by why.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(as = RegressSkipped)]
 pub struct Skipped {
     /// Answered by a person (`turn.held`).
     pub held: u64,
@@ -153,6 +156,7 @@ pub struct Skipped {
 
 /// A turn whose replay differs from the recording.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(as = RegressChangedTurn)]
 pub struct ChangedTurn {
     pub thread_id: String,
     pub turn_id: String,
@@ -172,6 +176,7 @@ pub struct ChangedTurn {
 
 /// What a turn decided: the five things compared.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(as = RegressDecision)]
 pub struct Decision {
     /// The agent it was routed to.
     pub agent: Option<String>,
@@ -185,6 +190,7 @@ pub struct Decision {
 
 /// A tool call.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(as = RegressToolCall)]
 pub struct Call {
     /// The tool (the operation id).
     pub tool: String,
@@ -201,6 +207,7 @@ pub struct Call {
 
 /// A write waiting for the customer's "yes".
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(as = RegressConfirmation)]
 pub struct Confirmation {
     pub tool: String,
     pub params: Value,
@@ -208,6 +215,7 @@ pub struct Confirmation {
 
 /// An escalation to a person.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(as = RegressEscalation)]
 pub struct Escalation {
     /// `user_request`, `keyword`, `tool_failures`, `destructive_action`.
     pub reason: String,
@@ -217,6 +225,7 @@ pub struct Escalation {
 
 /// A turn that could not be replayed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(as = RegressUnreplayed)]
 pub struct Unreplayed {
     pub thread_id: String,
     pub seq: u64,
@@ -249,11 +258,13 @@ pub struct RegressRequest {
 
 /// A conversation's thread id.
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = RegressThreadId)]
 #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
 pub struct ThreadIdText(String);
 
 /// The answer to a new run.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = RegressAccepted)]
 pub struct Accepted {
     pub id: Uuid,
     /// Always `running`: poll `GET /api/regress/{id}`.
@@ -262,6 +273,7 @@ pub struct Accepted {
 
 /// Where a run is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(as = RegressStatus)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
     Running,
@@ -271,6 +283,7 @@ pub enum RunStatus {
 
 /// How far a running run is (the last the running instance wrote, every 5 s).
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = RegressProgress)]
 pub struct ProgressView {
     /// Events of the selection to read.
     pub events_total: u64,
@@ -280,6 +293,7 @@ pub struct ProgressView {
 
 /// A run: what it was asked, where it is, and once done its summary and changed turns.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(as = RegressRun)]
 pub struct RunView {
     pub id: Uuid,
     pub status: RunStatus,
