@@ -251,9 +251,10 @@ pub struct RegressRequest {
     /// Only the turns of these conversations (at most 100).
     #[schema(max_items = 100)]
     pub thread_ids: Option<Vec<ThreadIdText>>,
-    /// Only the last N turns of the selection (1 to 1000000).
-    #[schema(minimum = 1, maximum = 1_000_000)]
-    pub limit: Option<u64>,
+    /// Only the last N turns of the selection (1 to 1000000). A whole number, also when
+    /// written `500.0` (JSON Schema's integers include it; found by schemathesis).
+    #[schema(value_type = Option<u64>, minimum = 1, maximum = 1_000_000)]
+    pub limit: Option<serde_json::Number>,
 }
 
 /// A conversation's thread id.
@@ -359,6 +360,14 @@ fn valid_name(name: &str) -> bool {
         && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
+/// A JSON number that is a whole number at least 0 (`500` or `500.0`).
+fn whole_number(number: &serde_json::Number) -> Option<u64> {
+    number.as_u64().or_else(|| {
+        let value = number.as_f64()?;
+        (value.fract() == 0.0 && (0.0..=u64::MAX as f64).contains(&value)).then_some(value as u64)
+    })
+}
+
 /// The body, checked: the run to start and the selection to store.
 fn parse_request(body: &[u8]) -> Result<(RunRequest, Selection), ApiError> {
     let request: RegressRequest = serde_json::from_slice(body).map_err(|err| {
@@ -415,25 +424,30 @@ fn parse_request(body: &[u8]) -> Result<(RunRequest, Selection), ApiError> {
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    if let Some(limit) = request.limit
-        && !(1..=MAX_LIMIT).contains(&limit)
-    {
-        return Err(ApiError::bad_request(
-            "invalid_limit",
-            format!("limit must be a whole number from 1 to {MAX_LIMIT}"),
-        ));
-    }
+    let limit = match &request.limit {
+        Some(number) => Some(
+            whole_number(number)
+                .filter(|n| (1..=MAX_LIMIT).contains(n))
+                .ok_or_else(|| {
+                    ApiError::bad_request(
+                        "invalid_limit",
+                        format!("limit must be a whole number from 1 to {MAX_LIMIT}"),
+                    )
+                })?,
+        ),
+        None => None,
+    };
     let selection = Selection {
         since: request.since,
         thread_ids: raw_threads,
-        limit: request.limit,
+        limit,
     };
     let run = RunRequest {
         name,
         config: request.config,
         since,
         threads,
-        limit: request.limit.map(|n| n as usize),
+        limit: limit.map(|n| n as usize),
     };
     Ok((run, selection))
 }
@@ -800,6 +814,9 @@ mod tests {
         assert_eq!(code(&many), "too_many_threads");
         assert_eq!(code(r#"{"config":"a","limit":0}"#), "invalid_limit");
         assert_eq!(code(r#"{"config":"a","limit":1000001}"#), "invalid_limit");
+        assert_eq!(code(r#"{"config":"a","limit":1.5}"#), "invalid_limit");
+        assert_eq!(code(r#"{"config":"a","limit":-3}"#), "invalid_limit");
+        assert_eq!(code(r#"{"config":"a","limit":"5"}"#), "invalid_body");
     }
 
     #[test]
@@ -815,6 +832,9 @@ mod tests {
         assert_eq!(selection.since.as_deref(), Some("7d"));
         let (run, _) = parse_request(br#"{"config":"x","since":null,"limit":null}"#).unwrap();
         assert_eq!(run.name, "config.yaml");
+        // JSON Schema's integers include 187.0 (schemathesis sent it).
+        let (run, selection) = parse_request(br#"{"config":"x","limit":187.0}"#).unwrap();
+        assert_eq!((run.limit, selection.limit), (Some(187), Some(187)));
     }
 
     #[test]

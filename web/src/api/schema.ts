@@ -779,7 +779,8 @@ export interface components {
       config: string;
       /**
        * Format: int64
-       * @description Only the last N turns of the selection (1 to 1000000).
+       * @description Only the last N turns of the selection (1 to 1000000). A whole number, also when
+       * written `500.0` (JSON Schema's integers include it; found by schemathesis).
        */
       limit?: number | null;
       /**
