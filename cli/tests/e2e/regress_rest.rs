@@ -3,7 +3,8 @@
 //! template reports exactly the turns that used it, each with the recorded and the new turn;
 //! a selection is kept to; a config that does not load fails the run with its
 //! `name:line: reason`; an agent operator gets 403 and a caller without a token 401; and no
-//! run moves the stream or sends the shop a request.
+//! run moves the stream or sends the shop a request. The `projections` binary runs them only
+//! when it knows the agents config in use, and another instance answers for its runs.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
@@ -206,4 +207,84 @@ async fn an_admin_tries_a_config_over_rest_and_sees_exactly_the_turns_it_changes
     // None of the runs sent the shop a request or stored an event.
     assert_eq!(hits.load(Ordering::SeqCst), requests, "the shop was called");
     assert_eq!(last_seq(&stack).await, seq, "the stream moved");
+}
+
+/// The `projections` binary's start-up on the stack's NATS and database, with `extra` flags:
+/// its address (it serves until the stack stops).
+async fn projections_instance(stack: &Stack, extra: &[&str]) -> std::net::SocketAddr {
+    use clap::Parser;
+    let mut flags = vec![
+        "projections",
+        "--listen",
+        "127.0.0.1:0",
+        "--metrics-addr",
+        "off",
+        "--nats-url",
+        &stack.args.nats.nats_url,
+        "--database-url",
+        &stack.args.database.database_url,
+        "--api-token",
+        TOKEN,
+    ];
+    flags.extend_from_slice(extra);
+    let cli = cli::projections_bin::Cli::try_parse_from(flags).unwrap();
+    let app = cli::projections_bin::build(cli, stack.shutdown.clone())
+        .await
+        .expect("the projections binary starts");
+    app.addr().expect("bound")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_projections_binary_runs_regress_when_it_knows_the_agents_config_and_any_instance_answers()
+ {
+    let stack = Stack::start_with(|args| args.api.api_token = Some(TOKEN.into())).await;
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/agents.yaml");
+    let body = json!({"config": std::fs::read_to_string(config).unwrap(), "name": "same.yaml"});
+    let post = |addr: std::net::SocketAddr| {
+        let body = body.clone();
+        let http = stack.http.clone();
+        async move {
+            let response = http
+                .post(format!("http://{addr}/api/regress"))
+                .bearer_auth(TOKEN)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+
+    // Without the agents config in use it cannot read a config as the workers would.
+    let without = projections_instance(&stack, &[]).await;
+    let (status, answer) = post(without).await;
+    assert_eq!(
+        (status, &answer["error"]["code"]),
+        (503, &json!("regress_unavailable")),
+        "{answer}"
+    );
+
+    // With it (IMPORT_AGENTS_CONFIG), the run is stored and done; the stack's own API
+    // instance, another process's as far as the database knows, answers for it.
+    let with = projections_instance(&stack, &["--import-agents-config", config]).await;
+    let (status, accepted) = post(with).await;
+    assert_eq!(status, 202, "{accepted}");
+    let path = format!("/regress/{}", accepted["id"].as_str().unwrap());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let run = loop {
+        let (status, run) = call(&stack, Some(TOKEN), Method::GET, &path, None).await;
+        assert_eq!(status, 200, "{run}");
+        if run["status"] != "running" {
+            break run;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still running: {run}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(run["status"], "done", "{run}");
+    assert_eq!(run["config"], "same.yaml");
+    assert_eq!(run["summary"]["changed"], 0, "{run}");
 }
