@@ -47,7 +47,12 @@ async fn regress(stack: &Stack, body: Value) -> Value {
     let (status, accepted) = call(stack, Some(TOKEN), Method::POST, "/regress", Some(body)).await;
     assert_eq!(status, 202, "{accepted}");
     assert_eq!(accepted["status"], "running");
-    let path = format!("/regress/{}", accepted["id"].as_str().unwrap());
+    finished(stack, accepted["id"].as_str().unwrap()).await
+}
+
+/// GETs run `id` from the stack until it is no longer `running`: the run.
+async fn finished(stack: &Stack, id: &str) -> Value {
+    let path = format!("/regress/{id}");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         let (status, run) = call(stack, Some(TOKEN), Method::GET, &path, None).await;
@@ -270,20 +275,7 @@ async fn the_projections_binary_runs_regress_when_it_knows_the_agents_config_and
     let with = projections_instance(&stack, &["--import-agents-config", config]).await;
     let (status, accepted) = post(with).await;
     assert_eq!(status, 202, "{accepted}");
-    let path = format!("/regress/{}", accepted["id"].as_str().unwrap());
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    let run = loop {
-        let (status, run) = call(&stack, Some(TOKEN), Method::GET, &path, None).await;
-        assert_eq!(status, 200, "{run}");
-        if run["status"] != "running" {
-            break run;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "still running: {run}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let run = finished(&stack, accepted["id"].as_str().unwrap()).await;
     assert_eq!(run["status"], "done", "{run}");
     assert_eq!(run["config"], "same.yaml");
     assert_eq!(run["summary"]["changed"], 0, "{run}");
