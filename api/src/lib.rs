@@ -2,8 +2,9 @@
 //! per resource, each with its routes, and one
 //! error type ([`error::ApiError`]) that maps to status codes and `{"error":{…}}` bodies.
 //! [`consistency`] lets a read wait for the projection to reach a stream sequence (read
-//! your writes); [`openapi`] is the OpenAPI document of all of it, generated from the
-//! handlers' annotations.
+//! your writes); [`regress`] runs a changed agents config on the recorded turns through a
+//! runner the composition root injects; [`openapi`] is the OpenAPI document of all of it,
+//! generated from the handlers' annotations.
 
 pub mod analytics;
 pub mod auth;
@@ -17,6 +18,7 @@ pub mod health;
 pub mod imports;
 pub mod openapi;
 pub mod operators;
+pub mod regress;
 pub mod startup;
 
 pub use config::ApiArgs;
@@ -49,6 +51,8 @@ pub struct ApiState {
     pub throttle: Arc<auth::Throttle>,
     /// How long an operator's session lasts (`OPERATOR_SESSION_TTL`).
     pub session_lifetime: Duration,
+    /// Runs `regress` for `POST /api/regress`; `None`: 503 `regress_unavailable`.
+    pub regress: Option<Arc<dyn regress::RegressRunner>>,
 }
 
 /// One route the API serves: what the OpenAPI document must describe.
@@ -149,6 +153,7 @@ fn routes() -> (Routes, Routes, Routes) {
         .merge(auth::agent_routes());
     let admin = dead_letters::routes()
         .merge(imports::routes())
+        .merge(regress::routes())
         .merge(auth::admin_routes());
     (public, agent, admin)
 }

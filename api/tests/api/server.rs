@@ -46,6 +46,7 @@ impl Server {
             imports: Arc::new(import_settings()),
             throttle: std::sync::Arc::default(),
             session_lifetime: std::time::Duration::from_secs(3600),
+            regress: None,
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

@@ -13,6 +13,7 @@ mod publish;
 mod rate_limit;
 mod rebuild;
 mod regress;
+mod regress_rest;
 mod resolve;
 mod resume;
 mod rotation;
