@@ -23,6 +23,8 @@ say "cargo build --workspace --bins"
 cargo build --locked --workspace --bins
 say "Rust tests (cargo nextest)"
 cargo nextest run --locked --workspace --no-fail-fast
+say "docs/scaling.md's table is what scripts/scaling.py computes"
+python3 scripts/scaling.py --check docs/scaling.md
 say "web REST types (web/src/api/schema.ts) against the OpenAPI document"
 bash scripts/web_api_types.sh --check
 say "web tests (vitest)"

@@ -47,6 +47,10 @@ pub enum ApiError {
     /// A dependency (NATS) did not answer; the cause is logged, the client may retry.
     #[error("{0}")]
     Unavailable(String),
+    /// A feature this instance was not set up for (503 with its own code); the message says
+    /// what it needs.
+    #[error("{message}")]
+    Disabled { code: &'static str, message: String },
     /// The read models did not reach `min_seq` within `PROJECTION_WAIT`.
     #[error("the projection is at stream sequence {checkpoint}, not yet at {min_seq}; try again")]
     ProjectionBehind { min_seq: u64, checkpoint: u64 },
@@ -111,6 +115,9 @@ impl IntoResponse for ApiError {
                 "rate_limited",
                 message.clone(),
             ),
+            ApiError::Disabled { code, message } => {
+                (StatusCode::SERVICE_UNAVAILABLE, *code, message.clone())
+            }
             ApiError::ProjectionBehind { .. } => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "projection_behind",
@@ -207,6 +214,31 @@ pub fn parse_limit(
                 )
             }),
     }
+}
+
+/// A request body of at most `cap` bytes: 413 `code` ("the {what} is … bytes; the limit is
+/// …") before a byte is read when `Content-Length` says more, or as soon as reading passes
+/// the cap (a body without a length is read no further).
+pub async fn capped_body(
+    headers: &axum::http::HeaderMap,
+    body: axum::body::Body,
+    cap: usize,
+    code: &'static str,
+    what: &str,
+) -> Result<axum::body::Bytes, ApiError> {
+    let too_large = |size: String| ApiError::TooLarge {
+        code,
+        message: format!("the {what} is {size}; the limit is {cap} bytes"),
+    };
+    let declared = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
+    if let Some(length) = declared.filter(|&length| length > cap as u64) {
+        return Err(too_large(format!("{length} bytes")));
+    }
+    axum::body::to_bytes(body, cap)
+        .await
+        .map_err(|_| too_large(format!("over {cap} bytes")))
 }
 
 /// A required JSON request body: 400 `invalid_body` when it is empty or not the object the

@@ -10,9 +10,9 @@
 
 use axum::{
     Json,
-    body::{Body, to_bytes},
+    body::Body,
     extract::{Path, State},
-    http::{HeaderMap, StatusCode, header},
+    http::{HeaderMap, StatusCode},
 };
 use common::events::Permission;
 use serde::Serialize;
@@ -22,7 +22,7 @@ use tools::import::{self, AgentHint, ImportError, ImportedOperation};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::error::{ApiError, ErrorBody, ErrorDetail};
+use crate::error::{ApiError, ErrorBody, ErrorDetail, capped_body};
 use crate::{ApiState, Routes};
 
 /// What imports need besides the database.
@@ -165,22 +165,14 @@ pub async fn create(
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
-    let cap = import::MAX_DOCUMENT_BYTES;
-    let too_large = |size: String| ApiError::TooLarge {
-        code: "document_too_large",
-        message: format!("the document is {size}; the limit is {cap} bytes"),
-    };
-    // Refused before a byte of the body is read: the client need not send the rest.
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
-    if let Some(length) = declared.filter(|&length| length > cap as u64) {
-        return Err(too_large(format!("{length} bytes")));
-    }
-    // A body without a length is read up to the cap and no further.
-    let bytes = to_bytes(body, cap)
-        .await
-        .map_err(|_| too_large(format!("over {cap} bytes")))?;
+    let bytes = capped_body(
+        &headers,
+        body,
+        import::MAX_DOCUMENT_BYTES,
+        "document_too_large",
+        "document",
+    )
+    .await?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(ApiError::bad_request(
             "empty_body",

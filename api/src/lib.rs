@@ -2,8 +2,9 @@
 //! per resource, each with its routes, and one
 //! error type ([`error::ApiError`]) that maps to status codes and `{"error":{…}}` bodies.
 //! [`consistency`] lets a read wait for the projection to reach a stream sequence (read
-//! your writes); [`openapi`] is the OpenAPI document of all of it, generated from the
-//! handlers' annotations.
+//! your writes); [`regress`] runs a changed agents config on the recorded turns through a
+//! runner the composition root injects; [`openapi`] is the OpenAPI document of all of it,
+//! generated from the handlers' annotations.
 
 pub mod analytics;
 pub mod auth;
@@ -17,6 +18,7 @@ pub mod health;
 pub mod imports;
 pub mod openapi;
 pub mod operators;
+pub mod regress;
 pub mod startup;
 
 pub use config::ApiArgs;
@@ -39,7 +41,8 @@ pub struct ApiState {
     pub pool: PgPool,
     pub client: async_nats::Client,
     pub stream: Stream,
-    pub api_token: Option<Arc<str>>,
+    /// `API_TOKEN`: every one of them opens the API as the bootstrap admin.
+    pub api_token: Option<Arc<common::secrets::Secrets>>,
     /// How long a read with `min_seq` waits for the projection (`PROJECTION_WAIT`).
     pub projection_wait: Duration,
     /// The agents and allow-list of OpenAPI imports.
@@ -48,6 +51,8 @@ pub struct ApiState {
     pub throttle: Arc<auth::Throttle>,
     /// How long an operator's session lasts (`OPERATOR_SESSION_TTL`).
     pub session_lifetime: Duration,
+    /// Runs `regress` for `POST /api/regress`; `None`: 503 `regress_unavailable`.
+    pub regress: Option<Arc<dyn regress::RegressRunner>>,
 }
 
 /// One route the API serves: what the OpenAPI document must describe.
@@ -148,6 +153,7 @@ fn routes() -> (Routes, Routes, Routes) {
         .merge(auth::agent_routes());
     let admin = dead_letters::routes()
         .merge(imports::routes())
+        .merge(regress::routes())
         .merge(auth::admin_routes());
     (public, agent, admin)
 }
@@ -169,8 +175,9 @@ pub fn served_routes() -> Vec<Route> {
     served
 }
 
-/// Every `/api` route (nested, so unknown `/api/…` paths get a JSON 404). Operator
-/// routes require credentials ([`auth::authenticate`]); admin routes the admin role.
+/// Every `/api` route (nested, so unknown `/api/…` paths get a JSON 404), and `GET /metrics`.
+/// Operator routes require credentials ([`auth::authenticate`]); admin routes and
+/// `/metrics` the admin role.
 pub fn router(state: ApiState) -> Router {
     let (public, agent, admin) = routes();
     let admin = admin
@@ -188,5 +195,17 @@ pub fn router(state: ApiState) -> Router {
         .merge(operator)
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed);
-    Router::new().nest("/api", api).with_state(state)
+    // `GET /metrics` of the contract on the public port too, but for admins only (the API
+    // token or an admin's session); its own listener (METRICS_ADDR) needs no token.
+    let metrics = Router::new()
+        .route("/metrics", axum::routing::get(common::metrics::handler))
+        .route_layer(middleware::from_fn(auth::require_admin))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ));
+    Router::new()
+        .nest("/api", api)
+        .merge(metrics)
+        .with_state(state)
 }

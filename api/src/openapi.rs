@@ -11,6 +11,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::{
     Routes, analytics, auth, conversations, dead_letters, desk, error, health, imports, operators,
+    regress,
 };
 use projections::read_models;
 
@@ -44,6 +45,8 @@ pub const BEARER: &str = "bearer";
         imports::show,
         imports::edit,
         imports::publish,
+        regress::create,
+        regress::show,
         auth::login,
         auth::logout,
         auth::me,
@@ -68,6 +71,9 @@ pub const BEARER: &str = "bearer";
         imports::OperationView,
         imports::OperationEdit,
         imports::Published,
+        regress::RegressRequest,
+        regress::Accepted,
+        regress::RunView,
         operators::Operator,
         operators::Role,
         auth::LoginRequest,
@@ -94,6 +100,7 @@ pub const BEARER: &str = "bearer";
         (name = "analytics", description = "Counters per hour and agent, summed over a window"),
         (name = "dead-letters", description = "User messages the workers gave up on (read from JetStream)"),
         (name = "openapi-imports", description = "OpenAPI documents imported for review: operations classified read, write or destructive"),
+        (name = "regress", description = "A changed agents config tried on the recorded turns (admin): what it would answer differently"),
         (name = "openapi", description = "This document"),
         (name = "auth", description = "Operators: sign-in, sessions, and (admin) managing operators"),
         (name = "desk", description = "The desk: the inbox, taking a conversation over, replies, notes, the live feed"),

@@ -10,16 +10,19 @@ use common::startup::{App, Service};
 
 use crate::config::ApiArgs;
 use crate::imports::ImportSettings;
+use crate::regress::RegressRunner;
 use crate::{ApiState, router};
 
 /// The REST service, not yet bound: `/api` over the live read models (migrated by the
 /// projector's start-up). `imports` are the agents and allow-list of OpenAPI imports
-/// (usually [`ApiArgs::import_settings`]).
+/// (usually [`ApiArgs::import_settings`]); `regress` runs `POST /api/regress` (the
+/// composition root's, which sees the workers; `None`: 503 `regress_unavailable`).
 pub async fn service(
     nats: &NatsArgs,
     database: &DatabaseArgs,
     args: &ApiArgs,
     imports: ImportSettings,
+    regress: Option<Arc<dyn RegressRunner>>,
 ) -> anyhow::Result<Service> {
     let pool = projections::connect(database).await?;
     let (client, js) = common::jetstream::connect(nats).await?;
@@ -28,11 +31,12 @@ pub async fn service(
         pool,
         client,
         stream,
-        api_token: args.api_token.clone().map(Arc::from),
+        api_token: args.api_token.clone().map(Arc::new),
         projection_wait: args.projection_wait,
         imports: Arc::new(imports),
         throttle: Arc::default(),
         session_lifetime: args.operator_session_ttl,
+        regress,
     };
     tokio::spawn(crate::imports::resume_pending(state.clone()));
     Ok(Service::new(router(state)))
@@ -47,7 +51,7 @@ pub async fn build(
     shutdown: CancellationToken,
 ) -> anyhow::Result<App> {
     let imports = args.import_settings()?;
-    let app = service(nats, database, args, imports)
+    let app = service(nats, database, args, imports, None)
         .await?
         .route(common::metrics::router())
         .bind(Some(listen), shutdown)

@@ -321,10 +321,15 @@ pub async fn check(
             // A full store may refuse a turn's last events: unfinished, not yet answered twice.
             || (!expect.every_message_answered && completed + failed == 0 && replies <= 1);
         if !ok {
+            let stored: Vec<String> = events
+                .iter()
+                .map(|(at, e)| format!("{at} {}", e.payload.kind()))
+                .collect();
             violations.push(format!(
                 "I2: message at seq {seq} ({}) has {completed} turn.completed, {failed} turn.failed, \
-                 {held} turn.held, {replies} agent.replied, {letters} dead letters",
-                message.thread_id
+                 {held} turn.held, {replies} agent.replied, {letters} dead letters; its turn: [{}]",
+                message.thread_id,
+                stored.join(", ")
             ));
         }
         if let Some((early, event)) = events.iter().find(|(s, _)| *s < seq) {

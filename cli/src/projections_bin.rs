@@ -1,6 +1,6 @@
 //! The `projections` binary's command line and start-up: the projector
-//! ([`projections::startup::service`]) and the REST API ([`api::startup::service`]) merged
-//! on one listener.
+//! ([`projections::startup::service`]) and the REST API ([`api::startup::service`], with
+//! `regress` when it knows the agents config) merged on one listener.
 
 use common::config::NatsUser;
 use common::shutdown::CancellationToken;
@@ -45,12 +45,38 @@ pub async fn build(cli: Cli, shutdown: CancellationToken) -> anyhow::Result<App>
         shutdown.clone(),
     )
     .await?;
+    // The API (and the regress runs it starts) as the NATS user `api`.
     let api_nats = cli.nats.for_service(NatsUser::Api, &cli.nats_users);
-    let api = api::startup::service(&api_nats, &cli.database, &cli.api, imports).await?;
+    let api = api::startup::service(
+        &api_nats,
+        &cli.database,
+        &cli.api,
+        imports,
+        regress_runner(&cli, &api_nats)?,
+    )
+    .await?;
     let app = projector
         .merge(api)
         .bind(Some(cli.listen), shutdown)
         .await?;
     tracing::info!(addr = ?app.addr(), "projections listening");
     Ok(app)
+}
+
+/// `POST /api/regress` needs the agents config in use, which this binary knows only as
+/// `IMPORT_AGENTS_CONFIG` (usually the workers' `AGENTS_CONFIG`): with it, runs read configs
+/// as files beside it, with the engine and tool settings of the environment (`AGENT_ENGINE`,
+/// `OPENAI_*`, `TOOLS_*`, as the workers read them); without it, 503 `regress_unavailable`.
+fn regress_runner(
+    cli: &Cli,
+    nats: &common::config::NatsArgs,
+) -> anyhow::Result<Option<std::sync::Arc<dyn api::regress::RegressRunner>>> {
+    let Some(config) = &cli.api.import_agents_config else {
+        return Ok(None);
+    };
+    let worker = workers::WorkerArgs::from_flags([
+        std::ffi::OsString::from("--agents-config"),
+        config.clone().into_os_string(),
+    ])?;
+    Ok(Some(crate::regress::rest::Runner::shared(&worker, nats)))
 }

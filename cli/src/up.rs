@@ -93,8 +93,12 @@ pub async fn start(args: UpArgs, shutdown: CancellationToken) -> anyhow::Result<
     .await?;
     let ingress =
         ingress::startup::service(&nats(NatsUser::Ingress), args.ingress, shutdown.clone()).await?;
+    // `POST /api/regress` tries configs with the workers' engine and tool settings, reading the
+    // stream as the API's NATS user.
+    let api_nats = nats(NatsUser::Api);
+    let regress = crate::regress::rest::Runner::shared(&args.worker, &api_nats);
     let api =
-        api::startup::service(&nats(NatsUser::Api), &args.database, &args.api, imports).await?;
+        api::startup::service(&api_nats, &args.database, &args.api, imports, Some(regress)).await?;
     // Not on LISTEN_ADDR: the one origin is the port people are given, the metrics are not.
     let metrics_addr = common::metrics::serve(&args.metrics, shutdown.clone()).await?;
     let app = ingress

@@ -6,6 +6,7 @@ import { ConversationsPage } from './pages/Conversations/ConversationsPage';
 import { DeadLetterPage } from './pages/DeadLetters/DeadLetterPage';
 import { DeadLettersPage } from './pages/DeadLetters/DeadLettersPage';
 import { ImportsPage } from './pages/Imports/ImportsPage';
+import { RegressPage } from './pages/Regress/RegressPage';
 import { ReplayPage } from './pages/Replay/ReplayPage';
 import { SignInPage } from './pages/SignIn/SignInPage';
 import { InboxPage } from './pages/Inbox/InboxPage';
@@ -39,6 +40,8 @@ export function App() {
           <Route path="/dead-letters/:id" element={<DeadLetterPage />} />
           <Route path="/imports" element={<ImportsPage />} />
           <Route path="/imports/:id" element={<ImportsPage />} />
+          <Route path="/regress" element={<RegressPage />} />
+          <Route path="/regress/:id" element={<RegressPage />} />
           <Route path="*" element={<NotFoundPage />} />
         </Routes>
       </Layout>

@@ -60,7 +60,13 @@ pub async fn build(
 /// Reads the agents config and its OpenAPI document and builds the engine. Every mistake
 /// in them is reported here, at start-up, with the file and line.
 pub fn load_agents(args: &WorkerArgs) -> anyhow::Result<Agents> {
-    let config = Arc::new(AgentsConfig::load(&args.agents_config)?);
+    agents_of(AgentsConfig::load(&args.agents_config)?, args)
+}
+
+/// The agents of a config already read (e.g. one sent to `regress` over REST): its tools
+/// from its OpenAPI document, checked as [`load_agents`] checks them, and the engine.
+pub fn agents_of(config: AgentsConfig, args: &WorkerArgs) -> anyhow::Result<Agents> {
+    let config = Arc::new(config);
     let tools: Arc<dyn Tools> = match &config.openapi {
         Some(path) => {
             let document = std::fs::read_to_string(path).map_err(|err| {

@@ -38,11 +38,12 @@ impl Api {
             pool,
             client,
             stream,
-            api_token: Some(Arc::from(TOKEN)),
+            api_token: Some(Arc::new(TOKEN.into())),
             projection_wait: Duration::from_secs(2),
             imports: Default::default(),
             throttle: std::sync::Arc::default(),
             session_lifetime: std::time::Duration::from_secs(3600),
+            regress: None,
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

@@ -8,6 +8,7 @@ mod desk;
 mod imports;
 mod openapi;
 mod read_your_writes;
+mod regress;
 mod resolve;
 mod search;
 mod server;

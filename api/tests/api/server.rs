@@ -41,11 +41,12 @@ impl Server {
             pool: pool.clone(),
             client,
             stream,
-            api_token: Some(Arc::from(TOKEN)),
+            api_token: Some(Arc::new(TOKEN.into())),
             projection_wait,
             imports: Arc::new(import_settings()),
             throttle: std::sync::Arc::default(),
             session_lifetime: std::time::Duration::from_secs(3600),
+            regress: None,
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

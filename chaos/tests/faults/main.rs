@@ -61,11 +61,8 @@ async fn postgres_killed_and_restarted() {
     holds(Fault::KillPostgres).await;
 }
 
-// Fails in about half the runs since the desk joined the load: a frozen worker's turn events,
-// decided before the freeze and still in its connection's buffer, are stored after another
-// worker closed the redelivered message with `turn.held` (docs/reliability.md, "Found by the
-// suite, not fixed yet"). Run it with `cargo nextest run -p chaos --run-ignored all`.
-#[ignore = "a known double ending, docs/reliability.md#found-by-the-suite-not-fixed-yet"]
+// Failed in about half the runs from when the desk joined the load until a turn's events
+// became one atomic batch (docs/reliability.md, "A frozen worker's turn").
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_frozen_beyond_the_ack_wait() {
     holds(Fault::StopWorker).await;

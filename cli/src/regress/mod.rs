@@ -4,7 +4,8 @@
 //! with the new config, offline: tool calls are answered from the recorded results of the
 //! same call and nothing is sent anywhere or published; [`report`] compares what the replay
 //! decided with what happened (agent, tool calls, confirmation, escalation, reply) and
-//! prints the summary and the changed turns side by side.
+//! prints the summary and the changed turns side by side. [`rest`] is the same run for
+//! `POST /api/regress` (the runner the REST service is given).
 //!
 //! Exit status as `diff`'s: 0 nothing changed, 1 more turns changed than `--allow`, 2 the
 //! config does not load (its `file:line: reason`, as the workers report it) or the run
@@ -14,6 +15,7 @@ mod progress;
 pub mod recorded;
 pub mod replay;
 pub mod report;
+pub mod rest;
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -34,6 +36,7 @@ use workers::agents::OpenAiArgs;
 use workers::config::EngineKind;
 use workers::turn::Agents;
 
+use api::regress::Progress;
 use recorded::{Read, Selection};
 use report::Report;
 
@@ -138,8 +141,18 @@ pub async fn main(args: &RegressArgs) -> ExitCode {
 /// Loads the config, replays the selected turns and compares them; prints nothing but the
 /// progress bar.
 pub async fn run(args: &RegressArgs) -> anyhow::Result<Outcome> {
-    let started = Instant::now();
     let agents = load(args)?;
+    replay_all(args, agents, &Progress::default()).await
+}
+
+/// Replays the selected turns with `agents` (the config `args.config` names, loaded) and
+/// compares them; `progress` follows the read and the replays (the REST run's).
+pub async fn replay_all(
+    args: &RegressArgs,
+    agents: Agents,
+    progress: &Progress,
+) -> anyhow::Result<Outcome> {
+    let started = Instant::now();
     let (_client, js) = common::jetstream::connect(&args.nats).await?;
     // Looked up, not created or updated: a run changes nothing on the server.
     let stream = js
@@ -193,11 +206,11 @@ pub async fn run(args: &RegressArgs) -> anyhow::Result<Outcome> {
                 None => break,
             },
             _ = tick.tick() => {
-                bar.update(
-                    counts.read.load(Ordering::Relaxed),
-                    counts.total.load(Ordering::Relaxed),
-                    report.summary.replayed,
-                );
+                let (read, total) = (counts.read.load(Ordering::Relaxed), counts.total.load(Ordering::Relaxed));
+                bar.update(read, total, report.summary.replayed);
+                progress.events_read.store(read, Ordering::Relaxed);
+                progress.events_total.store(total, Ordering::Relaxed);
+                progress.turns_replayed.store(report.summary.replayed, Ordering::Relaxed);
                 continue;
             }
         };
@@ -209,6 +222,15 @@ pub async fn run(args: &RegressArgs) -> anyhow::Result<Outcome> {
     }
     bar.finish();
     reader.await.context("the stream reader stopped")??;
+    progress
+        .events_read
+        .store(counts.read.load(Ordering::Relaxed), Ordering::Relaxed);
+    progress
+        .events_total
+        .store(counts.total.load(Ordering::Relaxed), Ordering::Relaxed);
+    progress
+        .turns_replayed
+        .store(report.summary.replayed, Ordering::Relaxed);
     let seconds = started.elapsed().as_secs_f64();
     report.summary.seconds = seconds;
     report.summary.turns_per_second = report.summary.replayed as f64 / seconds.max(1e-9);
@@ -234,6 +256,11 @@ enum Replayed {
 /// The new config as the workers load it (the same checks, the same errors: `file:line:
 /// reason`), with its engine and its tool definitions.
 pub fn load(args: &RegressArgs) -> anyhow::Result<Agents> {
+    workers::startup::load_agents(&worker_args(args)?)
+}
+
+/// The workers' settings a replay needs: the config, the engine, the tool definitions.
+fn worker_args(args: &RegressArgs) -> anyhow::Result<workers::WorkerArgs> {
     let mut worker = workers::WorkerArgs::from_flags([
         std::ffi::OsString::from("--agents-config"),
         args.config.clone().into_os_string(),
@@ -241,7 +268,7 @@ pub fn load(args: &RegressArgs) -> anyhow::Result<Agents> {
     worker.engine = args.engine;
     worker.openai = args.openai.clone();
     worker.tools = args.tools.clone();
-    workers::startup::load_agents(&worker)
+    Ok(worker)
 }
 
 /// The config with the tools published by an OpenAPI import merged in, as the workers use

@@ -26,7 +26,7 @@ fn fixtures() -> PathBuf {
 }
 
 /// The demo's config with `edit` applied, written beside a copy of the shop's document.
-fn config(dir: &Path, name: &str, edit: impl Fn(String) -> String) -> PathBuf {
+pub(crate) fn config(dir: &Path, name: &str, edit: impl Fn(String) -> String) -> PathBuf {
     let text = std::fs::read_to_string(fixtures().join("agents.yaml")).unwrap();
     let changed = edit(text.clone());
     assert!(
@@ -69,7 +69,7 @@ fn args(stack: &Stack, config: &Path, shop: SocketAddr) -> RegressArgs {
 }
 
 /// The demo shop API counting the requests it gets.
-async fn counting_shop() -> (SocketAddr, Arc<AtomicUsize>) {
+pub(crate) async fn counting_shop() -> (SocketAddr, Arc<AtomicUsize>) {
     let hits = Arc::new(AtomicUsize::new(0));
     let counter = hits.clone();
     let app = shop::router().layer(axum::middleware::from_fn(
@@ -85,7 +85,7 @@ async fn counting_shop() -> (SocketAddr, Arc<AtomicUsize>) {
 }
 
 /// The recorded turns' events, by kind, read straight from the stream: (turn id, event).
-async fn recorded(stack: &Stack) -> Vec<Envelope> {
+pub(crate) async fn recorded(stack: &Stack) -> Vec<Envelope> {
     let (_client, js) = common::jetstream::connect(&stack.args.nats).await.unwrap();
     let stream = js.get_stream("CHAT").await.unwrap();
     let mut consumer = stream
@@ -107,14 +107,17 @@ async fn recorded(stack: &Stack) -> Vec<Envelope> {
     events
 }
 
-async fn last_seq(stack: &Stack) -> u64 {
+pub(crate) async fn last_seq(stack: &Stack) -> u64 {
     let (_client, js) = common::jetstream::connect(&stack.args.nats).await.unwrap();
     let mut stream = js.get_stream("CHAT").await.unwrap();
     stream.info().await.unwrap().state.last_sequence
 }
 
 /// The turn ids of the recorded turns whose event matches `pick`.
-fn turns_where(events: &[Envelope], pick: impl Fn(&Envelope) -> bool) -> BTreeSet<String> {
+pub(crate) fn turns_where(
+    events: &[Envelope],
+    pick: impl Fn(&Envelope) -> bool,
+) -> BTreeSet<String> {
     events
         .iter()
         .filter(|e| pick(e))
@@ -122,12 +125,16 @@ fn turns_where(events: &[Envelope], pick: impl Fn(&Envelope) -> bool) -> BTreeSe
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_changed_config_reports_exactly_the_turns_it_changes_and_touches_nothing() {
+/// A stack whose agents call a counting shop, with the demo's data seeded by its workers:
+/// the stack, the shop and its request count.
+pub(crate) async fn demo_stack(
+    tweak: impl FnOnce(&mut cli::up::UpArgs),
+) -> (Stack, SocketAddr, Arc<AtomicUsize>) {
     let (shop, hits) = counting_shop().await;
     let stack = Stack::start_with(|args| {
         args.worker.tools.tools_base_url = Some(format!("http://{shop}"));
         args.worker.tools.tools_allow_hosts = vec![shop.to_string()];
+        tweak(args);
     })
     .await;
     // The demo's operators, so escalated conversations are taken over (held turns) and
@@ -155,6 +162,12 @@ async fn a_changed_config_reports_exactly_the_turns_it_changes_and_touches_nothi
     .await
     .expect("the demo data is seeded");
     assert_eq!(seeded.failed_conversations, 0, "{seeded:?}");
+    (stack, shop, hits)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_config_reports_exactly_the_turns_it_changes_and_touches_nothing() {
+    let (stack, shop, hits) = demo_stack(|_| {}).await;
     let events = recorded(&stack).await;
     let requests = hits.load(Ordering::SeqCst);
     assert!(requests > 0, "the demo's agents called the shop");

@@ -20,6 +20,9 @@ import type {
   OperationEdit,
   Published,
   Redriven,
+  RegressAccepted,
+  RegressRequest,
+  RegressRun,
   Replay,
 } from './types';
 
@@ -174,6 +177,16 @@ export function redriveMatching(filter: DeadLetterFilter, expectedCount: number)
 }
 
 // ---- OpenAPI imports ----
+
+/** Starts a regress run of a changed agents config (admin): 202 with the run's id. */
+export function startRegress(request: RegressRequest): Promise<RegressAccepted> {
+  return postJson<RegressAccepted>('/regress', request);
+}
+
+/** A regress run: `running` (with its progress), `done` (summary, changed turns) or `failed`. */
+export function getRegress(id: string): Promise<RegressRun> {
+  return apiFetch<RegressRun>(`/regress/${encodeURIComponent(id)}`);
+}
 
 /** Starts an import of the document text (JSON or YAML): 202 with the job's id. */
 export function importDocument(text: string): Promise<ImportAccepted> {

@@ -159,6 +159,20 @@ export interface paths {
     /** Disables an operator (admin); their tokens stop working at once. */
     patch: operations["patch_operator"];
   };
+  "/api/regress": {
+    /**
+     * Try a changed agents config on the recorded turns (admin). Answers 202 at once; the run
+     * goes on in the background: poll `GET /api/regress/{id}`.
+     */
+    post: operations["create"];
+  };
+  "/api/regress/{id}": {
+    /**
+     * A run: its status and progress, and once done its summary and changed turns side by side
+     * (recorded and replayed).
+     */
+    get: operations["show"];
+  };
 }
 
 export type webhooks = Record<string, never>;
@@ -695,6 +709,206 @@ export interface components {
        */
       seq: number;
     };
+    /** @description The answer to a new run. */
+    RegressAccepted: {
+      /** Format: uuid */
+      id: string;
+      /** @description Always `running`: poll `GET /api/regress/{id}`. */
+      status: components["schemas"]["RegressStatus"];
+    };
+    /** @description A turn whose replay differs from the recording. */
+    RegressChangedTurn: {
+      /** @description What changed: `agent`, `tool_calls`, `confirmation`, `escalation`, `reply`. */
+      changes: string[];
+      /** @description The customer's message. */
+      message: string;
+      /** @description When the customer message was stored (RFC 3339). */
+      occurred_at: string;
+      /** @description What the recorded turn decided. */
+      recorded: components["schemas"]["RegressDecision"];
+      /** @description What the replay with the new config decided. */
+      replayed: components["schemas"]["RegressDecision"];
+      /**
+       * Format: int64
+       * @description The customer message's stream sequence.
+       */
+      seq: number;
+      thread_id: string;
+      turn_id: string;
+    };
+    /** @description A write waiting for the customer's "yes". */
+    RegressConfirmation: {
+      params: unknown;
+      tool: string;
+    };
+    /** @description What a turn decided: the five things compared. */
+    RegressDecision: {
+      /** @description The agent it was routed to. */
+      agent?: string | null;
+      confirmation?: components["schemas"]["RegressConfirmation"] | null;
+      escalation?: components["schemas"]["RegressEscalation"] | null;
+      /** @description The reply's text. */
+      reply?: string | null;
+      tool_calls: components["schemas"]["RegressToolCall"][];
+    };
+    /** @description An escalation to a person. */
+    RegressEscalation: {
+      /** @description Shown, not compared. */
+      detail: string;
+      /** @description `user_request`, `keyword`, `tool_failures`, `destructive_action`. */
+      reason: string;
+    };
+    /** @description How far a running run is (the last the running instance wrote, every 5 s). */
+    RegressProgress: {
+      /** Format: int64 */
+      events_read: number;
+      /**
+       * Format: int64
+       * @description Events of the selection to read.
+       */
+      events_total: number;
+      /** Format: int64 */
+      turns_replayed: number;
+    };
+    /** @description The body of `POST /api/regress`. */
+    RegressRequest: {
+      /**
+       * @description The agents config to try: YAML text, as an `AGENTS_CONFIG` file holds it. Read as
+       * if it were a file beside the running config, so its `openapi` names a document there.
+       */
+      config: string;
+      /**
+       * Format: int64
+       * @description Only the last N turns of the selection (1 to 1000000). A whole number, also when
+       * written `500.0` (JSON Schema's integers include it; found by schemathesis).
+       */
+      limit?: number | null;
+      /**
+       * @description The file name it is shown under (`name:line: reason`, the report); default
+       * `config.yaml`.
+       */
+      name?: string | null;
+      /**
+       * @description Only turns whose customer message is at most this old: days, hours or minutes
+       * (`7d`, `12h`, `30m`).
+       */
+      since?: string | null;
+      /** @description Only the turns of these conversations (at most 100). */
+      thread_ids?: components["schemas"]["RegressThreadId"][] | null;
+    };
+    /** @description A run: what it was asked, where it is, and once done its summary and changed turns. */
+    RegressRun: {
+      /** @description Done: the changed turns, in stream order (the first 1000). */
+      changed: components["schemas"]["RegressChangedTurn"][];
+      /** @description Whether there were more changed turns than `changed` holds (see `summary.changed`). */
+      changed_truncated: boolean;
+      /** @description The config's name. */
+      config: string;
+      /** Format: date-time */
+      created_at: string;
+      /** @description Done: the engine that proposed the steps (`rules`, `openai`). */
+      engine?: string | null;
+      error?: components["schemas"]["ErrorDetail"] | null;
+      /** @description Done: the turns that could not be replayed. */
+      errors: components["schemas"]["RegressUnreplayed"][];
+      /** Format: date-time */
+      finished_at?: string | null;
+      /** Format: uuid */
+      id: string;
+      /** Format: int64 */
+      limit?: number | null;
+      progress: components["schemas"]["RegressProgress"];
+      /** @description The selection asked for. */
+      since?: string | null;
+      status: components["schemas"]["RegressStatus"];
+      summary?: components["schemas"]["RegressSummary"] | null;
+      thread_ids: string[];
+    };
+    /** @description Turns read but not replayed, by why. */
+    RegressSkipped: {
+      /**
+       * Format: int64
+       * @description Dead-lettered (`turn.failed`).
+       */
+      failed: number;
+      /**
+       * Format: int64
+       * @description Answered by a person (`turn.held`).
+       */
+      held: number;
+      /**
+       * Format: int64
+       * @description No end of turn on the stream yet.
+       */
+      unfinished: number;
+      /**
+       * Format: int64
+       * @description Stored bytes that are not an event this version reads.
+       */
+      unreadable: number;
+    };
+    /**
+     * @description Where a run is.
+     * @enum {string}
+     */
+    RegressStatus: "running" | "done" | "failed";
+    /** @description Counts of a run. */
+    RegressSummary: {
+      /**
+       * @description Changed turns by kind of change (`agent`, `tool_calls`, `confirmation`,
+       * `escalation`, `reply`; a turn may count under several).
+       */
+      by_kind: {
+        [key: string]: number;
+      };
+      /** Format: int64 */
+      changed: number;
+      /**
+       * Format: int64
+       * @description Turns that could not be replayed (an engine error).
+       */
+      errors: number;
+      /**
+       * Format: int64
+       * @description Tool calls of the replays that the recorded turns never made (sent nowhere).
+       */
+      new_tool_calls: number;
+      /**
+       * Format: int64
+       * @description Turns run again.
+       */
+      replayed: number;
+      /** Format: double */
+      seconds: number;
+      skipped: components["schemas"]["RegressSkipped"];
+      /** Format: double */
+      turns_per_second: number;
+      /** Format: int64 */
+      unchanged: number;
+    };
+    /** @description A conversation's thread id. */
+    RegressThreadId: string;
+    /** @description A tool call. */
+    RegressToolCall: {
+      /**
+       * @description Replay only: the recorded turn made no such call, so it was sent nowhere. Absent:
+       * false.
+       */
+      new?: boolean;
+      /** @description Its arguments (null for a refused call: they are not recorded). */
+      params: unknown;
+      /** @description The turn refused it (not one of the agent's tools): nothing was called. Absent: false. */
+      refused?: boolean;
+      /** @description The tool (the operation id). */
+      tool: string;
+    };
+    /** @description A turn that could not be replayed. */
+    RegressUnreplayed: {
+      error: string;
+      /** Format: int64 */
+      seq: number;
+      thread_id: string;
+    };
     /** @description A conversation's events in stream order. */
     Replay: {
       steps: components["schemas"]["ReplayStep"][];
@@ -951,28 +1165,37 @@ export interface operations {
       };
     };
   };
-  /** An import: its status, error, and operations with their classification. */
+  /**
+   * A run: its status and progress, and once done its summary and changed turns side by side
+   * (recorded and replayed).
+   */
   show: {
     parameters: {
       path: {
-        /** @description The import id from the POST */
+        /** @description The run id from the POST */
         id: string;
       };
     };
     responses: {
-      /** @description The import */
+      /** @description The run */
       200: {
         content: {
-          "application/json": components["schemas"]["ImportView"];
+          "application/json": components["schemas"]["RegressRun"];
         };
       };
-      /** @description No or wrong bearer token */
+      /** @description `unauthorized` */
       401: {
         content: {
           "application/json": components["schemas"]["ErrorBody"];
         };
       };
-      /** @description `import_not_found` */
+      /** @description `forbidden`: the admin role is needed */
+      403: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description `regress_not_found` (also for an id that is not a UUID) */
       404: {
         content: {
           "application/json": components["schemas"]["ErrorBody"];
@@ -1542,37 +1765,48 @@ export interface operations {
     };
   };
   /**
-   * Import an OpenAPI document: the body is the document (JSON or YAML text), or
-   * `{"url": "https://…"}`. Answers 202 at once; the job runs in the background.
+   * Try a changed agents config on the recorded turns (admin). Answers 202 at once; the run
+   * goes on in the background: poll `GET /api/regress/{id}`.
    */
   create: {
-    /** @description The document (JSON or YAML), or `{"url": "https://…"}`. Required: an empty body is refused */
     requestBody: {
       content: {
-        "application/yaml": string;
+        "application/json": components["schemas"]["RegressRequest"];
       };
     };
     responses: {
-      /** @description The job is stored; poll it */
+      /** @description The run is stored and started; poll it */
       202: {
         content: {
-          "application/json": components["schemas"]["Accepted"];
+          "application/json": components["schemas"]["RegressAccepted"];
         };
       };
-      /** @description `empty_body`: no document and no URL */
+      /** @description `invalid_body` (not the JSON object described, unknown fields included), `empty_config`, `config_too_long`, `invalid_name`, `invalid_since`, `invalid_thread_id`, `too_many_threads`, `invalid_limit` */
       400: {
         content: {
           "application/json": components["schemas"]["ErrorBody"];
         };
       };
-      /** @description No or wrong bearer token */
+      /** @description `unauthorized` */
       401: {
         content: {
           "application/json": components["schemas"]["ErrorBody"];
         };
       };
-      /** @description `document_too_large`: the body is over 4 MiB (said by `Content-Length` before it is read, or found while reading it); no job is stored */
+      /** @description `forbidden`: the admin role is needed */
+      403: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description `body_too_large`: the body is over 4 MiB; nothing is stored */
       413: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description `regress_unavailable`: this instance runs no regress (see docs/regress.md) */
+      503: {
         content: {
           "application/json": components["schemas"]["ErrorBody"];
         };

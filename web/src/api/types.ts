@@ -174,6 +174,21 @@ export interface OperationEdit {
   enabled?: boolean;
 }
 
+// ---- Regress: a changed agents config tried on the recorded turns (docs/regress.md; api/src/regress.rs) ----
+
+/** The body of `POST /api/regress`. */
+export type RegressRequest = Schemas['RegressRequest'];
+/** Answer to `POST /api/regress` (202). */
+export type RegressAccepted = Schemas['RegressAccepted'];
+export type RegressStatus = Schemas['RegressStatus'];
+/** `GET /api/regress/{id}`: the run, its progress, and once done its summary and changed turns. */
+export type RegressRun = Schemas['RegressRun'];
+export type RegressSummary = Schemas['RegressSummary'];
+/** A turn the new config answers differently: the recorded and the replayed decision. */
+export type RegressChangedTurn = Schemas['RegressChangedTurn'];
+export type RegressDecision = Schemas['RegressDecision'];
+export type RegressToolCall = Schemas['RegressToolCall'];
+
 // Compile-time checks that the hand-written request bodies are ones the document takes.
 type Takes<Document, Written extends Document> = Written;
 export type CheckedBodies = [Takes<Schemas['OperationEdit'], OperationEdit>];

@@ -4,7 +4,7 @@ import { useSession } from './session';
 
 /** What a 403 `forbidden` says, wherever it comes from. */
 export const FORBIDDEN_TEXT =
-  'Your operator role does not allow this. Dead letters, imports and operators are for admins; ask an admin if you need it.';
+  'Your operator role does not allow this. Dead letters, imports, regress runs and operators are for admins; ask an admin if you need it.';
 
 /** A failed request in words: the server's message, except where the app knows better. */
 export function errorText(caught: unknown): string {

@@ -42,7 +42,9 @@ use crate::agents::EngineError;
 use crate::desk::{self, Mode, OperatorRead, OperatorThreads};
 use crate::published::LiveAgents;
 use crate::turn::{self, Agents, Incoming, Prior, TurnError};
-use order::{Ended, Last, last_turn_event, pending_of, previous_seq, turn_events};
+use order::{
+    Ended, Last, is_of_a_later_message, last_turn_event, pending_of, previous_seq, turn_events,
+};
 use retry::worker_retry;
 use sink::JetStreamSink;
 
@@ -169,9 +171,14 @@ pub(crate) async fn step_with(
     // A redelivery whose turn is no longer the thread's last: an earlier delivery may have
     // finished it (its worker froze before the ack) and later turns ran since. Its stored
     // events say so; running it again would give the message a second ending (a
-    // `turn.held` is no duplicate of a `turn.completed`).
+    // `turn.held` is no duplicate of a `turn.completed`). The same for any delivery once
+    // the thread's last turn is of a later message: a first delivery whose worker froze
+    // before it read the thread, while a redelivery was answered elsewhere.
+    let passed = last
+        .event()
+        .is_some_and(|last| is_of_a_later_message(last, delivery.seq));
     let mut earlier = Vec::new();
-    if delivery.delivered > 1 && !own {
+    if (delivery.delivered > 1 || passed) && !own {
         earlier = match turn_events(&worker.stream, &event, delivery.seq).await {
             Ok(recorded) => recorded,
             Err(err) => return retry(err),

@@ -76,6 +76,21 @@ fn ends_turn_of(event: &Envelope, seq: u64) -> bool {
     }
 }
 
+/// Whether `event` belongs to the turn of a message stored after the one at `seq`: the
+/// thread went past that message, which was therefore answered (or is being answered)
+/// elsewhere, however late this delivery of it runs (a worker frozen before it read the
+/// thread, even on a first delivery).
+pub(super) fn is_of_a_later_message(event: &Envelope, seq: u64) -> bool {
+    let of = match &event.payload {
+        Payload::TurnStarted(started) => started.message_seq,
+        Payload::TurnCompleted(done) => done.message_seq,
+        Payload::TurnFailed(failed) => failed.message_seq,
+        Payload::TurnHeld(held) => held.message_seq,
+        _ => return false,
+    };
+    of > seq
+}
+
 /// The last event on a thread's turn subject.
 #[derive(Debug)]
 // One per message in hand, moved once: boxing would cost an allocation for nothing.

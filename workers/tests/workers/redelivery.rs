@@ -37,6 +37,24 @@ async fn counting_api() -> (SocketAddr, Arc<AtomicUsize>) {
     (addr, hits)
 }
 
+/// An operator takes `thread` over.
+fn take_over(thread: &ThreadId) -> Envelope {
+    use common::events::{ConversationAssigned, OperatorRef, Payload, TurnId};
+    Envelope::new(
+        uuid::Uuid::new_v4(),
+        thread.clone(),
+        TurnId::from_uuid(uuid::Uuid::new_v4()),
+        time::OffsetDateTime::now_utc(),
+        Payload::ConversationAssigned(ConversationAssigned {
+            operator: OperatorRef {
+                operator_id: uuid::Uuid::new_v4(),
+                name: "Anna".into(),
+            },
+            assigned_by: None,
+        }),
+    )
+}
+
 /// Two workers of the same agents (one tool, on [`counting_api`]) on one chat stream.
 struct Two {
     _nats: NatsServer,
@@ -46,6 +64,9 @@ struct Two {
     stream: async_nats::jetstream::stream::Stream,
     first: Worker,
     second: Worker,
+    /// What both run with, for a third worker.
+    agents: workers::turn::Agents,
+    policy: RetryPolicy,
 }
 
 async fn two_workers() -> Two {
@@ -64,7 +85,9 @@ async fn two_workers() -> Two {
     };
     Two {
         first: Worker::new(js.clone(), stream.clone(), agents.clone(), policy),
-        second: Worker::new(js.clone(), stream.clone(), agents, policy),
+        second: Worker::new(js.clone(), stream.clone(), agents.clone(), policy),
+        agents,
+        policy,
         _nats: nats,
         _dir: dir,
         hits,
@@ -84,6 +107,7 @@ async fn a_message_answered_elsewhere_is_not_answered_again_by_the_worker_that_e
         stream,
         first,
         second,
+        ..
     } = two_workers().await;
     let thread = ThreadId::generate();
 
@@ -130,24 +154,23 @@ async fn a_message_answered_elsewhere_is_not_answered_again_by_the_worker_that_e
     assert_eq!(replies, 1, "{events:?}");
 }
 
-/// A worker froze after storing a message's `turn.completed`, before its ack; the thread's
-/// next message was answered meanwhile, and then a person took the conversation over. The
-/// message comes back after the ack wait: it was answered, so it gets no second ending (a
-/// `turn.held`, which, unlike a redone `turn.completed`, is no duplicate JetStream drops),
-/// and the thread is not blocked by a stray ending.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_message_answered_before_later_turns_and_a_take_over_is_not_ended_twice() {
-    use common::events::{ConversationAssigned, OperatorRef, Payload, TurnId};
-
+/// A message and the thread's next one answered, then a person takes the conversation
+/// over; then the message is delivered once more, `late` (its delivery count), to the
+/// worker `late_to` (0: the one that answered the message first, 1: the other). It was
+/// answered, so that delivery stores nothing: no second ending (a `turn.held`, which,
+/// unlike a redone `turn.completed`, is no duplicate JetStream drops), and nothing that
+/// could block the thread.
+async fn answered_taken_over_then_delivered_late(answered_by: usize, late_to: usize, late: u32) {
     let Two {
         _nats,
         _dir,
         js,
         stream,
-        first: frozen,
-        second: other,
+        first,
+        second,
         ..
     } = two_workers().await;
+    let workers = [&first, &second];
     let thread = ThreadId::generate();
     let delivery = |seq, delivered, payload, headers| Delivery {
         subject: "unused",
@@ -158,10 +181,14 @@ async fn a_message_answered_before_later_turns_and_a_take_over_is_not_ended_twic
         ignore_order: false,
     };
 
-    let first = Envelope::user_message(&thread, "how are things?");
-    let first_json = first.to_json();
-    let first_seq = store(&js, &first, HeaderMap::new()).await;
-    let outcome = step(&frozen, delivery(first_seq, 1, &first_json, None)).await;
+    let message = Envelope::user_message(&thread, "how are things?");
+    let message_json = message.to_json();
+    let message_seq = store(&js, &message, HeaderMap::new()).await;
+    let outcome = step(
+        workers[answered_by],
+        delivery(message_seq, 1 + answered_by as u32, &message_json, None),
+    )
+    .await;
     assert_eq!(outcome, Outcome::Done, "answered; the ack never leaves");
 
     let next = Envelope::user_message(&thread, "and now?");
@@ -169,34 +196,161 @@ async fn a_message_answered_before_later_turns_and_a_take_over_is_not_ended_twic
     let mut headers = HeaderMap::new();
     headers.insert(
         common::subjects::PREVIOUS_SEQ_HEADER,
-        first_seq.to_string().as_str(),
+        message_seq.to_string().as_str(),
     );
     let next_seq = store(&js, &next, headers.clone()).await;
-    let outcome = step(&other, delivery(next_seq, 1, &next_json, Some(&headers))).await;
+    let outcome = step(&second, delivery(next_seq, 1, &next_json, Some(&headers))).await;
     assert_eq!(outcome, Outcome::Done);
+    store(&js, &take_over(&thread), HeaderMap::new()).await;
+    let before = turn_events(&stream, &thread).await.len();
 
-    let take_over = Envelope::new(
-        uuid::Uuid::new_v4(),
-        thread.clone(),
-        TurnId::from_uuid(uuid::Uuid::new_v4()),
-        time::OffsetDateTime::now_utc(),
-        Payload::ConversationAssigned(ConversationAssigned {
-            operator: OperatorRef {
-                operator_id: uuid::Uuid::new_v4(),
-                name: "Anna".into(),
-            },
-            assigned_by: None,
-        }),
-    );
-    store(&js, &take_over, HeaderMap::new()).await;
-
-    let outcome = step(&other, delivery(first_seq, 2, &first_json, None)).await;
+    let outcome = step(
+        workers[late_to],
+        delivery(message_seq, late, &message_json, None),
+    )
+    .await;
     assert_eq!(outcome, Outcome::Done);
     let events = turn_events(&stream, &thread).await;
+    assert_eq!(events.len(), before, "{events:?}");
     let endings: Vec<_> = events
         .iter()
-        .filter(|e| e.turn_id == first.turn_id && e.payload.is_terminal())
+        .filter(|e| e.turn_id == message.turn_id && e.payload.is_terminal())
         .map(|e| e.payload.kind())
         .collect();
     assert_eq!(endings, ["turn.completed"], "{events:?}");
+}
+
+/// A worker froze after storing a message's `turn.completed`, before its ack; the thread's
+/// next message was answered meanwhile, and then a person took the conversation over. The
+/// message comes back to the other worker after the ack wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_answered_before_later_turns_and_a_take_over_is_not_ended_twice() {
+    answered_taken_over_then_delivered_late(0, 1, 2).await;
+}
+
+/// A worker froze with a message's first delivery in hand, before it read the thread. The
+/// message came back to another worker and was answered, the thread's next message too, and
+/// then a person took the conversation over. When the frozen worker runs again it reads the
+/// thread as it is now: the thread went past its message, which it therefore does not close
+/// a second time with `turn.held` (found by the chaos suite's frozen worker).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_delivery_run_after_the_thread_went_past_it_adds_no_ending() {
+    answered_taken_over_then_delivered_late(1, 0, 1).await;
+}
+
+/// An engine that answers like `inner`, but only once `gate` lets it: a worker whose
+/// process is frozen after it decided to answer, before its turn's events left.
+struct Frozen {
+    inner: Arc<dyn workers::agents::Engine>,
+    gate: Arc<tokio::sync::Semaphore>,
+}
+
+impl workers::agents::Engine for Frozen {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+
+    fn choose_agent<'a>(
+        &'a self,
+        agents: &'a [workers::agents::AgentCard],
+        message: &'a str,
+    ) -> workers::agents::BoxFuture<'a, Result<Option<String>, workers::agents::EngineError>> {
+        self.inner.choose_agent(agents, message)
+    }
+
+    fn next_step<'a>(
+        &'a self,
+        turn: workers::agents::TurnView<'a>,
+    ) -> workers::agents::BoxFuture<'a, Result<workers::agents::Step, workers::agents::EngineError>>
+    {
+        Box::pin(async move {
+            let _thawed = self.gate.acquire().await.expect("the gate stays open");
+            self.inner.next_step(turn).await
+        })
+    }
+}
+
+/// A worker started a message's turn (`turn.started` is stored) and froze inside the engine.
+/// The message came back after the ack wait to another worker while a person was taking the
+/// conversation over: the turn had started, so it finishes as it began, and when the frozen
+/// worker runs again its events are the same steps under the same ids, which JetStream drops
+/// as duplicates: one reply and one ending (chaos suite, `a_worker_frozen_beyond_the_ack_wait`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_frozen_mid_turn_adds_no_second_reply_or_ending() {
+    let Two {
+        _nats,
+        _dir,
+        js,
+        stream,
+        second: other,
+        agents,
+        policy,
+        ..
+    } = two_workers().await;
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let frozen_agents = workers::turn::Agents {
+        engine: Arc::new(Frozen {
+            inner: agents.engine.clone(),
+            gate: gate.clone(),
+        }),
+        ..agents.clone()
+    };
+    let frozen = Arc::new(Worker::new(
+        js.clone(),
+        stream.clone(),
+        frozen_agents,
+        policy,
+    ));
+    let thread = ThreadId::generate();
+    let message = Envelope::user_message(&thread, "how are things?");
+    let message_json: Arc<[u8]> = message.to_json().into();
+    let seq = store(&js, &message, HeaderMap::new()).await;
+    fn delivery(seq: u64, delivered: u32, payload: &[u8]) -> Delivery<'_> {
+        Delivery {
+            subject: "unused",
+            seq,
+            delivered,
+            payload,
+            headers: None,
+            ignore_order: false,
+        }
+    }
+
+    // The first delivery: decided (the agents answer), then frozen inside the engine.
+    let first = {
+        let (frozen, payload) = (frozen.clone(), message_json.clone());
+        tokio::spawn(async move { step(&frozen, delivery(seq, 1, &payload)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!first.is_finished());
+
+    // A person takes the conversation over; the message comes back to the other worker,
+    // which finishes the turn the frozen one started.
+    store(&js, &take_over(&thread), HeaderMap::new()).await;
+    assert_eq!(
+        step(&other, delivery(seq, 2, &message_json)).await,
+        Outcome::Done
+    );
+    let answered = turn_events(&stream, &thread).await;
+
+    // The frozen worker runs again: nothing of its turn is stored a second time.
+    gate.add_permits(100);
+    let outcome = first.await.unwrap();
+    assert!(
+        !matches!(outcome, Outcome::DeadLetter { .. }),
+        "{outcome:?}"
+    );
+    let events = turn_events(&stream, &thread).await;
+    assert_eq!(events.len(), answered.len(), "{events:?}");
+    let count = |kind: &str| events.iter().filter(|e| e.payload.kind() == kind).count();
+    let endings = events.iter().filter(|e| e.payload.is_terminal()).count();
+    assert_eq!((count("agent.replied"), endings), (1, 1), "{events:?}");
+    assert!(events.last().unwrap().payload.is_terminal(), "{events:?}");
+
+    // A later delivery finds the message ended and stores nothing.
+    assert_eq!(
+        step(&frozen, delivery(seq, 3, &message_json)).await,
+        Outcome::Done
+    );
+    assert_eq!(turn_events(&stream, &thread).await.len(), events.len());
 }

@@ -54,7 +54,7 @@ function Account() {
 export function Layout({ children }: { children: ReactNode }) {
   const { role } = useSession();
   const unassigned = useUnassignedCount();
-  // Agents are not allowed dead letters and imports: no links that can only answer 403.
+  // Agents are not allowed dead letters, imports and regress: no links that can only answer 403.
   const admin = role !== 'agent';
   return (
     <div className={styles.shell}>
@@ -103,6 +103,11 @@ export function Layout({ children }: { children: ReactNode }) {
                 <li>
                   <NavLink to="/imports" className={linkClass}>
                     Imports
+                  </NavLink>
+                </li>
+                <li>
+                  <NavLink to="/regress" className={linkClass}>
+                    Regress
                   </NavLink>
                 </li>
               </>

@@ -1,12 +1,12 @@
-import { useId, useState, type ChangeEvent, type FormEvent } from 'react';
+import { useId, useState, type FormEvent } from 'react';
 import { importDocument, importUrl } from '../../api/client';
 import type { ImportAccepted } from '../../api/types';
 import { useOperatorRequest } from '../../api/useOperatorRequest';
 import { Button } from '../../components/Button/Button';
 import { fieldStyles as field } from '../../components/Field/Field';
 import { RequestStatus } from '../../components/RequestStatus/RequestStatus';
+import { FileText, PastedText, SourcePicker, textSourceStyles, useTextFile } from '../../components/TextSource/TextSource';
 import { actionError } from './importText';
-import styles from './ImportsPage.module.css';
 
 type Source = 'paste' | 'file' | 'url';
 
@@ -22,22 +22,10 @@ export function ImportForm({ onStarted }: { onStarted: (accepted: ImportAccepted
   const request = useOperatorRequest();
   const [source, setSource] = useState<Source>('paste');
   const [text, setText] = useState('');
-  const [file, setFile] = useState<{ name: string; text: string } | null>(null);
-  const [fileError, setFileError] = useState<string | null>(null);
+  const picked = useTextFile();
   const [url, setUrl] = useState('');
 
-  const onFile = (event: ChangeEvent<HTMLInputElement>) => {
-    const picked = event.target.files?.[0];
-    setFile(null);
-    setFileError(null);
-    if (!picked) return;
-    picked.text().then(
-      (content) => setFile({ name: picked.name, text: content }),
-      () => setFileError(`Could not read ${picked.name}.`),
-    );
-  };
-
-  const body = source === 'paste' ? text.trim() : source === 'file' ? (file?.text.trim() ?? '') : url.trim();
+  const body = source === 'paste' ? text.trim() : source === 'file' ? (picked.file?.text.trim() ?? '') : url.trim();
   const ready = body !== '' && !request.loading;
 
   const submit = (event: FormEvent) => {
@@ -52,60 +40,24 @@ export function ImportForm({ onStarted }: { onStarted: (accepted: ImportAccepted
 
   return (
     <>
-      <form className={styles.form} aria-label="Import an OpenAPI document" onSubmit={submit}>
-        <fieldset className={styles.sources}>
-          <legend className={styles.legend}>Where the document comes from</legend>
-          {SOURCES.map((option) => (
-            <label key={option.value} className={styles.radio}>
-              <input
-                type="radio"
-                name={`${id}-source`}
-                value={option.value}
-                checked={source === option.value}
-                onChange={() => setSource(option.value)}
-              />
-              {option.label}
-            </label>
-          ))}
-        </fieldset>
-
+      <form className={textSourceStyles.form} aria-label="Import an OpenAPI document" onSubmit={submit}>
+        <SourcePicker
+          name={`${id}-source`}
+          legend="Where the document comes from"
+          options={SOURCES}
+          value={source}
+          onChange={setSource}
+        />
         {source === 'paste' ? (
-          <div className={field.field}>
-            <label htmlFor={`${id}-text`} className={field.label}>
-              OpenAPI document (JSON or YAML)
-            </label>
-            <textarea
-              id={`${id}-text`}
-              className={`${field.control} ${styles.textarea}`}
-              value={text}
-              rows={10}
-              spellCheck={false}
-              onChange={(event) => setText(event.target.value)}
-            />
-          </div>
+          <PastedText id={`${id}-text`} label="OpenAPI document (JSON or YAML)" value={text} onChange={setText} />
         ) : null}
         {source === 'file' ? (
-          <div className={field.field}>
-            <label htmlFor={`${id}-file`} className={field.label}>
-              OpenAPI file (JSON or YAML)
-            </label>
-            <input
-              id={`${id}-file`}
-              type="file"
-              accept=".yaml,.yml,.json,application/json,application/yaml,text/yaml,text/plain"
-              onChange={onFile}
-            />
-            {file ? (
-              <p className={styles.hint} role="status">
-                Read {file.name} ({file.text.length} characters).
-              </p>
-            ) : null}
-            {fileError ? (
-              <p className={styles.hint} role="alert">
-                {fileError}
-              </p>
-            ) : null}
-          </div>
+          <FileText
+            id={`${id}-file`}
+            label="OpenAPI file (JSON or YAML)"
+            accept=".yaml,.yml,.json,application/json,application/yaml,text/yaml,text/plain"
+            picked={picked}
+          />
         ) : null}
         {source === 'url' ? (
           <div className={field.field}>

@@ -15,6 +15,7 @@ import { FilterBar, SelectField, TextField, fieldStyles as field } from '../../c
 import { Notice } from '../../components/Notice/Notice';
 import { pageStyles as frame } from '../../components/Page/Page';
 import { RequestStatus } from '../../components/RequestStatus/RequestStatus';
+import { Working, workingStyles } from '../../components/Working/Working';
 import { actionError, importErrorText, plural, publishError, publishedText } from './importText';
 import styles from './ImportsPage.module.css';
 
@@ -95,17 +96,16 @@ export function ImportReview({ id }: { id: string }) {
       <RequestStatus request={load} onRetry={fetchJob} />
       {job === null && load.loading ? <p role="status">Loading the import…</p> : null}
       {job?.status === 'pending' ? (
-        <p className={styles.progress} role="status">
-          <span className={styles.spinner} aria-hidden="true" />
+        <Working>
           Reading and classifying the document… (checked {plural(checks, 'time', 'times')},{' '}
           {Math.round((Date.now() - started.current) / 1000)} s)
-        </p>
+        </Working>
       ) : null}
       {job?.status === 'failed' ? (
         <Notice tone="error">
           <strong>The import failed. {importErrorText(job.error?.code ?? '')}</strong>
           {job.error ? (
-            <span className={styles.detail}>
+            <span className={workingStyles.detail}>
               {job.error.message} (<code>{job.error.code}</code>)
             </span>
           ) : null}
