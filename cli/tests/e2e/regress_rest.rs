@@ -218,8 +218,15 @@ async fn an_admin_tries_a_config_over_rest_and_sees_exactly_the_turns_it_changes
 /// its address (it serves until the stack stops).
 async fn projections_instance(stack: &Stack, extra: &[&str]) -> std::net::SocketAddr {
     use clap::Parser;
+    // The projector and the API as their own NATS users, as compose runs the binary.
+    let projector_password = testkit::nats_password("projector");
+    let api_password = testkit::nats_password("api");
     let mut flags = vec![
         "projections",
+        "--projector-nats-password",
+        &projector_password,
+        "--api-nats-password",
+        &api_password,
         "--listen",
         "127.0.0.1:0",
         "--metrics-addr",
