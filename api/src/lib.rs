@@ -12,6 +12,7 @@ pub mod consistency;
 pub mod conversations;
 pub mod dead_letters;
 pub mod desk;
+pub mod erasure;
 pub mod error;
 pub mod health;
 pub mod imports;
@@ -147,6 +148,7 @@ fn routes() -> (Routes, Routes, Routes) {
         .merge(desk::routes())
         .merge(auth::agent_routes());
     let admin = dead_letters::routes()
+        .merge(erasure::routes())
         .merge(imports::routes())
         .merge(auth::admin_routes());
     (public, agent, admin)

@@ -14,12 +14,14 @@ use crate::{ApiState, router};
 
 /// The REST service, not yet bound: `/api` over the live read models (migrated by the
 /// projector's start-up). `imports` are the agents and allow-list of OpenAPI imports
-/// (usually [`ApiArgs::import_settings`]).
+/// (usually [`ApiArgs::import_settings`]). With `CONVERSATION_RETENTION`, its retention
+/// sweep runs as a task until `shutdown`.
 pub async fn service(
     nats: &NatsArgs,
     database: &DatabaseArgs,
     args: &ApiArgs,
     imports: ImportSettings,
+    shutdown: CancellationToken,
 ) -> anyhow::Result<Service> {
     let pool = projections::connect(database).await?;
     let (client, js) = common::jetstream::connect(nats).await?;
@@ -36,7 +38,21 @@ pub async fn service(
         session_lifetime: args.operator_session_ttl,
     };
     tokio::spawn(crate::imports::resume_pending(state.clone()));
-    Ok(Service::new(router(state)))
+    let mut service = Service::new(router(state.clone()));
+    if let Some(retention) = args.conversation_retention {
+        service = service.with_task(tokio::spawn(async move {
+            crate::erasure::retention_sweep(
+                state.pool,
+                state.client,
+                retention,
+                ApiArgs::retention_check(retention),
+                shutdown,
+            )
+            .await;
+            Ok(())
+        }));
+    }
+    Ok(service)
 }
 
 /// The REST service bound on `listen`, serving until `shutdown` is cancelled.
@@ -48,7 +64,7 @@ pub async fn build(
     shutdown: CancellationToken,
 ) -> anyhow::Result<App> {
     let imports = args.import_settings()?;
-    let app = service(nats, database, args, imports)
+    let app = service(nats, database, args, imports, shutdown.clone())
         .await?
         .route(common::metrics::router())
         .bind(Some(listen), shutdown)

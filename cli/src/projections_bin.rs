@@ -35,7 +35,14 @@ pub async fn build(cli: Cli, shutdown: CancellationToken) -> anyhow::Result<App>
     let projector =
         projections::startup::service(&cli.nats, &cli.database, &cli.projection, shutdown.clone())
             .await?;
-    let api = api::startup::service(&cli.nats, &cli.database, &cli.api, imports).await?;
+    let api = api::startup::service(
+        &cli.nats,
+        &cli.database,
+        &cli.api,
+        imports,
+        shutdown.clone(),
+    )
+    .await?;
     let app = projector
         .merge(api)
         .bind(Some(cli.listen), shutdown)

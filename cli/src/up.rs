@@ -75,7 +75,14 @@ pub async fn start(args: UpArgs, shutdown: CancellationToken) -> anyhow::Result<
     let worker =
         workers::startup::service(&args.nats, agents, &args.worker, shutdown.clone()).await?;
     let ingress = ingress::startup::service(&args.nats, args.ingress, shutdown.clone()).await?;
-    let api = api::startup::service(&args.nats, &args.database, &args.api, imports).await?;
+    let api = api::startup::service(
+        &args.nats,
+        &args.database,
+        &args.api,
+        imports,
+        shutdown.clone(),
+    )
+    .await?;
     // Not on LISTEN_ADDR: the one origin is the port people are given, the metrics are not.
     let metrics_addr = common::metrics::serve(&args.metrics, shutdown.clone()).await?;
     let app = ingress

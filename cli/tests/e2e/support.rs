@@ -124,6 +124,7 @@ impl Stack {
                 import_agents_config: None,
                 import_allow_hosts: Vec::new(),
                 operator_session_ttl: Duration::from_secs(3600),
+                conversation_retention: None,
             },
             metrics: common::config::MetricsArgs::at("127.0.0.1:0".parse().unwrap()),
         };
