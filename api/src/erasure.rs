@@ -43,8 +43,9 @@ pub struct ErasedAnswer {
 
 /// Erases a conversation: its events leave the stream, its dead letters go, and a tombstone
 /// without content (`conversation.erased`, naming the operator) is stored; the projector then
-/// removes its rows from every table. Answered once the deletes are done and the tombstone is
-/// stored; pass `seq` as `min_seq` to a read to see the rows gone.
+/// removes its rows from every table. Answered once the deletes are done, the tombstone is
+/// stored and the projector has applied it (or `PROJECTION_WAIT` has passed: then the rows go
+/// when it reaches `seq`, which a read can wait for with `min_seq`).
 #[utoipa::path(
     delete,
     path = "/api/conversations/{thread_id}",
@@ -74,6 +75,11 @@ pub async fn erase(
     )
     .await?
     .ok_or_else(|| conversation_not_found(&thread_id))?;
+    // Read your write: the rows are gone when this answers, unless the projector is behind
+    // (then they go when it reaches `seq`; the erasure from the stream is done either way).
+    if let Err(err) = crate::consistency::wait_for(&state, Some(erased.seq)).await {
+        tracing::warn!(error = %err, seq = erased.seq, "erased; the projector has not removed the rows yet");
+    }
     Ok((
         StatusCode::ACCEPTED,
         Json(ErasedAnswer {
