@@ -394,3 +394,40 @@ async fn retention_erases_an_inactive_conversation_and_keeps_an_active_one() {
             .unwrap();
     assert_eq!(erased, [(idle_thread, "retention".to_owned())]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn smart_support_erase_erases_a_conversation_and_exits_1_for_an_unknown_one() {
+    let stack = Stack::start().await;
+    let (mut socket, thread) = stack.open_thread().await;
+    turn(&mut socket, "Please forget me").await;
+    stack
+        .get_until(&format!("/api/conversations/{thread}"), |_| true)
+        .await;
+    let args = |thread: &str| cli::erase::EraseArgs {
+        thread: thread.to_owned(),
+        wait: Duration::from_secs(10),
+        nats: stack.args.nats.clone(),
+        database: stack.args.database.clone(),
+    };
+    let code = cli::erase::run(&args(&thread)).await.unwrap();
+    assert_eq!(code, std::process::ExitCode::SUCCESS);
+    // It waited for the projector: the rows are gone already.
+    let (status, _) = stack.get(&format!("/api/conversations/{thread}")).await;
+    assert_eq!(status, 404);
+    let pool = projections::connect(&stack.args.database).await.unwrap();
+    let by: String =
+        sqlx::query_scalar("select erased_by from read_model.erasure where thread_id = $1")
+            .bind(&thread)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(by, "cli");
+    let code = cli::erase::run(&args(&thread)).await.unwrap();
+    assert_eq!(
+        code,
+        std::process::ExitCode::FAILURE,
+        "nothing left to erase"
+    );
+    let code = cli::erase::run(&args("never-was")).await.unwrap();
+    assert_eq!(code, std::process::ExitCode::FAILURE);
+}
