@@ -37,8 +37,10 @@ pub struct ApiArgs {
     /// Erase conversations inactive for this long (no event since: e.g. `90d`, `720h`), in
     /// the background, as `DELETE /api/conversations/{thread_id}` does, recorded as by
     /// `retention`. `off` (the default): conversations are kept until erased by hand.
+    // Spelled `std::option::Option` so clap takes the parser's `Option` as the value (`off` is a
+    // value, not an absent flag) instead of making the flag optional around a `Duration`.
     #[arg(long, env = "CONVERSATION_RETENTION", default_value = "off", value_parser = parse_retention)]
-    pub conversation_retention: Option<Duration>,
+    pub conversation_retention: std::option::Option<Duration>,
 }
 
 /// `off`, or a duration of at least a second.
@@ -80,6 +82,25 @@ impl ApiArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        api: ApiArgs,
+    }
+
+    #[test]
+    fn retention_is_read_from_the_command_line_off_by_default() {
+        let off = Cli::try_parse_from(["api"]).unwrap();
+        assert_eq!(off.api.conversation_retention, None);
+        let on = Cli::try_parse_from(["api", "--conversation-retention", "90d"]).unwrap();
+        assert_eq!(
+            on.api.conversation_retention,
+            Some(Duration::from_secs(90 * 86_400))
+        );
+        assert!(Cli::try_parse_from(["api", "--conversation-retention", "soon"]).is_err());
+    }
 
     #[test]
     fn retention_is_off_or_a_duration_of_a_second_or_more() {
