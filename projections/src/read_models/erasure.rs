@@ -5,10 +5,7 @@
 use std::collections::HashSet;
 
 use common::events::{ConversationErased, Envelope};
-use serde::Serialize;
-use sqlx::{PgPool, Postgres, Transaction};
-use time::OffsetDateTime;
-use uuid::Uuid;
+use sqlx::{Postgres, Transaction};
 
 /// The threads among `threads` that were erased (their tombstone applied).
 pub async fn erased(
@@ -81,30 +78,4 @@ pub async fn remove_empty_counters(tx: &mut Transaction<'_, Postgres>) -> sqlx::
         sqlx::query(statement).execute(&mut **tx).await?;
     }
     Ok(())
-}
-
-/// One erasure, as `GET /api/erasures` lists it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
-pub struct Row {
-    pub thread_id: String,
-    #[serde(with = "time::serde::rfc3339")]
-    pub erased_at: OffsetDateTime,
-    /// `operator`, `cli` or `retention`.
-    pub erased_by: String,
-    /// The operator, for an erasure through the REST API (the nil id: the static API token).
-    pub operator_id: Option<Uuid>,
-    pub operator_name: Option<String>,
-    /// Stream sequence of the tombstone.
-    pub seq: i64,
-}
-
-/// The erasure of one thread, if it was erased.
-pub async fn find(pool: &PgPool, thread_id: &str) -> sqlx::Result<Option<Row>> {
-    sqlx::query_as(
-        "select thread_id, erased_at, erased_by, operator_id, operator_name, seq
-         from erasure where thread_id = $1",
-    )
-    .bind(thread_id)
-    .fetch_optional(pool)
-    .await
 }
