@@ -168,7 +168,7 @@ cat <<MSG
   Demo shop API (tools):     http://$SHOP_BIND/orders/ORD-1001
   Sign in (admin):           admin@demo.example / $DEMO_ADMIN_PASSWORD
   Sign in (agent):           agent@demo.example / $DEMO_AGENT_PASSWORD
-  API token (scripts):       $API_TOKEN   (Authorization: Bearer …)
+  API token (scripts):       ${API_TOKEN%%,*}   (Authorization: Bearer …)
   Data:                      $DATA_DIR
 
   Ctrl-C stops everything.

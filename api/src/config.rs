@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use clap::Args;
 use common::config::parse_duration;
+use common::secrets::Secrets;
 
 use crate::imports::ImportSettings;
 
@@ -11,9 +12,10 @@ use crate::imports::ImportSettings;
 #[derive(Debug, Clone, Args)]
 pub struct ApiArgs {
     /// Bearer token the operator endpoints (everything under /api but health and the
-    /// OpenAPI document) require. Unset: no token is required (for local use only).
-    #[arg(long, env = "API_TOKEN", hide_env_values = true)]
-    pub api_token: Option<String>,
+    /// OpenAPI document) require. Unset: no token is required (for local use only). To
+    /// rotate it, list the new one first (`new,old`): every one is accepted until removed.
+    #[arg(long, env = "API_TOKEN", hide_env_values = true, value_parser = Secrets::parse)]
+    pub api_token: Option<Secrets>,
 
     /// Longest a read with `min_seq` waits for the projection to reach that stream
     /// sequence before it answers 503 `projection_behind` (e.g. `2s`, `500ms`).

@@ -40,7 +40,8 @@ pub struct ApiState {
     pub pool: PgPool,
     pub client: async_nats::Client,
     pub stream: Stream,
-    pub api_token: Option<Arc<str>>,
+    /// `API_TOKEN`: every one of them opens the API as the bootstrap admin.
+    pub api_token: Option<Arc<common::secrets::Secrets>>,
     /// How long a read with `min_seq` waits for the projection (`PROJECTION_WAIT`).
     pub projection_wait: Duration,
     /// The agents and allow-list of OpenAPI imports.
@@ -171,8 +172,9 @@ pub fn served_routes() -> Vec<Route> {
     served
 }
 
-/// Every `/api` route (nested, so unknown `/api/…` paths get a JSON 404). Operator
-/// routes require credentials ([`auth::authenticate`]); admin routes the admin role.
+/// Every `/api` route (nested, so unknown `/api/…` paths get a JSON 404), and `GET /metrics`.
+/// Operator routes require credentials ([`auth::authenticate`]); admin routes and
+/// `/metrics` the admin role.
 pub fn router(state: ApiState) -> Router {
     let (public, agent, admin) = routes();
     let admin = admin
@@ -190,5 +192,17 @@ pub fn router(state: ApiState) -> Router {
         .merge(operator)
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed);
-    Router::new().nest("/api", api).with_state(state)
+    // `GET /metrics` of the contract on the public port too, but for admins only (the API
+    // token or an admin's session); its own listener (METRICS_ADDR) needs no token.
+    let metrics = Router::new()
+        .route("/metrics", axum::routing::get(common::metrics::handler))
+        .route_layer(middleware::from_fn(auth::require_admin))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ));
+    Router::new()
+        .nest("/api", api)
+        .merge(metrics)
+        .with_state(state)
 }

@@ -31,7 +31,7 @@ pub async fn service(
         pool,
         client,
         stream,
-        api_token: args.api_token.clone().map(Arc::from),
+        api_token: args.api_token.clone().map(Arc::new),
         projection_wait: args.projection_wait,
         imports: Arc::new(imports),
         throttle: Arc::default(),

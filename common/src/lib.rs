@@ -5,7 +5,7 @@
 //! user messages as a chain (the ingress and a redrive), [`dead_letters`] keeps the messages
 //! the workers gave up on, [`erasure`] removes a conversation from both streams and leaves a
 //! tombstone, [`config`] holds the clap argument
-//! groups the services share, [`telemetry`] sets up tracing and [`trace`] carries one trace per message across the
+//! groups the services share, [`secrets`] a secret setting that can be rotated, [`telemetry`] sets up tracing and [`trace`] carries one trace per message across the
 //! services, [`metrics`] serves the Prometheus registry, [`shutdown`] turns
 //! Ctrl-C / SIGTERM into a cancellation token that every loop takes as a parameter, and
 //! [`startup`] is the shape every service starts in (build, bind, run until stopped).
@@ -16,6 +16,7 @@ pub mod erasure;
 pub mod events;
 pub mod jetstream;
 pub mod metrics;
+pub mod secrets;
 pub mod shutdown;
 pub mod startup;
 pub mod subjects;

@@ -1,5 +1,6 @@
 //! One Prometheus registry per process, served as text at `GET /metrics` on a listener of its
-//! own ([`serve`], `METRICS_ADDR`: loopback by default), never on the service's public port.
+//! own ([`serve`], `METRICS_ADDR`: loopback by default, no token); on the service's public port
+//! only behind the admin's credentials (the API's router uses [`handler`]).
 //! Each service registers its metrics once (a `LazyLock` of its own) under `smart_support_…`
 //! names; counters get the `_total` suffix from the encoder.
 
@@ -74,10 +75,11 @@ pub async fn serve(
 /// `GET /metrics`, for a listener of its own ([`serve`]) or the worker's
 /// `WORKER_METRICS_ADDR`.
 pub fn router() -> Router {
-    Router::new().route("/metrics", get(metrics))
+    Router::new().route("/metrics", get(handler))
 }
 
-async fn metrics() -> impl IntoResponse {
+/// The answer to `GET /metrics`: the registry as Prometheus text.
+pub async fn handler() -> impl IntoResponse {
     (
         [(
             header::CONTENT_TYPE,

@@ -6,14 +6,17 @@ use clap::Args;
 
 use crate::rate_limit::Limit;
 use common::config::parse_duration;
+use common::secrets::Secrets;
 
 /// Settings of the WebSocket endpoint.
 #[derive(Debug, Clone, Args)]
 pub struct IngressArgs {
     /// Secret that signs thread tokens (HMAC-SHA256 of the thread id). Anyone who knows it
     /// can read every conversation: keep it secret, and the same on every ingress instance.
-    #[arg(long, env = "THREAD_TOKEN_SECRET", hide_env_values = true)]
-    pub thread_token_secret: String,
+    /// To rotate it, list the new one first (`new,old`): the first signs, every one is
+    /// accepted, and a customer who resumes with an old token gets one signed by the new.
+    #[arg(long, env = "THREAD_TOKEN_SECRET", hide_env_values = true, value_parser = Secrets::parse)]
+    pub thread_token_secret: Secrets,
 
     /// Largest text frame, in bytes, that is read; a larger one is answered with
     /// `frame_too_large` and the connection stays open.

@@ -155,8 +155,10 @@ async fn ws_handler(
             let token = params.token.unwrap_or_default();
             match ThreadId::parse(&raw) {
                 Ok(thread_id) if state.signer.verify(&thread_id, &token) => Session {
+                    // Signed anew: after a rotation of THREAD_TOKEN_SECRET, a token signed
+                    // with an old secret is replaced by one under the current secret.
+                    token: state.signer.sign(&thread_id),
                     thread_id,
-                    token,
                     resume: Some(Resume {
                         after_seq: params.after_seq,
                     }),

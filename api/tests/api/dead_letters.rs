@@ -38,7 +38,7 @@ impl Api {
             pool,
             client,
             stream,
-            api_token: Some(Arc::from(TOKEN)),
+            api_token: Some(Arc::new(TOKEN.into())),
             projection_wait: Duration::from_secs(2),
             imports: Default::default(),
             throttle: std::sync::Arc::default(),

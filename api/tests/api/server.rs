@@ -41,7 +41,7 @@ impl Server {
             pool: pool.clone(),
             client,
             stream,
-            api_token: Some(Arc::from(TOKEN)),
+            api_token: Some(Arc::new(TOKEN.into())),
             projection_wait,
             imports: Arc::new(import_settings()),
             throttle: std::sync::Arc::default(),

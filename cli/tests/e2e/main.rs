@@ -16,6 +16,7 @@ mod rebuild;
 mod regress;
 mod resolve;
 mod resume;
+mod rotation;
 mod security;
 mod seed_demo;
 mod stream_replaced;

@@ -871,26 +871,38 @@ async fn no_customer_or_operator_text_appears_in_the_logs_at_info() {
 // ---- Nothing open by default ----
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn metrics_are_served_on_their_own_listener_and_not_on_the_public_port() {
-    let stack = Stack::start().await;
+async fn metrics_are_served_on_their_own_listener_and_on_the_public_port_only_to_an_admin() {
+    const TOKEN: &str = "metrics-admin-token";
+    let stack = Stack::start_with(|args| {
+        args.api.api_token = Some(TOKEN.into());
+    })
+    .await;
     // Something to count first.
     let (mut socket, _) = stack.open_thread().await;
     send_json(&mut socket, json!({"type": "message", "content": "Hello"})).await;
     crate::support::turn_events(&mut socket).await;
 
-    let public = stack
-        .http
-        .get(format!("http://{}/metrics", stack.addr))
-        .send()
-        .await
-        .unwrap();
-    let public_status = public.status().as_u16();
-    let public_body = public.text().await.unwrap();
-    assert!(
-        !public_body.contains("smart_support_"),
-        "the public port serves the metrics: {public_status} {public_body}"
-    );
-    assert_ne!(public_status, 200, "{public_body}");
+    let public = |token: Option<&str>| {
+        let mut request = stack.http.get(format!("http://{}/metrics", stack.addr));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    };
+    for token in [None, Some("not-the-token")] {
+        let (status, body) = public(token).await;
+        assert_eq!(status, 401, "{body}");
+        assert!(
+            !body.contains("smart_support_"),
+            "the public port serves the metrics without the token: {body}"
+        );
+    }
+    let (status, body) = public(Some(TOKEN)).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("smart_support_ws_messages"), "{body}");
 
     assert!(stack.metrics_addr.ip().is_loopback());
     assert_ne!(stack.metrics_addr.port(), stack.addr.port());
