@@ -11,11 +11,13 @@
 //! emptied. The tombstone is stored after the first sweep, and a second sweep removes what a
 //! turn in flight stored meanwhile.
 //!
-//! The NATS operations an eraser needs: direct gets on both streams
-//! (`$JS.API.DIRECT.GET.CHAT`, `$JS.API.DIRECT.GET.DEAD_LETTERS`), message deletes
+//! The NATS operations an eraser needs: direct gets of the next message by subject on both
+//! streams (`$JS.API.DIRECT.GET.CHAT`, `$JS.API.DIRECT.GET.DEAD_LETTERS`), message deletes
 //! (`$JS.API.STREAM.MSG.DELETE.CHAT`, `$JS.API.STREAM.MSG.DELETE.DEAD_LETTERS`), the
 //! dead-letter stream's info (`$JS.API.STREAM.INFO.DEAD_LETTERS`) and a publish on
-//! [`subjects::ERASED_EVENTS`] (with its PubAck).
+//! [`subjects::ERASED_EVENTS`] (with its PubAck). [`erased_at`], which the ingress and the
+//! workers call, is a direct get of the last message on `chat.<thread_id>.erased`
+//! (`$JS.API.DIRECT.GET.CHAT.chat.<thread_id>.erased`).
 
 use async_nats::jetstream::{
     Context, ErrorCode,
