@@ -41,6 +41,7 @@ pub async fn build(cli: Cli, shutdown: CancellationToken) -> anyhow::Result<App>
         &cli.api,
         imports,
         regress_runner(&cli)?,
+        shutdown.clone(),
     )
     .await?;
     let app = projector

@@ -83,6 +83,7 @@ pub async fn start(args: UpArgs, shutdown: CancellationToken) -> anyhow::Result<
         &args.api,
         imports,
         Some(regress),
+        shutdown.clone(),
     )
     .await?;
     // Not on LISTEN_ADDR: the one origin is the port people are given, the metrics are not.
