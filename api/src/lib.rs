@@ -13,6 +13,7 @@ pub mod consistency;
 pub mod conversations;
 pub mod dead_letters;
 pub mod desk;
+pub mod erasure;
 pub mod error;
 pub mod health;
 pub mod imports;
@@ -152,6 +153,7 @@ fn routes() -> (Routes, Routes, Routes) {
         .merge(desk::routes())
         .merge(auth::agent_routes());
     let admin = dead_letters::routes()
+        .merge(erasure::routes())
         .merge(imports::routes())
         .merge(regress::routes())
         .merge(auth::admin_routes());

@@ -10,8 +10,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::{
-    Routes, analytics, auth, conversations, dead_letters, desk, error, health, imports, operators,
-    regress,
+    Routes, analytics, auth, conversations, dead_letters, desk, erasure, error, health, imports,
+    operators, regress,
 };
 use projections::read_models;
 
@@ -35,6 +35,7 @@ pub const BEARER: &str = "bearer";
         conversations::show,
         conversations::replay,
         conversations::resolve,
+        erasure::erase,
         analytics::report,
         dead_letters::list,
         dead_letters::show,
@@ -66,6 +67,7 @@ pub const BEARER: &str = "bearer";
         read_models::conversation::Summary,
         read_models::turn::Row,
         read_models::analytics::Report,
+        erasure::ErasedAnswer,
         imports::Accepted,
         imports::ImportView,
         imports::OperationView,
@@ -96,7 +98,7 @@ pub const BEARER: &str = "bearer";
     modifiers(&BearerScheme),
     tags(
         (name = "health", description = "The service and its dependencies"),
-        (name = "conversations", description = "Conversations as the projector folded them, and resolving one"),
+        (name = "conversations", description = "Conversations as the projector folded them, resolving one, and (admin) erasing one"),
         (name = "analytics", description = "Counters per hour and agent, summed over a window"),
         (name = "dead-letters", description = "User messages the workers gave up on (read from JetStream)"),
         (name = "openapi-imports", description = "OpenAPI documents imported for review: operations classified read, write or destructive"),

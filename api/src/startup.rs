@@ -16,13 +16,15 @@ use crate::{ApiState, router};
 /// The REST service, not yet bound: `/api` over the live read models (migrated by the
 /// projector's start-up). `imports` are the agents and allow-list of OpenAPI imports
 /// (usually [`ApiArgs::import_settings`]); `regress` runs `POST /api/regress` (the
-/// composition root's, which sees the workers; `None`: 503 `regress_unavailable`).
+/// composition root's, which sees the workers; `None`: 503 `regress_unavailable`). With
+/// `CONVERSATION_RETENTION`, its retention sweep runs as a task until `shutdown`.
 pub async fn service(
     nats: &NatsArgs,
     database: &DatabaseArgs,
     args: &ApiArgs,
     imports: ImportSettings,
     regress: Option<Arc<dyn RegressRunner>>,
+    shutdown: CancellationToken,
 ) -> anyhow::Result<Service> {
     let pool = projections::connect(database).await?;
     let (client, js) = common::jetstream::connect(nats).await?;
@@ -39,7 +41,21 @@ pub async fn service(
         regress,
     };
     tokio::spawn(crate::imports::resume_pending(state.clone()));
-    Ok(Service::new(router(state)))
+    let mut service = Service::new(router(state.clone()));
+    if let Some(retention) = args.conversation_retention {
+        service = service.with_task(tokio::spawn(async move {
+            crate::erasure::retention_sweep(
+                state.pool,
+                state.client,
+                retention,
+                ApiArgs::retention_check(retention),
+                shutdown,
+            )
+            .await;
+            Ok(())
+        }));
+    }
+    Ok(service)
 }
 
 /// The REST service bound on `listen`, serving until `shutdown` is cancelled.
@@ -51,7 +67,7 @@ pub async fn build(
     shutdown: CancellationToken,
 ) -> anyhow::Result<App> {
     let imports = args.import_settings()?;
-    let app = service(nats, database, args, imports, None)
+    let app = service(nats, database, args, imports, None, shutdown.clone())
         .await?
         .route(common::metrics::router())
         .bind(Some(listen), shutdown)

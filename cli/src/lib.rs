@@ -4,12 +4,14 @@
 //! [`projections_bin`] is the `projections` binary (the projector and the REST API). [`Command`] lists the operations; [`dead_letters`] lists, shows,
 //! redrives and discards dead letters; [`rebuild`] replays the stream into fresh read
 //! models and swaps them in (`rebuild`) or compares them with the live ones (`verify`);
+//! [`erase`] erases a conversation (its events, dead letters and rows; a tombstone stays);
 //! [`seed`] publishes a synthetic stream for benchmarks; [`seed_demo`] holds demo
 //! conversations through a running stack; [`regress`] tries a changed agents config on
 //! the recorded turns; [`openapi`] imports an OpenAPI document and
 //! prints its classified operations.
 
 pub mod dead_letters;
+pub mod erase;
 pub mod openapi;
 pub mod operators;
 pub mod projections_bin;
@@ -57,6 +59,9 @@ pub enum Command {
     /// Replay the stream into a scratch copy and compare it with the live read models;
     /// exits 1 when they differ.
     Verify(Box<rebuild::VerifyArgs>),
+    /// Erase a conversation: its events leave the stream, its dead letters go, a tombstone
+    /// without content is stored and the projector removes its rows from every table.
+    Erase(Box<erase::EraseArgs>),
     /// Add, list or disable the operators who sign in to the desk.
     #[command(subcommand)]
     Operators(operators::OperatorsCommand),
@@ -97,6 +102,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             running.wait().await?
         }
         Command::DeadLetters(command) => dead_letters::run(command).await?,
+        Command::Erase(args) => return erase::run(&args).await,
         Command::Openapi(command) => return openapi::run(command).await,
         Command::Operators(command) => return operators::run(command).await,
         Command::NatsSetup { nats } => {

@@ -53,6 +53,7 @@ pub async fn build(cli: Cli, shutdown: CancellationToken) -> anyhow::Result<App>
         &cli.api,
         imports,
         regress_runner(&cli, &api_nats)?,
+        shutdown.clone(),
     )
     .await?;
     let app = projector

@@ -97,8 +97,15 @@ pub async fn start(args: UpArgs, shutdown: CancellationToken) -> anyhow::Result<
     // stream as the API's NATS user.
     let api_nats = nats(NatsUser::Api);
     let regress = crate::regress::rest::Runner::shared(&args.worker, &api_nats);
-    let api =
-        api::startup::service(&api_nats, &args.database, &args.api, imports, Some(regress)).await?;
+    let api = api::startup::service(
+        &api_nats,
+        &args.database,
+        &args.api,
+        imports,
+        Some(regress),
+        shutdown.clone(),
+    )
+    .await?;
     // Not on LISTEN_ADDR: the one origin is the port people are given, the metrics are not.
     let metrics_addr = common::metrics::serve(&args.metrics, shutdown.clone()).await?;
     let app = ingress

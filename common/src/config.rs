@@ -199,14 +199,16 @@ pub fn parse_duration(raw: &str) -> Result<Duration, String> {
     let (number, unit) = raw.split_at(split);
     let number: u64 = number
         .parse()
-        .map_err(|_| format!("`{raw}` is not a duration like 500ms, 30s, 10m or 2h"))?;
+        .map_err(|_| format!("`{raw}` is not a duration like 500ms, 30s, 10m, 2h or 90d"))?;
     let millis = match unit {
-        "ms" => number,
-        "" | "s" => number * 1_000,
-        "m" => number * 60_000,
-        "h" => number * 3_600_000,
-        _ => return Err(format!("`{raw}` has an unknown unit; use ms, s, m or h")),
+        "ms" => Some(number),
+        "" | "s" => number.checked_mul(1_000),
+        "m" => number.checked_mul(60_000),
+        "h" => number.checked_mul(3_600_000),
+        "d" => number.checked_mul(86_400_000),
+        _ => return Err(format!("`{raw}` has an unknown unit; use ms, s, m, h or d")),
     };
+    let millis = millis.ok_or_else(|| format!("`{raw}` is too long"))?;
     Ok(Duration::from_millis(millis))
 }
 
@@ -220,6 +222,7 @@ mod tests {
         assert_eq!(parse_duration("30"), Ok(Duration::from_secs(30)));
         assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
         assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(parse_duration("90d"), Ok(Duration::from_secs(90 * 86_400)));
     }
 
     #[test]
@@ -237,5 +240,6 @@ mod tests {
     fn a_duration_without_a_number_or_with_an_odd_unit_is_refused() {
         assert!(parse_duration("m").is_err());
         assert!(parse_duration("10 weeks").is_err());
+        assert!(parse_duration("999999999999999999d").is_err());
     }
 }

@@ -3,7 +3,8 @@
 //! module per event family), [`subjects`] names every stream, subject and consumer,
 //! [`jetstream`] creates them idempotently at start-up, [`user_messages`] stores a thread's
 //! user messages as a chain (the ingress and a redrive), [`dead_letters`] keeps the messages
-//! the workers gave up on, [`config`] holds the clap argument
+//! the workers gave up on, [`erasure`] removes a conversation from both streams and leaves a
+//! tombstone, [`config`] holds the clap argument
 //! groups the services share, [`secrets`] a secret setting that can be rotated, [`telemetry`] sets up tracing and [`trace`] carries one trace per message across the
 //! services, [`metrics`] serves the Prometheus registry, [`shutdown`] turns
 //! Ctrl-C / SIGTERM into a cancellation token that every loop takes as a parameter, and
@@ -11,6 +12,7 @@
 
 pub mod config;
 pub mod dead_letters;
+pub mod erasure;
 pub mod events;
 pub mod jetstream;
 pub mod metrics;

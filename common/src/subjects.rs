@@ -5,6 +5,7 @@
 //!               chat.<thread_id>.turn   turn.* / agent.* / tool.* (workers → ingress, projectors)
 //!               chat.<thread_id>.operator conversation.* / operator.replied (REST → ingress, workers, projectors)
 //!               chat.<thread_id>.note   note.added              (REST → projectors, the desk; never a customer)
+//!               chat.<thread_id>.erased conversation.erased     (REST, CLI, retention → projectors, ingress, workers)
 //! stream DEAD_LETTERS  dead.<thread_id>    user messages that could not be answered (workers → operators)
 //! ```
 //! A thread id is one subject token (see [`crate::events::ThreadId`]), so the events of one
@@ -26,6 +27,9 @@ pub const DEAD_LETTER_STREAM: &str = "DEAD_LETTERS";
 pub const DEAD_LETTER_SUBJECTS: &str = "dead.>";
 /// The KV bucket of the published tools (its stream is `KV_TOOLS`, its subjects `$KV.TOOLS.>`).
 pub const TOOLS_BUCKET: &str = "TOOLS";
+/// The tombstones of erased conversations (`conversation.erased`), of every thread: what an
+/// eraser (the API's and the CLI's NATS user) publishes beside its deletes.
+pub const ERASED_EVENTS: &str = "chat.*.erased";
 /// Durable consumer of the conversation projector.
 pub const PROJECTOR_CONSUMER: &str = "projector";
 
@@ -68,6 +72,18 @@ pub fn note(thread: &ThreadId) -> String {
     format!("chat.{thread}.note")
 }
 
+/// Subject of the tombstone of an erased conversation (`conversation.erased`): the one
+/// subject of the thread an erasure keeps (see [`is_erasable`]).
+pub fn erased(thread: &ThreadId) -> String {
+    format!("chat.{thread}.erased")
+}
+
+/// Whether an event stored on `subject` is content an erasure removes: every chat subject
+/// of the thread but its tombstones.
+pub fn is_erasable(subject: &str) -> bool {
+    !subject.ends_with(".erased")
+}
+
 /// Whether an event stored on `subject` may be sent to the customer's WebSocket: every
 /// chat event but the operators' internal notes. The live tail and the resume both ask.
 pub fn reaches_customer(subject: &str) -> bool {
@@ -104,5 +120,20 @@ mod tests {
         assert!(reaches_customer(&user_message(&thread)));
         assert!(reaches_customer(&turn_event(&thread)));
         assert!(reaches_customer(&operator_event(&thread)));
+    }
+
+    #[test]
+    fn an_erasure_removes_every_subject_of_a_thread_but_its_tombstone() {
+        let thread = ThreadId::parse("abc").unwrap();
+        for content in [
+            user_message(&thread),
+            turn_event(&thread),
+            operator_event(&thread),
+            note(&thread),
+        ] {
+            assert!(is_erasable(&content), "{content}");
+        }
+        assert!(!is_erasable(&erased(&thread)));
+        assert_eq!(thread_of(&erased(&thread)), Some("abc"));
     }
 }

@@ -14,7 +14,8 @@
 //! What else rides on the chain is the caller's [`Admission`]: the ingress's rate limit keeps
 //! its state in a header of the messages and may refuse one
 //! (docs/adr/003-rate-limit-state-on-the-messages.md); a redrive admits every message
-//! ([`AnyMessage`]).
+//! ([`AnyMessage`]). An erased thread (its `conversation.erased` tombstone stored) takes no
+//! more messages ([`WriteError::Erased`]).
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -83,6 +84,8 @@ pub enum WriteError<R> {
     Publish(PublishError),
     /// Another message got in first on every attempt.
     Contention { attempts: usize },
+    /// The conversation was erased (its tombstone is stored): it takes no more messages.
+    Erased,
 }
 
 /// What the writer knows of the thread's last stored user message.
@@ -101,6 +104,8 @@ pub struct UserMessageWriter<A: Admission, I = Info> {
     stream: Arc<Stream<I>>,
     /// `chat.<thread_id>.user`.
     subject: String,
+    /// `chat.<thread_id>.erased`: the thread's tombstone, if it was erased.
+    erased: String,
     admission: A,
     /// Publishes tried per message before [`WriteError::Contention`].
     attempts: usize,
@@ -119,6 +124,7 @@ impl<A: Admission, I> UserMessageWriter<A, I> {
             js,
             stream,
             subject: subjects::user_message(thread),
+            erased: subjects::erased(thread),
             admission,
             attempts,
             known: None,
@@ -131,7 +137,7 @@ impl<A: Admission, I> UserMessageWriter<A, I> {
         for _ in 0..self.attempts {
             let known = match self.known.take() {
                 Some(known) => known,
-                None => self.load().await.map_err(WriteError::Read)?,
+                None => self.load().await?,
             };
             let state = match self.admission.admit(&known.state) {
                 Ok(state) => state,
@@ -181,13 +187,21 @@ impl<A: Admission, I> UserMessageWriter<A, I> {
         })
     }
 
-    /// Reads the thread's last user message: its sequence and state.
-    async fn load(&self) -> Result<Known<A::State>, DirectGetError> {
-        match self
-            .stream
-            .direct_get_last_for_subject(self.subject.clone())
-            .await
-        {
+    /// Reads the thread's last user message (its sequence and state) and whether the thread
+    /// was erased, both at once: a writer reads when it starts and after another message got
+    /// in first, which is also what an erasure's deletes cause.
+    async fn load(&self) -> Result<Known<A::State>, WriteError<A::Refusal>> {
+        let (last, tombstone) = tokio::join!(
+            self.stream
+                .direct_get_last_for_subject(self.subject.clone()),
+            self.stream.direct_get_last_for_subject(self.erased.clone()),
+        );
+        match tombstone {
+            Ok(_) => return Err(WriteError::Erased),
+            Err(err) if err.kind() == DirectGetErrorKind::NotFound => {}
+            Err(err) => return Err(WriteError::Read(err)),
+        }
+        match last {
             Ok(message) => Ok(Known {
                 seq: message.sequence,
                 state: self.admission.read(Some(&message.headers)),
@@ -196,7 +210,7 @@ impl<A: Admission, I> UserMessageWriter<A, I> {
                 seq: 0,
                 state: self.admission.read(None),
             }),
-            Err(err) => Err(err),
+            Err(err) => Err(WriteError::Read(err)),
         }
     }
 }
@@ -225,5 +239,6 @@ pub async fn store(js: &Context, event: &Envelope) -> anyhow::Result<u64> {
         Err(WriteError::Contention { attempts }) => anyhow::bail!(
             "the thread kept receiving messages; {attempts} attempts failed, try again"
         ),
+        Err(WriteError::Erased) => anyhow::bail!("the conversation was erased"),
     }
 }

@@ -33,6 +33,8 @@ pub enum Refusal {
     /// JetStream did not store it (down, timed out, too much contention); the client may
     /// resend with the same `client_msg_id`.
     Unavailable(String),
+    /// The conversation was erased: it takes no more messages.
+    Erased,
 }
 
 /// Stores one thread's user messages within its rate limit.
@@ -63,6 +65,7 @@ impl ThreadWriter {
             WriteError::Contention { .. } => {
                 Refusal::Unavailable("too much contention on the thread; resend".into())
             }
+            WriteError::Erased => Refusal::Erased,
         })
     }
 }

@@ -593,3 +593,71 @@ async fn analytics_show_the_handoffs_the_wait_to_the_first_human_reply_and_each_
         json!([{"id": Uuid::from_u128(1), "name": "Anna", "taken": 2, "replies": 3, "resolved": 1}])
     );
 }
+
+#[tokio::test]
+async fn only_an_admin_erases_a_conversation_and_the_tombstone_names_them() {
+    let desk = Desk::start().await;
+    let path = format!("/conversations/{}", desk.thread);
+    let stream = desk.server.js.get_stream("CHAT").await.unwrap();
+    let message = format!("chat.{}.user", desk.thread);
+    let agent = desk.login("anna@example.com").await;
+    let (status, body) = desk.call(&agent, Method::DELETE, &path, None).await;
+    assert_eq!((status, code(&body)), (403, "forbidden"), "{body}");
+    let response = desk
+        .server
+        .http
+        .delete(desk.url(&path))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    assert!(
+        stream.direct_get_last_for_subject(&message).await.is_ok(),
+        "refused: the message is still stored"
+    );
+
+    let admin = desk.login("root@example.com").await;
+    let (status, erased) = desk.call(&admin, Method::DELETE, &path, None).await;
+    assert_eq!(status, 202, "{erased}");
+    assert_eq!(erased["events"], 1);
+    assert!(stream.direct_get_last_for_subject(&message).await.is_err());
+    let tombstone = stream
+        .direct_get_last_for_subject(format!("chat.{}.erased", desk.thread))
+        .await
+        .unwrap();
+    assert_eq!(tombstone.sequence, erased["seq"].as_u64().unwrap());
+    let tombstone: Value = serde_json::from_slice(&tombstone.payload).unwrap();
+    assert_eq!(tombstone["kind"], "conversation.erased");
+    assert_eq!(tombstone["erased_by"], "operator");
+    assert_eq!(tombstone["name"], "Root");
+    // The projector folds it: the rows go, the erasure stays.
+    let applied = desk
+        .server
+        .apply(
+            erased["seq"].as_u64().unwrap(),
+            &[
+                common::events::Envelope::from_json(&serde_json::to_vec(&tombstone).unwrap())
+                    .unwrap(),
+            ],
+        )
+        .await;
+    let (status, _) = desk
+        .call(
+            &admin,
+            Method::GET,
+            &format!("{path}?min_seq={applied}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 404);
+    let (status, body) = desk.call(&admin, Method::DELETE, &path, None).await;
+    assert_eq!(
+        (status, code(&body)),
+        (404, "conversation_not_found"),
+        "nothing left"
+    );
+    let (status, body) = desk
+        .call(&admin, Method::DELETE, "/conversations/no.such", None)
+        .await;
+    assert_eq!((status, code(&body)), (400, "invalid_thread_id"));
+}

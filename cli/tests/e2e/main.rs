@@ -7,6 +7,7 @@ mod chat_round_trip;
 mod cluster_failover;
 mod dead_letters;
 mod desk;
+mod erasure;
 mod operations;
 mod poison_events;
 mod publish;

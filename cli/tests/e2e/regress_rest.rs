@@ -28,18 +28,7 @@ async fn call(
     path: &str,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let mut request = stack
-        .http
-        .request(method, format!("http://{}/api{path}", stack.addr));
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
+    stack.call(method, path, token, body).await
 }
 
 /// Starts a run with `body` and waits until it is no longer `running`: the run.

@@ -134,6 +134,7 @@ impl Stack {
                 import_agents_config: None,
                 import_allow_hosts: Vec::new(),
                 operator_session_ttl: Duration::from_secs(3600),
+                conversation_retention: None,
             },
             metrics: common::config::MetricsArgs::at("127.0.0.1:0".parse().unwrap()),
         };
@@ -286,6 +287,30 @@ impl Stack {
         let response = request.send().await.expect("the request is answered");
         let status = response.status().as_u16();
         (status, response.json().await.expect("a JSON body"))
+    }
+
+    /// `method` `/api{path}` with `token` (none: no `Authorization`) and a JSON `body`: the
+    /// status and the body (`null` when it is not JSON).
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = self
+            .http
+            .request(method, format!("http://{}/api{path}", self.addr));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("the request is answered");
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
     /// Imports an OpenAPI `document` through `POST /api/openapi/imports` and waits until

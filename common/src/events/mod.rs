@@ -11,6 +11,7 @@
 
 mod chat;
 mod desk;
+mod erasure;
 mod ids;
 mod publish;
 mod turn;
@@ -20,6 +21,7 @@ pub use desk::{
     ConversationAssigned, ConversationReleased, HeldReason, NoteAdded, OperatorRef,
     OperatorReplied, TurnHeld,
 };
+pub use erasure::ConversationErased;
 pub use ids::{IdError, ThreadId, TurnId};
 pub use publish::publish_of;
 pub use turn::{
@@ -115,6 +117,9 @@ pub enum Payload {
     /// A customer message a person will answer: its turn ends without the agents.
     #[serde(rename = "turn.held")]
     TurnHeld(TurnHeld),
+    /// The conversation was erased: a tombstone without content (on `chat.<thread>.erased`).
+    #[serde(rename = "conversation.erased")]
+    ConversationErased(ConversationErased),
 }
 
 /// Why bytes from the stream are not an event this code can read.
@@ -150,6 +155,7 @@ impl Payload {
             Payload::NoteAdded(_) => "note.added",
             Payload::ConversationReleased(_) => "conversation.released",
             Payload::TurnHeld(_) => "turn.held",
+            Payload::ConversationErased(_) => "conversation.erased",
         }
     }
 
@@ -232,6 +238,7 @@ impl Envelope {
             | Payload::OperatorReplied(_)
             | Payload::ConversationReleased(_) => subjects::operator_event(&self.thread_id),
             Payload::NoteAdded(_) => subjects::note(&self.thread_id),
+            Payload::ConversationErased(_) => subjects::erased(&self.thread_id),
             _ => subjects::turn_event(&self.thread_id),
         }
     }
@@ -287,6 +294,7 @@ payload_from!(
     NoteAdded,
     ConversationReleased,
     TurnHeld,
+    ConversationErased,
 );
 
 #[cfg(test)]

@@ -525,5 +525,12 @@ async fn store(
             tracing::warn!(reason = %common::text::log_safe(&reason), "message not stored");
             Err(unavailable(named))
         }
+        Err(Refusal::Erased) => Err((
+            FrameError::new(
+                ErrorCode::ConversationErased,
+                "this conversation was erased and takes no more messages; start a new conversation",
+            ),
+            named,
+        )),
     }
 }

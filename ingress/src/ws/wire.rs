@@ -39,6 +39,9 @@ pub enum ErrorCode {
     /// A resume's `after_seq` is beyond the stream's last sequence (added 2026-12-06): the
     /// stream was replaced (its store deleted) or the number is wrong. Closes.
     InvalidAfterSeq,
+    /// The conversation was erased (added 2026-12-07): a message on it is not stored. The
+    /// connection stays open; a new conversation is the way on.
+    ConversationErased,
 }
 
 impl ErrorCode {
@@ -58,6 +61,7 @@ impl ErrorCode {
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::InvalidAfterSeq => "invalid_after_seq",
+            ErrorCode::ConversationErased => "conversation_erased",
         }
     }
 }
@@ -153,6 +157,7 @@ mod tests {
             ErrorCode::Unauthorized,
             ErrorCode::Unavailable,
             ErrorCode::InvalidAfterSeq,
+            ErrorCode::ConversationErased,
         ]
         .iter()
         .map(|code| {
@@ -177,7 +182,8 @@ mod tests {
                 "binary_not_supported",
                 "unauthorized",
                 "unavailable",
-                "invalid_after_seq"
+                "invalid_after_seq",
+                "conversation_erased"
             ]
         );
     }

@@ -319,6 +319,9 @@ impl Fold<'_> {
                 }
                 self.conversation_mut(event).turns += 1;
             }
+            // `apply_in` takes a tombstone out of the batch before the fold: it removes rows
+            // instead (`read_models::erasure`).
+            Payload::ConversationErased(_) => {}
         }
     }
 

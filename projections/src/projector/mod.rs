@@ -11,12 +11,13 @@ use async_nats::jetstream::{
 };
 use std::borrow::Cow;
 
-use common::events::{DecodeError, Envelope};
+use common::events::{DecodeError, Envelope, Payload};
 use common::shutdown::CancellationToken;
 use futures::StreamExt;
 use sqlx::PgPool;
 use tokio_util::task::AbortOnDropHandle;
 
+pub mod erase;
 pub mod fold;
 pub mod leader;
 pub mod progress;
@@ -26,7 +27,7 @@ pub mod trace;
 
 use crate::metrics::METRICS;
 use crate::read_models::{
-    analytics, checkpoint, conversation, desk, handoff, replay_step, tool_call, turn,
+    analytics, checkpoint, conversation, desk, erasure, handoff, replay_step, tool_call, turn,
 };
 use leader::Leadership;
 use replaced::{Replaced, StreamIdentity, Verdict};
@@ -130,18 +131,59 @@ pub async fn apply_in(
             }
         }
     }
-    if !events.is_empty() {
-        let new = replay_step::store(tx, &events).await?;
-        // Only events stored for the first time change the counters.
-        if new.len() < events.len() {
-            let new: std::collections::HashSet<u64> = new.into_iter().collect();
-            events.retain(|(seq, _)| new.contains(seq));
-        }
-        apply_folded(tx, &events).await?;
-    }
+    let stored = if events.is_empty() {
+        0
+    } else {
+        apply_events(tx, events).await?
+    };
     checkpoint::save(tx, CONVERSATIONS, last).await?;
-    // `events` now holds only the events stored for the first time.
-    Ok((last, events.len() as u64))
+    Ok((last, stored))
+}
+
+/// Stores and folds decoded events (in stream order, all new to the checkpoint); returns
+/// how many were stored for the first time. A tombstone (`conversation.erased`) splits the
+/// batch: what comes before it is applied first, then the thread is erased
+/// ([`erase::apply`]); events of an erased thread are left out, before the
+/// tombstone as after it (one query per batch finds the threads erased earlier).
+async fn apply_events(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    events: Vec<(u64, &Envelope)>,
+) -> sqlx::Result<u64> {
+    let mut threads: Vec<&str> = events.iter().map(|(_, e)| e.thread_id.as_str()).collect();
+    threads.sort_unstable();
+    threads.dedup();
+    let mut erased = erasure::erased(tx, &threads).await?;
+    let mut stored = 0;
+    let mut pending: Vec<(u64, &Envelope)> = Vec::with_capacity(events.len());
+    for (seq, event) in events {
+        if let Payload::ConversationErased(tombstone) = &event.payload {
+            stored += apply_stored(tx, std::mem::take(&mut pending)).await?;
+            erase::apply(tx, seq, event, tombstone).await?;
+            erased.insert(event.thread_id.to_string());
+            stored += 1;
+        } else if !erased.contains(event.thread_id.as_str()) {
+            pending.push((seq, event));
+        }
+    }
+    Ok(stored + apply_stored(tx, pending).await?)
+}
+
+/// `replay_step` first, then every other table for the events stored for the first time.
+async fn apply_stored(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    mut events: Vec<(u64, &Envelope)>,
+) -> sqlx::Result<u64> {
+    if events.is_empty() {
+        return Ok(0);
+    }
+    let new = replay_step::store(tx, &events).await?;
+    // Only events stored for the first time change the counters.
+    if new.len() < events.len() {
+        let new: std::collections::HashSet<u64> = new.into_iter().collect();
+        events.retain(|(seq, _)| new.contains(seq));
+    }
+    apply_folded(tx, &events).await?;
+    Ok(events.len() as u64)
 }
 
 /// Every table but `replay_step`: reads what the tables know, folds, writes the deltas.
@@ -172,11 +214,23 @@ pub async fn apply_batch_to_fresh_copy(
     let Some(last) = batch.last().map(|d| d.seq).filter(|&last| last > applied) else {
         return Ok(applied);
     };
-    let events: Vec<(u64, &Envelope)> = batch
+    let mut events: Vec<(u64, &Envelope)> = batch
         .iter()
         .filter(|d| d.seq > applied)
         .filter_map(|d| d.event.as_ref().ok().map(|event| (d.seq, event)))
         .collect();
+    // A tombstone deletes rows the other transaction may be writing: the batch goes in one.
+    if events
+        .iter()
+        .any(|(_, e)| matches!(e.payload, Payload::ConversationErased(_)))
+    {
+        return apply_batch(pool, applied, batch).await;
+    }
+    let mut threads: Vec<&str> = events.iter().map(|(_, e)| e.thread_id.as_str()).collect();
+    threads.sort_unstable();
+    threads.dedup();
+    let erased = erasure::erased(&mut *pool.acquire().await?, &threads).await?;
+    events.retain(|(_, e)| !erased.contains(e.thread_id.as_str()));
     let steps = async {
         let mut tx = pool.begin().await?;
         replay_step::copy_many(&mut tx, &events).await?;

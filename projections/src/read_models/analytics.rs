@@ -127,6 +127,30 @@ impl Delta {
         }
     }
 
+    /// The delta that takes this one back (an erased conversation's counts).
+    pub fn negated(&self) -> Delta {
+        Delta {
+            key: self.key.clone(),
+            conversations: -self.conversations,
+            messages: -self.messages,
+            turns: -self.turns,
+            replies: -self.replies,
+            resolutions: -self.resolutions,
+            escalations: -self.escalations,
+            failures: -self.failures,
+            tool_calls: -self.tool_calls,
+            tool_errors: -self.tool_errors,
+            latency_buckets: self.latency_buckets.map(|n| -n),
+            latency_count: -self.latency_count,
+            latency_sum_ms: -self.latency_sum_ms,
+            latency_exact: self
+                .latency_exact
+                .iter()
+                .map(|(&ms, &n)| (ms, -n))
+                .collect(),
+        }
+    }
+
     /// Counts one reply latency.
     pub fn observe_latency(&mut self, latency_ms: u64) {
         let latency = i64::try_from(latency_ms).unwrap_or(i64::MAX);

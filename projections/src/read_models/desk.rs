@@ -31,6 +31,30 @@ impl Delta {
     pub fn is_empty(&self) -> bool {
         self.operators.is_empty() && self.first_replies.is_empty()
     }
+
+    /// The delta that takes this one back (an erased conversation's counts).
+    pub fn negated(&self) -> Delta {
+        Delta {
+            operators: self
+                .operators
+                .iter()
+                .map(|(key, d)| {
+                    let negated = OperatorDelta {
+                        name: d.name.clone(),
+                        assignments: -d.assignments,
+                        replies: -d.replies,
+                        resolutions: -d.resolutions,
+                    };
+                    (*key, negated)
+                })
+                .collect(),
+            first_replies: self
+                .first_replies
+                .iter()
+                .map(|(key, n)| (*key, -n))
+                .collect(),
+        }
+    }
 }
 
 /// Applies a batch's delta (two statements, only when it has desk events).

@@ -6,6 +6,7 @@ pub mod analytics;
 pub mod checkpoint;
 pub mod conversation;
 pub mod desk;
+pub mod erasure;
 pub mod handoff;
 pub mod replay_step;
 pub mod search;

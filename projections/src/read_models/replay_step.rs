@@ -166,6 +166,37 @@ pub async fn for_thread(pool: &PgPool, thread_id: &str) -> sqlx::Result<Vec<Step
     .await
 }
 
+/// Every stored event of a thread, in stream order, read back as events (inside the batch's
+/// transaction): what an erasure takes out of the counters. A step is the event with its
+/// envelope fields in columns, so the event is its fields with those put back.
+pub async fn events_of(
+    tx: &mut Transaction<'_, Postgres>,
+    thread_id: &str,
+) -> sqlx::Result<Vec<(u64, Envelope)>> {
+    let rows: Vec<(i64, Value)> = sqlx::query_as(
+        "select seq, fields || jsonb_build_object(
+                    'event_id', event_id, 'schema_version', 1, 'thread_id', thread_id,
+                    'turn_id', turn_id, 'kind', kind,
+                    'occurred_at', to_char(occurred_at at time zone 'UTC',
+                                           'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'))
+         from replay_step where thread_id = $1 order by seq",
+    )
+    .bind(thread_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(seq, event)| {
+            let event = serde_json::from_value::<Envelope>(event)
+                .map_err(|err| {
+                    tracing::warn!(seq, error = %common::text::log_safe(&err.to_string()), "a stored step does not read back as an event; its counts stay")
+                })
+                .ok()?;
+            Some((seq as u64, event))
+        })
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

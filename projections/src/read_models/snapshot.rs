@@ -8,7 +8,7 @@ use sqlx::PgPool;
 /// Every table of the projection with the order that makes its rows comparable. The
 /// checkpoint (`projection_checkpoint`) is left out: two copies are compared once both
 /// have applied the same events.
-pub const TABLES: [(&str, &str); 9] = [
+pub const TABLES: [(&str, &str); 10] = [
     ("conversation", "thread_id"),
     ("turn", "turn_id"),
     ("tool_call", "turn_id, call_id"),
@@ -18,6 +18,7 @@ pub const TABLES: [(&str, &str); 9] = [
     ("handoff", "thread_id"),
     ("desk_hourly", "hour, operator_id"),
     ("desk_first_reply", "hour, wait_s"),
+    ("erasure", "thread_id"),
 ];
 
 /// Rows of each table as JSON text, in key order.

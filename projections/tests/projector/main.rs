@@ -585,3 +585,120 @@ async fn every_read_model_table_but_the_checkpoint_is_compared_by_verify() {
         "a table the projector writes is not in snapshot::TABLES"
     );
 }
+
+#[tokio::test]
+async fn a_tombstone_leaves_the_tables_as_a_replay_of_the_stream_without_the_thread() {
+    use common::events::{
+        ConversationAssigned, ConversationErased, OperatorRef, OperatorReplied, Payload,
+    };
+    use projections::read_models::snapshot;
+
+    let postgres = testkit::Postgres::start();
+    let mut pools = Vec::new();
+    for _ in 0..2 {
+        let args = common::config::DatabaseArgs {
+            database_url: postgres.create_database(),
+            database_max_connections: 5,
+        };
+        projections::migrate(&args).await.unwrap();
+        pools.push(projections::connect(&args).await.unwrap());
+    }
+    let (erased, kept) = (ThreadId::generate(), ThreadId::generate());
+    let anna = OperatorRef {
+        operator_id: Uuid::new_v4(),
+        name: "Anna".into(),
+    };
+    let event = |thread: &ThreadId, payload: Payload| {
+        Envelope::new(
+            Uuid::new_v4(),
+            thread.clone(),
+            TurnId::from_uuid(Uuid::new_v4()),
+            OffsetDateTime::now_utc(),
+            payload,
+        )
+    };
+    let mut stream: Vec<Envelope> = turn_events(&erased).into();
+    stream.extend(turn_events(&kept));
+    stream.push(event(
+        &erased,
+        Payload::ConversationAssigned(ConversationAssigned {
+            operator: anna.clone(),
+            assigned_by: None,
+        }),
+    ));
+    stream.push(event(
+        &erased,
+        Payload::OperatorReplied(OperatorReplied {
+            text: "a person here".into(),
+            operator: anna.clone(),
+            client_msg_id: None,
+        }),
+    ));
+    stream.push(event(
+        &erased,
+        Payload::ConversationErased(ConversationErased {
+            erased_by: "operator".into(),
+            operator: Some(anna.clone()),
+        }),
+    ));
+    // A late event of the erased thread (a turn that was running), after its tombstone.
+    stream.push(turn_events(&erased)[1].clone());
+    let delivered = |seqs: &[u64]| -> Vec<Delivered> {
+        seqs.iter()
+            .map(|&seq| Delivered::from_stored(seq, &stream[seq as usize - 1].to_json()))
+            .collect()
+    };
+    // Live: everything, in batches that split before and after the tombstone.
+    let live = &pools[0];
+    apply_batch(live, 0, &delivered(&[1, 2, 3, 4]))
+        .await
+        .unwrap();
+    apply_batch(live, 4, &delivered(&[5, 6, 7, 8, 9]))
+        .await
+        .unwrap();
+    apply_batch(live, 9, &delivered(&[10])).await.unwrap();
+    // A replay of the stream after the erasure: the thread's events are gone but the
+    // tombstone and what came after it.
+    let replay = &pools[1];
+    apply_batch(replay, 0, &delivered(&[4, 5, 6, 9, 10]))
+        .await
+        .unwrap();
+
+    let (live_rows, replay_rows) = (
+        snapshot::take(live).await.unwrap(),
+        snapshot::take(replay).await.unwrap(),
+    );
+    assert_eq!(live_rows, replay_rows);
+    assert!(
+        conversation::find(live, erased.as_str())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        conversation::find(live, kept.as_str())
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(live_rows["erasure"].len(), 1, "{:?}", live_rows["erasure"]);
+    assert!(!live_rows["analytics_hourly"].is_empty());
+    assert!(
+        live_rows["desk_hourly"].is_empty(),
+        "only the erased thread had desk events: {:?}",
+        live_rows["desk_hourly"]
+    );
+    // A second tombstone of the thread changes nothing but the record.
+    let mut again = delivered(&[9]);
+    again[0].seq = 11;
+    apply_batch(live, 10, &again).await.unwrap();
+    let after = snapshot::take(live).await.unwrap();
+    for table in [
+        "conversation",
+        "replay_step",
+        "analytics_hourly",
+        "desk_hourly",
+    ] {
+        assert_eq!(after[table], live_rows[table], "{table}");
+    }
+}

@@ -11,6 +11,7 @@ import type {
   DeadLetter,
   DeadLetterFilter,
   DeadLetterPage,
+  Erased,
   ImportAccepted,
   ImportJob,
   InboxPage,
@@ -269,4 +270,10 @@ export function releaseConversation(threadId: string): Promise<unknown> {
 
 export function resolveConversation(threadId: string): Promise<unknown> {
   return conversationCommand<unknown>(threadId, 'resolve');
+}
+
+/** Erases the conversation (admin): its events, dead letters and rows go; a tombstone without
+ *  content (who, when) stays. Answered once the rows are gone. */
+export function eraseConversation(threadId: string): Promise<Erased> {
+  return apiFetch<Erased>(`/conversations/${encodeURIComponent(threadId)}`, { method: 'DELETE' });
 }

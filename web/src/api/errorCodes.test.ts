@@ -26,6 +26,8 @@ describe('WebSocket error codes in plain words', () => {
 
   it('a resume beyond the stream (the log was replaced) stops resuming and offers a new conversation', () => {
     expect(refusesResume('invalid_after_seq')).toBe(true);
+    expect(refusesResume('conversation_erased')).toBe(true);
+    expect(describeErrorCode('conversation_erased')).toMatch(/erased\. Start a new conversation/);
     expect(describeErrorCode('invalid_after_seq')).toMatch(/Start a new conversation/);
     expect(refusesResume('unavailable')).toBe(false);
   });

@@ -17,6 +17,7 @@ const FRIENDLY: Record<string, string> = {
   unavailable: 'We could not save your message just now. Please try again in a moment.',
   invalid_after_seq:
     'This conversation is no longer on the server. Start a new conversation to keep chatting.',
+  conversation_erased: 'This conversation was erased. Start a new conversation to keep chatting.',
 };
 
 const FALLBACK = 'Something went wrong. Please try again.';
@@ -37,7 +38,8 @@ export function rejectsMessage(code: string): boolean {
   ].includes(code);
 }
 
-/** Codes after which the server closes the connection and resuming this thread cannot work. */
+/** Codes after which resuming or writing to this thread cannot work (the server closes the
+ *  connection, or, for an erased conversation, refuses every message). */
 export function refusesResume(code: string): boolean {
-  return code === 'unauthorized' || code === 'invalid_after_seq';
+  return code === 'unauthorized' || code === 'invalid_after_seq' || code === 'conversation_erased';
 }

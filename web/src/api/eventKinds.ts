@@ -31,6 +31,7 @@ const LABELS: Record<string, string> = {
   'operator.replied': 'Operator reply',
   'note.added': 'Internal note',
   'turn.held': 'Not answered by the agents: a person has the conversation',
+  'conversation.erased': 'Conversation erased',
 };
 
 /** "tool.call_started" → "Tool call started" when no better label is known. */

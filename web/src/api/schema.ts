@@ -36,6 +36,14 @@ export interface paths {
   "/api/conversations/{thread_id}": {
     /** One conversation's summary, lifecycle and turns. */
     get: operations["show"];
+    /**
+     * Erases a conversation: its events leave the stream, its dead letters go, and a tombstone
+     * without content (`conversation.erased`, naming the operator) is stored; the projector then
+     * removes its rows from every table. Answered once the deletes are done, the tombstone is
+     * stored and the projector has applied it (or `PROJECTION_WAIT` has passed: then the rows go
+     * when it reaches `seq`, which a read can wait for with `min_seq`).
+     */
+    delete: operations["erase"];
   };
   "/api/conversations/{thread_id}/assign": {
     /**
@@ -421,6 +429,26 @@ export interface components {
       handoffs: number;
       /** @description Per operator, by name. */
       operators: components["schemas"]["OperatorSummary"][];
+    };
+    /** @description The answer to an erasure. */
+    ErasedAnswer: {
+      /**
+       * Format: int64
+       * @description Dead letters deleted.
+       */
+      dead_letters: number;
+      /**
+       * Format: int64
+       * @description Events deleted from the stream.
+       */
+      events: number;
+      /**
+       * Format: int64
+       * @description Stream sequence of the `conversation.erased` tombstone: pass it as `min_seq` to a read
+       * to see the conversation gone from every read model.
+       */
+      seq: number;
+      thread_id: string;
     };
     /** @description The body of every error answer: `{"error":{"code":"…","message":"…"}}`. */
     ErrorBody: {
@@ -1197,6 +1225,59 @@ export interface operations {
       };
       /** @description `regress_not_found` (also for an id that is not a UUID) */
       404: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+    };
+  };
+  /**
+   * Erases a conversation: its events leave the stream, its dead letters go, and a tombstone
+   * without content (`conversation.erased`, naming the operator) is stored; the projector then
+   * removes its rows from every table. Answered once the deletes are done, the tombstone is
+   * stored and the projector has applied it (or `PROJECTION_WAIT` has passed: then the rows go
+   * when it reaches `seq`, which a read can wait for with `min_seq`).
+   */
+  erase: {
+    parameters: {
+      path: {
+        /** @description 1 to 64 characters of `A-Z a-z 0-9 - _` */
+        thread_id: string;
+      };
+    };
+    responses: {
+      /** @description Erased from the stream; the tombstone is stored at `seq` */
+      202: {
+        content: {
+          "application/json": components["schemas"]["ErasedAnswer"];
+        };
+      };
+      /** @description `invalid_thread_id` */
+      400: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description `unauthorized` */
+      401: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description `forbidden`: not an admin */
+      403: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description `conversation_not_found`: no event, dead letter or row of it (never stored, or erased already) */
+      404: {
+        content: {
+          "application/json": components["schemas"]["ErrorBody"];
+        };
+      };
+      /** @description `unavailable`: NATS did not answer; what was deleted stays deleted, try again */
+      503: {
         content: {
           "application/json": components["schemas"]["ErrorBody"];
         };

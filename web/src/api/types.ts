@@ -140,6 +140,8 @@ export interface DeadLetterFilter {
 
 /** Answer to `POST /api/dead-letters/{id}/redrive`. */
 export type Redriven = Schemas['Redriven'];
+/** The answer to an erasure: the tombstone's `seq` and what was deleted. */
+export type Erased = Schemas['ErasedAnswer'];
 
 type BulkRedriveAnswer = Schemas['BulkRedriveAnswer'];
 /** `POST /api/dead-letters/redrive` with `dry_run`: how many match now. */

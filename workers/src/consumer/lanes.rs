@@ -17,7 +17,7 @@ use tokio_util::task::TaskTracker;
 
 use super::backlog::watch_backlog;
 use super::dead_letter::dead_letter;
-use super::order::{last_turn_event, previous_seq};
+use super::order::{Last, last_turn_event, previous_seq};
 use super::{Delivery, Outcome, Worker, step_with};
 use crate::desk::OperatorRead;
 use crate::metrics;
@@ -235,6 +235,15 @@ async fn park(message: Message, shared: Arc<Shared>) {
                     || last
                         .event()
                         .is_some_and(|last| last.turn_id == event.turn_id) =>
+            {
+                break;
+            }
+            // The previous message's turn events are gone: an erasure, which the step sees.
+            Ok(Last::Nothing)
+                if matches!(
+                    common::erasure::erased_at(&worker.stream, &event.thread_id).await,
+                    Ok(Some(_))
+                ) =>
             {
                 break;
             }

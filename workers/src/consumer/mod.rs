@@ -161,6 +161,22 @@ pub(crate) async fn step_with(
             Err(err) => return retry(err),
         },
     };
+    // No turn event: the thread's first message, or a thread erased while this delivery was
+    // in flight (its events, this message included, are deleted). An erased thread's message
+    // is never answered: its turn would store content after the erasure.
+    if matches!(last, Last::Nothing) {
+        match common::erasure::erased_at(&worker.stream, &event.thread_id).await {
+            Ok(Some(tombstone)) if tombstone > delivery.seq => {
+                tracing::info!(
+                    tombstone,
+                    "the conversation was erased; its message is not answered"
+                );
+                return Outcome::Done;
+            }
+            Ok(_) => {}
+            Err(err) => return retry(err.to_string()),
+        }
+    }
     let own = last
         .event()
         .is_some_and(|last| last.turn_id == event.turn_id);

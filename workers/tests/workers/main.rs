@@ -4,6 +4,7 @@
 
 mod backlog;
 mod desk;
+mod erasure;
 mod fixture;
 mod kill;
 mod openai_engine;

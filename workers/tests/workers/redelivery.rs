@@ -56,20 +56,20 @@ fn take_over(thread: &ThreadId) -> Envelope {
 }
 
 /// Two workers of the same agents (one tool, on [`counting_api`]) on one chat stream.
-struct Two {
-    _nats: NatsServer,
-    _dir: tempfile::TempDir,
-    hits: Arc<AtomicUsize>,
-    js: async_nats::jetstream::Context,
-    stream: async_nats::jetstream::stream::Stream,
-    first: Worker,
-    second: Worker,
+pub(crate) struct Two {
+    pub(crate) _nats: NatsServer,
+    pub(crate) _dir: tempfile::TempDir,
+    pub(crate) hits: Arc<AtomicUsize>,
+    pub(crate) js: async_nats::jetstream::Context,
+    pub(crate) stream: async_nats::jetstream::stream::Stream,
+    pub(crate) first: Worker,
+    pub(crate) second: Worker,
     /// What both run with, for a third worker.
-    agents: workers::turn::Agents,
-    policy: RetryPolicy,
+    pub(crate) agents: workers::turn::Agents,
+    pub(crate) policy: RetryPolicy,
 }
 
-async fn two_workers() -> Two {
+pub(crate) async fn two_workers() -> Two {
     let nats = NatsServer::start();
     let (api, hits) = counting_api().await;
     let dir = tempfile::tempdir().unwrap();

@@ -1,7 +1,7 @@
 import { fireEvent, render, screen, within } from '@testing-library/react';
 import { MemoryRouter, Route, Routes } from 'react-router-dom';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { mockFetch, requestedUrl } from '../../test/mockFetch';
+import { mockFetch, requestedUrl, requestMethod } from '../../test/mockFetch';
 import { ReplayPage } from './ReplayPage';
 
 function renderAt(path: string) {
@@ -96,5 +96,25 @@ describe('Replay page', () => {
     mockFetch({ status: 404, body: { error: { code: 'not_found', message: 'No such conversation.' } } });
     renderAt('/conversations/nope');
     expect((await screen.findByRole('alert')).textContent).toMatch('No such conversation.');
+  });
+
+  it('erases the conversation after a confirmation and shows what was deleted instead of the steps', async () => {
+    const fetchMock = mockFetch(
+      { body: { thread_id: 't-9', steps: [step(1, 'message.received', { content: 'Forget me' })] } },
+      { status: 202, body: { thread_id: 't-9', seq: 7, events: 4, dead_letters: 1 } },
+    );
+    renderAt('/conversations/t-9');
+    await screen.findByText('Forget me');
+
+    fireEvent.click(screen.getByRole('button', { name: 'Erase' }));
+    const dialog = screen.getByRole('dialog', { name: 'Erase this conversation?' });
+    expect(fetchMock).toHaveBeenCalledTimes(1);
+    fireEvent.click(within(dialog).getByRole('button', { name: 'Erase' }));
+
+    expect(await screen.findByText(/4 events and 1 dead letters deleted/)).toBeTruthy();
+    expect(requestMethod(fetchMock, 1)).toBe('DELETE');
+    expect(requestedUrl(fetchMock, 1).pathname).toBe('/api/conversations/t-9');
+    expect(screen.queryByText('Forget me')).toBeNull();
+    expect(screen.queryByRole('button', { name: 'Erase' })).toBeNull();
   });
 });
