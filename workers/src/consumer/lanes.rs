@@ -35,8 +35,6 @@ struct InHand {
     ignore_order: bool,
     /// Who holds the conversation, read while it waits for its lane.
     operator: OperatorRead,
-    /// When it came in hand (or back from parking, which keeps it alive).
-    received: std::time::Instant,
 }
 
 /// Shared by the pull loop, the lanes and the parked messages.
@@ -128,7 +126,6 @@ fn enqueue(
         permit,
         ignore_order,
         operator,
-        received: std::time::Instant::now(),
     };
     let mut waiting = shared.lanes.lock().expect("lanes lock");
     match waiting.get_mut(&thread) {
@@ -148,7 +145,6 @@ async fn lane(thread: String, first: InHand, shared: Arc<Shared>) {
         permit,
         ignore_order,
         operator,
-        received,
     }) = next
     {
         let (seq, delivered) = match message.info() {
@@ -166,7 +162,7 @@ async fn lane(thread: String, first: InHand, shared: Arc<Shared>) {
         let worker = &shared.worker;
         let started = std::time::Instant::now();
         let span = crate::trace::turn_span(&delivery);
-        match step_with(worker, delivery, operator, received)
+        match step_with(worker, delivery, operator)
             .instrument(span.clone())
             .await
         {

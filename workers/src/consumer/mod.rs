@@ -30,7 +30,7 @@ pub use lanes::run;
 pub use retry::RetryPolicy;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_nats::HeaderMap;
 use async_nats::jetstream::{Context, stream::Stream};
@@ -123,7 +123,7 @@ pub enum Outcome {
 
 /// Handles one delivered message: decode, check the thread's order, run the turn.
 pub async fn step(worker: &Worker, delivery: Delivery<'_>) -> Outcome {
-    step_with(worker, delivery, OperatorRead::AtTurnStart, Instant::now()).await
+    step_with(worker, delivery, OperatorRead::AtTurnStart).await
 }
 
 /// [`step`], with the read of who holds the conversation already started.
@@ -131,7 +131,6 @@ pub(crate) async fn step_with(
     worker: &Worker,
     delivery: Delivery<'_>,
     operator: OperatorRead,
-    received: Instant,
 ) -> Outcome {
     let event = match Envelope::from_json(delivery.payload) {
         Ok(event) if event.payload.is_user_message() => event,
@@ -260,16 +259,11 @@ pub(crate) async fn step_with(
         event,
         seq: delivery.seq,
     };
-    // Another worker may have this message too once it is redelivered, or once this one has
-    // held it for half the ack wait (a frozen process): from then on the turn's first event
-    // is stored only if the thread did not move on.
-    let careful_from = if delivery.delivered > 1 {
-        received
-    } else {
-        received + worker.policy.ack_wait / 2
-    };
-    let mut sink =
-        JetStreamSink::new(&worker.js).expecting_last_turn_event(last_turn_seq, careful_from);
+    // Another worker may have this message too once it is redelivered (this process froze
+    // past the ack wait, perhaps with the turn's first event still in its connection): the
+    // turn's first event is stored only if the thread did not move on since the decision,
+    // and nothing else of the turn is sent before it is (see `JetStreamSink`).
+    let mut sink = JetStreamSink::new(&worker.js).expecting_last_turn_event(last_turn_seq);
     // The tool set current when the turn starts, for the whole turn.
     let agents = worker.agents.current();
     let backdating = incoming.event.backdating();
@@ -318,8 +312,7 @@ async fn hold(
 ) -> Outcome {
     let (reason, operator) = hold;
     let incoming = Incoming { event, seq };
-    let mut sink = JetStreamSink::new(&worker.js)
-        .expecting_last_turn_event(last_turn_seq, std::time::Instant::now());
+    let mut sink = JetStreamSink::new(&worker.js).expecting_last_turn_event(last_turn_seq);
     let backdating = incoming.event.backdating();
     match turn::hold(&incoming, reason, operator, &mut sink, move || {
         OffsetDateTime::now_utc() - backdating

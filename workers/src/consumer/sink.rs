@@ -1,8 +1,6 @@
 //! The sink of a turn: its events published pipelined, each acknowledged by JetStream
 //! before the turn counts as done.
 
-use std::time::Instant;
-
 use async_nats::jetstream::{Context, context::PublishAckFuture};
 use common::events::{Envelope, publish_of};
 
@@ -22,13 +20,11 @@ pub(super) struct JetStreamSink<'a> {
     /// Its stream sequence, once `flush` returned.
     terminal_seq: Option<u64>,
     /// The stream sequence the thread's last turn event must still have when the first
-    /// event is stored (`Nats-Expected-Last-Subject-Sequence`, 0: none), checked when the
-    /// first event is emitted at or after `careful_from`: a delivery that may have been
-    /// given to another worker meanwhile (a redelivery, or one held for half the ack wait)
-    /// then stores nothing unless its view of the thread is still true, and waits for that
-    /// first event's ack before it goes on.
+    /// event is stored (`Nats-Expected-Last-Subject-Sequence`, 0: none). The turn waits for
+    /// that first event's ack before it sends anything else: a delivery that another worker
+    /// may have too (this process froze past the ack wait, with the event perhaps still in
+    /// its connection) then stores nothing unless its view of the thread is still true.
     expect_last: Option<u64>,
-    careful_from: Option<Instant>,
 }
 
 impl<'a> JetStreamSink<'a> {
@@ -40,19 +36,13 @@ impl<'a> JetStreamSink<'a> {
             flushed: 0,
             terminal_seq: None,
             expect_last: None,
-            careful_from: None,
         }
     }
 
-    /// From `careful_from` on (now: always), the first event is stored only if the
-    /// thread's last turn event is still at `seq`.
-    pub(super) fn expecting_last_turn_event(
-        mut self,
-        seq: Option<u64>,
-        careful_from: Instant,
-    ) -> Self {
+    /// The first event is stored only if the thread's last turn event is still at `seq`
+    /// (`None`: unknown, no check).
+    pub(super) fn expecting_last_turn_event(mut self, seq: Option<u64>) -> Self {
         self.expect_last = seq;
-        self.careful_from = Some(careful_from);
         self
     }
 
@@ -66,11 +56,7 @@ impl Sink for JetStreamSink<'_> {
     fn emit(&mut self, event: Envelope) -> BoxFuture<'_, Result<(), TurnError>> {
         Box::pin(async move {
             let (subject, mut publish) = publish_of(&event);
-            let careful = self
-                .careful_from
-                .take()
-                .is_some_and(|from| Instant::now() >= from);
-            let expect = self.expect_last.take().filter(|_| careful);
+            let expect = self.expect_last.take();
             if let Some(seq) = expect {
                 publish = publish.expected_last_subject_sequence(seq);
             }
