@@ -188,6 +188,7 @@ async fn main() -> anyhow::Result<()> {
                 let prior = Prior {
                     pending: pending.take(),
                     recorded: Vec::new(),
+                    history: None,
                 };
                 let mut sink = Vec::<Envelope>::new();
                 workers::turn::run(&agents, &incoming, prior, &mut sink, || at).await?;

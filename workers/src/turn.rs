@@ -27,6 +27,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::agents::config::{Agent, AgentsConfig, Answer, render};
+use crate::agents::memory::{self, Exchange};
 use crate::agents::{BoxFuture, CallOutcome, CallRecord, Engine, EngineError, Step, TurnView};
 use tools::{CallReport, Toolbox};
 
@@ -46,6 +47,23 @@ pub struct Prior {
     pub pending: Option<PendingAction>,
     /// Events of this very turn an earlier attempt already stored, in stream order.
     pub recorded: Vec<Envelope>,
+    /// Where the conversation before this message is read from, when an engine that
+    /// [`remembers`](Engine::remembers) asks (none: the engine is told nothing earlier).
+    pub history: Option<Arc<dyn History>>,
+}
+
+/// Reads the thread's events before the message being answered, in stream order (the
+/// stream in production: the same events on every delivery of the message).
+pub trait History: Send + Sync + std::fmt::Debug {
+    fn read(&self) -> BoxFuture<'_, Result<Vec<Envelope>, String>>;
+}
+
+/// A conversation already in hand (a replay, a test).
+impl History for Vec<Envelope> {
+    fn read(&self) -> BoxFuture<'_, Result<Vec<Envelope>, String>> {
+        let events = self.clone();
+        Box::pin(async move { Ok(events) })
+    }
 }
 
 /// Why a turn did not end.
@@ -59,6 +77,9 @@ pub enum TurnError {
     /// An event was not stored.
     #[error("turn event not stored: {0}")]
     Publish(String),
+    /// The conversation before the message could not be read.
+    #[error("cannot read the conversation so far: {0}")]
+    History(String),
 }
 
 /// Calls tools (the [`Toolbox`] in production).
@@ -145,6 +166,8 @@ pub async fn run(
         now: &now,
         calls: Vec::new(),
         failed_calls: 0,
+        history: prior.history,
+        earlier: None,
     };
     if turn
         .recorded
@@ -205,9 +228,30 @@ struct Turn<'a> {
     now: &'a (dyn Fn() -> OffsetDateTime + Send + Sync),
     calls: Vec<CallRecord>,
     failed_calls: usize,
+    history: Option<Arc<dyn History>>,
+    /// The conversation before the message, once read.
+    earlier: Option<Vec<Exchange>>,
 }
 
 impl<'a> Turn<'a> {
+    /// The conversation before the message, read once, and only for an engine that
+    /// remembers (the rule engine's turns never read it).
+    async fn earlier(&mut self) -> Result<Vec<Exchange>, TurnError> {
+        if !self.agents.engine.remembers() {
+            return Ok(Vec::new());
+        }
+        if let Some(earlier) = &self.earlier {
+            return Ok(earlier.clone());
+        }
+        let events = match &self.history {
+            Some(history) => history.read().await.map_err(TurnError::History)?,
+            None => Vec::new(),
+        };
+        let earlier = memory::earlier(&events);
+        self.earlier = Some(earlier.clone());
+        Ok(earlier)
+    }
+
     async fn answer(&mut self, pending: Option<PendingAction>) -> Result<(), TurnError> {
         let config: &'a AgentsConfig = &self.agents.config;
         if let Some(action) = pending {
@@ -277,12 +321,14 @@ impl<'a> Turn<'a> {
             .iter()
             .filter_map(|tool| self.agents.tools.def(&tool.operation))
             .collect();
+        let earlier = self.earlier().await?;
         loop {
             let view = TurnView {
                 agent: &agent.card,
                 tools: &tools,
                 message: self.content,
                 calls: &self.calls,
+                earlier: &earlier,
             };
             match self.agents.engine.next_step(view).await? {
                 Step::Reply(text) => {
@@ -882,6 +928,7 @@ mod tests {
         let prior = Prior {
             pending: Some(pending),
             recorded: Vec::new(),
+            history: None,
         };
         let second = turn(&agents, &incoming("yes", 2), prior).await;
         assert_eq!(
@@ -927,6 +974,7 @@ mod tests {
         let prior = Prior {
             pending: completed(&asked).pending.clone(),
             recorded: Vec::new(),
+            history: None,
         };
         let (_, write) = run_logged(incoming("yes", 3), prior).await;
         let call = write.iter().position(|l| l == "call: cancelOrder").unwrap();
@@ -948,6 +996,7 @@ mod tests {
         let prior = Prior {
             pending: completed(&first).pending.clone(),
             recorded: Vec::new(),
+            history: None,
         };
         let second = turn(&agents, &incoming("no", 2), prior).await;
         assert!(reply_text(&second).starts_with("All right, I won't"));
@@ -1117,6 +1166,7 @@ mod tests {
         let prior = Prior {
             pending: None,
             recorded: stored.clone(),
+            history: None,
         };
         let again = turn(&agents, &message, prior).await;
         assert_eq!(kinds(&again), ["agent.replied", "turn.completed"]);
@@ -1131,6 +1181,7 @@ mod tests {
         let prior = Prior {
             pending: None,
             recorded: all,
+            history: None,
         };
         assert!(turn(&agents, &message, prior).await.is_empty());
     }

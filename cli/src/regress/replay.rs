@@ -143,6 +143,7 @@ pub async fn replay(agents: &Agents, recorded: &RecordedTurn) -> Result<Decision
     let prior = Prior {
         pending: recorded.confirming(),
         recorded: Vec::new(),
+        history: None,
     };
     let mut sink = Vec::<Envelope>::new();
     let at = recorded.message.occurred_at;

@@ -8,6 +8,7 @@
 /// The agents config lives with the tools it grants (crate `tools`).
 pub use tools::agents_config as config;
 pub use tools::{AgentCard, ToolDef};
+pub mod memory;
 mod openai;
 pub(crate) mod rules;
 
@@ -60,6 +61,9 @@ pub struct TurnView<'a> {
     pub message: &'a str,
     /// The tool calls made so far in this turn, in order.
     pub calls: &'a [CallRecord],
+    /// The conversation before this message, oldest first; empty unless the engine
+    /// [`remembers`](Engine::remembers).
+    pub earlier: &'a [memory::Exchange],
 }
 
 /// What an engine proposes.
@@ -97,6 +101,12 @@ impl EngineError {
 pub trait Engine: Send + Sync {
     /// The engine's name, written into `agent.replied` (`rules`, `openai`).
     fn name(&self) -> &'static str;
+
+    /// Whether the engine is told the conversation so far ([`TurnView::earlier`]). Reading
+    /// it costs a read of the thread's events, which only an engine that uses it pays for.
+    fn remembers(&self) -> bool {
+        false
+    }
 
     /// Chooses an agent for a message no routing rule matched, among `agents`; `None`
     /// means the config's default agent.

@@ -1,9 +1,10 @@
 //! The OpenAI-compatible engine: chat-completions with tool (function) calling against
 //! any compatible server (OpenAI, or a local server exposing `/v1/chat/completions`).
 //!
-//! Each call is one stateless request: the turn so far (system prompt, user message,
-//! every tool call with its outcome) is rebuilt into `messages`, so a redelivered message
-//! asks the same question again. The request bodies ([`step_request`],
+//! Each call is one stateless request: the conversation so far (system prompt, the earlier
+//! exchanges that fit the memory budget, the user message, every tool call of this turn
+//! with its outcome) is rebuilt into `messages`, so a redelivered message asks the same
+//! question again. The request bodies ([`step_request`],
 //! [`choose_agent_request`]) and the reading of answers ([`parse_step`],
 //! [`parse_agent_choice`]) are plain functions; only [`OpenAiEngine::complete`] does I/O
 //! and classifies its failures.
@@ -15,6 +16,7 @@ use clap::Args;
 use reqwest::StatusCode;
 use serde_json::{Map, Value, json};
 
+use super::memory::{Exchange, Said};
 use super::{AgentCard, BoxFuture, CallOutcome, CallRecord, Engine, EngineError, Step, TurnView};
 
 /// The largest response body read from the model server; a larger one is malformed.
@@ -22,6 +24,10 @@ const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 
 /// How much of an error body goes into an error message.
 const ERROR_EXCERPT_CHARS: usize = 200;
+
+/// The `name` of an operator's message in the memory (`^[a-zA-Z0-9_-]+$`, as the API
+/// requires).
+const OPERATOR_NAME: &str = "operator";
 
 /// The tool `choose_agent` forces the model to call.
 const CHOOSE_AGENT_TOOL: &str = "choose_agent";
@@ -45,6 +51,11 @@ pub struct OpenAiArgs {
     /// Time-out of one request to the model server.
     #[arg(long, env = "OPENAI_TIMEOUT", default_value = "30s", value_parser = common::config::parse_duration)]
     pub openai_timeout: Duration,
+    /// Budget, in estimated tokens (characters of a message's JSON / 4, rounded up), of the
+    /// earlier conversation sent with each request; the oldest exchanges are left out first.
+    /// The system prompt and the current message are always sent. 0 sends no memory.
+    #[arg(long, env = "OPENAI_MEMORY_TOKENS", default_value_t = 4000)]
+    pub openai_memory_tokens: usize,
 }
 
 /// An engine backed by an OpenAI-compatible chat-completions server.
@@ -54,6 +65,8 @@ pub struct OpenAiEngine {
     endpoint: String,
     model: String,
     api_key: Option<String>,
+    /// [`OpenAiArgs::openai_memory_tokens`].
+    memory_tokens: usize,
 }
 
 impl fmt::Debug for OpenAiEngine {
@@ -88,6 +101,7 @@ impl OpenAiEngine {
             endpoint,
             model: args.openai_model,
             api_key: args.openai_api_key.filter(|key| !key.is_empty()),
+            memory_tokens: args.openai_memory_tokens,
         })
     }
 
@@ -154,6 +168,10 @@ impl Engine for OpenAiEngine {
         "openai"
     }
 
+    fn remembers(&self) -> bool {
+        true
+    }
+
     fn choose_agent<'a>(
         &'a self,
         agents: &'a [AgentCard],
@@ -172,15 +190,16 @@ impl Engine for OpenAiEngine {
 
     fn next_step<'a>(&'a self, turn: TurnView<'a>) -> BoxFuture<'a, Result<Step, EngineError>> {
         Box::pin(async move {
-            let body = step_request(&self.model, &turn);
+            let body = step_request(&self.model, &turn, self.memory_tokens);
             let answer = self.complete("next_step", &body).await?;
             parse_step(&answer)
         })
     }
 }
 
-/// The request body asking for the next step of `turn`.
-fn step_request(model: &str, turn: &TurnView<'_>) -> Value {
+/// The request body asking for the next step of `turn`, with as much of the earlier
+/// conversation as `memory_tokens` allows.
+fn step_request(model: &str, turn: &TurnView<'_>, memory_tokens: usize) -> Value {
     let agent = turn.agent;
     let system = format!(
         "You are {name}, a customer support agent. {description}\n\n{instructions}\n\n\
@@ -190,10 +209,17 @@ fn step_request(model: &str, turn: &TurnView<'_>) -> Value {
         description = agent.description,
         instructions = agent.instructions,
     );
-    let mut messages = vec![
-        json!({"role": "system", "content": system}),
-        json!({"role": "user", "content": turn.message}),
-    ];
+    let mut messages = vec![json!({"role": "system", "content": system})];
+    let memory = memory_messages(turn.earlier, memory_tokens);
+    if memory.left_out > 0 {
+        messages.push(json!({"role": "system", "content": format!(
+            "The conversation began earlier: its first {} customer message(s) and what \
+             followed them ({} message(s)) are left out here to stay within the memory budget.",
+            memory.left_out, memory.left_out_messages,
+        )}));
+    }
+    messages.extend(memory.messages);
+    messages.push(json!({"role": "user", "content": turn.message}));
     for (i, call) in turn.calls.iter().enumerate() {
         messages.extend(call_messages(&format!("call_{}", i + 1), call));
     }
@@ -210,6 +236,79 @@ fn step_request(model: &str, turn: &TurnView<'_>) -> Value {
         body.insert("tools".into(), Value::Array(tools));
     }
     Value::Object(body)
+}
+
+/// The earlier conversation that fits a budget.
+#[derive(Debug, Default)]
+struct Memory {
+    /// Oldest first.
+    messages: Vec<Value>,
+    /// Exchanges (earlier customer messages and what followed them) left out.
+    left_out: usize,
+    /// Messages those exchanges would have been.
+    left_out_messages: usize,
+}
+
+/// The earlier conversation as chat messages, each of its own role (customer `user`,
+/// agents and operators `assistant`, tool calls `assistant` `tool_calls` + `tool`), newest
+/// exchanges first into the budget: whole exchanges are kept while their estimated tokens
+/// fit in `budget`, so the oldest are the ones left out.
+fn memory_messages(earlier: &[Exchange], budget: usize) -> Memory {
+    let mut kept: Vec<Vec<Value>> = Vec::new();
+    let mut used = 0;
+    let mut memory = Memory::default();
+    for (i, exchange) in earlier.iter().enumerate().rev() {
+        let messages = exchange_messages(exchange);
+        let tokens: usize = messages.iter().map(estimated_tokens).sum();
+        if used + tokens > budget {
+            memory.left_out = i + 1;
+            memory.left_out_messages = messages.len()
+                + earlier[..i]
+                    .iter()
+                    .map(|e| exchange_messages(e).len())
+                    .sum::<usize>();
+            break;
+        }
+        used += tokens;
+        kept.push(messages);
+    }
+    memory.messages = kept.into_iter().rev().flatten().collect();
+    memory
+}
+
+/// An estimate of the tokens a message costs: the characters of its JSON text / 4, rounded
+/// up (about right for English with OpenAI's tokenizers, and on the safe side for JSON).
+fn estimated_tokens(message: &Value) -> usize {
+    message.to_string().chars().count().div_ceil(4)
+}
+
+fn exchange_messages(exchange: &Exchange) -> Vec<Value> {
+    let mut messages = Vec::with_capacity(exchange.said.len());
+    for said in &exchange.said {
+        match said {
+            Said::Customer(text) => messages.push(json!({"role": "user", "content": text})),
+            Said::Agent(text) => messages.push(json!({"role": "assistant", "content": text})),
+            // A person's words, as the customer read them: the assistant side of the
+            // conversation, named so the model can tell them from its own.
+            Said::Operator { text, .. } => {
+                messages.push(json!({"role": "assistant", "name": OPERATOR_NAME, "content": text}))
+            }
+            Said::Call {
+                id,
+                tool,
+                params,
+                outcome,
+            } => messages.extend(call_messages(
+                id,
+                &CallRecord {
+                    tool: tool.clone(),
+                    params: params.clone(),
+                    outcome: outcome.clone(),
+                },
+            )),
+        }
+    }
+    messages
 }
 
 /// The assistant message that made `call` and the tool message with its outcome.
@@ -453,8 +552,9 @@ mod tests {
             tools: &[],
             message: "where is ORD-9?",
             calls: &calls,
+            earlier: &[],
         };
-        let body = step_request("m", &turn);
+        let body = step_request("m", &turn, 100);
         assert!(body.get("tools").is_none(), "no tools, no tools key");
         let tool_message = &body["messages"][3];
         let content: Value =
@@ -485,12 +585,98 @@ mod tests {
             tools: &tools,
             message: "m",
             calls: &calls,
+            earlier: &[],
         };
-        let body = step_request("m", &turn);
+        let body = step_request("m", &turn, 100);
         assert_eq!(
             body["messages"][3]["content"],
             r#"{"refused":"not allowed"}"#
         );
+    }
+
+    fn exchange(n: usize) -> Exchange {
+        Exchange {
+            said: vec![
+                Said::Customer(format!("question {n}")),
+                Said::Agent(format!("answer {n}")),
+            ],
+        }
+    }
+
+    fn contents(body: &Value) -> Vec<(String, String)> {
+        body["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                (
+                    m["role"].as_str().unwrap().to_owned(),
+                    m["content"].as_str().unwrap_or("").to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_oldest_exchanges_are_left_out_first_and_a_system_line_says_so() {
+        let agent = agent();
+        let earlier: Vec<Exchange> = (1..=5).map(exchange).collect();
+        let one = exchange_messages(&earlier[0])
+            .iter()
+            .map(estimated_tokens)
+            .sum::<usize>();
+        let turn = TurnView {
+            agent: &agent,
+            tools: &[],
+            message: "question 6",
+            calls: &[],
+            earlier: &earlier,
+        };
+        // Room for two exchanges and a bit, not three.
+        let body = step_request("m", &turn, one * 2 + one / 2);
+        let messages = contents(&body);
+        assert_eq!(messages[0].0, "system");
+        assert_eq!(messages[1].0, "system");
+        assert!(
+            messages[1].1.contains("first 3 customer message(s)")
+                && messages[1].1.contains("(6 message(s))"),
+            "{}",
+            messages[1].1
+        );
+        let rest: Vec<_> = messages[2..]
+            .iter()
+            .map(|(role, text)| format!("{role}: {text}"))
+            .collect();
+        assert_eq!(
+            rest,
+            [
+                "user: question 4",
+                "assistant: answer 4",
+                "user: question 5",
+                "assistant: answer 5",
+                "user: question 6"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_memory_that_fits_is_sent_whole_without_a_system_line() {
+        let agent = agent();
+        let earlier: Vec<Exchange> = (1..=2).map(exchange).collect();
+        let turn = TurnView {
+            agent: &agent,
+            tools: &[],
+            message: "question 3",
+            calls: &[],
+            earlier: &earlier,
+        };
+        let messages = contents(&step_request("m", &turn, 10_000));
+        assert_eq!(messages.len(), 6, "{messages:?}");
+        assert_eq!(messages.iter().filter(|m| m.0 == "system").count(), 1);
+        // A budget of nothing keeps the system prompt and the message only.
+        let messages = contents(&step_request("m", &turn, 0));
+        assert_eq!(messages.len(), 3, "{messages:?}");
+        assert_eq!(messages[2], ("user".into(), "question 3".into()));
     }
 
     #[test]

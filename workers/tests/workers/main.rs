@@ -7,6 +7,7 @@ mod desk;
 mod erasure;
 mod fixture;
 mod kill;
+mod memory;
 mod openai_engine;
 mod redelivery;
 mod ssrf;

@@ -23,6 +23,7 @@ fn engine_with(llm: &FakeLlm, key: Option<&str>, timeout: Duration) -> OpenAiEng
         openai_model: "test-model".into(),
         openai_api_key: key.map(str::to_owned),
         openai_timeout: timeout,
+        openai_memory_tokens: 4000,
     })
     .expect("engine")
 }
@@ -64,6 +65,7 @@ async fn first_step(engine: &OpenAiEngine) -> Result<Step, EngineError> {
             tools: &tools,
             message: "Where is my order ORD-1001?",
             calls: &[],
+            earlier: &[],
         })
         .await
 }
@@ -94,6 +96,7 @@ async fn a_tool_call_round_trip_sends_the_call_and_its_result_back_and_returns_t
             tools: &tools,
             message,
             calls: &[],
+            earlier: &[],
         })
         .await
         .expect("first step");
@@ -117,6 +120,7 @@ async fn a_tool_call_round_trip_sends_the_call_and_its_result_back_and_returns_t
             tools: &tools,
             message,
             calls: &calls,
+            earlier: &[],
         })
         .await
         .expect("second step");
@@ -257,6 +261,7 @@ async fn a_refused_connection_is_retryable() {
         openai_model: "test-model".into(),
         openai_api_key: None,
         openai_timeout: Duration::from_secs(10),
+        openai_memory_tokens: 4000,
     })
     .expect("engine");
     match first_step(&engine).await {
@@ -306,6 +311,7 @@ async fn an_agent_without_tools_sends_no_tools() {
             tools: &[],
             message: "hello",
             calls: &[],
+            earlier: &[],
         })
         .await
         .expect("default reply");
