@@ -140,6 +140,7 @@ async fn main() -> anyhow::Result<()> {
         config: loaded.config,
         engine: loaded.engine,
         tools: Arc::new(ShopTools(Mutex::new(Shop::seeded()))),
+        others: loaded.others,
     };
     let (_client, js) = common::jetstream::connect(&args.nats).await?;
     let mut stream = common::jetstream::ensure_chat_stream(&js, &args.nats).await?;

@@ -131,12 +131,34 @@ impl Sink for Vec<Envelope> {
     }
 }
 
-/// What a turn needs: the config, the engine and the tools.
+/// What a turn needs: the config, the engines and the tools.
 #[derive(Clone)]
 pub struct Agents {
     pub config: Arc<AgentsConfig>,
+    /// The worker's engine (`AGENT_ENGINE`): routing, and every agent that names none.
     pub engine: Arc<dyn Engine>,
     pub tools: Arc<dyn Tools>,
+    /// The other engines agents name in the config (`engine:`), by [`Engine::name`].
+    pub others: Vec<Arc<dyn Engine>>,
+}
+
+impl Agents {
+    /// The engine that answers `agent`'s turns: the one it names, else the worker's.
+    pub fn engine_for(&self, agent: &Agent) -> &Arc<dyn Engine> {
+        match agent.engine.name {
+            Some(name) if name.as_str() != self.engine.name() => self
+                .others
+                .iter()
+                .find(|engine| engine.name() == name.as_str())
+                .unwrap_or(&self.engine),
+            _ => &self.engine,
+        }
+    }
+
+    /// Whether some agent's engine is told the conversation so far.
+    pub fn remember(&self) -> bool {
+        self.engine.remembers() || self.others.iter().any(|engine| engine.remembers())
+    }
 }
 
 /// Runs the turn that answers `incoming`, emitting its events into `sink` (flushed at the
@@ -236,8 +258,8 @@ struct Turn<'a> {
 impl<'a> Turn<'a> {
     /// The conversation before the message, read once, and only for an engine that
     /// remembers (the rule engine's turns never read it).
-    async fn earlier(&mut self) -> Result<Vec<Exchange>, TurnError> {
-        if !self.agents.engine.remembers() {
+    async fn earlier(&mut self, engine: &dyn Engine) -> Result<Vec<Exchange>, TurnError> {
+        if !engine.remembers() {
             return Ok(Vec::new());
         }
         if let Some(earlier) = &self.earlier {
@@ -321,16 +343,18 @@ impl<'a> Turn<'a> {
             .iter()
             .filter_map(|tool| self.agents.tools.def(&tool.operation))
             .collect();
-        let earlier = self.earlier().await?;
+        let engine = self.agents.engine_for(agent).clone();
+        let earlier = self.earlier(engine.as_ref()).await?;
         loop {
             let view = TurnView {
                 agent: &agent.card,
+                settings: &agent.engine,
                 tools: &tools,
                 message: self.content,
                 calls: &self.calls,
                 earlier: &earlier,
             };
-            match self.agents.engine.next_step(view).await? {
+            match engine.next_step(view).await? {
                 Step::Reply(text) => {
                     return self.reply(agent, text, TurnOutcome::Replied, None).await;
                 }
@@ -609,7 +633,7 @@ impl<'a> Turn<'a> {
             AgentReplied {
                 text,
                 agent: agent.card.name.clone(),
-                engine: self.agents.engine.name().into(),
+                engine: self.agents.engine_for(agent).name().into(),
             },
         )
         .await?;
@@ -777,6 +801,7 @@ mod tests {
             engine: Arc::new(RuleEngine::new(config.clone())),
             config,
             tools: tools.clone(),
+            others: Vec::new(),
         };
         (agents, tools)
     }

@@ -135,6 +135,7 @@ pub async fn replay(agents: &Agents, recorded: &RecordedTurn) -> Result<Decision
         config: agents.config.clone(),
         engine: agents.engine.clone(),
         tools: tools.clone(),
+        others: agents.others.clone(),
     };
     let incoming = Incoming {
         event: recorded.message.clone(),

@@ -7,6 +7,7 @@
 
 /// The agents config lives with the tools it grants (crate `tools`).
 pub use tools::agents_config as config;
+pub use tools::agents_config::EngineSettings;
 pub use tools::{AgentCard, ToolDef};
 pub mod memory;
 mod openai;
@@ -55,6 +56,8 @@ pub enum CallOutcome {
 pub struct TurnView<'a> {
     /// The agent answering the turn.
     pub agent: &'a AgentCard,
+    /// Its own model settings from the agents config (the engine's defaults where unset).
+    pub settings: &'a EngineSettings,
     /// The tools that agent may call.
     pub tools: &'a [ToolDef],
     /// The user's message.

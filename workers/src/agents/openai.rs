@@ -190,7 +190,8 @@ impl Engine for OpenAiEngine {
 
     fn next_step<'a>(&'a self, turn: TurnView<'a>) -> BoxFuture<'a, Result<Step, EngineError>> {
         Box::pin(async move {
-            let body = step_request(&self.model, &turn, self.memory_tokens);
+            let model = turn.settings.model.as_deref().unwrap_or(&self.model);
+            let body = step_request(model, &turn, self.memory_tokens);
             let answer = self.complete("next_step", &body).await?;
             parse_step(&answer)
         })
@@ -226,6 +227,13 @@ fn step_request(model: &str, turn: &TurnView<'_>, memory_tokens: usize) -> Value
     let mut body = Map::new();
     body.insert("model".into(), json!(model));
     body.insert("messages".into(), Value::Array(messages));
+    // The agent's own settings; unset ones are left to the server's defaults.
+    if let Some(temperature) = turn.settings.temperature {
+        body.insert("temperature".into(), json!(temperature));
+    }
+    if let Some(max_tokens) = turn.settings.max_tokens {
+        body.insert("max_tokens".into(), json!(max_tokens));
+    }
     // Some servers reject an empty `tools` array, so a tool-less agent sends none.
     if !turn.tools.is_empty() {
         let tools = turn
@@ -519,7 +527,7 @@ fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::agents::ToolDef;
+    use crate::agents::{EngineSettings, ToolDef};
     use common::events::ErrorCategory;
 
     fn agent() -> AgentCard {
@@ -549,6 +557,7 @@ mod tests {
         }];
         let turn = TurnView {
             agent: &agent,
+            settings: &EngineSettings::default(),
             tools: &[],
             message: "where is ORD-9?",
             calls: &calls,
@@ -582,6 +591,7 @@ mod tests {
         }];
         let turn = TurnView {
             agent: &agent,
+            settings: &EngineSettings::default(),
             tools: &tools,
             message: "m",
             calls: &calls,
@@ -627,6 +637,7 @@ mod tests {
             .sum::<usize>();
         let turn = TurnView {
             agent: &agent,
+            settings: &EngineSettings::default(),
             tools: &[],
             message: "question 6",
             calls: &[],
@@ -665,6 +676,7 @@ mod tests {
         let earlier: Vec<Exchange> = (1..=2).map(exchange).collect();
         let turn = TurnView {
             agent: &agent,
+            settings: &EngineSettings::default(),
             tools: &[],
             message: "question 3",
             calls: &[],

@@ -21,6 +21,9 @@ pub struct RuleEngine {
 }
 
 impl RuleEngine {
+    /// Its [`Engine::name`].
+    pub const NAME: &'static str = "rules";
+
     pub fn new(config: Arc<AgentsConfig>) -> RuleEngine {
         RuleEngine { config }
     }
@@ -107,7 +110,7 @@ fn failed(intent: Option<&Intent>, mut context: Value, reason: &str) -> String {
 
 impl Engine for RuleEngine {
     fn name(&self) -> &'static str {
-        "rules"
+        RuleEngine::NAME
     }
 
     fn choose_agent<'a>(

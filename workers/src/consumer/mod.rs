@@ -276,7 +276,7 @@ pub(crate) async fn step_with(
     // Where a model engine reads the conversation so far; the rule engine's turns (the
     // hot path) build nothing and read nothing.
     let mut prior = prior;
-    if agents.engine.remembers() {
+    if agents.remember() {
         prior.history = Some(Arc::new(ThreadHistory {
             stream: worker.stream.clone(),
             thread: incoming.event.thread_id.clone(),

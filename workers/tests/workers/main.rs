@@ -9,6 +9,7 @@ mod fixture;
 mod kill;
 mod memory;
 mod openai_engine;
+mod per_agent;
 mod redelivery;
 mod ssrf;
 mod tools;

@@ -6,8 +6,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use testkit::FakeLlm;
 use workers::agents::{
-    AgentCard, CallOutcome, CallRecord, Engine, EngineError, OpenAiArgs, OpenAiEngine, Step,
-    ToolDef, TurnView,
+    AgentCard, CallOutcome, CallRecord, Engine, EngineError, EngineSettings, OpenAiArgs,
+    OpenAiEngine, Step, ToolDef, TurnView,
 };
 
 const KEY: &str = "sk-test-secret-0123456789";
@@ -62,6 +62,7 @@ async fn first_step(engine: &OpenAiEngine) -> Result<Step, EngineError> {
     engine
         .next_step(TurnView {
             agent: &agent,
+            settings: &EngineSettings::default(),
             tools: &tools,
             message: "Where is my order ORD-1001?",
             calls: &[],
@@ -93,6 +94,7 @@ async fn a_tool_call_round_trip_sends_the_call_and_its_result_back_and_returns_t
     let step = engine
         .next_step(TurnView {
             agent: &agent,
+            settings: &EngineSettings::default(),
             tools: &tools,
             message,
             calls: &[],
@@ -117,6 +119,7 @@ async fn a_tool_call_round_trip_sends_the_call_and_its_result_back_and_returns_t
     let step = engine
         .next_step(TurnView {
             agent: &agent,
+            settings: &EngineSettings::default(),
             tools: &tools,
             message,
             calls: &calls,
@@ -308,6 +311,7 @@ async fn an_agent_without_tools_sends_no_tools() {
     engine(&llm)
         .next_step(TurnView {
             agent: &agent,
+            settings: &EngineSettings::default(),
             tools: &[],
             message: "hello",
             calls: &[],
