@@ -190,6 +190,7 @@ async fn main() -> anyhow::Result<()> {
                     pending: pending.take(),
                     recorded: Vec::new(),
                     history: None,
+                    last_attempt: false,
                 };
                 let mut sink = Vec::<Envelope>::new();
                 workers::turn::run(&agents, &incoming, prior, &mut sink, || at).await?;

@@ -50,6 +50,9 @@ pub struct Prior {
     /// Where the conversation before this message is read from, when an engine that
     /// [`remembers`](Engine::remembers) asks (none: the engine is told nothing earlier).
     pub history: Option<Arc<dyn History>>,
+    /// This is the message's last delivery: an engine that still fails hands the
+    /// conversation to a person (`model_unavailable`) instead of dead-lettering it.
+    pub last_attempt: bool,
 }
 
 /// Reads the thread's events before the message being answered, in stream order (the
@@ -190,6 +193,7 @@ pub async fn run(
         failed_calls: 0,
         history: prior.history,
         earlier: None,
+        last_attempt: prior.last_attempt,
     };
     if turn
         .recorded
@@ -253,9 +257,20 @@ struct Turn<'a> {
     history: Option<Arc<dyn History>>,
     /// The conversation before the message, once read.
     earlier: Option<Vec<Exchange>>,
+    last_attempt: bool,
 }
 
 impl<'a> Turn<'a> {
+    /// Whether an engine failure hands the customer to a person now: the engine's breaker
+    /// is open, or the model server still fails on the message's last delivery. Waiting
+    /// longer would only leave the customer without an answer.
+    fn hands_over(&self, err: &EngineError) -> bool {
+        match err {
+            EngineError::Unavailable(_) => true,
+            EngineError::Retryable(_) => self.last_attempt,
+            EngineError::Permanent(_) => false,
+        }
+    }
     /// The conversation before the message, read once, and only for an engine that
     /// remembers (the rule engine's turns never read it).
     async fn earlier(&mut self, engine: &dyn Engine) -> Result<Vec<Exchange>, TurnError> {
@@ -315,11 +330,12 @@ impl<'a> Turn<'a> {
             Some(found) => found,
             None => {
                 let cards = config.cards();
-                let chosen = self
-                    .agents
-                    .engine
-                    .choose_agent(&cards, self.content)
-                    .await?;
+                let chosen = match self.agents.engine.choose_agent(&cards, self.content).await {
+                    Ok(chosen) => chosen,
+                    // The default agent answers (and escalates if its engine is down too).
+                    Err(err) if self.hands_over(&err) => None,
+                    Err(err) => return Err(err.into()),
+                };
                 match chosen.as_deref().and_then(|name| config.agent(name)) {
                     Some(agent) => (agent, "the engine's choice".to_owned()),
                     None => (
@@ -354,7 +370,17 @@ impl<'a> Turn<'a> {
                 calls: &self.calls,
                 earlier: &earlier,
             };
-            match engine.next_step(view).await? {
+            let step = match engine.next_step(view).await {
+                Ok(step) => step,
+                Err(err) if self.hands_over(&err) => {
+                    let detail = format!("the model server could not answer: {err}");
+                    return self
+                        .escalate(agent, EscalationReason::ModelUnavailable, detail)
+                        .await;
+                }
+                Err(err) => return Err(err.into()),
+            };
+            match step {
                 Step::Reply(text) => {
                     return self.reply(agent, text, TurnOutcome::Replied, None).await;
                 }
@@ -954,6 +980,7 @@ mod tests {
             pending: Some(pending),
             recorded: Vec::new(),
             history: None,
+            last_attempt: false,
         };
         let second = turn(&agents, &incoming("yes", 2), prior).await;
         assert_eq!(
@@ -1000,6 +1027,7 @@ mod tests {
             pending: completed(&asked).pending.clone(),
             recorded: Vec::new(),
             history: None,
+            last_attempt: false,
         };
         let (_, write) = run_logged(incoming("yes", 3), prior).await;
         let call = write.iter().position(|l| l == "call: cancelOrder").unwrap();
@@ -1022,6 +1050,7 @@ mod tests {
             pending: completed(&first).pending.clone(),
             recorded: Vec::new(),
             history: None,
+            last_attempt: false,
         };
         let second = turn(&agents, &incoming("no", 2), prior).await;
         assert!(reply_text(&second).starts_with("All right, I won't"));
@@ -1192,6 +1221,7 @@ mod tests {
             pending: None,
             recorded: stored.clone(),
             history: None,
+            last_attempt: false,
         };
         let again = turn(&agents, &message, prior).await;
         assert_eq!(kinds(&again), ["agent.replied", "turn.completed"]);
@@ -1207,6 +1237,7 @@ mod tests {
             pending: None,
             recorded: all,
             history: None,
+            last_attempt: false,
         };
         assert!(turn(&agents, &message, prior).await.is_empty());
     }

@@ -145,6 +145,7 @@ pub async fn replay(agents: &Agents, recorded: &RecordedTurn) -> Result<Decision
         pending: recorded.confirming(),
         recorded: Vec::new(),
         history: None,
+        last_attempt: false,
     };
     let mut sink = Vec::<Envelope>::new();
     let at = recorded.message.occurred_at;

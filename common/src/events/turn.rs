@@ -153,6 +153,9 @@ pub enum EscalationReason {
     ToolFailures,
     /// The agent wanted a `destructive` tool, which only a human may run.
     DestructiveAction,
+    /// The model server could not answer: still failing on the message's last delivery,
+    /// or its circuit breaker is open (added 2026-12-07).
+    ModelUnavailable,
 }
 
 /// `conversation.escalated`: a human takes over.

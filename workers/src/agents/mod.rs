@@ -9,10 +9,12 @@
 pub use tools::agents_config as config;
 pub use tools::agents_config::EngineSettings;
 pub use tools::{AgentCard, ToolDef};
+mod breaker;
 pub mod memory;
 mod openai;
 pub(crate) mod rules;
 
+pub use breaker::{Breaker, BreakerState};
 pub use openai::{OpenAiArgs, OpenAiEngine};
 pub use rules::RuleEngine;
 
@@ -88,13 +90,17 @@ pub enum EngineError {
     /// Will fail the same way again (a rejected request, a bad key).
     #[error("engine failed: {0}")]
     Permanent(String),
+    /// Not asked at all: the engine's circuit breaker is open after repeated failures of
+    /// its server (retryable, but the customer should not wait for it).
+    #[error("engine unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl EngineError {
     /// The failure's category.
     pub fn category(&self) -> ErrorCategory {
         match self {
-            EngineError::Retryable(_) => ErrorCategory::Retryable,
+            EngineError::Retryable(_) | EngineError::Unavailable(_) => ErrorCategory::Retryable,
             EngineError::Permanent(_) => ErrorCategory::NotRetryable,
         }
     }

@@ -10,12 +10,13 @@
 //! and classifies its failures.
 
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clap::Args;
 use reqwest::StatusCode;
 use serde_json::{Map, Value, json};
 
+use super::Breaker;
 use super::memory::{Exchange, Said};
 use super::{AgentCard, BoxFuture, CallOutcome, CallRecord, Engine, EngineError, Step, TurnView};
 
@@ -56,6 +57,13 @@ pub struct OpenAiArgs {
     /// The system prompt and the current message are always sent. 0 sends no memory.
     #[arg(long, env = "OPENAI_MEMORY_TOKENS", default_value_t = 4000)]
     pub openai_memory_tokens: usize,
+    /// Retryable failures of the model server in a row that open the circuit breaker (no
+    /// request is made and turns go to a person until the cool-down is over); 0 never opens.
+    #[arg(long, env = "OPENAI_BREAKER_FAILURES", default_value_t = 5)]
+    pub openai_breaker_failures: u32,
+    /// How long an open circuit breaker stays open before one trial request.
+    #[arg(long, env = "OPENAI_BREAKER_COOL_DOWN", default_value = "30s", value_parser = common::config::parse_duration)]
+    pub openai_breaker_cool_down: Duration,
 }
 
 /// An engine backed by an OpenAI-compatible chat-completions server.
@@ -67,6 +75,7 @@ pub struct OpenAiEngine {
     api_key: Option<String>,
     /// [`OpenAiArgs::openai_memory_tokens`].
     memory_tokens: usize,
+    breaker: Breaker,
 }
 
 impl fmt::Debug for OpenAiEngine {
@@ -102,6 +111,7 @@ impl OpenAiEngine {
             model: args.openai_model,
             api_key: args.openai_api_key.filter(|key| !key.is_empty()),
             memory_tokens: args.openai_memory_tokens,
+            breaker: Breaker::new(args.openai_breaker_failures, args.openai_breaker_cool_down),
         })
     }
 
@@ -109,6 +119,21 @@ impl OpenAiEngine {
     /// answer, classifying every failure where it enters.
     #[tracing::instrument(skip_all, fields(model = %self.model, purpose = purpose))]
     async fn complete(&self, purpose: &'static str, body: &Value) -> Result<Value, EngineError> {
+        if !self.breaker.admit(Instant::now()) {
+            return Err(EngineError::Unavailable(
+                "the model server kept failing: circuit breaker open, no request made".into(),
+            ));
+        }
+        let answer = self.request(body).await;
+        match &answer {
+            Err(EngineError::Retryable(_)) => self.breaker.failed(Instant::now()),
+            _ => self.breaker.succeeded(),
+        }
+        answer
+    }
+
+    /// The request itself, for [`complete`](Self::complete).
+    async fn request(&self, body: &Value) -> Result<Value, EngineError> {
         let mut request = self.client.post(&self.endpoint).json(body);
         if let Some(key) = &self.api_key {
             request = request.bearer_auth(key);

@@ -253,12 +253,14 @@ pub(crate) async fn step_with(
             pending,
             recorded,
             history: None,
+            last_attempt: false,
         }
     } else {
         Prior {
             pending: last.into_event().and_then(pending_of),
             recorded: Vec::new(),
             history: None,
+            last_attempt: false,
         }
     };
 
@@ -276,6 +278,7 @@ pub(crate) async fn step_with(
     // Where a model engine reads the conversation so far; the rule engine's turns (the
     // hot path) build nothing and read nothing.
     let mut prior = prior;
+    prior.last_attempt = delivery.delivered >= worker.policy.max_deliveries;
     if agents.remember() {
         prior.history = Some(Arc::new(ThreadHistory {
             stream: worker.stream.clone(),
@@ -297,9 +300,9 @@ pub(crate) async fn step_with(
             }
             Outcome::Done
         }
-        Err(TurnError::Engine(EngineError::Retryable(reason))) => {
-            retry(format!("engine unavailable: {reason}"))
-        }
+        Err(TurnError::Engine(
+            EngineError::Retryable(reason) | EngineError::Unavailable(reason),
+        )) => retry(format!("engine unavailable: {reason}")),
         Err(TurnError::Publish(reason)) => retry(reason),
         Err(err @ TurnError::History(_)) => retry(err.to_string()),
         Err(err @ TurnError::Engine(EngineError::Permanent(_))) => Outcome::DeadLetter {

@@ -8,6 +8,7 @@ mod erasure;
 mod fixture;
 mod kill;
 mod memory;
+mod model_down;
 mod openai_engine;
 mod per_agent;
 mod redelivery;

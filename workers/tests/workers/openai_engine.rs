@@ -24,6 +24,8 @@ fn engine_with(llm: &FakeLlm, key: Option<&str>, timeout: Duration) -> OpenAiEng
         openai_api_key: key.map(str::to_owned),
         openai_timeout: timeout,
         openai_memory_tokens: 4000,
+        openai_breaker_failures: 0,
+        openai_breaker_cool_down: Duration::from_secs(30),
     })
     .expect("engine")
 }
@@ -265,6 +267,8 @@ async fn a_refused_connection_is_retryable() {
         openai_api_key: None,
         openai_timeout: Duration::from_secs(10),
         openai_memory_tokens: 4000,
+        openai_breaker_failures: 0,
+        openai_breaker_cool_down: Duration::from_secs(30),
     })
     .expect("engine");
     match first_step(&engine).await {
