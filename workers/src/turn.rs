@@ -19,8 +19,8 @@ use std::sync::Arc;
 use common::events::{
     AgentReplied, AgentRouted, ConfirmationRequested, ConversationEscalated, Envelope,
     EscalationReason, HeldReason, MessageReceived, MessageRedriven, OperatorRef, Payload,
-    PendingAction, Permission, ToolCalled, ToolFailed, ToolSucceeded, TurnCompleted, TurnHeld,
-    TurnOutcome, TurnStarted, step_event_id,
+    PendingAction, Permission, TokenUsage, ToolCalled, ToolFailed, ToolSucceeded, TurnCompleted,
+    TurnHeld, TurnOutcome, TurnStarted, step_event_id,
 };
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -194,6 +194,7 @@ pub async fn run(
         history: prior.history,
         earlier: None,
         last_attempt: prior.last_attempt,
+        usage: None,
     };
     if turn
         .recorded
@@ -258,9 +259,17 @@ struct Turn<'a> {
     /// The conversation before the message, once read.
     earlier: Option<Vec<Exchange>>,
     last_attempt: bool,
+    /// The tokens the model server reported for this attempt's requests.
+    usage: Option<TokenUsage>,
 }
 
 impl<'a> Turn<'a> {
+    fn used(&mut self, usage: Option<TokenUsage>) {
+        if let Some(usage) = usage {
+            self.usage = Some(self.usage.unwrap_or_default().plus(usage));
+        }
+    }
+
     /// Whether an engine failure hands the customer to a person now: the engine's breaker
     /// is open, or the model server still fails on the message's last delivery. Waiting
     /// longer would only leave the customer without an answer.
@@ -330,8 +339,16 @@ impl<'a> Turn<'a> {
             Some(found) => found,
             None => {
                 let cards = config.cards();
-                let chosen = match self.agents.engine.choose_agent(&cards, self.content).await {
-                    Ok(chosen) => chosen,
+                let chosen = match self
+                    .agents
+                    .engine
+                    .choose_agent_metered(&cards, self.content)
+                    .await
+                {
+                    Ok((chosen, usage)) => {
+                        self.used(usage);
+                        chosen
+                    }
                     // The default agent answers (and escalates if its engine is down too).
                     Err(err) if self.hands_over(&err) => None,
                     Err(err) => return Err(err.into()),
@@ -370,8 +387,11 @@ impl<'a> Turn<'a> {
                 calls: &self.calls,
                 earlier: &earlier,
             };
-            let step = match engine.next_step(view).await {
-                Ok(step) => step,
+            let step = match engine.next_step_metered(view).await {
+                Ok((step, usage)) => {
+                    self.used(usage);
+                    step
+                }
                 Err(err) if self.hands_over(&err) => {
                     let detail = format!("the model server could not answer: {err}");
                     return self
@@ -660,6 +680,7 @@ impl<'a> Turn<'a> {
                 text,
                 agent: agent.card.name.clone(),
                 engine: self.agents.engine_for(agent).name().into(),
+                usage: self.usage,
             },
         )
         .await?;

@@ -181,6 +181,7 @@ mod tests {
                 text: text.into(),
                 agent: "orders".into(),
                 engine: "openai".into(),
+                usage: None,
             },
         )
     }

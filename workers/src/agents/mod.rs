@@ -21,8 +21,11 @@ pub use rules::RuleEngine;
 use std::future::Future;
 use std::pin::Pin;
 
-use common::events::ErrorCategory;
+use common::events::{ErrorCategory, TokenUsage};
 use serde_json::Value;
+
+/// An engine's answer with the tokens the model server reported for it (none: no model).
+pub type Metered<T> = (T, Option<TokenUsage>);
 
 /// A boxed future, the shape of the engine's methods (the trait is used as `dyn Engine`).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -127,4 +130,21 @@ pub trait Engine: Send + Sync {
 
     /// Proposes the next step of a turn.
     fn next_step<'a>(&'a self, turn: TurnView<'a>) -> BoxFuture<'a, Result<Step, EngineError>>;
+
+    /// [`choose_agent`](Self::choose_agent), with the tokens it used (what the turn calls).
+    fn choose_agent_metered<'a>(
+        &'a self,
+        agents: &'a [AgentCard],
+        message: &'a str,
+    ) -> BoxFuture<'a, Result<Metered<Option<String>>, EngineError>> {
+        Box::pin(async move { Ok((self.choose_agent(agents, message).await?, None)) })
+    }
+
+    /// [`next_step`](Self::next_step), with the tokens it used (what the turn calls).
+    fn next_step_metered<'a>(
+        &'a self,
+        turn: TurnView<'a>,
+    ) -> BoxFuture<'a, Result<Metered<Step>, EngineError>> {
+        Box::pin(async move { Ok((self.next_step(turn).await?, None)) })
+    }
 }

@@ -16,9 +16,10 @@ use clap::Args;
 use reqwest::StatusCode;
 use serde_json::{Map, Value, json};
 
-use super::Breaker;
 use super::memory::{Exchange, Said};
 use super::{AgentCard, BoxFuture, CallOutcome, CallRecord, Engine, EngineError, Step, TurnView};
+use super::{Breaker, Metered};
+use common::events::TokenUsage;
 
 /// The largest response body read from the model server; a larger one is malformed.
 const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
@@ -202,24 +203,52 @@ impl Engine for OpenAiEngine {
         agents: &'a [AgentCard],
         message: &'a str,
     ) -> BoxFuture<'a, Result<Option<String>, EngineError>> {
-        Box::pin(async move {
-            // An empty `enum` is an invalid schema; there is nothing to choose anyway.
-            if agents.is_empty() {
-                return Ok(None);
-            }
-            let body = choose_agent_request(&self.model, agents, message);
-            let answer = self.complete("choose_agent", &body).await?;
-            parse_agent_choice(&answer, agents)
-        })
+        Box::pin(async move { Ok(self.choose_agent_metered(agents, message).await?.0) })
     }
 
     fn next_step<'a>(&'a self, turn: TurnView<'a>) -> BoxFuture<'a, Result<Step, EngineError>> {
+        Box::pin(async move { Ok(self.next_step_metered(turn).await?.0) })
+    }
+
+    fn choose_agent_metered<'a>(
+        &'a self,
+        agents: &'a [AgentCard],
+        message: &'a str,
+    ) -> BoxFuture<'a, Result<Metered<Option<String>>, EngineError>> {
+        Box::pin(async move {
+            // An empty `enum` is an invalid schema; there is nothing to choose anyway.
+            if agents.is_empty() {
+                return Ok((None, None));
+            }
+            let body = choose_agent_request(&self.model, agents, message);
+            let answer = self.complete("choose_agent", &body).await?;
+            Ok((parse_agent_choice(&answer, agents)?, usage_of(&answer)))
+        })
+    }
+
+    fn next_step_metered<'a>(
+        &'a self,
+        turn: TurnView<'a>,
+    ) -> BoxFuture<'a, Result<Metered<Step>, EngineError>> {
         Box::pin(async move {
             let model = turn.settings.model.as_deref().unwrap_or(&self.model);
             let body = step_request(model, &turn, self.memory_tokens);
             let answer = self.complete("next_step", &body).await?;
-            parse_step(&answer)
+            Ok((parse_step(&answer)?, usage_of(&answer)))
         })
+    }
+}
+
+/// The answer's `usage` (`prompt_tokens`, `completion_tokens`), when the server sent one.
+fn usage_of(answer: &Value) -> Option<TokenUsage> {
+    let usage = answer.get("usage")?;
+    let count = |key: &str| usage.get(key).and_then(Value::as_u64);
+    match (count("prompt_tokens"), count("completion_tokens")) {
+        (None, None) => None,
+        (prompt, completion) => Some(TokenUsage {
+            prompt_tokens: prompt.unwrap_or(0),
+            completion_tokens: completion.unwrap_or(0),
+        }),
     }
 }
 

@@ -1,7 +1,7 @@
 //! Each agent may name its own engine and model settings in the agents config: a worker
 //! whose `AGENT_ENGINE` is `rules` answers one agent by rules and another by a model.
 
-use common::events::{Envelope, Payload, ThreadId};
+use common::events::{Envelope, Payload, ThreadId, TokenUsage};
 use testkit::FakeLlm;
 use workers::WorkerArgs;
 use workers::turn::{Incoming, Prior};
@@ -37,17 +37,27 @@ async fn answer(agents: &workers::turn::Agents, text: &str) -> Vec<Envelope> {
 }
 
 fn replied(events: &[Envelope]) -> (String, String, String) {
+    let reply = reply(events);
+    (
+        reply.agent.clone(),
+        reply.engine.clone(),
+        reply.text.clone(),
+    )
+}
+
+fn reply(events: &[Envelope]) -> &common::events::AgentReplied {
     events
         .iter()
         .find_map(|e| match &e.payload {
-            Payload::AgentReplied(r) => Some((r.agent.clone(), r.engine.clone(), r.text.clone())),
+            Payload::AgentReplied(r) => Some(r),
             _ => None,
         })
         .expect("a reply")
 }
 
 #[tokio::test]
-async fn an_agent_answers_with_the_engine_and_model_settings_it_names() {
+async fn an_agent_answers_with_the_engine_and_model_settings_it_names_and_its_tokens_are_on_the_reply()
+ {
     let llm = FakeLlm::start().await;
     llm.set_default_reply("From the model.");
     let dir = tempfile::tempdir().unwrap();
@@ -76,11 +86,20 @@ async fn an_agent_answers_with_the_engine_and_model_settings_it_names() {
         )
     );
     assert!(llm.requests().is_empty(), "the rules agent asks no model");
+    assert_eq!(reply(&events).usage, None, "no model, no tokens");
 
     let events = answer(&agents, "my parcel is late").await;
     assert_eq!(
         replied(&events),
         ("general".into(), "openai".into(), "From the model.".into())
+    );
+    // The fake reports 42 prompt and 7 completion tokens per answer.
+    assert_eq!(
+        reply(&events).usage,
+        Some(TokenUsage {
+            prompt_tokens: 42,
+            completion_tokens: 7
+        })
     );
     let requests = llm.requests();
     assert_eq!(requests.len(), 1, "{requests:#?}");
