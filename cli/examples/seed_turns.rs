@@ -191,6 +191,7 @@ async fn main() -> anyhow::Result<()> {
                     recorded: Vec::new(),
                     history: None,
                     last_attempt: false,
+                    deltas: None,
                 };
                 let mut sink = Vec::<Envelope>::new();
                 workers::turn::run(&agents, &incoming, prior, &mut sink, || at).await?;

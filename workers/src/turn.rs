@@ -28,7 +28,9 @@ use uuid::Uuid;
 
 use crate::agents::config::{Agent, AgentsConfig, Answer, render};
 use crate::agents::memory::{self, Exchange};
-use crate::agents::{BoxFuture, CallOutcome, CallRecord, Engine, EngineError, Step, TurnView};
+use crate::agents::{
+    BoxFuture, CallOutcome, CallRecord, Deltas, Engine, EngineError, Step, TurnView,
+};
 use tools::{CallReport, Toolbox};
 
 /// A user message as the worker received it.
@@ -53,6 +55,8 @@ pub struct Prior {
     /// This is the message's last delivery: an engine that still fails hands the
     /// conversation to a person (`model_unavailable`) instead of dead-lettering it.
     pub last_attempt: bool,
+    /// Where a streaming engine sends the reply's pieces (the customer's WebSocket).
+    pub deltas: Option<Arc<dyn Deltas>>,
 }
 
 /// Reads the thread's events before the message being answered, in stream order (the
@@ -158,6 +162,11 @@ impl Agents {
         }
     }
 
+    /// Whether some agent's engine streams its replies.
+    pub fn stream(&self) -> bool {
+        self.engine.streams() || self.others.iter().any(|engine| engine.streams())
+    }
+
     /// Whether some agent's engine is told the conversation so far.
     pub fn remember(&self) -> bool {
         self.engine.remembers() || self.others.iter().any(|engine| engine.remembers())
@@ -194,6 +203,7 @@ pub async fn run(
         history: prior.history,
         earlier: None,
         last_attempt: prior.last_attempt,
+        deltas: prior.deltas,
         usage: None,
     };
     if turn
@@ -259,6 +269,7 @@ struct Turn<'a> {
     /// The conversation before the message, once read.
     earlier: Option<Vec<Exchange>>,
     last_attempt: bool,
+    deltas: Option<Arc<dyn Deltas>>,
     /// The tokens the model server reported for this attempt's requests.
     usage: Option<TokenUsage>,
 }
@@ -386,6 +397,7 @@ impl<'a> Turn<'a> {
                 message: self.content,
                 calls: &self.calls,
                 earlier: &earlier,
+                deltas: self.deltas.as_deref(),
             };
             let step = match engine.next_step_metered(view).await {
                 Ok((step, usage)) => {
@@ -1002,6 +1014,7 @@ mod tests {
             recorded: Vec::new(),
             history: None,
             last_attempt: false,
+            deltas: None,
         };
         let second = turn(&agents, &incoming("yes", 2), prior).await;
         assert_eq!(
@@ -1049,6 +1062,7 @@ mod tests {
             recorded: Vec::new(),
             history: None,
             last_attempt: false,
+            deltas: None,
         };
         let (_, write) = run_logged(incoming("yes", 3), prior).await;
         let call = write.iter().position(|l| l == "call: cancelOrder").unwrap();
@@ -1072,6 +1086,7 @@ mod tests {
             recorded: Vec::new(),
             history: None,
             last_attempt: false,
+            deltas: None,
         };
         let second = turn(&agents, &incoming("no", 2), prior).await;
         assert!(reply_text(&second).starts_with("All right, I won't"));
@@ -1243,6 +1258,7 @@ mod tests {
             recorded: stored.clone(),
             history: None,
             last_attempt: false,
+            deltas: None,
         };
         let again = turn(&agents, &message, prior).await;
         assert_eq!(kinds(&again), ["agent.replied", "turn.completed"]);
@@ -1259,6 +1275,7 @@ mod tests {
             recorded: all,
             history: None,
             last_attempt: false,
+            deltas: None,
         };
         assert!(turn(&agents, &message, prior).await.is_empty());
     }

@@ -146,6 +146,7 @@ pub async fn replay(agents: &Agents, recorded: &RecordedTurn) -> Result<Decision
         recorded: Vec::new(),
         history: None,
         last_attempt: false,
+        deltas: None,
     };
     let mut sink = Vec::<Envelope>::new();
     let at = recorded.message.occurred_at;

@@ -72,6 +72,16 @@ pub struct TurnView<'a> {
     /// The conversation before this message, oldest first; empty unless the engine
     /// [`remembers`](Engine::remembers).
     pub earlier: &'a [memory::Exchange],
+    /// Where a streaming engine sends the reply's pieces as the model writes them (none:
+    /// nobody listens).
+    pub deltas: Option<&'a dyn Deltas>,
+}
+
+/// Hears the pieces of a reply while a model writes it (the customer's WebSocket, over
+/// core NATS in production). Best effort: a piece that cannot be sent is lost, and the
+/// stored `agent.replied` still holds the whole text.
+pub trait Deltas: Send + Sync + std::fmt::Debug {
+    fn send<'a>(&'a self, text: &'a str) -> BoxFuture<'a, ()>;
 }
 
 /// What an engine proposes.
@@ -117,6 +127,11 @@ pub trait Engine: Send + Sync {
     /// Whether the engine is told the conversation so far ([`TurnView::earlier`]). Reading
     /// it costs a read of the thread's events, which only an engine that uses it pays for.
     fn remembers(&self) -> bool {
+        false
+    }
+
+    /// Whether the engine sends a reply's pieces to [`TurnView::deltas`] as they come.
+    fn streams(&self) -> bool {
         false
     }
 

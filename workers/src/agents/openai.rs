@@ -18,7 +18,7 @@ use serde_json::{Map, Value, json};
 
 use super::memory::{Exchange, Said};
 use super::{AgentCard, BoxFuture, CallOutcome, CallRecord, Engine, EngineError, Step, TurnView};
-use super::{Breaker, Metered};
+use super::{Breaker, Deltas, Metered};
 use common::events::TokenUsage;
 
 /// The largest response body read from the model server; a larger one is malformed.
@@ -30,6 +30,10 @@ const ERROR_EXCERPT_CHARS: usize = 200;
 /// The `name` of an operator's message in the memory (`^[a-zA-Z0-9_-]+$`, as the API
 /// requires).
 const OPERATOR_NAME: &str = "operator";
+
+/// Attempts of a streamed request whose stream breaks midway, before the turn's message is
+/// retried by redelivery.
+const STREAM_ATTEMPTS: u32 = 2;
 
 /// The tool `choose_agent` forces the model to call.
 const CHOOSE_AGENT_TOOL: &str = "choose_agent";
@@ -65,6 +69,10 @@ pub struct OpenAiArgs {
     /// How long an open circuit breaker stays open before one trial request.
     #[arg(long, env = "OPENAI_BREAKER_COOL_DOWN", default_value = "30s", value_parser = common::config::parse_duration)]
     pub openai_breaker_cool_down: Duration,
+    /// Ask for the agents' steps with `stream: true`: the reply reaches the customer's
+    /// WebSocket in pieces (`delta` frames) while the model writes it.
+    #[arg(long, env = "OPENAI_STREAM", default_value_t = true, action = clap::ArgAction::Set)]
+    pub openai_stream: bool,
 }
 
 /// An engine backed by an OpenAI-compatible chat-completions server.
@@ -77,6 +85,8 @@ pub struct OpenAiEngine {
     /// [`OpenAiArgs::openai_memory_tokens`].
     memory_tokens: usize,
     breaker: Breaker,
+    /// [`OpenAiArgs::openai_stream`].
+    stream: bool,
 }
 
 impl fmt::Debug for OpenAiEngine {
@@ -113,19 +123,42 @@ impl OpenAiEngine {
             api_key: args.openai_api_key.filter(|key| !key.is_empty()),
             memory_tokens: args.openai_memory_tokens,
             breaker: Breaker::new(args.openai_breaker_failures, args.openai_breaker_cool_down),
+            stream: args.openai_stream,
         })
     }
 
     /// POSTs one chat-completions request and returns the parsed JSON body of a 2xx
-    /// answer, classifying every failure where it enters.
+    /// answer (a streamed one put together into the same shape), classifying every failure
+    /// where it enters. A stream that breaks midway is asked again as a whole, once;
+    /// `deltas` hears the content of every attempt as it comes.
     #[tracing::instrument(skip_all, fields(model = %self.model, purpose = purpose))]
-    async fn complete(&self, purpose: &'static str, body: &Value) -> Result<Value, EngineError> {
+    async fn complete(
+        &self,
+        purpose: &'static str,
+        body: &Value,
+        deltas: Option<&dyn Deltas>,
+    ) -> Result<Value, EngineError> {
         if !self.breaker.admit(Instant::now()) {
             return Err(EngineError::Unavailable(
                 "the model server kept failing: circuit breaker open, no request made".into(),
             ));
         }
-        let answer = self.request(body).await;
+        let mut attempt = 1;
+        let answer = loop {
+            match self.request(body, deltas).await {
+                Err(Failure::Broken(why)) if attempt < STREAM_ATTEMPTS => {
+                    tracing::info!(attempt, %why, "the model's stream broke; asking again");
+                    attempt += 1;
+                }
+                Err(Failure::Broken(why)) => {
+                    break Err(EngineError::Retryable(format!(
+                        "the model's stream broke {STREAM_ATTEMPTS} times: {why}"
+                    )));
+                }
+                Err(Failure::Engine(err)) => break Err(err),
+                Ok(answer) => break Ok(answer),
+            }
+        };
         match &answer {
             Err(EngineError::Retryable(_)) => self.breaker.failed(Instant::now()),
             _ => self.breaker.succeeded(),
@@ -134,13 +167,21 @@ impl OpenAiEngine {
     }
 
     /// The request itself, for [`complete`](Self::complete).
-    async fn request(&self, body: &Value) -> Result<Value, EngineError> {
+    async fn request(&self, body: &Value, deltas: Option<&dyn Deltas>) -> Result<Value, Failure> {
         let mut request = self.client.post(&self.endpoint).json(body);
         if let Some(key) = &self.api_key {
             request = request.bearer_auth(key);
         }
         let mut response = request.send().await.map_err(|err| self.transport(&err))?;
         let status = response.status();
+        let event_stream = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| value.starts_with("text/event-stream"));
+        if status.is_success() && event_stream {
+            return self.read_stream(&mut response, deltas).await;
+        }
         let received = read_capped(&mut response)
             .await
             .map_err(|err| self.transport(&err))?;
@@ -155,21 +196,67 @@ impl OpenAiEngine {
                 None => format!("(body larger than {MAX_RESPONSE_BYTES} bytes)"),
             };
             let message = format!("model server answered {status}: {excerpt}");
-            return Err(if is_retryable_status(status) {
+            return Err(Failure::Engine(if is_retryable_status(status) {
                 EngineError::Retryable(message)
             } else {
                 EngineError::Permanent(message)
-            });
+            }));
         }
         let bytes = received
             .ok_or_else(|| malformed(format!("body larger than {MAX_RESPONSE_BYTES} bytes")))?;
-        serde_json::from_slice(&bytes).map_err(|err| malformed(format!("not JSON: {err}")))
+        Ok(serde_json::from_slice(&bytes).map_err(|err| malformed(format!("not JSON: {err}")))?)
+    }
+
+    /// Reads a streamed answer (server-sent events) to its `[DONE]` and puts it together
+    /// as a chat completion, passing each piece of content to `deltas` as it comes. A
+    /// stream that ends or fails before `[DONE]` is [`Failure::Broken`].
+    async fn read_stream(
+        &self,
+        response: &mut reqwest::Response,
+        deltas: Option<&dyn Deltas>,
+    ) -> Result<Value, Failure> {
+        let mut events = SseLines::default();
+        let mut answer = Streamed::default();
+        let mut read = 0;
+        loop {
+            let chunk = match response.chunk().await {
+                Ok(Some(chunk)) => chunk,
+                Ok(None) => return Err(Failure::Broken("the stream ended before [DONE]".into())),
+                Err(err) if err.is_timeout() => return Err(self.transport(&err)),
+                Err(err) => return Err(Failure::Broken(self.redact(&error_chain(&err)))),
+            };
+            read += chunk.len();
+            if read > MAX_RESPONSE_BYTES {
+                return Err(
+                    malformed(format!("stream larger than {MAX_RESPONSE_BYTES} bytes")).into(),
+                );
+            }
+            for data in events.feed(&chunk) {
+                if data.trim() == "[DONE]" {
+                    return Ok(answer.completion());
+                }
+                let piece = answer.take(&data).map_err(|why| match why {
+                    // The server said why in the stream: a failure of the server's.
+                    StreamError::Server(message) => {
+                        Failure::Broken(self.redact(&excerpt(&message)))
+                    }
+                    StreamError::Malformed(why) => malformed(why).into(),
+                })?;
+                if let (Some(deltas), Some(text)) = (deltas, piece) {
+                    deltas.send(&text).await;
+                }
+            }
+        }
     }
 
     /// A request that got no (complete) answer: a builder error (a bad base URL) fails
     /// the same way every time; anything else — refused connection, time-out, reset —
     /// is the server's state at the moment.
-    fn transport(&self, err: &reqwest::Error) -> EngineError {
+    fn transport(&self, err: &reqwest::Error) -> Failure {
+        Failure::Engine(self.transport_error(err))
+    }
+
+    fn transport_error(&self, err: &reqwest::Error) -> EngineError {
         let message = self.redact(&error_chain(err));
         if err.is_builder() {
             EngineError::Permanent(format!("cannot build the request: {message}"))
@@ -198,6 +285,10 @@ impl Engine for OpenAiEngine {
         true
     }
 
+    fn streams(&self) -> bool {
+        self.stream
+    }
+
     fn choose_agent<'a>(
         &'a self,
         agents: &'a [AgentCard],
@@ -221,7 +312,7 @@ impl Engine for OpenAiEngine {
                 return Ok((None, None));
             }
             let body = choose_agent_request(&self.model, agents, message);
-            let answer = self.complete("choose_agent", &body).await?;
+            let answer = self.complete("choose_agent", &body, None).await?;
             Ok((parse_agent_choice(&answer, agents)?, usage_of(&answer)))
         })
     }
@@ -232,8 +323,13 @@ impl Engine for OpenAiEngine {
     ) -> BoxFuture<'a, Result<Metered<Step>, EngineError>> {
         Box::pin(async move {
             let model = turn.settings.model.as_deref().unwrap_or(&self.model);
-            let body = step_request(model, &turn, self.memory_tokens);
-            let answer = self.complete("next_step", &body).await?;
+            let mut body = step_request(model, &turn, self.memory_tokens);
+            if self.stream {
+                // The reply is written as it comes; usage arrives in a last chunk.
+                body["stream"] = json!(true);
+                body["stream_options"] = json!({"include_usage": true});
+            }
+            let answer = self.complete("next_step", &body, turn.deltas).await?;
             Ok((parse_step(&answer)?, usage_of(&answer)))
         })
     }
@@ -578,6 +674,158 @@ fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
+/// Why a request gave no answer.
+enum Failure {
+    Engine(EngineError),
+    /// A streamed answer that broke off midway: asked again as a whole.
+    Broken(String),
+}
+
+impl From<EngineError> for Failure {
+    fn from(err: EngineError) -> Failure {
+        Failure::Engine(err)
+    }
+}
+
+/// Why a streamed chunk could not be taken.
+#[derive(Debug)]
+enum StreamError {
+    /// The server sent an `error` object in the stream.
+    Server(String),
+    Malformed(String),
+}
+
+/// Splits a server-sent-events body into the `data` of its events, whatever the chunks'
+/// boundaries: `data:` lines (joined with `\n` when an event has several), ended by a blank
+/// line; `:` lines (keep-alive comments) and other fields are skipped.
+#[derive(Debug, Default)]
+struct SseLines {
+    buffer: Vec<u8>,
+    data: Option<String>,
+}
+
+impl SseLines {
+    fn feed(&mut self, chunk: &[u8]) -> Vec<String> {
+        self.buffer.extend_from_slice(chunk);
+        let mut events = Vec::new();
+        while let Some(end) = self.buffer.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = self.buffer.drain(..=end).collect();
+            let line = String::from_utf8_lossy(&line);
+            let line = line.trim_end_matches(['\n', '\r']);
+            if line.is_empty() {
+                events.extend(self.data.take());
+            } else if let Some(value) = line.strip_prefix("data:") {
+                let value = value.strip_prefix(' ').unwrap_or(value);
+                match &mut self.data {
+                    Some(data) => {
+                        data.push('\n');
+                        data.push_str(value);
+                    }
+                    None => self.data = Some(value.to_owned()),
+                }
+            }
+            // `:` comments (keep-alives), `event:`, `id:`, `retry:`: nothing to take.
+        }
+        events
+    }
+}
+
+/// A streamed answer put together chunk by chunk.
+#[derive(Debug, Default)]
+struct Streamed {
+    content: String,
+    /// By the chunks' `index`: id, name, arguments (split over many chunks).
+    tool_calls: std::collections::BTreeMap<u64, (String, String, String)>,
+    usage: Option<Value>,
+    finish_reason: Option<Value>,
+}
+
+impl Streamed {
+    /// Takes one chunk (`chat.completion.chunk`); the piece of content it carries, if any.
+    fn take(&mut self, data: &str) -> Result<Option<String>, StreamError> {
+        let chunk: Value = serde_json::from_str(data)
+            .map_err(|err| StreamError::Malformed(format!("a stream chunk is not JSON: {err}")))?;
+        if let Some(error) = chunk.get("error") {
+            let message = error
+                .get("message")
+                .and_then(Value::as_str)
+                .map_or_else(|| error.to_string(), str::to_owned);
+            return Err(StreamError::Server(format!(
+                "error in the stream: {message}"
+            )));
+        }
+        if let Some(usage) = chunk.get("usage").filter(|usage| !usage.is_null()) {
+            self.usage = Some(usage.clone());
+        }
+        let Some(choice) = chunk
+            .get("choices")
+            .and_then(Value::as_array)
+            .and_then(|choices| choices.first())
+        else {
+            // The usage chunk has no choices.
+            return Ok(None);
+        };
+        if let Some(reason) = choice.get("finish_reason").filter(|r| !r.is_null()) {
+            self.finish_reason = Some(reason.clone());
+        }
+        let Some(delta) = choice.get("delta") else {
+            return Ok(None);
+        };
+        for call in delta
+            .get("tool_calls")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let index = call.get("index").and_then(Value::as_u64).unwrap_or(0);
+            let entry = self.tool_calls.entry(index).or_default();
+            if let Some(id) = call.get("id").and_then(Value::as_str) {
+                entry.0 = id.to_owned();
+            }
+            let function = call.get("function");
+            let part = |key: &str| function.and_then(|f| f.get(key)).and_then(Value::as_str);
+            if let Some(name) = part("name") {
+                entry.1.push_str(name);
+            }
+            if let Some(arguments) = part("arguments") {
+                entry.2.push_str(arguments);
+            }
+        }
+        match delta.get("content").and_then(Value::as_str) {
+            Some(text) if !text.is_empty() => {
+                self.content.push_str(text);
+                Ok(Some(text.to_owned()))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// The answer as the non-streamed API would have given it.
+    fn completion(self) -> Value {
+        let mut message = json!({
+            "role": "assistant",
+            "content": if self.content.is_empty() { Value::Null } else { Value::String(self.content) },
+        });
+        if !self.tool_calls.is_empty() {
+            message["tool_calls"] = self
+                .tool_calls
+                .into_values()
+                .map(|(id, name, arguments)| {
+                    json!({"id": id, "type": "function", "function": {"name": name, "arguments": arguments}})
+                })
+                .collect();
+        }
+        let mut completion = json!({
+            "object": "chat.completion",
+            "choices": [{"index": 0, "message": message, "finish_reason": self.finish_reason}],
+        });
+        if let Some(usage) = self.usage {
+            completion["usage"] = usage;
+        }
+        completion
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -616,6 +864,7 @@ mod tests {
             message: "where is ORD-9?",
             calls: &calls,
             earlier: &[],
+            deltas: None,
         };
         let body = step_request("m", &turn, 100);
         assert!(body.get("tools").is_none(), "no tools, no tools key");
@@ -650,6 +899,7 @@ mod tests {
             message: "m",
             calls: &calls,
             earlier: &[],
+            deltas: None,
         };
         let body = step_request("m", &turn, 100);
         assert_eq!(
@@ -696,6 +946,7 @@ mod tests {
             message: "question 6",
             calls: &[],
             earlier: &earlier,
+            deltas: None,
         };
         // Room for two exchanges and a bit, not three.
         let body = step_request("m", &turn, one * 2 + one / 2);
@@ -735,6 +986,7 @@ mod tests {
             message: "question 3",
             calls: &[],
             earlier: &earlier,
+            deltas: None,
         };
         let messages = contents(&step_request("m", &turn, 10_000));
         assert_eq!(messages.len(), 6, "{messages:?}");
@@ -743,6 +995,22 @@ mod tests {
         let messages = contents(&step_request("m", &turn, 0));
         assert_eq!(messages.len(), 3, "{messages:?}");
         assert_eq!(messages[2], ("user".into(), "question 3".into()));
+    }
+
+    #[test]
+    fn server_sent_events_are_read_whatever_the_chunk_boundaries() {
+        let body = ": keep-alive\r\n\r\ndata: {\"a\":1}\n\nevent: x\ndata: two\ndata: lines\n\ndata:[DONE]\n\n";
+        for cut in 1..body.len() {
+            let mut lines = SseLines::default();
+            let (first, second) = body.as_bytes().split_at(cut);
+            let mut events = lines.feed(first);
+            events.extend(lines.feed(second));
+            assert_eq!(
+                events,
+                [r#"{"a":1}"#, "two\nlines", "[DONE]"],
+                "cut at {cut}"
+            );
+        }
     }
 
     #[test]

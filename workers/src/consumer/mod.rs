@@ -20,6 +20,7 @@
 
 mod backlog;
 mod dead_letter;
+mod deltas;
 mod lanes;
 mod order;
 mod retry;
@@ -254,6 +255,7 @@ pub(crate) async fn step_with(
             recorded,
             history: None,
             last_attempt: false,
+            deltas: None,
         }
     } else {
         Prior {
@@ -261,6 +263,7 @@ pub(crate) async fn step_with(
             recorded: Vec::new(),
             history: None,
             last_attempt: false,
+            deltas: None,
         }
     };
 
@@ -279,6 +282,13 @@ pub(crate) async fn step_with(
     // hot path) build nothing and read nothing.
     let mut prior = prior;
     prior.last_attempt = delivery.delivered >= worker.policy.max_deliveries;
+    if agents.stream() {
+        prior.deltas = Some(Arc::new(deltas::NatsDeltas::new(
+            worker.js.client(),
+            &incoming.event.thread_id,
+            incoming.event.turn_id,
+        )));
+    }
     if agents.remember() {
         prior.history = Some(Arc::new(ThreadHistory {
             stream: worker.stream.clone(),

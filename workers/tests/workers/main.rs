@@ -13,4 +13,5 @@ mod openai_engine;
 mod per_agent;
 mod redelivery;
 mod ssrf;
+mod streaming;
 mod tools;

@@ -26,6 +26,7 @@ fn engine_with(llm: &FakeLlm, key: Option<&str>, timeout: Duration) -> OpenAiEng
         openai_memory_tokens: 4000,
         openai_breaker_failures: 0,
         openai_breaker_cool_down: Duration::from_secs(30),
+        openai_stream: true,
     })
     .expect("engine")
 }
@@ -69,6 +70,7 @@ async fn first_step(engine: &OpenAiEngine) -> Result<Step, EngineError> {
             message: "Where is my order ORD-1001?",
             calls: &[],
             earlier: &[],
+            deltas: None,
         })
         .await
 }
@@ -101,6 +103,7 @@ async fn a_tool_call_round_trip_sends_the_call_and_its_result_back_and_returns_t
             message,
             calls: &[],
             earlier: &[],
+            deltas: None,
         })
         .await
         .expect("first step");
@@ -126,6 +129,7 @@ async fn a_tool_call_round_trip_sends_the_call_and_its_result_back_and_returns_t
             message,
             calls: &calls,
             earlier: &[],
+            deltas: None,
         })
         .await
         .expect("second step");
@@ -269,6 +273,7 @@ async fn a_refused_connection_is_retryable() {
         openai_memory_tokens: 4000,
         openai_breaker_failures: 0,
         openai_breaker_cool_down: Duration::from_secs(30),
+        openai_stream: true,
     })
     .expect("engine");
     match first_step(&engine).await {
@@ -320,6 +325,7 @@ async fn an_agent_without_tools_sends_no_tools() {
             message: "hello",
             calls: &[],
             earlier: &[],
+            deltas: None,
         })
         .await
         .expect("default reply");
