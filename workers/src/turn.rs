@@ -291,6 +291,7 @@ impl<'a> Turn<'a> {
             EngineError::Permanent(_) => false,
         }
     }
+
     /// The conversation before the message, read once, and only for an engine that
     /// remembers (the rule engine's turns never read it).
     async fn earlier(&mut self, engine: &dyn Engine) -> Result<Vec<Exchange>, TurnError> {
@@ -387,7 +388,8 @@ impl<'a> Turn<'a> {
             .iter()
             .filter_map(|tool| self.agents.tools.def(&tool.operation))
             .collect();
-        let engine = self.agents.engine_for(agent).clone();
+        let agents: &'a Agents = self.agents;
+        let engine = agents.engine_for(agent);
         let earlier = self.earlier(engine.as_ref()).await?;
         loop {
             let view = TurnView {

@@ -266,7 +266,6 @@ pub(crate) async fn step_with(
             deltas: None,
         }
     };
-
     let incoming = Incoming {
         event,
         seq: delivery.seq,
