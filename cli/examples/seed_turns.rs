@@ -140,6 +140,7 @@ async fn main() -> anyhow::Result<()> {
         config: loaded.config,
         engine: loaded.engine,
         tools: Arc::new(ShopTools(Mutex::new(Shop::seeded()))),
+        others: loaded.others,
     };
     let (_client, js) = common::jetstream::connect(&args.nats).await?;
     let mut stream = common::jetstream::ensure_chat_stream(&js, &args.nats).await?;
@@ -188,6 +189,9 @@ async fn main() -> anyhow::Result<()> {
                 let prior = Prior {
                     pending: pending.take(),
                     recorded: Vec::new(),
+                    history: None,
+                    last_attempt: false,
+                    deltas: None,
                 };
                 let mut sink = Vec::<Envelope>::new();
                 workers::turn::run(&agents, &incoming, prior, &mut sink, || at).await?;

@@ -397,6 +397,7 @@ impl Generator {
                 text: "Thanks for waiting — here is what I found.".into(),
                 agent: agent.into(),
                 engine: "rules".into(),
+                usage: None,
             }
             .into(),
         ));

@@ -543,6 +543,7 @@ mod tests {
                 text: "hi".into(),
                 agent: "a".into(),
                 engine: "rules".into(),
+                usage: None,
             }
             .into(),
             ..received()

@@ -50,6 +50,23 @@ pub fn turn_event(thread: &ThreadId) -> String {
     format!("chat.{thread}.turn")
 }
 
+/// Subject of the pieces of a reply while a model writes it (`delta.<thread>`): core NATS
+/// only, outside every stream (`chat.>`, `dead.>`), so nothing of it is ever stored. The
+/// payload is the WebSocket frame itself: `{"type":"delta","turn_id":…,"text":…}`.
+pub fn reply_delta(thread: &ThreadId) -> String {
+    format!("delta.{thread}")
+}
+
+/// Every thread's reply pieces (what the ingress subscribes to).
+pub const REPLY_DELTAS: &str = "delta.*";
+
+/// The thread token of a [`reply_delta`] subject.
+pub fn thread_of_delta(subject: &str) -> Option<&str> {
+    subject
+        .strip_prefix("delta.")
+        .filter(|token| !token.is_empty() && !token.contains('.'))
+}
+
 /// Subject of a dead letter of this thread (`dead.<thread>`; `dead._` when the failed
 /// message's subject names no thread).
 pub fn dead_letter(thread: Option<&str>) -> String {

@@ -30,6 +30,9 @@ pub struct LiveEvent {
     pub seq: u64,
     /// The event frame (cheap to clone: reference-counted).
     pub frame: Utf8Bytes,
+    /// A `delta` frame (a piece of a reply while a model writes it): sent live only, never
+    /// stored, so it has no sequence (`seq` 0) and is not counted as sent.
+    pub live_only: bool,
 }
 
 impl LiveEvent {
@@ -41,6 +44,26 @@ impl LiveEvent {
         Some(LiveEvent {
             seq,
             frame: event_frame(seq, event),
+            live_only: false,
+        })
+    }
+
+    /// The `delta` frame a worker published on core NATS (`delta.<thread>`), forwarded as
+    /// it is; `None` for anything that is not a JSON object of type `delta`.
+    pub fn delta(payload: &[u8]) -> Option<LiveEvent> {
+        #[derive(serde::Deserialize)]
+        struct Delta<'a> {
+            #[serde(rename = "type", borrow)]
+            kind: &'a str,
+        }
+        let delta: Delta<'_> = serde_json::from_slice(payload).ok()?;
+        if delta.kind != "delta" {
+            return None;
+        }
+        Some(LiveEvent {
+            seq: 0,
+            frame: std::str::from_utf8(payload).ok()?.to_owned().into(),
+            live_only: true,
         })
     }
 }
@@ -87,10 +110,44 @@ impl LiveTail {
         // thousand sessions, and the tail fell behind its ~20,000 events/s in bursts (the
         // load runs' long p99, docs/benchmarks.md A17). It only ever handles what the
         // subscription has buffered, then waits.
+        // The pieces of streamed replies, on core NATS beside the stream.
+        let deltas = client.subscribe(subjects::REPLY_DELTAS).await?;
+        tokio::spawn(tail.clone().run_deltas(deltas, shutdown.clone()));
         tokio::spawn(tokio::task::unconstrained(
             tail.clone().run(client, stream, position, shutdown),
         ));
         Ok(tail)
+    }
+
+    /// Forwards each reply piece to its thread's connections until `shutdown`. A piece is
+    /// worth less than a connection: a full buffer skips it (the stored `agent.replied`
+    /// follows with the whole text) instead of dropping the client.
+    async fn run_deltas(self, mut deltas: async_nats::Subscriber, shutdown: CancellationToken) {
+        loop {
+            let message = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                next = deltas.next() => match next {
+                    Some(message) => message,
+                    None => return,
+                },
+            };
+            if let Some(thread) = subjects::thread_of_delta(&message.subject)
+                && let Some(delta) = LiveEvent::delta(&message.payload)
+            {
+                self.dispatch_live_only(thread, delta);
+            }
+        }
+    }
+
+    fn dispatch_live_only(&self, thread: &str, event: LiveEvent) {
+        let registry = self.registry.lock().expect("registry lock");
+        let Some(subscribers) = registry.get(thread) else {
+            return;
+        };
+        let event = Arc::new(event);
+        for (_, tx) in subscribers {
+            let _ = tx.try_send(event.clone());
+        }
     }
 
     /// Registers a connection for the events of `thread`.
@@ -237,6 +294,17 @@ mod tests {
         assert_eq!(frame["type"], "event");
         assert_eq!(frame["seq"], 7);
         assert_eq!(frame["event"]["text"], "hi");
+    }
+
+    #[test]
+    fn a_delta_is_forwarded_as_published_and_anything_else_on_its_subject_is_not() {
+        let payload = br#"{"type":"delta","turn_id":"t","text":"Hel"}"#;
+        let delta = LiveEvent::delta(payload).unwrap();
+        assert!(delta.live_only);
+        assert_eq!(delta.frame.as_str().as_bytes(), payload);
+        for other in [&br#"{"type":"event","seq":3}"#[..], b"[1]", b"not json"] {
+            assert!(LiveEvent::delta(other).is_none());
+        }
     }
 
     #[test]

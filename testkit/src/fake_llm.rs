@@ -9,7 +9,7 @@
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -17,6 +17,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use futures::StreamExt;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -40,6 +41,14 @@ pub enum Answer {
     /// Never answers (until the server is dropped): a model server that hangs, for
     /// client time-outs.
     Stall,
+    /// 200 `text/event-stream` with these pieces of body, each written (and flushed) on
+    /// its own, so an event may be split over pieces as on a real network. [`sse`] makes
+    /// the pieces of a completion.
+    Sse(Vec<String>),
+    /// [`Answer::Sse`], then the connection breaks before the stream's end (no `[DONE]`).
+    BrokenSse(Vec<String>),
+    /// This answer after a delay (a slow first byte).
+    Slow(Duration, Box<Answer>),
 }
 
 impl Answer {
@@ -74,6 +83,88 @@ impl Answer {
         });
         Answer::Status(code, body.to_string())
     }
+}
+
+/// How [`sse`] cuts a completion into chunks.
+const CONTENT_PIECE_CHARS: usize = 4;
+const ARGUMENTS_PIECE_CHARS: usize = 5;
+
+/// A chat completion (as [`Answer::reply`] and [`Answer::tool_call`] make them) streamed
+/// the way the public API streams it: `data: {chunk}\n\n` events of
+/// `chat.completion.chunk`s — a keep-alive comment first, the role, the content in pieces
+/// of a few characters, each tool call's id and name then its arguments in pieces (by
+/// `index`), the `finish_reason`, then with `include_usage` a last chunk with `usage` and
+/// empty `choices` — and `data: [DONE]`. Each event is one piece of body.
+pub fn sse(completion: &Value, include_usage: bool) -> Vec<String> {
+    let id = completion["id"]
+        .as_str()
+        .unwrap_or("chatcmpl-fake")
+        .to_owned();
+    let created = completion["created"].as_u64().unwrap_or(0);
+    let chunk = |choices: Value, usage: Option<&Value>| {
+        let mut chunk = json!({
+            "id": id, "object": "chat.completion.chunk", "created": created, "model": MODEL,
+            "choices": choices,
+        });
+        if include_usage {
+            chunk["usage"] = usage.cloned().unwrap_or(Value::Null);
+        }
+        format!("data: {chunk}\n\n")
+    };
+    let delta = |delta: Value, finish: Value| {
+        chunk(
+            json!([{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]),
+            None,
+        )
+    };
+    let message = &completion["choices"][0]["message"];
+    let mut events = vec![": keep-alive\n\n".to_owned()];
+    events.push(delta(
+        json!({"role": "assistant", "content": ""}),
+        Value::Null,
+    ));
+    if let Some(content) = message["content"].as_str() {
+        for piece in pieces(content, CONTENT_PIECE_CHARS) {
+            events.push(delta(json!({"content": piece}), Value::Null));
+        }
+    }
+    for (index, call) in message["tool_calls"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let function = &call["function"];
+        events.push(delta(
+            json!({"tool_calls": [{"index": index, "id": call["id"], "type": "function",
+                "function": {"name": function["name"], "arguments": ""}}]}),
+            Value::Null,
+        ));
+        let arguments = function["arguments"].as_str().unwrap_or("");
+        for piece in pieces(arguments, ARGUMENTS_PIECE_CHARS) {
+            events.push(delta(
+                json!({"tool_calls": [{"index": index, "function": {"arguments": piece}}]}),
+                Value::Null,
+            ));
+        }
+    }
+    events.push(delta(
+        json!({}),
+        completion["choices"][0]["finish_reason"].clone(),
+    ));
+    if include_usage {
+        events.push(chunk(json!([]), Some(&completion["usage"])));
+    }
+    events.push("data: [DONE]\n\n".to_owned());
+    events
+}
+
+/// `text` in pieces of `chars` characters.
+fn pieces(text: &str, chars: usize) -> Vec<String> {
+    let all: Vec<char> = text.chars().collect();
+    all.chunks(chars.max(1))
+        .map(|piece| piece.iter().collect())
+        .collect()
 }
 
 /// A realistic chat-completion body around `message`.
@@ -218,6 +309,16 @@ impl FakeLlm {
         self.push(Answer::Stall);
     }
 
+    /// Queues a stream of these body pieces (raw SSE text).
+    pub fn push_sse(&self, pieces: Vec<String>) {
+        self.push(Answer::Sse(pieces));
+    }
+
+    /// Queues a stream of these pieces that then breaks off without `[DONE]`.
+    pub fn push_broken_sse(&self, pieces: Vec<String>) {
+        self.push(Answer::BrokenSse(pieces));
+    }
+
     /// What every request gets once the queue is empty.
     pub fn set_default(&self, answer: Answer) {
         self.script().default = answer;
@@ -275,15 +376,44 @@ fn lock(shared: &Shared) -> MutexGuard<'_, Script> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// 200 `text/event-stream` with `pieces`, each its own write (`paced`: a millisecond
+/// after the last, so the client reads them as separate chunks; scripted streams are);
+/// `broken`: then the connection fails instead of ending.
+fn event_stream(pieces: Vec<String>, broken: bool, paced: bool) -> Response {
+    let items = pieces
+        .into_iter()
+        .map(|piece| Ok(axum::body::Bytes::from(piece)))
+        .chain(broken.then(|| Err(std::io::Error::other("the fake model server broke off"))));
+    let body = futures::stream::iter(items).then(move |item| async move {
+        if paced {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        } else {
+            tokio::task::yield_now().await;
+        }
+        item
+    });
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        axum::body::Body::from_stream(body),
+    )
+        .into_response()
+}
+
 async fn chat_completions(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let answer = {
+    let (answer, streamed, include_usage) = {
         let mut script = lock(&shared);
-        let body = serde_json::from_slice(&body)
+        let body: Value = serde_json::from_slice(&body)
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
+        let streamed = body["stream"] == true;
+        let include_usage = body["stream_options"]["include_usage"] == true;
         let authorization = headers
             .get(header::AUTHORIZATION)
             .and_then(|value| value.to_str().ok())
@@ -293,9 +423,30 @@ async fn chat_completions(
             authorization,
         });
         let default = script.default.clone();
-        script.answers.pop_front().unwrap_or(default)
+        let answer = script.answers.pop_front().unwrap_or(default);
+        (answer, streamed, include_usage)
     };
+    answer_with(&shared, answer, streamed, include_usage).await
+}
+
+/// The response to one request: a completion as SSE when the request asked for a stream
+/// (`"stream": true`), as the public API does.
+async fn answer_with(
+    shared: &Arc<Shared>,
+    answer: Answer,
+    streamed: bool,
+    include_usage: bool,
+) -> Response {
     match answer {
+        Answer::Json(body) if streamed && body["object"] == "chat.completion" => {
+            event_stream(sse(&body, include_usage), false, false)
+        }
+        Answer::Sse(pieces) => event_stream(pieces, false, true),
+        Answer::BrokenSse(pieces) => event_stream(pieces, true, true),
+        Answer::Slow(delay, answer) => {
+            tokio::time::sleep(delay).await;
+            Box::pin(answer_with(shared, *answer, streamed, include_usage)).await
+        }
         Answer::Json(body) => axum::Json(body).into_response(),
         Answer::Status(code, body) => {
             let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

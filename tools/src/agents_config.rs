@@ -78,7 +78,46 @@ pub struct Agent {
     pub intents: Vec<Intent>,
     /// The rule engine's reply when no intent matches (`{message}` is the user's text).
     pub fallback_reply: String,
+    /// Which engine answers its turns and with which model settings (all optional: the
+    /// worker's `AGENT_ENGINE` and `OPENAI_*` settings otherwise).
+    pub engine: EngineSettings,
 }
+
+/// An engine an agent may name (`engine: rules | openai`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineName {
+    /// The deterministic rule engine (the agent's intents).
+    Rules,
+    /// The OpenAI-compatible chat-completions engine.
+    Openai,
+}
+
+impl EngineName {
+    /// As written in the config and in `agent.replied`'s `engine`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EngineName::Rules => "rules",
+            EngineName::Openai => "openai",
+        }
+    }
+}
+
+/// An agent's own engine and model settings; `None` is the worker's setting.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EngineSettings {
+    /// The engine of its turns (default: the worker's `AGENT_ENGINE`).
+    pub name: Option<EngineName>,
+    /// The model asked (default: `OPENAI_MODEL`).
+    pub model: Option<String>,
+    /// Sampling temperature sent to the model, 0 to 2 (default: none sent).
+    pub temperature: Option<f64>,
+    /// Most tokens the model may write per request (default: none sent).
+    pub max_tokens: Option<u32>,
+}
+
+/// Highest `temperature` the OpenAI API accepts.
+const MAX_TEMPERATURE: f64 = 2.0;
 
 /// When a message goes to an agent.
 #[derive(Debug, Clone, Default)]
@@ -327,7 +366,11 @@ impl AgentsConfig {
                     error_reply: intent.error_reply.clone(),
                 });
             }
+            let engine = engine_settings(agent, source).map_err(|(line, reason)| {
+                error(line, format!("agent {:?}: {reason}", agent.name))
+            })?;
             agents.push(Agent {
+                engine,
                 card: AgentCard {
                     name: agent.name.clone(),
                     description: agent.description.clone(),
@@ -547,6 +590,62 @@ fn valid_name(name: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
+/// An agent's engine settings, checked: a model setting on an agent whose engine is
+/// `rules` would be silently ignored, so it is refused; `(line, reason)` when wrong.
+fn engine_settings(
+    agent: &RawAgent,
+    source: &str,
+) -> Result<EngineSettings, (Option<usize>, String)> {
+    let at = |key: &str| line_in_agent(source, &agent.name, key);
+    if let Some(model) = &agent.model
+        && (model.trim().is_empty() || model.len() > 200)
+    {
+        return Err((at("model:"), "model must be 1 to 200 characters".into()));
+    }
+    if let Some(temperature) = agent.temperature
+        && !(0.0..=MAX_TEMPERATURE).contains(&temperature)
+    {
+        return Err((
+            at("temperature:"),
+            format!("temperature {temperature} is not between 0 and {MAX_TEMPERATURE}"),
+        ));
+    }
+    if agent.max_tokens == Some(0) {
+        return Err((at("max_tokens:"), "max_tokens must be at least 1".into()));
+    }
+    if agent.engine == Some(EngineName::Rules) {
+        for (key, set) in [
+            ("model", agent.model.is_some()),
+            ("temperature", agent.temperature.is_some()),
+            ("max_tokens", agent.max_tokens.is_some()),
+        ] {
+            if set {
+                return Err((
+                    at(&format!("{key}:")),
+                    format!("{key} is a model setting, and the agent's engine is rules"),
+                ));
+            }
+        }
+    }
+    Ok(EngineSettings {
+        name: agent.engine,
+        model: agent.model.clone(),
+        temperature: agent.temperature,
+        max_tokens: agent.max_tokens,
+    })
+}
+
+/// The first line (1-based) containing `needle` after the line naming agent `agent`.
+fn line_in_agent(source: &str, agent: &str, needle: &str) -> Option<usize> {
+    let start = line_of(source, &format!("name: {agent}"))?;
+    source
+        .lines()
+        .enumerate()
+        .skip(start)
+        .find(|(_, line)| line.contains(needle))
+        .map(|(index, _)| index + 1)
+}
+
 /// The first line (1-based) that contains `needle`.
 fn line_of(source: &str, needle: &str) -> Option<usize> {
     source
@@ -736,6 +835,14 @@ struct RawAgent {
     intents: Vec<RawIntent>,
     #[serde(default)]
     fallback_reply: Option<String>,
+    #[serde(default)]
+    engine: Option<EngineName>,
+    #[serde(default)]
+    model: Option<String>,
+    #[serde(default)]
+    temperature: Option<f64>,
+    #[serde(default)]
+    max_tokens: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -826,6 +933,76 @@ agents:
             assert!(names.contains(&needed), "{names:?}");
         }
         assert!(config.openapi.unwrap().ends_with("shop-openapi.yaml"));
+    }
+
+    #[test]
+    fn an_agent_may_name_its_engine_model_temperature_and_max_tokens() {
+        let source = SMALL.replace(
+            "    description: Anything else\n",
+            "    description: Anything else\n    engine: openai\n    model: gpt-4o\n    temperature: 0.2\n    max_tokens: 300\n",
+        );
+        let config = parse(&source).unwrap();
+        assert_eq!(
+            config.agent("general").unwrap().engine,
+            EngineSettings {
+                name: Some(EngineName::Openai),
+                model: Some("gpt-4o".into()),
+                temperature: Some(0.2),
+                max_tokens: Some(300),
+            }
+        );
+        assert_eq!(
+            config.agent("orders").unwrap().engine,
+            EngineSettings::default(),
+            "unset: the worker's settings"
+        );
+    }
+
+    #[test]
+    fn an_unknown_engine_is_refused_with_its_line() {
+        let source = SMALL.replace(
+            "    description: Anything else\n",
+            "    description: Anything else\n    engine: gpt\n",
+        );
+        let err = parse(&source).unwrap_err();
+        assert_eq!(err.line, Some(13), "{err}");
+        assert!(err.to_string().contains("rules"), "{err}");
+    }
+
+    #[test]
+    fn a_temperature_out_of_range_is_refused_with_its_line() {
+        let source = SMALL.replace(
+            "    description: Anything else\n",
+            "    description: Anything else\n    engine: openai\n    temperature: 2.5\n",
+        );
+        let err = parse(&source).unwrap_err();
+        assert_eq!(err.line, Some(14), "{err}");
+        assert!(
+            err.to_string()
+                .ends_with("agent \"general\": temperature 2.5 is not between 0 and 2"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn zero_max_tokens_is_refused_with_its_line() {
+        let source = SMALL.replace(
+            "    description: Anything else\n",
+            "    description: Anything else\n    max_tokens: 0\n",
+        );
+        let err = parse(&source).unwrap_err();
+        assert_eq!(err.line, Some(13), "{err}");
+    }
+
+    #[test]
+    fn a_model_setting_on_a_rules_agent_is_refused_with_its_line() {
+        let source = SMALL.replace(
+            "    description: Orders\n",
+            "    description: Orders\n    engine: rules\n    model: gpt-4o\n",
+        );
+        let err = parse(&source).unwrap_err();
+        assert_eq!(err.line, Some(6), "{err}");
+        assert!(err.to_string().contains("engine is rules"), "{err}");
     }
 
     #[test]

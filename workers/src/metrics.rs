@@ -36,6 +36,8 @@ pub struct WorkerMetrics {
     pub turn_seconds: Histogram,
     /// Tool calls (after their retries) by tool and result.
     pub tool_calls: Family<ToolLabel, Counter>,
+    /// The model server's circuit breaker: 0 closed, 1 open, 2 half open.
+    pub model_breaker: Gauge,
 }
 
 pub static METRICS: LazyLock<WorkerMetrics> = LazyLock::new(|| {
@@ -47,6 +49,7 @@ pub static METRICS: LazyLock<WorkerMetrics> = LazyLock::new(|| {
             0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
         ]),
         tool_calls: Family::default(),
+        model_breaker: Gauge::default(),
     };
     common::metrics::register(|r| {
         r.register(
@@ -73,6 +76,11 @@ pub static METRICS: LazyLock<WorkerMetrics> = LazyLock::new(|| {
             "worker_tool_calls",
             "Tool calls by tool and result (succeeded, retryable, not_retryable)",
             metrics.tool_calls.clone(),
+        );
+        r.register(
+            "model_breaker_state",
+            "The model server's circuit breaker: 0 closed, 1 open (no request made), 2 half open (one trial)",
+            metrics.model_breaker.clone(),
         );
     });
     metrics

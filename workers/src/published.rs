@@ -75,9 +75,23 @@ pub fn merge(base: &Base, published: &PublishedTools) -> Agents {
     } else {
         base.agents.engine.clone()
     };
+    // A rule engine reads the config it was built on: the agents' own ones are rebuilt too.
+    let others = base
+        .agents
+        .others
+        .iter()
+        .map(|engine| -> Arc<dyn Engine> {
+            if engine.name() == RuleEngine::NAME {
+                Arc::new(RuleEngine::new(config.clone()))
+            } else {
+                engine.clone()
+            }
+        })
+        .collect();
     Agents {
         config,
         engine,
+        others,
         tools: Arc::new(Merged {
             configured: base.agents.tools.clone(),
             published: toolboxes,
@@ -233,6 +247,7 @@ mod tests {
                 engine: Arc::new(RuleEngine::new(config.clone())),
                 config,
                 tools: Arc::new(toolbox),
+                others: Vec::new(),
             },
             rules: true,
             tools: tool_args(),

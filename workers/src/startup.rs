@@ -10,7 +10,7 @@ use common::shutdown::CancellationToken;
 use common::startup::{App, Service};
 use serde_json::Value;
 
-use crate::agents::config::AgentsConfig;
+use crate::agents::config::{AgentsConfig, EngineName};
 use crate::agents::{BoxFuture, Engine, OpenAiEngine, RuleEngine, ToolDef};
 use crate::config::{EngineKind, WorkerArgs};
 use crate::consumer::{RetryPolicy, Worker};
@@ -91,14 +91,34 @@ pub fn agents_of(config: AgentsConfig, args: &WorkerArgs) -> anyhow::Result<Agen
             Arc::new(NoTools)
         }
     };
-    let engine: Arc<dyn Engine> = match args.engine {
-        EngineKind::Rules => Arc::new(RuleEngine::new(config.clone())),
-        EngineKind::Openai => Arc::new(OpenAiEngine::new(args.openai.clone())?),
+    let build = |kind: EngineName| -> anyhow::Result<Arc<dyn Engine>> {
+        Ok(match kind {
+            EngineName::Rules => Arc::new(RuleEngine::new(config.clone())),
+            EngineName::Openai => Arc::new(OpenAiEngine::new(args.openai.clone())?),
+        })
     };
+    let default = match args.engine {
+        EngineKind::Rules => EngineName::Rules,
+        EngineKind::Openai => EngineName::Openai,
+    };
+    let engine = build(default)?;
+    // The engines agents name beside the worker's (`engine:` in the agents config).
+    let mut named: Vec<EngineName> = config
+        .agents
+        .iter()
+        .filter_map(|agent| agent.engine.name)
+        .filter(|name| *name != default)
+        .collect();
+    named.dedup();
+    let others = named
+        .into_iter()
+        .map(build)
+        .collect::<anyhow::Result<_>>()?;
     Ok(Agents {
         config,
         engine,
         tools,
+        others,
     })
 }
 

@@ -19,15 +19,18 @@ use std::sync::Arc;
 use common::events::{
     AgentReplied, AgentRouted, ConfirmationRequested, ConversationEscalated, Envelope,
     EscalationReason, HeldReason, MessageReceived, MessageRedriven, OperatorRef, Payload,
-    PendingAction, Permission, ToolCalled, ToolFailed, ToolSucceeded, TurnCompleted, TurnHeld,
-    TurnOutcome, TurnStarted, step_event_id,
+    PendingAction, Permission, TokenUsage, ToolCalled, ToolFailed, ToolSucceeded, TurnCompleted,
+    TurnHeld, TurnOutcome, TurnStarted, step_event_id,
 };
 use serde_json::Value;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::agents::config::{Agent, AgentsConfig, Answer, render};
-use crate::agents::{BoxFuture, CallOutcome, CallRecord, Engine, EngineError, Step, TurnView};
+use crate::agents::memory::{self, Exchange};
+use crate::agents::{
+    BoxFuture, CallOutcome, CallRecord, Deltas, Engine, EngineError, Step, TurnView,
+};
 use tools::{CallReport, Toolbox};
 
 /// A user message as the worker received it.
@@ -46,6 +49,28 @@ pub struct Prior {
     pub pending: Option<PendingAction>,
     /// Events of this very turn an earlier attempt already stored, in stream order.
     pub recorded: Vec<Envelope>,
+    /// Where the conversation before this message is read from, when an engine that
+    /// [`remembers`](Engine::remembers) asks (none: the engine is told nothing earlier).
+    pub history: Option<Arc<dyn History>>,
+    /// This is the message's last delivery: an engine that still fails hands the
+    /// conversation to a person (`model_unavailable`) instead of dead-lettering it.
+    pub last_attempt: bool,
+    /// Where a streaming engine sends the reply's pieces (the customer's WebSocket).
+    pub deltas: Option<Arc<dyn Deltas>>,
+}
+
+/// Reads the thread's events before the message being answered, in stream order (the
+/// stream in production: the same events on every delivery of the message).
+pub trait History: Send + Sync + std::fmt::Debug {
+    fn read(&self) -> BoxFuture<'_, Result<Vec<Envelope>, String>>;
+}
+
+/// A conversation already in hand (a replay, a test).
+impl History for Vec<Envelope> {
+    fn read(&self) -> BoxFuture<'_, Result<Vec<Envelope>, String>> {
+        let events = self.clone();
+        Box::pin(async move { Ok(events) })
+    }
 }
 
 /// Why a turn did not end.
@@ -59,6 +84,9 @@ pub enum TurnError {
     /// An event was not stored.
     #[error("turn event not stored: {0}")]
     Publish(String),
+    /// The conversation before the message could not be read.
+    #[error("cannot read the conversation so far: {0}")]
+    History(String),
 }
 
 /// Calls tools (the [`Toolbox`] in production).
@@ -110,12 +138,39 @@ impl Sink for Vec<Envelope> {
     }
 }
 
-/// What a turn needs: the config, the engine and the tools.
+/// What a turn needs: the config, the engines and the tools.
 #[derive(Clone)]
 pub struct Agents {
     pub config: Arc<AgentsConfig>,
+    /// The worker's engine (`AGENT_ENGINE`): routing, and every agent that names none.
     pub engine: Arc<dyn Engine>,
     pub tools: Arc<dyn Tools>,
+    /// The other engines agents name in the config (`engine:`), by [`Engine::name`].
+    pub others: Vec<Arc<dyn Engine>>,
+}
+
+impl Agents {
+    /// The engine that answers `agent`'s turns: the one it names, else the worker's.
+    pub fn engine_for(&self, agent: &Agent) -> &Arc<dyn Engine> {
+        match agent.engine.name {
+            Some(name) if name.as_str() != self.engine.name() => self
+                .others
+                .iter()
+                .find(|engine| engine.name() == name.as_str())
+                .unwrap_or(&self.engine),
+            _ => &self.engine,
+        }
+    }
+
+    /// Whether some agent's engine streams its replies.
+    pub fn stream(&self) -> bool {
+        self.engine.streams() || self.others.iter().any(|engine| engine.streams())
+    }
+
+    /// Whether some agent's engine is told the conversation so far.
+    pub fn remember(&self) -> bool {
+        self.engine.remembers() || self.others.iter().any(|engine| engine.remembers())
+    }
 }
 
 /// Runs the turn that answers `incoming`, emitting its events into `sink` (flushed at the
@@ -145,6 +200,11 @@ pub async fn run(
         now: &now,
         calls: Vec::new(),
         failed_calls: 0,
+        history: prior.history,
+        earlier: None,
+        last_attempt: prior.last_attempt,
+        deltas: prior.deltas,
+        usage: None,
     };
     if turn
         .recorded
@@ -205,9 +265,51 @@ struct Turn<'a> {
     now: &'a (dyn Fn() -> OffsetDateTime + Send + Sync),
     calls: Vec<CallRecord>,
     failed_calls: usize,
+    history: Option<Arc<dyn History>>,
+    /// The conversation before the message, once read.
+    earlier: Option<Vec<Exchange>>,
+    last_attempt: bool,
+    deltas: Option<Arc<dyn Deltas>>,
+    /// The tokens the model server reported for this attempt's requests.
+    usage: Option<TokenUsage>,
 }
 
 impl<'a> Turn<'a> {
+    fn used(&mut self, usage: Option<TokenUsage>) {
+        if let Some(usage) = usage {
+            self.usage = Some(self.usage.unwrap_or_default().plus(usage));
+        }
+    }
+
+    /// Whether an engine failure hands the customer to a person now: the engine's breaker
+    /// is open, or the model server still fails on the message's last delivery. Waiting
+    /// longer would only leave the customer without an answer.
+    fn hands_over(&self, err: &EngineError) -> bool {
+        match err {
+            EngineError::Unavailable(_) => true,
+            EngineError::Retryable(_) => self.last_attempt,
+            EngineError::Permanent(_) => false,
+        }
+    }
+
+    /// The conversation before the message, read once, and only for an engine that
+    /// remembers (the rule engine's turns never read it).
+    async fn earlier(&mut self, engine: &dyn Engine) -> Result<Vec<Exchange>, TurnError> {
+        if !engine.remembers() {
+            return Ok(Vec::new());
+        }
+        if let Some(earlier) = &self.earlier {
+            return Ok(earlier.clone());
+        }
+        let events = match &self.history {
+            Some(history) => history.read().await.map_err(TurnError::History)?,
+            None => Vec::new(),
+        };
+        let earlier = memory::earlier(&events);
+        self.earlier = Some(earlier.clone());
+        Ok(earlier)
+    }
+
     async fn answer(&mut self, pending: Option<PendingAction>) -> Result<(), TurnError> {
         let config: &'a AgentsConfig = &self.agents.config;
         if let Some(action) = pending {
@@ -249,11 +351,20 @@ impl<'a> Turn<'a> {
             Some(found) => found,
             None => {
                 let cards = config.cards();
-                let chosen = self
+                let chosen = match self
                     .agents
                     .engine
-                    .choose_agent(&cards, self.content)
-                    .await?;
+                    .choose_agent_metered(&cards, self.content)
+                    .await
+                {
+                    Ok((chosen, usage)) => {
+                        self.used(usage);
+                        chosen
+                    }
+                    // The default agent answers (and escalates if its engine is down too).
+                    Err(err) if self.hands_over(&err) => None,
+                    Err(err) => return Err(err.into()),
+                };
                 match chosen.as_deref().and_then(|name| config.agent(name)) {
                     Some(agent) => (agent, "the engine's choice".to_owned()),
                     None => (
@@ -277,14 +388,33 @@ impl<'a> Turn<'a> {
             .iter()
             .filter_map(|tool| self.agents.tools.def(&tool.operation))
             .collect();
+        let agents: &'a Agents = self.agents;
+        let engine = agents.engine_for(agent);
+        let earlier = self.earlier(engine.as_ref()).await?;
         loop {
             let view = TurnView {
                 agent: &agent.card,
+                settings: &agent.engine,
                 tools: &tools,
                 message: self.content,
                 calls: &self.calls,
+                earlier: &earlier,
+                deltas: self.deltas.as_deref(),
             };
-            match self.agents.engine.next_step(view).await? {
+            let step = match engine.next_step_metered(view).await {
+                Ok((step, usage)) => {
+                    self.used(usage);
+                    step
+                }
+                Err(err) if self.hands_over(&err) => {
+                    let detail = format!("the model server could not answer: {err}");
+                    return self
+                        .escalate(agent, EscalationReason::ModelUnavailable, detail)
+                        .await;
+                }
+                Err(err) => return Err(err.into()),
+            };
+            match step {
                 Step::Reply(text) => {
                     return self.reply(agent, text, TurnOutcome::Replied, None).await;
                 }
@@ -563,7 +693,8 @@ impl<'a> Turn<'a> {
             AgentReplied {
                 text,
                 agent: agent.card.name.clone(),
-                engine: self.agents.engine.name().into(),
+                engine: self.agents.engine_for(agent).name().into(),
+                usage: self.usage,
             },
         )
         .await?;
@@ -731,6 +862,7 @@ mod tests {
             engine: Arc::new(RuleEngine::new(config.clone())),
             config,
             tools: tools.clone(),
+            others: Vec::new(),
         };
         (agents, tools)
     }
@@ -882,6 +1014,9 @@ mod tests {
         let prior = Prior {
             pending: Some(pending),
             recorded: Vec::new(),
+            history: None,
+            last_attempt: false,
+            deltas: None,
         };
         let second = turn(&agents, &incoming("yes", 2), prior).await;
         assert_eq!(
@@ -927,6 +1062,9 @@ mod tests {
         let prior = Prior {
             pending: completed(&asked).pending.clone(),
             recorded: Vec::new(),
+            history: None,
+            last_attempt: false,
+            deltas: None,
         };
         let (_, write) = run_logged(incoming("yes", 3), prior).await;
         let call = write.iter().position(|l| l == "call: cancelOrder").unwrap();
@@ -948,6 +1086,9 @@ mod tests {
         let prior = Prior {
             pending: completed(&first).pending.clone(),
             recorded: Vec::new(),
+            history: None,
+            last_attempt: false,
+            deltas: None,
         };
         let second = turn(&agents, &incoming("no", 2), prior).await;
         assert!(reply_text(&second).starts_with("All right, I won't"));
@@ -1117,6 +1258,9 @@ mod tests {
         let prior = Prior {
             pending: None,
             recorded: stored.clone(),
+            history: None,
+            last_attempt: false,
+            deltas: None,
         };
         let again = turn(&agents, &message, prior).await;
         assert_eq!(kinds(&again), ["agent.replied", "turn.completed"]);
@@ -1131,6 +1275,9 @@ mod tests {
         let prior = Prior {
             pending: None,
             recorded: all,
+            history: None,
+            last_attempt: false,
+            deltas: None,
         };
         assert!(turn(&agents, &message, prior).await.is_empty());
     }

@@ -35,10 +35,27 @@ fn routed(thread: &ThreadId, turn: TurnId, at: OffsetDateTime, agent: &str) -> E
 }
 
 fn replied(thread: &ThreadId, turn: TurnId, at: OffsetDateTime, agent: &str) -> Envelope {
+    replied_using(thread, turn, at, agent, None)
+}
+
+/// A reply with the model's token use (`usage`).
+fn replied_using(
+    thread: &ThreadId,
+    turn: TurnId,
+    at: OffsetDateTime,
+    agent: &str,
+    usage: Option<(u64, u64)>,
+) -> Envelope {
     let reply = AgentReplied {
         text: "done".into(),
         agent: agent.into(),
-        engine: "rules".into(),
+        engine: if usage.is_some() { "openai" } else { "rules" }.into(),
+        usage: usage.map(
+            |(prompt_tokens, completion_tokens)| common::events::TokenUsage {
+                prompt_tokens,
+                completion_tokens,
+            },
+        ),
     };
     event(thread, turn, at, reply)
 }
@@ -156,7 +173,7 @@ fn fixture() -> (ThreadId, ThreadId, ThreadId, Vec<Envelope>, Vec<Envelope>) {
         ),
         received(&b, b1, at(10, 40, 0)),
         routed(&b, b1, at(10, 40, 1), "billing"),
-        replied(&b, b1, at(10, 40, 2), "billing"),
+        replied_using(&b, b1, at(10, 40, 2), "billing", Some((100, 10))),
         completed(&b, b1, at(10, 40, 2), TurnOutcome::Replied, 90),
         received(&b, b2, at(12, 10, 0)),
         routed(&b, b2, at(12, 10, 1), "billing"),
@@ -170,7 +187,7 @@ fn fixture() -> (ThreadId, ThreadId, ThreadId, Vec<Envelope>, Vec<Envelope>) {
                 agent: "billing".into(),
             },
         ),
-        replied(&b, b2, at(12, 10, 3), "billing"),
+        replied_using(&b, b2, at(12, 10, 3), "billing", Some((200, 20))),
         completed(&b, b2, at(12, 10, 3), TurnOutcome::Escalated, 1200),
         received(&c, c1, at(12, 20, 0)),
         routed(&c, c1, at(12, 20, 1), "orders"),
@@ -194,7 +211,7 @@ fn fixture() -> (ThreadId, ThreadId, ThreadId, Vec<Envelope>, Vec<Envelope>) {
 /// A summary as the report writes it: the counters, then the derived numbers.
 #[allow(clippy::too_many_arguments)]
 fn summary(
-    counts: [i64; 9],
+    counts: [i64; 11],
     resolution_rate: Option<f64>,
     escalation_rate: Option<f64>,
     tool_error_rate: Option<f64>,
@@ -212,11 +229,14 @@ fn summary(
         failures,
         tool_calls,
         tool_errors,
+        prompt_tokens,
+        completion_tokens,
     ] = counts;
     json!({
         "conversations": conversations, "messages": messages, "turns": turns,
         "replies": replies, "resolutions": resolutions, "escalations": escalations,
         "failures": failures, "tool_calls": tool_calls, "tool_errors": tool_errors,
+        "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
         "resolution_rate": resolution_rate, "escalation_rate": escalation_rate,
         "tool_error_rate": tool_error_rate, "reply_latency_p50_ms": p50,
         "reply_latency_p95_ms": p95, "reply_latency_mean_ms": mean,
@@ -247,10 +267,11 @@ async fn the_report_of_a_known_stream_has_the_numbers_worked_out_by_hand() {
     assert_eq!(report["bucket"], "hour");
 
     // Totals. counts = [conversations, messages, turns, replies, resolutions, escalations,
-    // failures, tool_calls, tool_errors]:
+    // failures, tool_calls, tool_errors, prompt_tokens, completion_tokens]:
     //   conversations 3 (A, B, C); messages 5 (A1 A2 B1 B2 C1); turns 5 (4 completed + C1
     //   failed); replies 4 (A1 A2 B1 B2); resolutions 1 (A); escalations 1 (B2);
     //   failures 1 (C1); tool calls 2 (A1 failed, A2 succeeded), tool errors 1.
+    //   Tokens: billing's model replies B1 (100 + 10) and B2 (200 + 20): 300 and 30.
     //   Rates: resolutions 1/3, escalations 1/3, tool errors 1/2.
     //   Latencies in order 40, 90, 300 (exact) and 1200 (≤2500): 4 of them.
     //   p50: rank ceil(0.5·4) = 2 → 90.
@@ -258,7 +279,7 @@ async fn the_report_of_a_known_stream_has_the_numbers_worked_out_by_hand() {
     assert_eq!(
         report["totals"],
         summary(
-            [3, 5, 5, 4, 1, 1, 1, 2, 1],
+            [3, 5, 5, 4, 1, 1, 1, 2, 1, 300, 30],
             Some(1.0 / 3.0),
             Some(1.0 / 3.0),
             Some(0.5),
@@ -282,7 +303,7 @@ async fn the_report_of_a_known_stream_has_the_numbers_worked_out_by_hand() {
         json!([
             with(
                 summary(
-                    [1, 0, 2, 2, 0, 1, 0, 0, 0],
+                    [1, 0, 2, 2, 0, 1, 0, 0, 0, 300, 30],
                     Some(0.0),
                     Some(1.0),
                     None,
@@ -295,7 +316,7 @@ async fn the_report_of_a_known_stream_has_the_numbers_worked_out_by_hand() {
             ),
             with(
                 summary(
-                    [2, 0, 3, 2, 1, 0, 1, 2, 1],
+                    [2, 0, 3, 2, 1, 0, 1, 2, 1, 0, 0],
                     Some(0.5),
                     Some(0.0),
                     Some(0.5),
@@ -322,7 +343,7 @@ async fn the_report_of_a_known_stream_has_the_numbers_worked_out_by_hand() {
         json!([
             with(
                 summary(
-                    [2, 3, 3, 3, 1, 0, 0, 2, 1],
+                    [2, 3, 3, 3, 1, 0, 0, 2, 1, 100, 10],
                     Some(0.5),
                     Some(0.0),
                     Some(0.5),
@@ -334,13 +355,13 @@ async fn the_report_of_a_known_stream_has_the_numbers_worked_out_by_hand() {
                 "2026-11-25T10:00:00Z"
             ),
             with(
-                summary([0; 9], None, None, None, None, None, None),
+                summary([0; 11], None, None, None, None, None, None),
                 "start",
                 "2026-11-25T11:00:00Z"
             ),
             with(
                 summary(
-                    [1, 2, 2, 1, 0, 1, 1, 0, 0],
+                    [1, 2, 2, 1, 0, 1, 1, 0, 0, 200, 20],
                     Some(0.0),
                     Some(1.0),
                     None,

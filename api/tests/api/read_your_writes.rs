@@ -134,6 +134,7 @@ async fn a_conversation_shows_its_turns_beside_its_summary() {
         text: "hi".into(),
         agent: "triage".into(),
         engine: "rules".into(),
+        usage: None,
     };
     let done = common::events::TurnCompleted {
         outcome: common::events::TurnOutcome::Replied,

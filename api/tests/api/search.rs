@@ -42,6 +42,7 @@ fn exchange(
                 text: reply.into(),
                 agent: agent.into(),
                 engine: "rules".into(),
+                usage: None,
             },
         ),
     ]

@@ -424,6 +424,7 @@ mod tests {
             text: "Hi".into(),
             agent: "triage".into(),
             engine: "rules".into(),
+            usage: None,
         };
         assert!(fold(6, event(1, 3, replied)).is_none());
         let held = TurnHeld {

@@ -135,6 +135,7 @@ pub async fn replay(agents: &Agents, recorded: &RecordedTurn) -> Result<Decision
         config: agents.config.clone(),
         engine: agents.engine.clone(),
         tools: tools.clone(),
+        others: agents.others.clone(),
     };
     let incoming = Incoming {
         event: recorded.message.clone(),
@@ -143,6 +144,9 @@ pub async fn replay(agents: &Agents, recorded: &RecordedTurn) -> Result<Decision
     let prior = Prior {
         pending: recorded.confirming(),
         recorded: Vec::new(),
+        history: None,
+        last_attempt: false,
+        deltas: None,
     };
     let mut sink = Vec::<Envelope>::new();
     let at = recorded.message.occurred_at;

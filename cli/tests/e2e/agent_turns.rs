@@ -229,9 +229,12 @@ async fn an_unparseable_event_is_dead_lettered_and_the_thread_goes_on() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_message_that_always_fails_is_dead_lettered_then_redriven_and_answered() {
+async fn a_message_the_model_server_rejects_is_dead_lettered_then_redriven_and_answered() {
+    // A rejected request (a 4xx) fails the same way every time: dead-lettered at once. (A
+    // model server that is down escalates to a person instead: workers'
+    // `model_down.rs`.)
     let llm = FakeLlm::start().await;
-    llm.set_default_status(503);
+    llm.set_default_status(400);
     let url = llm.url();
     let stack = Stack::start_with(|args| {
         args.worker.engine = workers::config::EngineKind::Openai;
@@ -242,10 +245,10 @@ async fn a_message_that_always_fails_is_dead_lettered_then_redriven_and_answered
     let (mut socket, _) = new_session(&stack).await;
     let events = turn(&mut socket, "hello").await;
     let failure = find(&events, "turn.failed");
-    assert_eq!(failure["category"], "retryable");
-    assert_eq!(failure["attempts"], 3);
+    assert_eq!(failure["category"], "not_retryable");
+    assert_eq!(failure["attempts"], 1);
     assert!(
-        failure["error"].as_str().unwrap().contains("503"),
+        failure["error"].as_str().unwrap().contains("400"),
         "{failure}"
     );
     assert!(!kinds(&events).contains(&"agent.replied"));

@@ -21,5 +21,6 @@ mod rotation;
 mod security;
 mod seed_demo;
 mod stream_replaced;
+mod streaming;
 mod support;
 mod unicode_content;

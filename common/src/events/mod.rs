@@ -26,7 +26,7 @@ pub use ids::{IdError, ThreadId, TurnId};
 pub use publish::publish_of;
 pub use turn::{
     AgentReplied, AgentRouted, ConfirmationRequested, ConversationEscalated, ConversationResolved,
-    ErrorCategory, EscalationReason, PendingAction, Permission, ToolCalled, ToolFailed,
+    ErrorCategory, EscalationReason, PendingAction, Permission, TokenUsage, ToolCalled, ToolFailed,
     ToolSucceeded, TurnCompleted, TurnFailed, TurnOutcome, TurnStarted,
 };
 
@@ -312,6 +312,7 @@ mod tests {
                 text: "Hello".into(),
                 agent: "general".into(),
                 engine: "rules".into(),
+                usage: None,
             },
         )
     }

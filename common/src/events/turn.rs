@@ -153,6 +153,9 @@ pub enum EscalationReason {
     ToolFailures,
     /// The agent wanted a `destructive` tool, which only a human may run.
     DestructiveAction,
+    /// The model server could not answer: still failing on the message's last delivery,
+    /// or its circuit breaker is open (added 2026-12-07).
+    ModelUnavailable,
 }
 
 /// `conversation.escalated`: a human takes over.
@@ -174,6 +177,31 @@ pub struct AgentReplied {
     pub agent: String,
     /// The engine that produced the reply (`rules` or `openai`).
     pub engine: String,
+    /// The tokens the model server reported for the turn's requests, summed (added
+    /// 2026-12-07; absent for the rule engine and in older events).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<TokenUsage>,
+}
+
+/// Tokens a model server reported using (its `usage`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenUsage {
+    /// Tokens of the requests (`prompt_tokens`).
+    pub prompt_tokens: u64,
+    /// Tokens the model wrote (`completion_tokens`).
+    pub completion_tokens: u64,
+}
+
+impl TokenUsage {
+    /// Both counts added.
+    pub fn plus(self, other: TokenUsage) -> TokenUsage {
+        TokenUsage {
+            prompt_tokens: self.prompt_tokens.saturating_add(other.prompt_tokens),
+            completion_tokens: self
+                .completion_tokens
+                .saturating_add(other.completion_tokens),
+        }
+    }
 }
 
 /// How a turn ended.

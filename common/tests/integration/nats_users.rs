@@ -352,3 +352,35 @@ async fn over_tls_a_service_connects_when_it_trusts_the_test_authority_and_not_o
         "a client that does not trust the test authority connected"
     );
 }
+
+#[tokio::test]
+async fn the_workers_send_reply_pieces_the_ingress_hears_them_and_no_other_service_may_send_them() {
+    let (server, _admin) = server().await;
+    let worker = Connection::open(&server, "worker").await;
+    let ingress = Connection::open(&server, "ingress").await;
+    let thread = ThreadId::generate();
+    let subject = common::subjects::reply_delta(&thread);
+    let mut heard = ingress
+        .client
+        .subscribe(common::subjects::REPLY_DELTAS)
+        .await
+        .unwrap();
+    ingress.client.flush().await.unwrap();
+    worker
+        .client
+        .publish(subject.clone(), "{\"type\":\"delta\"}".into())
+        .await
+        .unwrap();
+    worker.client.flush().await.unwrap();
+    let piece = tokio::time::timeout(Duration::from_secs(5), futures::StreamExt::next(&mut heard))
+        .await
+        .expect("the ingress hears the piece")
+        .unwrap();
+    assert_eq!(piece.subject.as_str(), subject);
+    for user in ["ingress", "api", "projector"] {
+        let mut other = Connection::open(&server, user).await;
+        other.publish_refused(&subject, Bytes::new()).await;
+    }
+    let mut projector = Connection::open(&server, "projector").await;
+    projector.subscribe_refused("delta.*").await;
+}

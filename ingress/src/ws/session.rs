@@ -151,7 +151,9 @@ async fn serve(mut socket: WebSocket, state: &IngressState, session: Session) {
                     let mut batch = Vec::new();
                     let mut next = Some(first);
                     while let Some(event) = next {
-                        if event.seq > last_sent {
+                        if event.live_only {
+                            batch.push(Message::Text(event.frame.clone()));
+                        } else if event.seq > last_sent {
                             last_sent = event.seq;
                             batch.push(Message::Text(event.frame.clone()));
                         }

@@ -168,7 +168,15 @@ impl Fold<'_> {
                 c.agent = Some(reply.agent.clone());
                 c.preview = Some(cut(&reply.text));
                 let agent = reply.agent.clone();
-                self.count(at, &agent, |d| d.replies += 1);
+                let usage = reply.usage.unwrap_or_default();
+                let tokens = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+                self.count(at, &agent, |d| {
+                    d.replies += 1;
+                    d.prompt_tokens = d.prompt_tokens.saturating_add(tokens(usage.prompt_tokens));
+                    d.completion_tokens = d
+                        .completion_tokens
+                        .saturating_add(tokens(usage.completion_tokens));
+                });
             }
             Payload::TurnCompleted(done) => {
                 let t = self.turn_mut(event);

@@ -1,4 +1,4 @@
-//! `analytics_hourly`: counters per hour and agent, `analytics_latency`: reply latencies
+//! `analytics_hourly`: counters per hour and agent (tokens of the model included), `analytics_latency`: reply latencies
 //! under a second to the millisecond; and the report the analytics endpoint makes of them
 //! (totals, rates, reply-latency percentiles, per agent, a time series with empty buckets
 //! filled).
@@ -51,6 +51,10 @@ pub struct Counts {
     pub failures: i64,
     pub tool_calls: i64,
     pub tool_errors: i64,
+    /// Tokens of the model's requests (`agent.replied` `usage.prompt_tokens`, summed).
+    pub prompt_tokens: i64,
+    /// Tokens the model wrote (`usage.completion_tokens`, summed).
+    pub completion_tokens: i64,
     #[serde(skip)]
     pub latency_buckets: Vec<i64>,
     #[serde(skip)]
@@ -73,6 +77,8 @@ impl Counts {
         self.failures += other.failures;
         self.tool_calls += other.tool_calls;
         self.tool_errors += other.tool_errors;
+        self.prompt_tokens += other.prompt_tokens;
+        self.completion_tokens += other.completion_tokens;
         if self.latency_buckets.len() < BUCKETS {
             self.latency_buckets.resize(BUCKETS, 0);
         }
@@ -100,6 +106,8 @@ pub struct Delta {
     pub failures: i32,
     pub tool_calls: i32,
     pub tool_errors: i32,
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
     pub latency_buckets: [i32; BUCKETS],
     pub latency_count: i32,
     pub latency_sum_ms: i64,
@@ -120,6 +128,8 @@ impl Delta {
             failures: 0,
             tool_calls: 0,
             tool_errors: 0,
+            prompt_tokens: 0,
+            completion_tokens: 0,
             latency_buckets: [0; BUCKETS],
             latency_count: 0,
             latency_sum_ms: 0,
@@ -140,6 +150,8 @@ impl Delta {
             failures: -self.failures,
             tool_calls: -self.tool_calls,
             tool_errors: -self.tool_errors,
+            prompt_tokens: -self.prompt_tokens,
+            completion_tokens: -self.completion_tokens,
             latency_buckets: self.latency_buckets.map(|n| -n),
             latency_count: -self.latency_count,
             latency_sum_ms: -self.latency_sum_ms,
@@ -184,16 +196,18 @@ pub async fn apply(tx: &mut Transaction<'_, Postgres>, deltas: &[Delta]) -> sqlx
     sqlx::query(
         "insert into analytics_hourly (hour, agent, conversations, messages, turns, replies,
                                        resolutions, escalations, failures, tool_calls,
-                                       tool_errors, latency_buckets, latency_count, latency_sum_ms)
+                                       tool_errors, latency_buckets, latency_count, latency_sum_ms,
+                                       prompt_tokens, completion_tokens)
          select d.hour, d.agent, d.conversations, d.messages, d.turns, d.replies, d.resolutions,
                 d.escalations, d.failures, d.tool_calls, d.tool_errors,
-                ($14::int[])[(d.n - 1) * $15 + 1 : d.n * $15], d.latency_count, d.latency_sum_ms
+                ($14::int[])[(d.n - 1) * $15 + 1 : d.n * $15], d.latency_count, d.latency_sum_ms,
+                d.prompt_tokens, d.completion_tokens
          from unnest($1::timestamptz[], $2::text[], $3::int[], $4::int[], $5::int[], $6::int[],
                      $7::int[], $8::int[], $9::int[], $10::int[], $11::int[], $12::int[],
-                     $13::bigint[]) with ordinality
+                     $13::bigint[], $16::bigint[], $17::bigint[]) with ordinality
               as d(hour, agent, conversations, messages, turns, replies, resolutions,
                    escalations, failures, tool_calls, tool_errors, latency_count,
-                   latency_sum_ms, n)
+                   latency_sum_ms, prompt_tokens, completion_tokens, n)
          on conflict (hour, agent) do update set
              conversations = analytics_hourly.conversations + excluded.conversations,
              messages = analytics_hourly.messages + excluded.messages,
@@ -209,7 +223,9 @@ pub async fn apply(tx: &mut Transaction<'_, Postgres>, deltas: &[Delta]) -> sqlx
                                             excluded.latency_buckets)
                                      with ordinality as x(a, b, i)),
              latency_count = analytics_hourly.latency_count + excluded.latency_count,
-             latency_sum_ms = analytics_hourly.latency_sum_ms + excluded.latency_sum_ms",
+             latency_sum_ms = analytics_hourly.latency_sum_ms + excluded.latency_sum_ms,
+             prompt_tokens = analytics_hourly.prompt_tokens + excluded.prompt_tokens,
+             completion_tokens = analytics_hourly.completion_tokens + excluded.completion_tokens",
     )
     .bind(deltas.iter().map(|d| d.key.hour).collect::<Vec<_>>())
     .bind(
@@ -231,6 +247,13 @@ pub async fn apply(tx: &mut Transaction<'_, Postgres>, deltas: &[Delta]) -> sqlx
     .bind(deltas.iter().map(|d| d.latency_sum_ms).collect::<Vec<_>>())
     .bind(flat)
     .bind(BUCKETS as i32)
+    .bind(deltas.iter().map(|d| d.prompt_tokens).collect::<Vec<_>>())
+    .bind(
+        deltas
+            .iter()
+            .map(|d| d.completion_tokens)
+            .collect::<Vec<_>>(),
+    )
     .execute(&mut **tx)
     .await?;
     apply_latencies(tx, deltas).await
@@ -277,6 +300,8 @@ pub struct Row {
     pub latency_buckets: Vec<i32>,
     pub latency_count: i32,
     pub latency_sum_ms: i64,
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
     /// Turns per latency (ms) under a second, from `analytics_latency`.
     #[sqlx(skip)]
     pub latency_exact: Vec<(i16, i32)>,
@@ -297,6 +322,8 @@ impl Row {
             latency_buckets: self.latency_buckets.iter().map(|&n| n.into()).collect(),
             latency_count: self.latency_count.into(),
             latency_sum_ms: self.latency_sum_ms,
+            prompt_tokens: self.prompt_tokens,
+            completion_tokens: self.completion_tokens,
             latency_exact: self
                 .latency_exact
                 .iter()
@@ -314,7 +341,8 @@ pub async fn rows(
 ) -> sqlx::Result<Vec<Row>> {
     let mut rows: Vec<Row> = sqlx::query_as(
         "select hour, agent, conversations, messages, turns, replies, resolutions, escalations,
-                failures, tool_calls, tool_errors, latency_buckets, latency_count, latency_sum_ms
+                failures, tool_calls, tool_errors, latency_buckets, latency_count, latency_sum_ms,
+                prompt_tokens, completion_tokens
          from analytics_hourly where hour >= $1 and hour < $2 order by hour, agent",
     )
     .bind(from)

@@ -70,7 +70,8 @@ pub async fn remove_empty_counters(tx: &mut Transaction<'_, Postgres>) -> sqlx::
         "delete from analytics_hourly
          where conversations = 0 and messages = 0 and turns = 0 and replies = 0
            and resolutions = 0 and escalations = 0 and failures = 0 and tool_calls = 0
-           and tool_errors = 0 and latency_count = 0 and latency_sum_ms = 0",
+           and tool_errors = 0 and latency_count = 0 and latency_sum_ms = 0
+           and prompt_tokens = 0 and completion_tokens = 0",
         "delete from analytics_latency where turns = 0",
         "delete from desk_hourly where assignments = 0 and replies = 0 and resolutions = 0",
         "delete from desk_first_reply where replies = 0",

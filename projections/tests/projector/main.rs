@@ -92,6 +92,7 @@ fn turn_events(thread: &ThreadId) -> [Envelope; 3] {
                 text: "hi!".into(),
                 agent: "triage".into(),
                 engine: "rules".into(),
+                usage: None,
             },
         ),
         Envelope::new(
@@ -507,6 +508,7 @@ mod process {
                     text: format!("answer {n}"),
                     agent: agent.into(),
                     engine: "rules".into(),
+                    usage: None,
                 }
                 .into(),
             ),

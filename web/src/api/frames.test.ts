@@ -51,7 +51,7 @@ describe('the frames of docs/websocket.md', () => {
 
   it('are found, every kind of frame', () => {
     const types = new Set(frames.map((frame) => (JSON.parse(frame) as { type: string }).type));
-    expect([...types].sort()).toEqual(['ack', 'error', 'event', 'message', 'ping', 'pong', 'session']);
+    expect([...types].sort()).toEqual(['ack', 'delta', 'error', 'event', 'message', 'ping', 'pong', 'session']);
   });
 
   it.each(frames)('%s is a frame the client reads or writes', (frame) => {

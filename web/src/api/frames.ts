@@ -48,6 +48,10 @@ export function parseServerFrame(raw: string): ServerFrame | null {
         : null;
     case 'pong':
       return { type: 'pong' };
+    case 'delta':
+      return typeof value.turn_id === 'string' && typeof value.text === 'string'
+        ? { type: 'delta', turn_id: value.turn_id, text: value.text }
+        : null;
     default:
       return null;
   }

@@ -200,6 +200,11 @@ export interface components {
     };
     /** @description Counters of one hour and agent: what a batch adds, or what the table holds. */
     AnalyticsCounts: {
+      /**
+       * Format: int64
+       * @description Tokens the model wrote (`usage.completion_tokens`, summed).
+       */
+      completion_tokens: number;
       /** Format: int64 */
       conversations: number;
       /** Format: int64 */
@@ -208,6 +213,11 @@ export interface components {
       failures: number;
       /** Format: int64 */
       messages: number;
+      /**
+       * Format: int64
+       * @description Tokens of the model's requests (`agent.replied` `usage.prompt_tokens`, summed).
+       */
+      prompt_tokens: number;
       /** Format: int64 */
       replies: number;
       /** Format: int64 */

@@ -66,7 +66,14 @@ export interface PongFrame {
   type: 'pong';
 }
 
-export type ServerFrame = SessionFrame | AckFrame | EventFrame | ErrorFrame | PongFrame;
+/** A piece of a reply while a model writes it: live only, never stored; `agent.replied` follows. */
+export interface DeltaFrame {
+  type: 'delta';
+  turn_id: string;
+  text: string;
+}
+
+export type ServerFrame = SessionFrame | AckFrame | EventFrame | ErrorFrame | PongFrame | DeltaFrame;
 
 // ---- WebSocket: client → server ----
 

@@ -10,6 +10,8 @@ const ZERO: AnalyticsSummary = {
   failures: 0,
   tool_calls: 0,
   tool_errors: 0,
+  prompt_tokens: 0,
+  completion_tokens: 0,
   resolution_rate: null,
   escalation_rate: null,
   tool_error_rate: null,
@@ -38,6 +40,8 @@ export function busyReport(): AnalyticsReport {
       failures: 1,
       tool_calls: 2,
       tool_errors: 1,
+      prompt_tokens: 2700,
+      completion_tokens: 100,
       resolution_rate: 1 / 3,
       escalation_rate: 1 / 3,
       tool_error_rate: 0.5,
@@ -48,7 +52,16 @@ export function busyReport(): AnalyticsReport {
     agents: [
       {
         agent: 'billing',
-        ...summary({ turns: 2, replies: 2, tool_calls: 0, reply_latency_p50_ms: 50, reply_latency_p95_ms: 100, reply_latency_mean_ms: 60 }),
+        ...summary({
+          turns: 2,
+          replies: 2,
+          tool_calls: 0,
+          prompt_tokens: 2700,
+          completion_tokens: 100,
+          reply_latency_p50_ms: 50,
+          reply_latency_p95_ms: 100,
+          reply_latency_mean_ms: 60,
+        }),
       },
       {
         agent: 'orders',
@@ -56,8 +69,14 @@ export function busyReport(): AnalyticsReport {
       },
     ],
     series: [
-      { start: '2026-11-25T10:00:00Z', ...summary({ conversations: 2, messages: 3, replies: 3 }) },
-      { start: '2026-11-25T11:00:00Z', ...summary({ conversations: 1, messages: 2, replies: 1 }) },
+      {
+        start: '2026-11-25T10:00:00Z',
+        ...summary({ conversations: 2, messages: 3, replies: 3, prompt_tokens: 1200, completion_tokens: 80 }),
+      },
+      {
+        start: '2026-11-25T11:00:00Z',
+        ...summary({ conversations: 1, messages: 2, replies: 1, prompt_tokens: 1500, completion_tokens: 20 }),
+      },
     ],
     desk: {
       handoffs: 2,

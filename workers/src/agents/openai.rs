@@ -1,27 +1,39 @@
 //! The OpenAI-compatible engine: chat-completions with tool (function) calling against
 //! any compatible server (OpenAI, or a local server exposing `/v1/chat/completions`).
 //!
-//! Each call is one stateless request: the turn so far (system prompt, user message,
-//! every tool call with its outcome) is rebuilt into `messages`, so a redelivered message
-//! asks the same question again. The request bodies ([`step_request`],
+//! Each call is one stateless request: the conversation so far (system prompt, the earlier
+//! exchanges that fit the memory budget, the user message, every tool call of this turn
+//! with its outcome) is rebuilt into `messages`, so a redelivered message asks the same
+//! question again. The request bodies ([`step_request`],
 //! [`choose_agent_request`]) and the reading of answers ([`parse_step`],
 //! [`parse_agent_choice`]) are plain functions; only [`OpenAiEngine::complete`] does I/O
 //! and classifies its failures.
 
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clap::Args;
 use reqwest::StatusCode;
 use serde_json::{Map, Value, json};
 
+use super::memory::{Exchange, Said};
 use super::{AgentCard, BoxFuture, CallOutcome, CallRecord, Engine, EngineError, Step, TurnView};
+use super::{Breaker, Deltas, Metered};
+use common::events::TokenUsage;
 
 /// The largest response body read from the model server; a larger one is malformed.
 const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 
 /// How much of an error body goes into an error message.
 const ERROR_EXCERPT_CHARS: usize = 200;
+
+/// The `name` of an operator's message in the memory (`^[a-zA-Z0-9_-]+$`, as the API
+/// requires).
+const OPERATOR_NAME: &str = "operator";
+
+/// Attempts of a streamed request whose stream breaks midway, before the turn's message is
+/// retried by redelivery.
+const STREAM_ATTEMPTS: u32 = 2;
 
 /// The tool `choose_agent` forces the model to call.
 const CHOOSE_AGENT_TOOL: &str = "choose_agent";
@@ -45,6 +57,22 @@ pub struct OpenAiArgs {
     /// Time-out of one request to the model server.
     #[arg(long, env = "OPENAI_TIMEOUT", default_value = "30s", value_parser = common::config::parse_duration)]
     pub openai_timeout: Duration,
+    /// Budget, in estimated tokens (characters of a message's JSON / 4, rounded up), of the
+    /// earlier conversation sent with each request; the oldest exchanges are left out first.
+    /// The system prompt and the current message are always sent. 0 sends no memory.
+    #[arg(long, env = "OPENAI_MEMORY_TOKENS", default_value_t = 4000)]
+    pub openai_memory_tokens: usize,
+    /// Retryable failures of the model server in a row that open the circuit breaker (no
+    /// request is made and turns go to a person until the cool-down is over); 0 never opens.
+    #[arg(long, env = "OPENAI_BREAKER_FAILURES", default_value_t = 5)]
+    pub openai_breaker_failures: u32,
+    /// How long an open circuit breaker stays open before one trial request.
+    #[arg(long, env = "OPENAI_BREAKER_COOL_DOWN", default_value = "30s", value_parser = common::config::parse_duration)]
+    pub openai_breaker_cool_down: Duration,
+    /// Ask for the agents' steps with `stream: true`: the reply reaches the customer's
+    /// WebSocket in pieces (`delta` frames) while the model writes it.
+    #[arg(long, env = "OPENAI_STREAM", default_value_t = true, action = clap::ArgAction::Set)]
+    pub openai_stream: bool,
 }
 
 /// An engine backed by an OpenAI-compatible chat-completions server.
@@ -54,6 +82,11 @@ pub struct OpenAiEngine {
     endpoint: String,
     model: String,
     api_key: Option<String>,
+    /// [`OpenAiArgs::openai_memory_tokens`].
+    memory_tokens: usize,
+    breaker: Breaker,
+    /// [`OpenAiArgs::openai_stream`].
+    stream: bool,
 }
 
 impl fmt::Debug for OpenAiEngine {
@@ -88,19 +121,67 @@ impl OpenAiEngine {
             endpoint,
             model: args.openai_model,
             api_key: args.openai_api_key.filter(|key| !key.is_empty()),
+            memory_tokens: args.openai_memory_tokens,
+            breaker: Breaker::new(args.openai_breaker_failures, args.openai_breaker_cool_down),
+            stream: args.openai_stream,
         })
     }
 
     /// POSTs one chat-completions request and returns the parsed JSON body of a 2xx
-    /// answer, classifying every failure where it enters.
+    /// answer (a streamed one put together into the same shape), classifying every failure
+    /// where it enters. A stream that breaks midway is asked again as a whole, once;
+    /// `deltas` hears the content of every attempt as it comes.
     #[tracing::instrument(skip_all, fields(model = %self.model, purpose = purpose))]
-    async fn complete(&self, purpose: &'static str, body: &Value) -> Result<Value, EngineError> {
+    async fn complete(
+        &self,
+        purpose: &'static str,
+        body: &Value,
+        deltas: Option<&dyn Deltas>,
+    ) -> Result<Value, EngineError> {
+        if !self.breaker.admit(Instant::now()) {
+            return Err(EngineError::Unavailable(
+                "the model server kept failing: circuit breaker open, no request made".into(),
+            ));
+        }
+        let mut attempt = 1;
+        let answer = loop {
+            match self.request(body, deltas).await {
+                Err(Failure::Broken(why)) if attempt < STREAM_ATTEMPTS => {
+                    tracing::info!(attempt, %why, "the model's stream broke; asking again");
+                    attempt += 1;
+                }
+                Err(Failure::Broken(why)) => {
+                    break Err(EngineError::Retryable(format!(
+                        "the model's stream broke {STREAM_ATTEMPTS} times: {why}"
+                    )));
+                }
+                Err(Failure::Engine(err)) => break Err(err),
+                Ok(answer) => break Ok(answer),
+            }
+        };
+        match &answer {
+            Err(EngineError::Retryable(_)) => self.breaker.failed(Instant::now()),
+            _ => self.breaker.succeeded(),
+        }
+        answer
+    }
+
+    /// The request itself, for [`complete`](Self::complete).
+    async fn request(&self, body: &Value, deltas: Option<&dyn Deltas>) -> Result<Value, Failure> {
         let mut request = self.client.post(&self.endpoint).json(body);
         if let Some(key) = &self.api_key {
             request = request.bearer_auth(key);
         }
         let mut response = request.send().await.map_err(|err| self.transport(&err))?;
         let status = response.status();
+        let event_stream = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| value.starts_with("text/event-stream"));
+        if status.is_success() && event_stream {
+            return self.read_stream(&mut response, deltas).await;
+        }
         let received = read_capped(&mut response)
             .await
             .map_err(|err| self.transport(&err))?;
@@ -115,21 +196,67 @@ impl OpenAiEngine {
                 None => format!("(body larger than {MAX_RESPONSE_BYTES} bytes)"),
             };
             let message = format!("model server answered {status}: {excerpt}");
-            return Err(if is_retryable_status(status) {
+            return Err(Failure::Engine(if is_retryable_status(status) {
                 EngineError::Retryable(message)
             } else {
                 EngineError::Permanent(message)
-            });
+            }));
         }
         let bytes = received
             .ok_or_else(|| malformed(format!("body larger than {MAX_RESPONSE_BYTES} bytes")))?;
-        serde_json::from_slice(&bytes).map_err(|err| malformed(format!("not JSON: {err}")))
+        Ok(serde_json::from_slice(&bytes).map_err(|err| malformed(format!("not JSON: {err}")))?)
+    }
+
+    /// Reads a streamed answer (server-sent events) to its `[DONE]` and puts it together
+    /// as a chat completion, passing each piece of content to `deltas` as it comes. A
+    /// stream that ends or fails before `[DONE]` is [`Failure::Broken`].
+    async fn read_stream(
+        &self,
+        response: &mut reqwest::Response,
+        deltas: Option<&dyn Deltas>,
+    ) -> Result<Value, Failure> {
+        let mut events = SseLines::default();
+        let mut answer = Streamed::default();
+        let mut read = 0;
+        loop {
+            let chunk = match response.chunk().await {
+                Ok(Some(chunk)) => chunk,
+                Ok(None) => return Err(Failure::Broken("the stream ended before [DONE]".into())),
+                Err(err) if err.is_timeout() => return Err(self.transport(&err)),
+                Err(err) => return Err(Failure::Broken(self.redact(&error_chain(&err)))),
+            };
+            read += chunk.len();
+            if read > MAX_RESPONSE_BYTES {
+                return Err(
+                    malformed(format!("stream larger than {MAX_RESPONSE_BYTES} bytes")).into(),
+                );
+            }
+            for data in events.feed(&chunk) {
+                if data.trim() == "[DONE]" {
+                    return Ok(answer.completion());
+                }
+                let piece = answer.take(&data).map_err(|why| match why {
+                    // The server said why in the stream: a failure of the server's.
+                    StreamError::Server(message) => {
+                        Failure::Broken(self.redact(&excerpt(&message)))
+                    }
+                    StreamError::Malformed(why) => malformed(why).into(),
+                })?;
+                if let (Some(deltas), Some(text)) = (deltas, piece) {
+                    deltas.send(&text).await;
+                }
+            }
+        }
     }
 
     /// A request that got no (complete) answer: a builder error (a bad base URL) fails
     /// the same way every time; anything else — refused connection, time-out, reset —
     /// is the server's state at the moment.
-    fn transport(&self, err: &reqwest::Error) -> EngineError {
+    fn transport(&self, err: &reqwest::Error) -> Failure {
+        Failure::Engine(self.transport_error(err))
+    }
+
+    fn transport_error(&self, err: &reqwest::Error) -> EngineError {
         let message = self.redact(&error_chain(err));
         if err.is_builder() {
             EngineError::Permanent(format!("cannot build the request: {message}"))
@@ -154,33 +281,76 @@ impl Engine for OpenAiEngine {
         "openai"
     }
 
+    fn remembers(&self) -> bool {
+        true
+    }
+
+    fn streams(&self) -> bool {
+        self.stream
+    }
+
     fn choose_agent<'a>(
         &'a self,
         agents: &'a [AgentCard],
         message: &'a str,
     ) -> BoxFuture<'a, Result<Option<String>, EngineError>> {
-        Box::pin(async move {
-            // An empty `enum` is an invalid schema; there is nothing to choose anyway.
-            if agents.is_empty() {
-                return Ok(None);
-            }
-            let body = choose_agent_request(&self.model, agents, message);
-            let answer = self.complete("choose_agent", &body).await?;
-            parse_agent_choice(&answer, agents)
-        })
+        Box::pin(async move { Ok(self.choose_agent_metered(agents, message).await?.0) })
     }
 
     fn next_step<'a>(&'a self, turn: TurnView<'a>) -> BoxFuture<'a, Result<Step, EngineError>> {
+        Box::pin(async move { Ok(self.next_step_metered(turn).await?.0) })
+    }
+
+    fn choose_agent_metered<'a>(
+        &'a self,
+        agents: &'a [AgentCard],
+        message: &'a str,
+    ) -> BoxFuture<'a, Result<Metered<Option<String>>, EngineError>> {
         Box::pin(async move {
-            let body = step_request(&self.model, &turn);
-            let answer = self.complete("next_step", &body).await?;
-            parse_step(&answer)
+            // An empty `enum` is an invalid schema; there is nothing to choose anyway.
+            if agents.is_empty() {
+                return Ok((None, None));
+            }
+            let body = choose_agent_request(&self.model, agents, message);
+            let answer = self.complete("choose_agent", &body, None).await?;
+            Ok((parse_agent_choice(&answer, agents)?, usage_of(&answer)))
+        })
+    }
+
+    fn next_step_metered<'a>(
+        &'a self,
+        turn: TurnView<'a>,
+    ) -> BoxFuture<'a, Result<Metered<Step>, EngineError>> {
+        Box::pin(async move {
+            let model = turn.settings.model.as_deref().unwrap_or(&self.model);
+            let mut body = step_request(model, &turn, self.memory_tokens);
+            if self.stream {
+                // The reply is written as it comes; usage arrives in a last chunk.
+                body["stream"] = json!(true);
+                body["stream_options"] = json!({"include_usage": true});
+            }
+            let answer = self.complete("next_step", &body, turn.deltas).await?;
+            Ok((parse_step(&answer)?, usage_of(&answer)))
         })
     }
 }
 
-/// The request body asking for the next step of `turn`.
-fn step_request(model: &str, turn: &TurnView<'_>) -> Value {
+/// The answer's `usage` (`prompt_tokens`, `completion_tokens`), when the server sent one.
+fn usage_of(answer: &Value) -> Option<TokenUsage> {
+    let usage = answer.get("usage")?;
+    let count = |key: &str| usage.get(key).and_then(Value::as_u64);
+    match (count("prompt_tokens"), count("completion_tokens")) {
+        (None, None) => None,
+        (prompt, completion) => Some(TokenUsage {
+            prompt_tokens: prompt.unwrap_or(0),
+            completion_tokens: completion.unwrap_or(0),
+        }),
+    }
+}
+
+/// The request body asking for the next step of `turn`, with as much of the earlier
+/// conversation as `memory_tokens` allows.
+fn step_request(model: &str, turn: &TurnView<'_>, memory_tokens: usize) -> Value {
     let agent = turn.agent;
     let system = format!(
         "You are {name}, a customer support agent. {description}\n\n{instructions}\n\n\
@@ -190,16 +360,30 @@ fn step_request(model: &str, turn: &TurnView<'_>) -> Value {
         description = agent.description,
         instructions = agent.instructions,
     );
-    let mut messages = vec![
-        json!({"role": "system", "content": system}),
-        json!({"role": "user", "content": turn.message}),
-    ];
+    let mut messages = vec![json!({"role": "system", "content": system})];
+    let memory = memory_messages(turn.earlier, memory_tokens);
+    if memory.left_out > 0 {
+        messages.push(json!({"role": "system", "content": format!(
+            "The conversation began earlier: its first {} customer message(s) and what \
+             followed them ({} message(s)) are left out here to stay within the memory budget.",
+            memory.left_out, memory.left_out_messages,
+        )}));
+    }
+    messages.extend(memory.messages);
+    messages.push(json!({"role": "user", "content": turn.message}));
     for (i, call) in turn.calls.iter().enumerate() {
         messages.extend(call_messages(&format!("call_{}", i + 1), call));
     }
     let mut body = Map::new();
     body.insert("model".into(), json!(model));
     body.insert("messages".into(), Value::Array(messages));
+    // The agent's own settings; unset ones are left to the server's defaults.
+    if let Some(temperature) = turn.settings.temperature {
+        body.insert("temperature".into(), json!(temperature));
+    }
+    if let Some(max_tokens) = turn.settings.max_tokens {
+        body.insert("max_tokens".into(), json!(max_tokens));
+    }
     // Some servers reject an empty `tools` array, so a tool-less agent sends none.
     if !turn.tools.is_empty() {
         let tools = turn
@@ -210,6 +394,79 @@ fn step_request(model: &str, turn: &TurnView<'_>) -> Value {
         body.insert("tools".into(), Value::Array(tools));
     }
     Value::Object(body)
+}
+
+/// The earlier conversation that fits a budget.
+#[derive(Debug, Default)]
+struct Memory {
+    /// Oldest first.
+    messages: Vec<Value>,
+    /// Exchanges (earlier customer messages and what followed them) left out.
+    left_out: usize,
+    /// Messages those exchanges would have been.
+    left_out_messages: usize,
+}
+
+/// The earlier conversation as chat messages, each of its own role (customer `user`,
+/// agents and operators `assistant`, tool calls `assistant` `tool_calls` + `tool`), newest
+/// exchanges first into the budget: whole exchanges are kept while their estimated tokens
+/// fit in `budget`, so the oldest are the ones left out.
+fn memory_messages(earlier: &[Exchange], budget: usize) -> Memory {
+    let mut kept: Vec<Vec<Value>> = Vec::new();
+    let mut used = 0;
+    let mut memory = Memory::default();
+    for (i, exchange) in earlier.iter().enumerate().rev() {
+        let messages = exchange_messages(exchange);
+        let tokens: usize = messages.iter().map(estimated_tokens).sum();
+        if used + tokens > budget {
+            memory.left_out = i + 1;
+            memory.left_out_messages = messages.len()
+                + earlier[..i]
+                    .iter()
+                    .map(|e| exchange_messages(e).len())
+                    .sum::<usize>();
+            break;
+        }
+        used += tokens;
+        kept.push(messages);
+    }
+    memory.messages = kept.into_iter().rev().flatten().collect();
+    memory
+}
+
+/// An estimate of the tokens a message costs: the characters of its JSON text / 4, rounded
+/// up (about right for English with OpenAI's tokenizers, and on the safe side for JSON).
+fn estimated_tokens(message: &Value) -> usize {
+    message.to_string().chars().count().div_ceil(4)
+}
+
+fn exchange_messages(exchange: &Exchange) -> Vec<Value> {
+    let mut messages = Vec::with_capacity(exchange.said.len());
+    for said in &exchange.said {
+        match said {
+            Said::Customer(text) => messages.push(json!({"role": "user", "content": text})),
+            Said::Agent(text) => messages.push(json!({"role": "assistant", "content": text})),
+            // A person's words, as the customer read them: the assistant side of the
+            // conversation, named so the model can tell them from its own.
+            Said::Operator { text, .. } => {
+                messages.push(json!({"role": "assistant", "name": OPERATOR_NAME, "content": text}))
+            }
+            Said::Call {
+                id,
+                tool,
+                params,
+                outcome,
+            } => messages.extend(call_messages(
+                id,
+                &CallRecord {
+                    tool: tool.clone(),
+                    params: params.clone(),
+                    outcome: outcome.clone(),
+                },
+            )),
+        }
+    }
+    messages
 }
 
 /// The assistant message that made `call` and the tool message with its outcome.
@@ -417,10 +674,162 @@ fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
+/// Why a request gave no answer.
+enum Failure {
+    Engine(EngineError),
+    /// A streamed answer that broke off midway: asked again as a whole.
+    Broken(String),
+}
+
+impl From<EngineError> for Failure {
+    fn from(err: EngineError) -> Failure {
+        Failure::Engine(err)
+    }
+}
+
+/// Why a streamed chunk could not be taken.
+#[derive(Debug)]
+enum StreamError {
+    /// The server sent an `error` object in the stream.
+    Server(String),
+    Malformed(String),
+}
+
+/// Splits a server-sent-events body into the `data` of its events, whatever the chunks'
+/// boundaries: `data:` lines (joined with `\n` when an event has several), ended by a blank
+/// line; `:` lines (keep-alive comments) and other fields are skipped.
+#[derive(Debug, Default)]
+struct SseLines {
+    buffer: Vec<u8>,
+    data: Option<String>,
+}
+
+impl SseLines {
+    fn feed(&mut self, chunk: &[u8]) -> Vec<String> {
+        self.buffer.extend_from_slice(chunk);
+        let mut events = Vec::new();
+        while let Some(end) = self.buffer.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = self.buffer.drain(..=end).collect();
+            let line = String::from_utf8_lossy(&line);
+            let line = line.trim_end_matches(['\n', '\r']);
+            if line.is_empty() {
+                events.extend(self.data.take());
+            } else if let Some(value) = line.strip_prefix("data:") {
+                let value = value.strip_prefix(' ').unwrap_or(value);
+                match &mut self.data {
+                    Some(data) => {
+                        data.push('\n');
+                        data.push_str(value);
+                    }
+                    None => self.data = Some(value.to_owned()),
+                }
+            }
+            // `:` comments (keep-alives), `event:`, `id:`, `retry:`: nothing to take.
+        }
+        events
+    }
+}
+
+/// A streamed answer put together chunk by chunk.
+#[derive(Debug, Default)]
+struct Streamed {
+    content: String,
+    /// By the chunks' `index`: id, name, arguments (split over many chunks).
+    tool_calls: std::collections::BTreeMap<u64, (String, String, String)>,
+    usage: Option<Value>,
+    finish_reason: Option<Value>,
+}
+
+impl Streamed {
+    /// Takes one chunk (`chat.completion.chunk`); the piece of content it carries, if any.
+    fn take(&mut self, data: &str) -> Result<Option<String>, StreamError> {
+        let chunk: Value = serde_json::from_str(data)
+            .map_err(|err| StreamError::Malformed(format!("a stream chunk is not JSON: {err}")))?;
+        if let Some(error) = chunk.get("error") {
+            let message = error
+                .get("message")
+                .and_then(Value::as_str)
+                .map_or_else(|| error.to_string(), str::to_owned);
+            return Err(StreamError::Server(format!(
+                "error in the stream: {message}"
+            )));
+        }
+        if let Some(usage) = chunk.get("usage").filter(|usage| !usage.is_null()) {
+            self.usage = Some(usage.clone());
+        }
+        let Some(choice) = chunk
+            .get("choices")
+            .and_then(Value::as_array)
+            .and_then(|choices| choices.first())
+        else {
+            // The usage chunk has no choices.
+            return Ok(None);
+        };
+        if let Some(reason) = choice.get("finish_reason").filter(|r| !r.is_null()) {
+            self.finish_reason = Some(reason.clone());
+        }
+        let Some(delta) = choice.get("delta") else {
+            return Ok(None);
+        };
+        for call in delta
+            .get("tool_calls")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let index = call.get("index").and_then(Value::as_u64).unwrap_or(0);
+            let entry = self.tool_calls.entry(index).or_default();
+            if let Some(id) = call.get("id").and_then(Value::as_str) {
+                entry.0 = id.to_owned();
+            }
+            let function = call.get("function");
+            let part = |key: &str| function.and_then(|f| f.get(key)).and_then(Value::as_str);
+            if let Some(name) = part("name") {
+                entry.1.push_str(name);
+            }
+            if let Some(arguments) = part("arguments") {
+                entry.2.push_str(arguments);
+            }
+        }
+        match delta.get("content").and_then(Value::as_str) {
+            Some(text) if !text.is_empty() => {
+                self.content.push_str(text);
+                Ok(Some(text.to_owned()))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// The answer as the non-streamed API would have given it.
+    fn completion(self) -> Value {
+        let mut message = json!({
+            "role": "assistant",
+            "content": if self.content.is_empty() { Value::Null } else { Value::String(self.content) },
+        });
+        if !self.tool_calls.is_empty() {
+            message["tool_calls"] = self
+                .tool_calls
+                .into_values()
+                .map(|(id, name, arguments)| {
+                    json!({"id": id, "type": "function", "function": {"name": name, "arguments": arguments}})
+                })
+                .collect();
+        }
+        let mut completion = json!({
+            "object": "chat.completion",
+            "choices": [{"index": 0, "message": message, "finish_reason": self.finish_reason}],
+        });
+        if let Some(usage) = self.usage {
+            completion["usage"] = usage;
+        }
+        completion
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::agents::ToolDef;
+    use crate::agents::{EngineSettings, ToolDef};
     use common::events::ErrorCategory;
 
     fn agent() -> AgentCard {
@@ -450,11 +859,14 @@ mod tests {
         }];
         let turn = TurnView {
             agent: &agent,
+            settings: &EngineSettings::default(),
             tools: &[],
             message: "where is ORD-9?",
             calls: &calls,
+            earlier: &[],
+            deltas: None,
         };
-        let body = step_request("m", &turn);
+        let body = step_request("m", &turn, 100);
         assert!(body.get("tools").is_none(), "no tools, no tools key");
         let tool_message = &body["messages"][3];
         let content: Value =
@@ -482,15 +894,123 @@ mod tests {
         }];
         let turn = TurnView {
             agent: &agent,
+            settings: &EngineSettings::default(),
             tools: &tools,
             message: "m",
             calls: &calls,
+            earlier: &[],
+            deltas: None,
         };
-        let body = step_request("m", &turn);
+        let body = step_request("m", &turn, 100);
         assert_eq!(
             body["messages"][3]["content"],
             r#"{"refused":"not allowed"}"#
         );
+    }
+
+    fn exchange(n: usize) -> Exchange {
+        Exchange {
+            said: vec![
+                Said::Customer(format!("question {n}")),
+                Said::Agent(format!("answer {n}")),
+            ],
+        }
+    }
+
+    fn contents(body: &Value) -> Vec<(String, String)> {
+        body["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                (
+                    m["role"].as_str().unwrap().to_owned(),
+                    m["content"].as_str().unwrap_or("").to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_oldest_exchanges_are_left_out_first_and_a_system_line_says_so() {
+        let agent = agent();
+        let earlier: Vec<Exchange> = (1..=5).map(exchange).collect();
+        let one = exchange_messages(&earlier[0])
+            .iter()
+            .map(estimated_tokens)
+            .sum::<usize>();
+        let turn = TurnView {
+            agent: &agent,
+            settings: &EngineSettings::default(),
+            tools: &[],
+            message: "question 6",
+            calls: &[],
+            earlier: &earlier,
+            deltas: None,
+        };
+        // Room for two exchanges and a bit, not three.
+        let body = step_request("m", &turn, one * 2 + one / 2);
+        let messages = contents(&body);
+        assert_eq!(messages[0].0, "system");
+        assert_eq!(messages[1].0, "system");
+        assert!(
+            messages[1].1.contains("first 3 customer message(s)")
+                && messages[1].1.contains("(6 message(s))"),
+            "{}",
+            messages[1].1
+        );
+        let rest: Vec<_> = messages[2..]
+            .iter()
+            .map(|(role, text)| format!("{role}: {text}"))
+            .collect();
+        assert_eq!(
+            rest,
+            [
+                "user: question 4",
+                "assistant: answer 4",
+                "user: question 5",
+                "assistant: answer 5",
+                "user: question 6"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_memory_that_fits_is_sent_whole_without_a_system_line() {
+        let agent = agent();
+        let earlier: Vec<Exchange> = (1..=2).map(exchange).collect();
+        let turn = TurnView {
+            agent: &agent,
+            settings: &EngineSettings::default(),
+            tools: &[],
+            message: "question 3",
+            calls: &[],
+            earlier: &earlier,
+            deltas: None,
+        };
+        let messages = contents(&step_request("m", &turn, 10_000));
+        assert_eq!(messages.len(), 6, "{messages:?}");
+        assert_eq!(messages.iter().filter(|m| m.0 == "system").count(), 1);
+        // A budget of nothing keeps the system prompt and the message only.
+        let messages = contents(&step_request("m", &turn, 0));
+        assert_eq!(messages.len(), 3, "{messages:?}");
+        assert_eq!(messages[2], ("user".into(), "question 3".into()));
+    }
+
+    #[test]
+    fn server_sent_events_are_read_whatever_the_chunk_boundaries() {
+        let body = ": keep-alive\r\n\r\ndata: {\"a\":1}\n\nevent: x\ndata: two\ndata: lines\n\ndata:[DONE]\n\n";
+        for cut in 1..body.len() {
+            let mut lines = SseLines::default();
+            let (first, second) = body.as_bytes().split_at(cut);
+            let mut events = lines.feed(first);
+            events.extend(lines.feed(second));
+            assert_eq!(
+                events,
+                [r#"{"a":1}"#, "two\nlines", "[DONE]"],
+                "cut at {cut}"
+            );
+        }
     }
 
     #[test]

@@ -12,7 +12,9 @@ use std::sync::Arc;
 use serde_json::{Map, Value, json};
 
 use super::config::{AgentsConfig, Intent, render};
-use super::{AgentCard, BoxFuture, CallOutcome, CallRecord, Engine, EngineError, Step, TurnView};
+use super::{
+    AgentCard, BoxFuture, CallOutcome, CallRecord, Engine, EngineError, Metered, Step, TurnView,
+};
 
 /// The built-in deterministic engine.
 #[derive(Debug, Clone)]
@@ -21,6 +23,9 @@ pub struct RuleEngine {
 }
 
 impl RuleEngine {
+    /// Its [`Engine::name`].
+    pub const NAME: &'static str = "rules";
+
     pub fn new(config: Arc<AgentsConfig>) -> RuleEngine {
         RuleEngine { config }
     }
@@ -107,7 +112,7 @@ fn failed(intent: Option<&Intent>, mut context: Value, reason: &str) -> String {
 
 impl Engine for RuleEngine {
     fn name(&self) -> &'static str {
-        "rules"
+        RuleEngine::NAME
     }
 
     fn choose_agent<'a>(
@@ -121,6 +126,28 @@ impl Engine for RuleEngine {
 
     fn next_step<'a>(&'a self, turn: TurnView<'a>) -> BoxFuture<'a, Result<Step, EngineError>> {
         Box::pin(async move { Ok(self.decide(&turn.agent.name, turn.message, turn.calls)) })
+    }
+
+    // By hand, not the trait's wrappers: one boxed future per step on the hot path, as
+    // before token use was counted (no model, no tokens).
+    fn choose_agent_metered<'a>(
+        &'a self,
+        _agents: &'a [AgentCard],
+        _message: &'a str,
+    ) -> BoxFuture<'a, Result<Metered<Option<String>>, EngineError>> {
+        Box::pin(async { Ok((None, None)) })
+    }
+
+    fn next_step_metered<'a>(
+        &'a self,
+        turn: TurnView<'a>,
+    ) -> BoxFuture<'a, Result<Metered<Step>, EngineError>> {
+        Box::pin(async move {
+            Ok((
+                self.decide(&turn.agent.name, turn.message, turn.calls),
+                None,
+            ))
+        })
     }
 }
 

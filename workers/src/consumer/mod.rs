@@ -20,6 +20,7 @@
 
 mod backlog;
 mod dead_letter;
+mod deltas;
 mod lanes;
 mod order;
 mod retry;
@@ -43,7 +44,8 @@ use crate::desk::{self, Mode, OperatorRead, OperatorThreads};
 use crate::published::LiveAgents;
 use crate::turn::{self, Agents, Incoming, Prior, TurnError};
 use order::{
-    Ended, Last, is_of_a_later_message, last_turn_event, pending_of, previous_seq, turn_events,
+    Ended, Last, ThreadHistory, is_of_a_later_message, last_turn_event, pending_of, previous_seq,
+    turn_events,
 };
 use retry::worker_retry;
 use sink::JetStreamSink;
@@ -248,11 +250,20 @@ pub(crate) async fn step_with(
             Payload::TurnStarted(started) => started.confirming.clone(),
             _ => None,
         });
-        Prior { pending, recorded }
+        Prior {
+            pending,
+            recorded,
+            history: None,
+            last_attempt: false,
+            deltas: None,
+        }
     } else {
         Prior {
             pending: last.into_event().and_then(pending_of),
             recorded: Vec::new(),
+            history: None,
+            last_attempt: false,
+            deltas: None,
         }
     };
     let incoming = Incoming {
@@ -266,6 +277,24 @@ pub(crate) async fn step_with(
     let mut sink = JetStreamSink::new(&worker.js).expecting_last_turn_event(last_turn_seq);
     // The tool set current when the turn starts, for the whole turn.
     let agents = worker.agents.current();
+    // Where a model engine reads the conversation so far; the rule engine's turns (the
+    // hot path) build nothing and read nothing.
+    let mut prior = prior;
+    prior.last_attempt = delivery.delivered >= worker.policy.max_deliveries;
+    if agents.stream() {
+        prior.deltas = Some(Arc::new(deltas::NatsDeltas::new(
+            worker.js.client(),
+            &incoming.event.thread_id,
+            incoming.event.turn_id,
+        )));
+    }
+    if agents.remember() {
+        prior.history = Some(Arc::new(ThreadHistory {
+            stream: worker.stream.clone(),
+            thread: incoming.event.thread_id.clone(),
+            before: incoming.seq,
+        }));
+    }
     let backdating = incoming.event.backdating();
     match turn::run(&agents, &incoming, prior, &mut sink, move || {
         OffsetDateTime::now_utc() - backdating
@@ -280,10 +309,11 @@ pub(crate) async fn step_with(
             }
             Outcome::Done
         }
-        Err(TurnError::Engine(EngineError::Retryable(reason))) => {
-            retry(format!("engine unavailable: {reason}"))
-        }
+        Err(TurnError::Engine(
+            EngineError::Retryable(reason) | EngineError::Unavailable(reason),
+        )) => retry(format!("engine unavailable: {reason}")),
         Err(TurnError::Publish(reason)) => retry(reason),
+        Err(err @ TurnError::History(_)) => retry(err.to_string()),
         Err(err @ TurnError::Engine(EngineError::Permanent(_))) => Outcome::DeadLetter {
             category: ErrorCategory::NotRetryable,
             error: err.to_string(),

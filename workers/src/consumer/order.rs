@@ -189,6 +189,53 @@ pub(super) async fn turn_events(
     }
 }
 
+/// The conversation before a message: every event of its thread stored before it (its
+/// user messages, turn events, operator events; notes are left out later), read with
+/// direct gets on `chat.<thread>.>`. The same on every delivery of the message, whatever
+/// happened in the thread since, so a redelivery asks the model the same question.
+#[derive(Debug)]
+pub(super) struct ThreadHistory {
+    pub(super) stream: Stream,
+    pub(super) thread: ThreadId,
+    /// The message's stream sequence: events from here on are not read.
+    pub(super) before: u64,
+}
+
+impl crate::turn::History for ThreadHistory {
+    fn read(&self) -> crate::agents::BoxFuture<'_, Result<Vec<Envelope>, String>> {
+        Box::pin(thread_before(&self.stream, &self.thread, self.before))
+    }
+}
+
+/// Every decodable event of `thread` stored before `before`, in stream order.
+pub(super) async fn thread_before(
+    stream: &Stream,
+    thread: &ThreadId,
+    before: u64,
+) -> Result<Vec<Envelope>, String> {
+    let subject = subjects::thread_events(thread);
+    let mut found = Vec::new();
+    let mut next = 1;
+    while next < before {
+        let message = match stream
+            .direct_get_next_for_subject(subject.as_str(), Some(next))
+            .await
+        {
+            Ok(message) => message,
+            Err(err) if err.kind() == DirectGetErrorKind::NotFound => break,
+            Err(err) => return Err(format!("cannot read the thread's events: {err}")),
+        };
+        if message.sequence >= before {
+            break;
+        }
+        next = message.sequence + 1;
+        if let Ok(event) = Envelope::from_json(&message.payload) {
+            found.push(event);
+        }
+    }
+    Ok(found)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,8 +6,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use testkit::FakeLlm;
 use workers::agents::{
-    AgentCard, CallOutcome, CallRecord, Engine, EngineError, OpenAiArgs, OpenAiEngine, Step,
-    ToolDef, TurnView,
+    AgentCard, CallOutcome, CallRecord, Engine, EngineError, EngineSettings, OpenAiArgs,
+    OpenAiEngine, Step, ToolDef, TurnView,
 };
 
 const KEY: &str = "sk-test-secret-0123456789";
@@ -23,6 +23,10 @@ fn engine_with(llm: &FakeLlm, key: Option<&str>, timeout: Duration) -> OpenAiEng
         openai_model: "test-model".into(),
         openai_api_key: key.map(str::to_owned),
         openai_timeout: timeout,
+        openai_memory_tokens: 4000,
+        openai_breaker_failures: 0,
+        openai_breaker_cool_down: Duration::from_secs(30),
+        openai_stream: true,
     })
     .expect("engine")
 }
@@ -61,9 +65,12 @@ async fn first_step(engine: &OpenAiEngine) -> Result<Step, EngineError> {
     engine
         .next_step(TurnView {
             agent: &agent,
+            settings: &EngineSettings::default(),
             tools: &tools,
             message: "Where is my order ORD-1001?",
             calls: &[],
+            earlier: &[],
+            deltas: None,
         })
         .await
 }
@@ -91,9 +98,12 @@ async fn a_tool_call_round_trip_sends_the_call_and_its_result_back_and_returns_t
     let step = engine
         .next_step(TurnView {
             agent: &agent,
+            settings: &EngineSettings::default(),
             tools: &tools,
             message,
             calls: &[],
+            earlier: &[],
+            deltas: None,
         })
         .await
         .expect("first step");
@@ -114,9 +124,12 @@ async fn a_tool_call_round_trip_sends_the_call_and_its_result_back_and_returns_t
     let step = engine
         .next_step(TurnView {
             agent: &agent,
+            settings: &EngineSettings::default(),
             tools: &tools,
             message,
             calls: &calls,
+            earlier: &[],
+            deltas: None,
         })
         .await
         .expect("second step");
@@ -257,6 +270,10 @@ async fn a_refused_connection_is_retryable() {
         openai_model: "test-model".into(),
         openai_api_key: None,
         openai_timeout: Duration::from_secs(10),
+        openai_memory_tokens: 4000,
+        openai_breaker_failures: 0,
+        openai_breaker_cool_down: Duration::from_secs(30),
+        openai_stream: true,
     })
     .expect("engine");
     match first_step(&engine).await {
@@ -303,9 +320,12 @@ async fn an_agent_without_tools_sends_no_tools() {
     engine(&llm)
         .next_step(TurnView {
             agent: &agent,
+            settings: &EngineSettings::default(),
             tools: &[],
             message: "hello",
             calls: &[],
+            earlier: &[],
+            deltas: None,
         })
         .await
         .expect("default reply");

@@ -82,6 +82,7 @@ fn reply(agent: &str) -> AgentReplied {
         text: format!("{agent} says hi"),
         agent: agent.into(),
         engine: "rules".into(),
+        usage: None,
     }
 }
 
@@ -527,4 +528,41 @@ fn a_reply_in_a_later_batch_waits_from_the_tables_wait_and_only_the_first_counts
         ..Context::default()
     };
     assert!(script.fold(&context).desk.first_replies.is_empty());
+}
+
+#[test]
+fn the_models_tokens_count_per_hour_and_agent_and_a_reply_without_usage_counts_none() {
+    let mut s = Script::new();
+    s.answered("a", 1, "orders", 40);
+    let with_usage = |prompt, completion| AgentReplied {
+        usage: Some(common::events::TokenUsage {
+            prompt_tokens: prompt,
+            completion_tokens: completion,
+        }),
+        ..reply("general")
+    };
+    s.push("b", 2, routed("general"))
+        .push("b", 2, with_usage(1_200, 80))
+        .push("b", 3, with_usage(1_500, 20));
+    let e = s.fold(&Context::default());
+    let tokens = |agent: &str| {
+        e.analytics
+            .iter()
+            .find(|d| d.key.agent == agent)
+            .map(|d| (d.prompt_tokens, d.completion_tokens))
+            .unwrap()
+    };
+    assert_eq!(tokens("general"), (2_700, 100));
+    assert_eq!(
+        tokens("orders"),
+        (0, 0),
+        "the rules' reply carries no usage"
+    );
+    let erased = e.analytics.iter().map(analytics::Delta::negated);
+    assert!(
+        erased
+            .filter(|d| d.key.agent == "general")
+            .all(|d| (d.prompt_tokens, d.completion_tokens) == (-2_700, -100)),
+        "an erasure takes them back"
+    );
 }

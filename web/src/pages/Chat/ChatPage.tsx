@@ -100,7 +100,7 @@ export function ChatPage() {
         </Notice>
       ) : null}
 
-      <MessageList items={state.items} agentTyping={state.agentTyping} onRetry={retry} />
+      <MessageList items={state.items} agentTyping={state.agentTyping} onRetry={retry} draft={state.draft} />
 
       {/* Announces each new reply to screen-reader users without re-reading the transcript. */}
       <div className="visually-hidden" aria-live="polite" aria-atomic="true" data-testid="reply-announcer">

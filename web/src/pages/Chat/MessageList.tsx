@@ -1,13 +1,15 @@
 import { useEffect, useRef } from 'react';
 import { Button } from '../../components/Button/Button';
 import { formatTime } from '../../lib/format';
-import type { ChatItem, UserMessage } from './chatReducer';
+import type { ChatItem, DraftReply, UserMessage } from './chatReducer';
 import styles from './MessageList.module.css';
 
 interface MessageListProps {
   items: ChatItem[];
   agentTyping: boolean;
   onRetry: (clientMsgId: string) => void;
+  /** A reply growing while the model writes it. */
+  draft?: DraftReply | null;
 }
 
 function UserBubble({ item, onRetry }: { item: UserMessage; onRetry: (clientMsgId: string) => void }) {
@@ -32,13 +34,13 @@ function UserBubble({ item, onRetry }: { item: UserMessage; onRetry: (clientMsgI
   );
 }
 
-export function MessageList({ items, agentTyping, onRetry }: MessageListProps) {
+export function MessageList({ items, agentTyping, onRetry, draft = null }: MessageListProps) {
   const listRef = useRef<HTMLOListElement>(null);
 
   useEffect(() => {
     const list = listRef.current;
     if (list) list.scrollTop = list.scrollHeight;
-  }, [items.length, agentTyping]);
+  }, [items.length, agentTyping, draft?.text]);
 
   return (
     <ol className={styles.list} ref={listRef} aria-label="Conversation">
@@ -78,7 +80,14 @@ export function MessageList({ items, agentTyping, onRetry }: MessageListProps) {
             );
         }
       })}
-      {agentTyping ? <li className={styles.typing}>Support is typing…</li> : null}
+      {draft ? (
+        <li className={`${styles.row} ${styles.agentRow}`} data-draft="true">
+          <span className="visually-hidden">Support is writing:</span>
+          <div className={`${styles.bubble} ${styles.agent}`}>{draft.text}</div>
+        </li>
+      ) : agentTyping ? (
+        <li className={styles.typing}>Support is typing…</li>
+      ) : null}
     </ol>
   );
 }

@@ -29,8 +29,46 @@ function run(actions: ChatAction[], start: ChatState = initialChatState()): Chat
 }
 
 function showTranscript(state: ChatState) {
-  render(<MessageList items={state.items} agentTyping={state.agentTyping} onRetry={() => {}} />);
+  render(<MessageList items={state.items} agentTyping={state.agentTyping} onRetry={() => {}} draft={state.draft} />);
 }
+
+const delta = (text: string, turnId = 'turn-1'): ChatAction => frame({ type: 'delta', turn_id: turnId, text });
+
+describe('a reply written while the model writes it', () => {
+  it('grows from its delta frames and is replaced by the stored reply, once', () => {
+    const start = run([session, frame(event(5, 'message.received', { content: 'Hi' })), frame(event(6, 'turn.started'))]);
+    const growing = run([delta('It '), delta('ships '), delta('tomor')], start);
+    showTranscript(growing);
+    expect(screen.getByText('It ships tomor')).toBeTruthy();
+    expect(screen.queryByText('Support is typing…')).toBeNull();
+
+    const replied = run([frame(event(7, 'agent.replied', { text: 'It ships tomorrow.' })), delta('row.')], growing);
+    expect(replied.draft).toBeNull();
+    const done = run([frame(event(8, 'turn.completed'))], replied);
+    document.body.innerHTML = '';
+    showTranscript(done);
+    expect(screen.getAllByText('It ships tomorrow.')).toHaveLength(1);
+    expect(screen.queryByText(/tomor$/)).toBeNull();
+    expect(document.querySelector('[data-draft]')).toBeNull();
+  });
+
+  it('drops a draft that was not the reply: a tool call follows it', () => {
+    const state = run([
+      session,
+      frame(event(6, 'turn.started')),
+      delta('Let me look'),
+      frame(event(7, 'tool.called', { call_id: 'tool-1', tool: 'getOrder', permission: 'read' })),
+    ]);
+    expect(state.draft).toBeNull();
+    const next = run([delta('Found it.')], state);
+    expect(next.draft).toEqual({ turnId: 'turn-1', text: 'Found it.' });
+  });
+
+  it('keeps the pieces of another turn apart', () => {
+    const state = run([session, delta('one', 'turn-1'), delta('two', 'turn-2')]);
+    expect(state.draft).toEqual({ turnId: 'turn-2', text: 'two' });
+  });
+});
 
 describe('chat state from frames', () => {
   it('shows the user message and the agent reply exactly once, even when an event repeats', () => {

@@ -17,6 +17,10 @@ import type { EventEnvelope, ServerFrame } from '../../api/types';
  *   "a person will answer" once, not for every held message.
  * - A `confirmation.requested` leaves a question open (`confirmation`) until the next user message,
  *   so the page can offer Yes / No answers.
+ * - `delta` frames (a reply while a model writes it) grow a draft reply of their turn; the turn's
+ *   `agent.replied` replaces the draft with the stored text, and pieces that come after it (they
+ *   travel beside the stream and may be late) are dropped. A tool call or the end of the turn
+ *   drops the draft too: it was not the reply.
  * - A typed message is shown at once as `sending`. It becomes `sent` when its ack or its own
  *   `message.received` echo arrives, whichever is first; the other one then finds it (by
  *   `client_msg_id` or by `seq`), so the message is never drawn twice.
@@ -73,6 +77,15 @@ export interface OpenConfirmation {
 
 export type ChatItem = UserMessage | AgentMessage | OperatorMessage | StatusLine;
 
+/** A reply growing while a model writes it (`delta` frames of one turn). */
+export interface DraftReply {
+  turnId: string;
+  text: string;
+}
+
+/** How many replied turns are remembered, to drop their late pieces. */
+const REPLIED_TURNS_KEPT = 16;
+
 export interface ChatNotice {
   code: string;
   text: string;
@@ -89,6 +102,10 @@ export interface ChatState {
   /** The server refused to resume this thread; reconnecting with it again cannot help. */
   resumeRefused: boolean;
   confirmation: OpenConfirmation | null;
+  /** The reply being written, shown growing until its `agent.replied` arrives. */
+  draft: DraftReply | null;
+  /** Turns whose reply arrived (the latest few): their late pieces are dropped. */
+  repliedTurns: string[];
 }
 
 export type ChatAction =
@@ -108,6 +125,8 @@ export function initialChatState(stored?: { threadId: string; token: string } | 
     notice: null,
     resumeRefused: false,
     confirmation: null,
+    draft: null,
+    repliedTurns: [],
   };
 }
 
@@ -154,7 +173,7 @@ function onMessageReceived(state: ChatState, seq: number, event: EventEnvelope):
 function onEvent(state: ChatState, seq: number, event: EventEnvelope): ChatState {
   if (seq <= state.lastSeq) return state;
   if (event.thread_id && state.threadId && event.thread_id !== state.threadId) return state;
-  const next: ChatState = { ...state, lastSeq: seq };
+  let next: ChatState = { ...state, lastSeq: seq };
 
   if (event.kind === 'message.received' || event.kind === 'message.redriven') {
     // Any new user message answers (or drops) an open question.
@@ -162,9 +181,12 @@ function onEvent(state: ChatState, seq: number, event: EventEnvelope): ChatState
   }
   if (event.kind === 'agent.replied') {
     const text = stringField(event, 'text') ?? '';
+    const turnId = event.turn_id ?? '';
     return {
       ...next,
       agentTyping: false,
+      draft: state.draft?.turnId === turnId ? null : state.draft,
+      repliedTurns: [turnId, ...state.repliedTurns.filter((t) => t !== turnId)].slice(0, REPLIED_TURNS_KEPT),
       items: [...state.items, { type: 'agent', key: `seq-${seq}`, text, seq, occurredAt: event.occurred_at }],
     };
   }
@@ -183,6 +205,11 @@ function onEvent(state: ChatState, seq: number, event: EventEnvelope): ChatState
     return { ...next, agentTyping: false };
   }
   if (event.kind === 'turn.started') return { ...next, agentTyping: true };
+  // The draft of this turn was not its reply after all (a tool call follows, or the turn ended).
+  const drafted = state.draft !== null && state.draft.turnId === event.turn_id;
+  if (drafted && (event.kind === 'tool.called' || event.kind === 'turn.failed' || event.kind === 'turn.completed')) {
+    next = { ...next, draft: null };
+  }
   if (event.kind === 'turn.completed') return { ...next, agentTyping: false };
   if (isQuietInChat(event.kind)) return next;
   if (kindTone(event.kind) === 'tool') return onToolStep(next, seq, event);
@@ -232,6 +259,12 @@ function onToolStep(state: ChatState, seq: number, event: EventEnvelope): ChatSt
     ...(permission ? { permission } : {}),
   };
   return { ...state, items: [...state.items, line] };
+}
+
+function onDelta(state: ChatState, turnId: string, text: string): ChatState {
+  if (state.repliedTurns.includes(turnId)) return state;
+  const draft = state.draft?.turnId === turnId ? { turnId, text: state.draft.text + text } : { turnId, text };
+  return { ...state, draft };
 }
 
 function onAck(state: ChatState, clientMsgId: string, seq: number): ChatState {
@@ -286,6 +319,8 @@ export function chatReducer(state: ChatState, action: ChatAction): ChatState {
           return onError(state, frame.code, frame.client_msg_id);
         case 'pong':
           return state;
+        case 'delta':
+          return onDelta(state, frame.turn_id, frame.text);
       }
       return state;
     }

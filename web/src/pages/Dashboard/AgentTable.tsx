@@ -10,6 +10,8 @@ const COLUMNS: ReadonlyArray<{ name: string; value: (agent: AgentSummary) => str
   { name: 'Failures', value: (a) => formatCount(a.failures) },
   { name: 'Tool calls', value: (a) => formatCount(a.tool_calls) },
   { name: 'Tool error rate', value: (a) => formatRate(a.tool_error_rate) },
+  { name: 'Prompt tokens', value: (a) => formatCount(a.prompt_tokens) },
+  { name: 'Completion tokens', value: (a) => formatCount(a.completion_tokens) },
   { name: 'Latency p50', value: (a) => formatLatency(a.reply_latency_p50_ms) },
   { name: 'Latency p95', value: (a) => formatLatency(a.reply_latency_p95_ms) },
   { name: 'Latency mean', value: (a) => formatLatency(a.reply_latency_mean_ms === null ? null : Math.round(a.reply_latency_mean_ms)) },

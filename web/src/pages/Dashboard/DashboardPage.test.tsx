@@ -62,6 +62,14 @@ describe('Dashboard page', () => {
       'orders',
     ]);
 
+    const billing = within(screen.getByRole('region', { name: 'Agent numbers' })).getByRole('row', { name: /billing/ });
+    const cells = within(billing).getAllByRole('cell');
+    expect(cells.find((cell) => cell.getAttribute('data-label') === 'Prompt tokens')?.textContent).toBe('2,700');
+    expect(cells.find((cell) => cell.getAttribute('data-label') === 'Completion tokens')?.textContent).toBe('100');
+    const tokens = screen.getByRole('img', { name: /^Bar chart of the tokens the model read/ });
+    expect(tokens.getAttribute('data-series')).toBe('Prompt tokens=1200,1500;Completion tokens=80,20');
+    expect(tokens.getAttribute('aria-label')).toContain('In total 2,700 prompt and 100 completion tokens.');
+
     const traffic = screen.getByRole('img', { name: /^Line chart of conversations, messages and replies per hour/ });
     expect(traffic.getAttribute('data-series')).toBe('Conversations=2,1;Messages=3,2;Replies=3,1');
     expect(screen.queryByText(/No conversations in this range yet/)).toBeNull();

@@ -60,6 +60,18 @@ function Charts({ report }: { report: AnalyticsReport }) {
         ]}
       />
       <SeriesChart
+        title={`Model tokens ${per}`}
+        summary={`Bar chart of the tokens the model read (prompt) and wrote (completion) ${per}. In total ${formatCount(totals.prompt_tokens)} prompt and ${formatCount(totals.completion_tokens)} completion tokens.`}
+        type="bar"
+        labels={labels}
+        integer
+        format={formatCount}
+        series={[
+          { label: 'Prompt tokens', values: report.series.map((p) => p.prompt_tokens), color: '--tone-user' },
+          { label: 'Completion tokens', values: report.series.map((p) => p.completion_tokens), color: '--tone-agent' },
+        ]}
+      />
+      <SeriesChart
         title={`Reply latency ${per}`}
         summary={`Line chart of the reply latency ${per}, 50th and 95th percentile. Over the whole range: ${formatLatency(totals.reply_latency_p50_ms)} and ${formatLatency(totals.reply_latency_p95_ms)}.`}
         type="line"
