@@ -1,10 +1,11 @@
 //! Whether a person has the conversation, so the agents step aside: read from the stream
 //! (never from the read models), from two events of the thread:
-//! - the last operator event (`chat.<thread>.operator`): `conversation.assigned` or
-//!   `operator.replied` mean an operator holds it; `conversation.released` and
-//!   `conversation.resolved` give it back to the agents. It is read as soon as the worker
-//!   has the message ([`OperatorRead`]), after the message was stored, so every operator
-//!   event stored before the message counts;
+//! - the last operator event stored before the message (`chat.<thread>.operator`):
+//!   `conversation.assigned` or `operator.replied` mean an operator holds it;
+//!   `conversation.released` and `conversation.resolved` give it back to the agents. It is
+//!   read as soon as the worker has the message ([`OperatorRead`]); one stored after the
+//!   message decides only the messages after it ([`mode`]), so every delivery of a message
+//!   decides the same;
 //! - the previous message's turn closure (the thread's last turn event, which the order
 //!   check reads anyway): a turn that escalated, or one held for a person, leaves the
 //!   conversation waiting for a person — unless an operator event came after it.
@@ -53,8 +54,9 @@ fn waits_for_a_person(event: &Envelope) -> bool {
 /// The read of a thread's last operator event, started on a task of its own as soon as the
 /// worker has the message, so it runs while the thread's earlier messages are answered
 /// instead of adding a JetStream round trip to the turn. Started after the message was
-/// stored, it sees every operator event stored before the message (perhaps later ones too):
-/// a message sent after a take-over (or a release) is decided by it. Skipped for a thread
+/// stored, it sees every operator event stored before the message (perhaps later ones too,
+/// which [`mode`] then looks behind): a message sent after a take-over (or a release) is
+/// decided by it. Skipped for a thread
 /// that [`OperatorThreads`] knows has no operator event.
 pub enum OperatorRead {
     /// The thread has no operator event.
@@ -206,15 +208,28 @@ async fn operator_threads(stream: &Stream) -> anyhow::Result<HashSet<String>> {
     Ok(threads)
 }
 
-/// The mode for the next message of `thread`, given its previous turn closure and the read
-/// of its last operator event.
+/// The mode for the message stored at `message_seq` in `thread`, given its previous turn
+/// closure and the read of its last operator event.
+///
+/// Only what was stored before the message counts: an operator event stored after it (a
+/// take-over while the message waited for a worker) decides the messages after it, not this
+/// one. Every delivery of the message, however late, therefore decides the same, and so
+/// stores the same events with the same ids (docs/events.md "Event ids"): a worker frozen
+/// with its turn still in its connection cannot give the message a second, different ending
+/// (`turn.held` beside the agents' turn), since JetStream drops the later copy of each event.
 pub async fn mode(
     stream: &Stream,
     thread: &ThreadId,
+    message_seq: u64,
     closure: Option<Closure<'_>>,
     operator: OperatorRead,
 ) -> Result<Mode, String> {
-    let operator = operator.result(stream, thread).await?;
+    let operator = match operator.result(stream, thread).await? {
+        Some((seq, _)) if seq > message_seq => {
+            operator_event_before(stream, subjects::operator_event(thread), message_seq).await?
+        }
+        read => read,
+    };
     let escalated = closure.as_ref().filter(|c| waits_for_a_person(c.event));
     Ok(decide(
         operator.as_ref().map(|(seq, event)| (*seq, event)),
@@ -277,6 +292,34 @@ async fn last_operator_event(
             "cannot read the thread's last operator event: {err}"
         )),
     }
+}
+
+/// The thread's last operator event stored before `before` (rare: an operator acted between
+/// the message and its turn). A thread has few operator events: they are read in order.
+async fn operator_event_before(
+    stream: &Stream,
+    subject: String,
+    before: u64,
+) -> Result<Option<(u64, Envelope)>, String> {
+    let mut found = None;
+    let mut next = 1;
+    while next < before {
+        match stream
+            .direct_get_next_for_subject(subject.as_str(), Some(next))
+            .await
+        {
+            Ok(message) if message.sequence < before => {
+                next = message.sequence + 1;
+                if let Ok(event) = Envelope::from_json(&message.payload) {
+                    found = Some((message.sequence, event));
+                }
+            }
+            Ok(_) => break,
+            Err(err) if err.kind() == DirectGetErrorKind::NotFound => break,
+            Err(err) => return Err(format!("cannot read the thread's operator events: {err}")),
+        }
+    }
+    Ok(found)
 }
 
 /// The sequence of the thread's last turn event (0 when none).

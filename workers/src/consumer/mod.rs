@@ -228,7 +228,15 @@ pub(crate) async fn step_with(
             Last::Event(event, seq) => Some(desk::Closure { event, seq: *seq }),
             Last::Nothing | Last::Unreadable => None,
         };
-        match desk::mode(&worker.stream, &event.thread_id, closure, operator).await {
+        match desk::mode(
+            &worker.stream,
+            &event.thread_id,
+            delivery.seq,
+            closure,
+            operator,
+        )
+        .await
+        {
             Ok(Mode::Agents) => {}
             Ok(Mode::Held { reason, operator }) => {
                 let held = (reason, operator);
@@ -271,10 +279,12 @@ pub(crate) async fn step_with(
         seq: delivery.seq,
     };
     // Another worker may have this message too once it is redelivered (this process froze
-    // past the ack wait, perhaps with the turn's first event still in its connection): the
-    // turn's first event is stored only if the thread did not move on since the decision,
-    // and nothing else of the turn is sent before it is (see `JetStreamSink`).
-    let mut sink = JetStreamSink::new(&worker.js).expecting_last_turn_event(last_turn_seq);
+    // past the ack wait, perhaps with the turn's events still in its connection): the turn's
+    // first event is stored only if the thread did not move on since the decision, and both
+    // deliveries decide alike, so the later copy of each event is a duplicate (see
+    // `JetStreamSink`).
+    let careful = delivery.delivered > 1 || delivery.ignore_order;
+    let mut sink = JetStreamSink::new(&worker.js).expecting_last_turn_event(last_turn_seq, careful);
     // The tool set current when the turn starts, for the whole turn.
     let agents = worker.agents.current();
     // Where a model engine reads the conversation so far; the rule engine's turns (the
@@ -329,9 +339,10 @@ pub(crate) async fn step_with(
 ///
 /// `turn.held` is stored only if the thread's last turn event is still the one the decision
 /// saw (`last_turn_seq`): a delivery held past the ack wait (a frozen worker) may have been
-/// answered elsewhere meanwhile, and unlike a redone agents' turn, whose events have the
-/// same ids and are dropped as duplicates, a `turn.held` would be a second ending. Refused,
-/// the message is retried, and its redelivery finds its ending in the stream.
+/// closed elsewhere meanwhile (by the same `turn.held`, as every delivery decides alike
+/// (`desk::mode`), which JetStream then drops as a duplicate), and the thread may have
+/// moved on since. Refused, the message is retried, and its redelivery finds its ending in
+/// the stream.
 async fn hold(
     worker: &Worker,
     event: Envelope,
@@ -342,7 +353,8 @@ async fn hold(
 ) -> Outcome {
     let (reason, operator) = hold;
     let incoming = Incoming { event, seq };
-    let mut sink = JetStreamSink::new(&worker.js).expecting_last_turn_event(last_turn_seq);
+    // One event: waiting for it is waiting for the turn.
+    let mut sink = JetStreamSink::new(&worker.js).expecting_last_turn_event(last_turn_seq, true);
     let backdating = incoming.event.backdating();
     match turn::hold(&incoming, reason, operator, &mut sink, move || {
         OffsetDateTime::now_utc() - backdating

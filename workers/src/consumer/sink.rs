@@ -20,11 +20,17 @@ pub(super) struct JetStreamSink<'a> {
     /// Its stream sequence, once `flush` returned.
     terminal_seq: Option<u64>,
     /// The stream sequence the thread's last turn event must still have when the first
-    /// event is stored (`Nats-Expected-Last-Subject-Sequence`, 0: none). The turn waits for
-    /// that first event's ack before it sends anything else: a delivery that another worker
-    /// may have too (this process froze past the ack wait, with the event perhaps still in
-    /// its connection) then stores nothing unless its view of the thread is still true.
+    /// event is stored (`Nats-Expected-Last-Subject-Sequence`, 0: none). The others follow
+    /// it pipelined: a delivery that another worker may have too (this process froze past
+    /// the ack wait, with its events perhaps still in its connection) decides as the other
+    /// one does (`desk::mode` reads only what was stored before the message), so its events
+    /// have the same ids, and JetStream drops whichever copy comes second.
     expect_last: Option<u64>,
+    /// Whether nothing else of the turn is sent before the first event's ack is back: for a
+    /// delivery that may run beside another turn of its thread (a redelivery, or one that
+    /// stopped waiting for its thread's previous message), whose events would not be
+    /// duplicates, so a refused first event must stop the rest.
+    wait_for_first: bool,
 }
 
 impl<'a> JetStreamSink<'a> {
@@ -36,13 +42,15 @@ impl<'a> JetStreamSink<'a> {
             flushed: 0,
             terminal_seq: None,
             expect_last: None,
+            wait_for_first: false,
         }
     }
 
     /// The first event is stored only if the thread's last turn event is still at `seq`
-    /// (`None`: unknown, no check).
-    pub(super) fn expecting_last_turn_event(mut self, seq: Option<u64>) -> Self {
+    /// (`None`: unknown, no check); with `wait`, the rest of the turn waits for it.
+    pub(super) fn expecting_last_turn_event(mut self, seq: Option<u64>, wait: bool) -> Self {
         self.expect_last = seq;
+        self.wait_for_first = wait;
         self
     }
 
@@ -66,7 +74,7 @@ impl Sink for JetStreamSink<'_> {
                 .await
                 .map_err(|err| TurnError::Publish(err.to_string()))?;
             self.acks.push(ack);
-            if expect.is_some() {
+            if expect.is_some() && self.wait_for_first {
                 self.flush().await?;
             }
             if event.payload.is_terminal() {

@@ -55,6 +55,50 @@ fn take_over(thread: &ThreadId) -> Envelope {
     )
 }
 
+/// A delivery of the message stored at `seq` (not from a parked wait).
+fn delivery<'a>(
+    seq: u64,
+    delivered: u32,
+    payload: &'a [u8],
+    headers: Option<&'a HeaderMap>,
+) -> Delivery<'a> {
+    Delivery {
+        subject: "unused",
+        seq,
+        delivered,
+        payload,
+        headers,
+        ignore_order: false,
+    }
+}
+
+/// The kinds of the ending events of `turn` among `events`.
+fn endings(events: &[Envelope], turn: &Envelope) -> Vec<&'static str> {
+    events
+        .iter()
+        .filter(|e| e.turn_id == turn.turn_id && e.payload.is_terminal())
+        .map(|e| e.payload.kind())
+        .collect()
+}
+
+/// The thread's next message, "and now?", stored naming the message at `previous` as the
+/// one before it: the message, its JSON, its headers and its sequence.
+async fn store_next(
+    js: &async_nats::jetstream::Context,
+    thread: &ThreadId,
+    previous: u64,
+) -> (Envelope, Vec<u8>, HeaderMap, u64) {
+    let next = Envelope::user_message(thread, "and now?");
+    let json = next.to_json();
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        common::subjects::PREVIOUS_SEQ_HEADER,
+        previous.to_string().as_str(),
+    );
+    let seq = store(js, &next, headers.clone()).await;
+    (next, json, headers, seq)
+}
+
 /// Two workers of the same agents (one tool, on [`counting_api`]) on one chat stream.
 pub(crate) struct Two {
     pub(crate) _nats: NatsServer,
@@ -115,28 +159,13 @@ async fn a_message_answered_elsewhere_is_not_answered_again_by_the_worker_that_e
     let earlier = Envelope::user_message(&thread, "how are things?");
     let earlier_json = earlier.to_json();
     let earlier_seq = store(&js, &earlier, HeaderMap::new()).await;
-    let delivery = |seq, delivered, payload, headers| Delivery {
-        subject: "unused",
-        seq,
-        delivered,
-        payload,
-        headers,
-        ignore_order: false,
-    };
     let outcome = step(&first, delivery(earlier_seq, 1, &earlier_json, None)).await;
     assert_eq!(outcome, Outcome::Done);
     assert_eq!(hits.load(Ordering::SeqCst), 1);
 
     // The next message names it as its previous one; the second worker answers it (the
     // first worker's delivery of it timed out, say), and its ack to JetStream is lost.
-    let next = Envelope::user_message(&thread, "and now?");
-    let next_json = next.to_json();
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        common::subjects::PREVIOUS_SEQ_HEADER,
-        earlier_seq.to_string().as_str(),
-    );
-    let next_seq = store(&js, &next, headers.clone()).await;
+    let (next, next_json, headers, next_seq) = store_next(&js, &thread, earlier_seq).await;
     let outcome = step(&second, delivery(next_seq, 1, &next_json, Some(&headers))).await;
     assert_eq!(outcome, Outcome::Done);
     assert_eq!(hits.load(Ordering::SeqCst), 2);
@@ -172,14 +201,6 @@ async fn answered_taken_over_then_delivered_late(answered_by: usize, late_to: us
     } = two_workers().await;
     let workers = [&first, &second];
     let thread = ThreadId::generate();
-    let delivery = |seq, delivered, payload, headers| Delivery {
-        subject: "unused",
-        seq,
-        delivered,
-        payload,
-        headers,
-        ignore_order: false,
-    };
 
     let message = Envelope::user_message(&thread, "how are things?");
     let message_json = message.to_json();
@@ -191,14 +212,7 @@ async fn answered_taken_over_then_delivered_late(answered_by: usize, late_to: us
     .await;
     assert_eq!(outcome, Outcome::Done, "answered; the ack never leaves");
 
-    let next = Envelope::user_message(&thread, "and now?");
-    let next_json = next.to_json();
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        common::subjects::PREVIOUS_SEQ_HEADER,
-        message_seq.to_string().as_str(),
-    );
-    let next_seq = store(&js, &next, headers.clone()).await;
+    let (_next, next_json, headers, next_seq) = store_next(&js, &thread, message_seq).await;
     let outcome = step(&second, delivery(next_seq, 1, &next_json, Some(&headers))).await;
     assert_eq!(outcome, Outcome::Done);
     store(&js, &take_over(&thread), HeaderMap::new()).await;
@@ -212,12 +226,7 @@ async fn answered_taken_over_then_delivered_late(answered_by: usize, late_to: us
     assert_eq!(outcome, Outcome::Done);
     let events = turn_events(&stream, &thread).await;
     assert_eq!(events.len(), before, "{events:?}");
-    let endings: Vec<_> = events
-        .iter()
-        .filter(|e| e.turn_id == message.turn_id && e.payload.is_terminal())
-        .map(|e| e.payload.kind())
-        .collect();
-    assert_eq!(endings, ["turn.completed"], "{events:?}");
+    assert_eq!(endings(&events, &message), ["turn.completed"], "{events:?}");
 }
 
 /// A worker froze after storing a message's `turn.completed`, before its ack; the thread's
@@ -236,6 +245,48 @@ async fn a_message_answered_before_later_turns_and_a_take_over_is_not_ended_twic
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_first_delivery_run_after_the_thread_went_past_it_adds_no_ending() {
     answered_taken_over_then_delivered_late(1, 0, 1).await;
+}
+
+/// A person took the conversation over after the customer's message was stored, before any
+/// worker decided on it. Every delivery of the message decides from what was stored before
+/// it, so each one gives it to the agents (a frozen first delivery and the redelivery store
+/// the same events, which JetStream de-duplicates, never `turn.held` beside the agents'
+/// turn); the next message, sent after the take-over, is held for the person.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_take_over_stored_after_a_message_holds_the_next_message_not_that_one() {
+    let Two {
+        _nats,
+        _dir,
+        js,
+        stream,
+        first,
+        second,
+        ..
+    } = two_workers().await;
+    let thread = ThreadId::generate();
+    let message = Envelope::user_message(&thread, "how are things?");
+    let message_json = message.to_json();
+    let message_seq = store(&js, &message, HeaderMap::new()).await;
+    store(&js, &take_over(&thread), HeaderMap::new()).await;
+
+    // The redelivery (the first delivery's worker froze) and then the first delivery.
+    let outcome = step(&second, delivery(message_seq, 2, &message_json, None)).await;
+    assert_eq!(outcome, Outcome::Done);
+    let outcome = step(&first, delivery(message_seq, 1, &message_json, None)).await;
+    assert_eq!(outcome, Outcome::Done);
+    let events = turn_events(&stream, &thread).await;
+    assert_eq!(endings(&events, &message), ["turn.completed"], "{events:?}");
+
+    let (next, next_json, headers, next_seq) = store_next(&js, &thread, message_seq).await;
+    let outcome = step(&first, delivery(next_seq, 1, &next_json, Some(&headers))).await;
+    assert_eq!(outcome, Outcome::Done);
+    let events = turn_events(&stream, &thread).await;
+    let held: Vec<_> = events
+        .iter()
+        .filter(|e| e.turn_id == next.turn_id)
+        .collect();
+    assert_eq!(held.len(), 1, "{events:?}");
+    assert_eq!(endings(&events, &next), ["turn.held"], "{events:?}");
 }
 
 /// An engine that answers like `inner`, but only once `gate` lets it: a worker whose
@@ -305,21 +356,10 @@ async fn a_worker_frozen_mid_turn_adds_no_second_reply_or_ending() {
     let message = Envelope::user_message(&thread, "how are things?");
     let message_json: Arc<[u8]> = message.to_json().into();
     let seq = store(&js, &message, HeaderMap::new()).await;
-    fn delivery(seq: u64, delivered: u32, payload: &[u8]) -> Delivery<'_> {
-        Delivery {
-            subject: "unused",
-            seq,
-            delivered,
-            payload,
-            headers: None,
-            ignore_order: false,
-        }
-    }
-
     // The first delivery: decided (the agents answer), then frozen inside the engine.
     let first = {
         let (frozen, payload) = (frozen.clone(), message_json.clone());
-        tokio::spawn(async move { step(&frozen, delivery(seq, 1, &payload)).await })
+        tokio::spawn(async move { step(&frozen, delivery(seq, 1, &payload, None)).await })
     };
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(!first.is_finished());
@@ -328,7 +368,7 @@ async fn a_worker_frozen_mid_turn_adds_no_second_reply_or_ending() {
     // which finishes the turn the frozen one started.
     store(&js, &take_over(&thread), HeaderMap::new()).await;
     assert_eq!(
-        step(&other, delivery(seq, 2, &message_json)).await,
+        step(&other, delivery(seq, 2, &message_json, None)).await,
         Outcome::Done
     );
     let answered = turn_events(&stream, &thread).await;
@@ -349,7 +389,7 @@ async fn a_worker_frozen_mid_turn_adds_no_second_reply_or_ending() {
 
     // A later delivery finds the message ended and stores nothing.
     assert_eq!(
-        step(&frozen, delivery(seq, 3, &message_json)).await,
+        step(&frozen, delivery(seq, 3, &message_json, None)).await,
         Outcome::Done
     );
     assert_eq!(turn_events(&stream, &thread).await.len(), events.len());
