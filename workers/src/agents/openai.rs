@@ -130,7 +130,8 @@ impl OpenAiEngine {
     /// POSTs one chat-completions request and returns the parsed JSON body of a 2xx
     /// answer (a streamed one put together into the same shape), classifying every failure
     /// where it enters. A stream that breaks midway is asked again as a whole, once;
-    /// `deltas` hears the content of every attempt as it comes.
+    /// `deltas` hears the content as it comes, each piece once: of the attempt after a
+    /// break, only what goes beyond what was already heard (see [`Resumed`]).
     #[tracing::instrument(skip_all, fields(model = %self.model, purpose = purpose))]
     async fn complete(
         &self,
@@ -144,11 +145,16 @@ impl OpenAiEngine {
             ));
         }
         let mut attempt = 1;
+        let resumed = deltas.map(Resumed::new);
         let answer = loop {
-            match self.request(body, deltas).await {
+            let heard = resumed.as_ref().map(|r| r as &dyn Deltas);
+            match self.request(body, heard).await {
                 Err(Failure::Broken(why)) if attempt < STREAM_ATTEMPTS => {
                     tracing::info!(attempt, %why, "the model's stream broke; asking again");
                     attempt += 1;
+                    if let Some(resumed) = &resumed {
+                        resumed.next_attempt();
+                    }
                 }
                 Err(Failure::Broken(why)) => {
                     break Err(EngineError::Retryable(format!(
@@ -626,6 +632,82 @@ fn malformed(why: impl fmt::Display) -> EngineError {
 
 /// 429 (rate limited) and 5xx are the server's state at the moment; other statuses
 /// (400, 401, 403, 404, …) say the request or the key is wrong and will stay wrong.
+/// The pieces of a reply as the customer is to hear them when a broken stream is asked
+/// again: the new attempt starts from the beginning, and only its text beyond what the
+/// customer already heard is passed on. When it says something else than what was heard
+/// (a model need not answer twice alike), nothing more of it is passed on: the stored
+/// `agent.replied` that follows holds the whole text and replaces the pieces.
+#[derive(Debug)]
+struct Resumed<'a> {
+    inner: &'a dyn Deltas,
+    state: std::sync::Mutex<Heard>,
+}
+
+#[derive(Debug, Default)]
+struct Heard {
+    /// Everything passed on so far, over every attempt.
+    passed: String,
+    /// The text of this attempt so far.
+    this: String,
+    /// This attempt said something else than what was passed on.
+    diverged: bool,
+}
+
+impl<'a> Resumed<'a> {
+    fn new(inner: &'a dyn Deltas) -> Self {
+        Resumed {
+            inner,
+            state: std::sync::Mutex::new(Heard::default()),
+        }
+    }
+
+    fn next_attempt(&self) {
+        let mut state = self.state.lock().expect("deltas lock");
+        state.this.clear();
+        state.diverged = false;
+    }
+
+    /// What of `piece` is new to the customer.
+    fn new_part(&self, piece: &str) -> Option<String> {
+        let mut state = self.state.lock().expect("deltas lock");
+        let Heard {
+            passed,
+            this,
+            diverged,
+        } = &mut *state;
+        if *diverged {
+            return None;
+        }
+        this.push_str(piece);
+        let (longer, shorter) = if this.len() >= passed.len() {
+            (&*this, &*passed)
+        } else {
+            (&*passed, &*this)
+        };
+        if !longer.starts_with(shorter.as_str()) {
+            *diverged = true;
+            return None;
+        }
+        if this.len() <= passed.len() {
+            return None;
+        }
+        let new = this[passed.len()..].to_owned();
+        passed.clone_from(this);
+        Some(new)
+    }
+}
+
+impl Deltas for Resumed<'_> {
+    fn send<'a>(&'a self, text: &'a str) -> BoxFuture<'a, ()> {
+        let new = self.new_part(text);
+        Box::pin(async move {
+            if let Some(new) = new {
+                self.inner.send(&new).await;
+            }
+        })
+    }
+}
+
 fn is_retryable_status(status: StatusCode) -> bool {
     status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
 }
@@ -829,6 +911,40 @@ impl Streamed {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Debug, Default)]
+    struct Kept(std::sync::Mutex<Vec<String>>);
+
+    impl Deltas for Kept {
+        fn send<'a>(&'a self, text: &'a str) -> BoxFuture<'a, ()> {
+            self.0.lock().unwrap().push(text.to_owned());
+            Box::pin(async {})
+        }
+    }
+
+    #[tokio::test]
+    async fn after_a_break_only_what_goes_beyond_what_was_heard_is_passed_on_and_nothing_of_another_answer()
+     {
+        let kept = Kept::default();
+        let resumed = Resumed::new(&kept);
+        for piece in ["Your ord", "er shi"] {
+            resumed.send(piece).await;
+        }
+        resumed.next_attempt();
+        for piece in ["Your", " order ", "shipped", "."] {
+            resumed.send(piece).await;
+        }
+        assert_eq!(*kept.0.lock().unwrap(), ["Your ord", "er shi", "pped", "."]);
+        resumed.next_attempt();
+        for piece in ["Sorry, ", "your order shipped. More text."] {
+            resumed.send(piece).await;
+        }
+        assert_eq!(
+            kept.0.lock().unwrap().len(),
+            4,
+            "another answer is not pieced on"
+        );
+    }
     use crate::agents::{EngineSettings, ToolDef};
     use common::events::ErrorCategory;
 
