@@ -7,7 +7,8 @@
 # once with OPENAI_STREAM=true, once with false. Each time it runs
 #   target/release/loadgen --json -c CONNECTIONS --rate RATE --warmup 0s -d DURATION --drain DRAIN
 # and prints, from loadgen's report, the model→customer delay of the deltas (p50/p95/p99/max),
-# the stored events per turn, the replies; the most streams the fake model had open at once
+# the messages stored in each JetStream stream per reply (NATS monitoring, 127.0.0.1:8222),
+# the event frames received per turn, the replies; the most streams the fake model had open at once
 # (the turns in flight); and the peak RSS (VmHWM) of the `smart-support up` process, which runs
 # every service (ingress, worker, projector, API) in one process: an upper bound of a worker's.
 #
@@ -25,7 +26,7 @@ INTERVAL_MS=${INTERVAL_MS:-250}
 for bin in target/release/loadgen target/release/examples/fake_llm_server target/release/smart-support; do
   [ -x "$bin" ] || { echo "missing $bin: build first (see the header of $0)"; exit 2; }
 done
-ulimit -n 65536 || exit 2
+ulimit -n "$(ulimit -Hn)"; [ "$(ulimit -n)" -gt $((CONNECTIONS + 1000)) ] || { echo "ulimit -n $(ulimit -n) is too low for $CONNECTIONS connections"; exit 2; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 out=$(mktemp -d /var/tmp/bench-deltas.XXXXXX)
 llm=$(free_port)
@@ -66,16 +67,22 @@ run() { # $1: OPENAI_STREAM
     --warmup 0s -d "$DURATION" --drain "$DRAIN" >"$out/report-stream-$mode.json" 2>/dev/null \
     || { echo "loadgen failed (OPENAI_STREAM=$mode)"; exit 2; }
   peak=$(awk '/VmHWM/ {print $2}' "/proc/$sup/status" 2>/dev/null)
+  sleep 3 # the last turns' turn.completed
+  curl -fs "http://127.0.0.1:8222/jsz?streams=1" >"$out/jsz-stream-$mode.json" || echo '{}' >"$out/jsz-stream-$mode.json"
   stop_stack
   rm -rf "$data"
-  python3 - "$out/report-stream-$mode.json" "$mode" "${peak:-0}" <<'PY'
+  python3 - "$out/report-stream-$mode.json" "$mode" "${peak:-0}" "$out/jsz-stream-$mode.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1])); mode = sys.argv[2]; peak_kib = int(sys.argv[3])
+streams = {s["name"]: s["state"]["messages"] for a in json.load(open(sys.argv[4])).get("account_details", [])
+           for s in a.get("stream_detail", [])}
 d = r.get("delta_latency_ms"); l = r.get("reply_latency_ms") or {}
 print(f"OPENAI_STREAM={mode}: sent {r['sent']}, replied {r['replied']} ({r['reply_rate']:.1f}/s), "
       f"unanswered {r['unanswered']}, send→reply p50 {l.get('p50')} / p99 {l.get('p99')} ms")
-print(f"  events per turn {r['events_per_reply']:.3f} ({r['events']} events, {r['replied_events']} agent.replied), "
-      f"{r['deltas']} deltas")
+print(f"  stored (JetStream, messages per stream): {streams}; per reply: "
+      + ", ".join(f"{n} {m / max(r['replied'], 1):.3f}" for n, m in streams.items()))
+print(f"  event frames received per turn {r['events_per_reply']:.3f} ({r['events']} events, "
+      f"{r['replied_events']} agent.replied), {r['deltas']} deltas")
 if d:
     print(f"  model→customer delta ms: p50 {d['p50']} / p95 {d['p95']} / p99 {d['p99']} / max {d['max']}")
 print(f"  smart-support up peak RSS (VmHWM): {peak_kib / 1024:.0f} MiB")
