@@ -98,7 +98,14 @@ pub enum ServerFrame<'a> {
     AgentReplied {
         turn_id: Option<u128>,
     },
-    /// Any other event, a pong, or a frame of a type this code does not know.
+    /// Any other stored event.
+    OtherEvent,
+    /// A piece of a streamed reply; `sent_micros`: the Unix time in microseconds the model
+    /// wrote into it (`[t=<micros>]`, as the load run's fake model server does), if any.
+    Delta {
+        sent_micros: Option<u64>,
+    },
+    /// A pong, or a frame of a type this code does not know.
     Other,
 }
 
@@ -112,6 +119,8 @@ struct RawFrame<'a> {
     code: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     event: Option<RawEvent<'a>>,
+    #[serde(default, borrow)]
+    text: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
@@ -144,14 +153,24 @@ pub fn parse(text: &str) -> Option<ServerFrame<'_>> {
                         turn_id,
                     },
                     "agent.replied" => ServerFrame::AgentReplied { turn_id },
-                    _ => ServerFrame::Other,
+                    _ => ServerFrame::OtherEvent,
                 }
             }
             None => ServerFrame::Other,
         },
+        "delta" => ServerFrame::Delta {
+            sent_micros: raw.text.as_deref().and_then(sent_micros),
+        },
         _ => ServerFrame::Other,
     };
     Some(frame)
+}
+
+/// The first `[t=<digits>]` in a delta's text.
+fn sent_micros(text: &str) -> Option<u64> {
+    let (_, rest) = text.split_once("[t=")?;
+    let (digits, _) = rest.split_once(']')?;
+    digits.parse().ok()
 }
 
 fn turn_key(turn_id: &str) -> Option<u128> {
@@ -245,10 +264,28 @@ mod tests {
     }
 
     #[test]
+    fn a_delta_carries_the_send_time_written_into_its_text() {
+        assert_eq!(
+            parse(r#"{"type":"delta","turn_id":"t","text":"[t=1765093028123456] "}"#),
+            Some(ServerFrame::Delta {
+                sent_micros: Some(1_765_093_028_123_456)
+            })
+        );
+        assert_eq!(
+            parse(r#"{"type":"delta","turn_id":"t","text":"Hello [t=12"}"#),
+            Some(ServerFrame::Delta { sent_micros: None })
+        );
+        assert_eq!(
+            parse(r#"{"type":"delta","turn_id":"t"}"#),
+            Some(ServerFrame::Delta { sent_micros: None })
+        );
+    }
+
+    #[test]
     fn other_events_and_frames_are_other_and_garbage_is_none() {
         assert_eq!(
             parse(r#"{"type":"event","seq":7,"event":{"kind":"turn.started","turn_id":"x"}}"#),
-            Some(ServerFrame::Other)
+            Some(ServerFrame::OtherEvent)
         );
         assert_eq!(parse(r#"{"type":"pong"}"#), Some(ServerFrame::Other));
         assert_eq!(parse("not json"), None);

@@ -13,7 +13,7 @@ use crate::stats::{Counts, Percentiles, Summary};
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "mode", rename_all = "snake_case")]
 pub enum Report {
-    Load(LoadReport),
+    Load(Box<LoadReport>),
     Idle(IdleReport),
 }
 
@@ -52,6 +52,11 @@ pub struct LoadReport {
     pub errors: BTreeMap<String, u64>,
     pub ack_latency_ms: Option<Percentiles>,
     pub reply_latency_ms: Option<Percentiles>,
+    /// Stored events per turn: `events` / `replied_events` (whole run); `null` before a reply.
+    pub events_per_reply: Option<f64>,
+    /// Model → customer latency of the `delta` frames whose text carried the model's send
+    /// time (`[t=<Unix µs>]`, the fake model of `scripts/bench_deltas.sh`), whole run.
+    pub delta_latency_ms: Option<Percentiles>,
 }
 
 /// An idle run: how many connections stayed open.
@@ -103,6 +108,9 @@ impl LoadReport {
             errors: summary.errors.clone(),
             ack_latency_ms: summary.ack_latency(),
             reply_latency_ms: summary.reply_latency(),
+            events_per_reply: (summary.counts.replied_events > 0)
+                .then(|| summary.counts.events as f64 / summary.counts.replied_events as f64),
+            delta_latency_ms: summary.delta_latency(),
         }
     }
 }
@@ -195,6 +203,23 @@ fn load_text(out: &mut String, report: &LoadReport) {
             }
         }
     }
+    if let Some(l) = report.delta_latency_ms {
+        let _ = writeln!(
+            out,
+            "  {:<12} {:>10.3} {:>10.3} {:>10.3} {:>10.3}",
+            "model→delta", l.p50, l.p95, l.p99, l.max
+        );
+    }
+    if counts.deltas > 0 || counts.events > 0 {
+        let per_reply = report
+            .events_per_reply
+            .map_or("-".to_owned(), |per| format!("{per:.2}"));
+        let _ = writeln!(
+            out,
+            "frames        {} events ({per_reply} per reply), {} deltas (whole run)",
+            counts.events, counts.deltas
+        );
+    }
     if report.errors.is_empty() {
         let _ = writeln!(out, "errors        none");
     } else {
@@ -248,6 +273,9 @@ mod tests {
                 replied: 890,
                 unacked: 1,
                 unanswered: 7,
+                events: 0,
+                replied_events: 0,
+                deltas: 0,
             },
             ack_rate: 89.7,
             reply_rate: 89.0,
@@ -259,12 +287,14 @@ mod tests {
                 max: 12.125,
             }),
             reply_latency_ms: None,
+            events_per_reply: None,
+            delta_latency_ms: None,
         }
     }
 
     #[test]
     fn the_text_report_shows_every_number_in_its_place() {
-        let text = Report::Load(load_report()).to_text();
+        let text = Report::Load(Box::new(load_report())).to_text();
         let expected = "\
 loadgen → ws://127.0.0.1:8080/ws
 connections   99 opened of 100 (1 failed, 0 closed early)
@@ -285,7 +315,7 @@ left over     unacked 1, unanswered 7
     #[test]
     fn the_json_report_is_flat_with_the_counts_beside_the_rates() {
         let json: serde_json::Value =
-            serde_json::from_str(&Report::Load(load_report()).to_json()).unwrap();
+            serde_json::from_str(&Report::Load(Box::new(load_report())).to_json()).unwrap();
         assert_eq!(json["mode"], "load");
         assert_eq!(json["connections"]["opened"], 99);
         assert_eq!(json["sent"], 900);
@@ -299,9 +329,9 @@ left over     unacked 1, unanswered 7
     #[test]
     fn a_run_without_any_ack_failed() {
         let mut report = load_report();
-        assert!(Report::Load(report.clone()).succeeded());
+        assert!(Report::Load(Box::new(report.clone())).succeeded());
         report.counts.acked = 0;
-        assert!(!Report::Load(report).succeeded());
+        assert!(!Report::Load(Box::new(report)).succeeded());
     }
 
     #[test]

@@ -74,7 +74,13 @@ pub async fn run(plan: Plan) -> anyhow::Result<Report> {
             let (outcomes, summary, timing) =
                 send_load(&plan, load, sockets, &live, &stop, &progress).await;
             count_closed_early(&mut connections, &outcomes);
-            Report::Load(LoadReport::new(&plan, load, connections, &summary, timing))
+            Report::Load(Box::new(LoadReport::new(
+                &plan,
+                load,
+                connections,
+                &summary,
+                timing,
+            )))
         }
     };
     progress.finish().await;

@@ -29,6 +29,14 @@ pub struct Counts {
     pub unacked: u64,
     /// Acked but without an agent reply by the end of the drain.
     pub unanswered: u64,
+    /// Event frames received, of the whole run (warmup included, and whoever's message
+    /// they are about).
+    pub events: u64,
+    /// `agent.replied` event frames received, of the whole run: with `events`, the stored
+    /// events per turn.
+    pub replied_events: u64,
+    /// `delta` frames (pieces of streamed replies) received, of the whole run.
+    pub deltas: u64,
 }
 
 impl Counts {
@@ -39,6 +47,9 @@ impl Counts {
         self.replied += other.replied;
         self.unacked += other.unacked;
         self.unanswered += other.unanswered;
+        self.events += other.events;
+        self.replied_events += other.replied_events;
+        self.deltas += other.deltas;
     }
 }
 
@@ -62,6 +73,7 @@ pub struct Summary {
     pub last_reply: Option<Instant>,
     ack: Histogram<u64>,
     reply: Histogram<u64>,
+    delta: Histogram<u64>,
 }
 
 impl Default for Summary {
@@ -75,6 +87,7 @@ impl Default for Summary {
             last_reply: None,
             ack: histogram(),
             reply: histogram(),
+            delta: histogram(),
         }
     }
 }
@@ -92,6 +105,9 @@ impl Summary {
         for &micros in &batch.reply_micros {
             self.reply.saturating_record(micros.max(1));
         }
+        for &micros in &batch.delta_micros {
+            self.delta.saturating_record(micros.max(1));
+        }
         self.last_ack = self.last_ack.max(batch.last_ack);
         self.last_reply = self.last_reply.max(batch.last_reply);
     }
@@ -104,6 +120,12 @@ impl Summary {
     /// Send → first agent reply latency; `None` before the first reply.
     pub fn reply_latency(&self) -> Option<Percentiles> {
         percentiles(&self.reply)
+    }
+
+    /// Model → customer latency of the delta frames that carried their send time; `None`
+    /// when none did.
+    pub fn delta_latency(&self) -> Option<Percentiles> {
+        percentiles(&self.delta)
     }
 }
 
@@ -127,6 +149,7 @@ pub struct Batch {
     pub errors: BTreeMap<String, u64>,
     ack_micros: Vec<u64>,
     reply_micros: Vec<u64>,
+    delta_micros: Vec<u64>,
     last_ack: Option<Instant>,
     last_reply: Option<Instant>,
 }
@@ -144,6 +167,14 @@ impl Batch {
         self.last_reply = Some(at);
     }
 
+    /// A delta frame; `latency`: from the model's send time to now, when it carried one.
+    pub fn delta(&mut self, latency: Option<Duration>) {
+        self.counts.deltas += 1;
+        if let Some(latency) = latency {
+            self.delta_micros.push(micros(latency));
+        }
+    }
+
     pub fn error(&mut self, code: &str) {
         match self.errors.get_mut(code) {
             Some(count) => *count += 1,
@@ -154,7 +185,7 @@ impl Batch {
     }
 
     fn is_full(&self) -> bool {
-        self.ack_micros.len() + self.reply_micros.len() >= BATCH_SAMPLES
+        self.ack_micros.len() + self.reply_micros.len() + self.delta_micros.len() >= BATCH_SAMPLES
     }
 
     fn clear(&mut self) {
@@ -162,6 +193,7 @@ impl Batch {
         self.errors.clear();
         self.ack_micros.clear();
         self.reply_micros.clear();
+        self.delta_micros.clear();
         self.last_ack = None;
         self.last_reply = None;
     }

@@ -7,7 +7,7 @@
 //! which turn answers which message.
 
 use std::collections::{HashMap, VecDeque};
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::frame::{self, ServerFrame};
 use crate::stats::Batch;
@@ -88,6 +88,20 @@ impl Tracker {
     /// Applies one server frame.
     pub fn receive(&mut self, frame: ServerFrame<'_>, now: Instant, batch: &mut Batch) -> Seen {
         match frame {
+            ServerFrame::MessageReceived { .. } | ServerFrame::OtherEvent => {
+                batch.counts.events += 1
+            }
+            ServerFrame::AgentReplied { .. } => {
+                batch.counts.events += 1;
+                batch.counts.replied_events += 1;
+            }
+            _ => {}
+        }
+        match frame {
+            ServerFrame::Delta { sent_micros } => {
+                batch.delta(sent_micros.and_then(|sent| delay_since(sent, SystemTime::now())));
+                Seen::Nothing
+            }
             ServerFrame::Ack { client_msg_id } => {
                 let Some(n) = frame::message_number(&client_msg_id, &self.prefix) else {
                     return Seen::Nothing;
@@ -181,6 +195,13 @@ impl Tracker {
     }
 }
 
+/// From `sent_micros` (Unix time, µs) to `now`; `None` for a send time in the future (a
+/// clock that is not this machine's).
+fn delay_since(sent_micros: u64, now: SystemTime) -> Option<Duration> {
+    now.duration_since(UNIX_EPOCH + Duration::from_micros(sent_micros))
+        .ok()
+}
+
 #[cfg(test)]
 mod tests {
     use std::borrow::Cow;
@@ -258,6 +279,38 @@ mod tests {
             (batch.counts.sent, batch.counts.acked, batch.counts.replied),
             (2, 2, 2)
         );
+    }
+
+    #[test]
+    fn events_and_deltas_are_counted_and_a_deltas_delay_is_from_its_send_time() {
+        let t0 = Instant::now();
+        let mut batch = Batch::default();
+        let mut tracker = Tracker::new(PREFIX.to_owned());
+        let n = tracker.send(t0, true, &mut batch);
+        tracker.receive(ack(n), t0, &mut batch);
+        tracker.receive(received(n, 5), t0, &mut batch);
+        tracker.receive(ServerFrame::OtherEvent, t0, &mut batch);
+        for sent_micros in [Some(1), None] {
+            let seen = tracker.receive(ServerFrame::Delta { sent_micros }, t0, &mut batch);
+            assert_eq!(seen, Seen::Nothing);
+        }
+        tracker.receive(replied(5), t0, &mut batch);
+        tracker.receive(ServerFrame::Other, t0, &mut batch);
+        assert_eq!(
+            (
+                batch.counts.events,
+                batch.counts.replied_events,
+                batch.counts.deltas
+            ),
+            (3, 1, 2)
+        );
+
+        let now = UNIX_EPOCH + Duration::from_micros(1_000_250);
+        assert_eq!(
+            delay_since(1_000_000, now),
+            Some(Duration::from_micros(250))
+        );
+        assert_eq!(delay_since(2_000_000, now), None);
     }
 
     #[test]
