@@ -86,3 +86,28 @@ pub async fn turn_events(stream: &Stream, thread: &ThreadId) -> Vec<Envelope> {
     }
     events
 }
+
+/// A delivery of the message stored at `seq`, checked against its thread's order.
+pub fn delivery<'a>(
+    seq: u64,
+    delivered: u32,
+    payload: &'a [u8],
+    headers: Option<&'a HeaderMap>,
+) -> workers::consumer::Delivery<'a> {
+    workers::consumer::Delivery {
+        subject: "unused",
+        seq,
+        delivered,
+        payload,
+        headers,
+        ignore_order: false,
+    }
+}
+
+/// A delivery of the message stored at `seq`, answered whatever its thread's order.
+pub fn unordered(seq: u64, delivered: u32, payload: &[u8]) -> workers::consumer::Delivery<'_> {
+    workers::consumer::Delivery {
+        ignore_order: true,
+        ..delivery(seq, delivered, payload, None)
+    }
+}

@@ -13,9 +13,9 @@ use common::events::{
 };
 use serde_json::{Value, json};
 use testkit::{FakeLlm, NatsServer};
-use workers::consumer::{Delivery, Outcome, RetryPolicy, Worker, step};
+use workers::consumer::{Outcome, RetryPolicy, Worker, step};
 
-use crate::fixture::{chat_stream, status_worker, store};
+use crate::fixture::{chat_stream, status_worker, store, unordered};
 
 async fn status_api() -> SocketAddr {
     let app = Router::new().route("/status", get(|| async { Json(json!({"state": "fine"})) }));
@@ -39,17 +39,6 @@ fn anna() -> OperatorRef {
     OperatorRef {
         operator_id: uuid::Uuid::new_v4(),
         name: "Anna".into(),
-    }
-}
-
-fn delivery(seq: u64, delivered: u32, payload: &[u8]) -> Delivery<'_> {
-    Delivery {
-        subject: "unused",
-        seq,
-        delivered,
-        payload,
-        headers: None,
-        ignore_order: true,
     }
 }
 
@@ -116,7 +105,7 @@ async fn earlier_messages_tool_results_and_operator_text_are_sent_as_messages_of
     llm.push_tool_call("getStatus", "{}");
     llm.push_reply("All is fine.");
     assert_eq!(
-        step(&worker, delivery(first_seq, 1, &first)).await,
+        step(&worker, unordered(first_seq, 1, &first)).await,
         Outcome::Done
     );
 
@@ -146,7 +135,7 @@ async fn earlier_messages_tool_results_and_operator_text_are_sent_as_messages_of
     .await;
     llm.push_status(503, "{}");
     assert!(matches!(
-        step(&worker, delivery(second_seq, 1, &second)).await,
+        step(&worker, unordered(second_seq, 1, &second)).await,
         Outcome::Retry { .. }
     ));
     let asked = llm.requests().last().unwrap().clone();
@@ -175,7 +164,7 @@ async fn earlier_messages_tool_results_and_operator_text_are_sent_as_messages_of
     store(&js, &later, HeaderMap::new()).await;
     llm.push_reply("Tomorrow too.");
     assert_eq!(
-        step(&worker, delivery(second_seq, 2, &second)).await,
+        step(&worker, unordered(second_seq, 2, &second)).await,
         Outcome::Done
     );
     assert_eq!(

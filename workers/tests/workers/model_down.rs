@@ -7,9 +7,9 @@ use std::time::Duration;
 use async_nats::HeaderMap;
 use common::events::{Envelope, Payload, ThreadId, TurnOutcome};
 use testkit::{FakeLlm, NatsServer};
-use workers::consumer::{Delivery, Outcome, RetryPolicy, Worker, step};
+use workers::consumer::{Outcome, RetryPolicy, Worker, step};
 
-use crate::fixture::{chat_stream, status_worker, store, turn_events};
+use crate::fixture::{chat_stream, status_worker, store, turn_events, unordered};
 
 struct Down {
     _nats: NatsServer,
@@ -65,17 +65,6 @@ async fn message(down: &Down, thread: &ThreadId) -> (Vec<u8>, u64) {
     (event.to_json(), seq)
 }
 
-fn delivery(seq: u64, delivered: u32, payload: &[u8]) -> Delivery<'_> {
-    Delivery {
-        subject: "unused",
-        seq,
-        delivered,
-        payload,
-        headers: None,
-        ignore_order: true,
-    }
-}
-
 /// The turn was handed to a person because of the model server.
 fn assert_handed_over(events: &[Envelope]) {
     let kinds: Vec<_> = events.iter().map(|e| e.payload.kind()).collect();
@@ -110,7 +99,7 @@ async fn a_model_server_still_down_on_the_last_delivery_hands_the_customer_to_a_
     for delivered in 1..3 {
         assert!(
             matches!(
-                step(&down.worker, delivery(seq, delivered, &payload)).await,
+                step(&down.worker, unordered(seq, delivered, &payload)).await,
                 Outcome::Retry { .. }
             ),
             "delivery {delivered} is retried"
@@ -124,7 +113,7 @@ async fn a_model_server_still_down_on_the_last_delivery_hands_the_customer_to_a_
         "no ending before the last delivery"
     );
     assert_eq!(
-        step(&down.worker, delivery(seq, 3, &payload)).await,
+        step(&down.worker, unordered(seq, 3, &payload)).await,
         Outcome::Done,
         "the last delivery ends the turn: no dead letter"
     );
@@ -139,7 +128,7 @@ async fn while_the_breaker_is_open_a_turn_goes_to_a_person_at_once_without_askin
     let (payload, seq) = message(&down, &first).await;
     for delivered in 1..3 {
         assert!(matches!(
-            step(&down.worker, delivery(seq, delivered, &payload)).await,
+            step(&down.worker, unordered(seq, delivered, &payload)).await,
             Outcome::Retry { .. }
         ));
     }
@@ -154,7 +143,7 @@ async fn while_the_breaker_is_open_a_turn_goes_to_a_person_at_once_without_askin
     let second = ThreadId::generate();
     let (payload, seq) = message(&down, &second).await;
     assert_eq!(
-        step(&down.worker, delivery(seq, 1, &payload)).await,
+        step(&down.worker, unordered(seq, 1, &payload)).await,
         Outcome::Done
     );
     assert_handed_over(&turn_events(&down.stream, &second).await);

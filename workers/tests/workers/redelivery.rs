@@ -16,9 +16,9 @@ use axum::{Json, Router, routing::get};
 use common::events::{Envelope, ThreadId};
 use serde_json::json;
 use testkit::NatsServer;
-use workers::consumer::{Delivery, Outcome, RetryPolicy, Worker, step};
+use workers::consumer::{Outcome, RetryPolicy, Worker, step};
 
-use crate::fixture::{chat_stream, status_worker, store, turn_events};
+use crate::fixture::{chat_stream, delivery, status_worker, store, turn_events};
 
 /// An API whose `GET /status` answers at once and counts the requests.
 async fn counting_api() -> (SocketAddr, Arc<AtomicUsize>) {
@@ -53,23 +53,6 @@ fn take_over(thread: &ThreadId) -> Envelope {
             assigned_by: None,
         }),
     )
-}
-
-/// A delivery of the message stored at `seq` (not from a parked wait).
-fn delivery<'a>(
-    seq: u64,
-    delivered: u32,
-    payload: &'a [u8],
-    headers: Option<&'a HeaderMap>,
-) -> Delivery<'a> {
-    Delivery {
-        subject: "unused",
-        seq,
-        delivered,
-        payload,
-        headers,
-        ignore_order: false,
-    }
 }
 
 /// The kinds of the ending events of `turn` among `events`.

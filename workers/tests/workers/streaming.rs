@@ -16,9 +16,9 @@ use workers::agents::{
     AgentCard, BoxFuture, Deltas, Engine, EngineError, EngineSettings, Metered, OpenAiArgs,
     OpenAiEngine, Step, ToolDef, TurnView,
 };
-use workers::consumer::{Delivery, Outcome, RetryPolicy, Worker, step};
+use workers::consumer::{Outcome, RetryPolicy, Worker, step};
 
-use crate::fixture::{chat_stream, status_worker, store, turn_events};
+use crate::fixture::{chat_stream, status_worker, store, turn_events, unordered};
 
 fn engine(llm: &FakeLlm, timeout: Duration) -> OpenAiEngine {
     OpenAiEngine::new(OpenAiArgs {
@@ -279,15 +279,11 @@ async fn a_workers_streamed_turn_sends_its_pieces_over_core_nats_and_stores_what
             "function": {"name": "choose_agent", "arguments": "{\"agent\":\"general\"}"}}]}}]}),
         );
         llm.push_reply(REPLY);
-        let delivery = Delivery {
-            subject: "unused",
-            seq,
-            delivered: 1,
-            payload: &message.to_json(),
-            headers: None,
-            ignore_order: true,
-        };
-        assert_eq!(step(&worker, delivery).await, Outcome::Done);
+        let payload = message.to_json();
+        assert_eq!(
+            step(&worker, unordered(seq, 1, &payload)).await,
+            Outcome::Done
+        );
         let events = turn_events(&stream, &thread).await;
         kinds.push(events.iter().map(|e| e.payload.kind()).collect::<Vec<_>>());
         let reply = events
