@@ -301,25 +301,10 @@ async fn operator_event_before(
     subject: String,
     before: u64,
 ) -> Result<Option<(u64, Envelope)>, String> {
-    let mut found = None;
-    let mut next = 1;
-    while next < before {
-        match stream
-            .direct_get_next_for_subject(subject.as_str(), Some(next))
-            .await
-        {
-            Ok(message) if message.sequence < before => {
-                next = message.sequence + 1;
-                if let Ok(event) = Envelope::from_json(&message.payload) {
-                    found = Some((message.sequence, event));
-                }
-            }
-            Ok(_) => break,
-            Err(err) if err.kind() == DirectGetErrorKind::NotFound => break,
-            Err(err) => return Err(format!("cannot read the thread's operator events: {err}")),
-        }
-    }
-    Ok(found)
+    crate::consumer::order::events_before(stream, &subject, before)
+        .await
+        .map(|mut events| events.pop())
+        .map_err(|err| format!("cannot read the thread's operator events: {err}"))
 }
 
 /// The sequence of the thread's last turn event (0 when none).

@@ -22,7 +22,7 @@ mod backlog;
 mod dead_letter;
 mod deltas;
 mod lanes;
-mod order;
+pub(crate) mod order;
 mod retry;
 mod sink;
 

@@ -213,24 +213,36 @@ pub(super) async fn thread_before(
     thread: &ThreadId,
     before: u64,
 ) -> Result<Vec<Envelope>, String> {
-    let subject = subjects::thread_events(thread);
+    let events = events_before(stream, &subjects::thread_events(thread), before)
+        .await
+        .map_err(|err| format!("cannot read the thread's events: {err}"))?;
+    Ok(events.into_iter().map(|(_, event)| event).collect())
+}
+
+/// Every decodable event on `subject` (a wildcard too) stored before `before`, with its
+/// sequence, in stream order: one direct get after the other.
+pub(crate) async fn events_before(
+    stream: &Stream,
+    subject: &str,
+    before: u64,
+) -> Result<Vec<(u64, Envelope)>, async_nats::jetstream::stream::DirectGetError> {
     let mut found = Vec::new();
     let mut next = 1;
     while next < before {
         let message = match stream
-            .direct_get_next_for_subject(subject.as_str(), Some(next))
+            .direct_get_next_for_subject(subject, Some(next))
             .await
         {
             Ok(message) => message,
             Err(err) if err.kind() == DirectGetErrorKind::NotFound => break,
-            Err(err) => return Err(format!("cannot read the thread's events: {err}")),
+            Err(err) => return Err(err),
         };
         if message.sequence >= before {
             break;
         }
         next = message.sequence + 1;
         if let Ok(event) = Envelope::from_json(&message.payload) {
-            found.push(event);
+            found.push((message.sequence, event));
         }
     }
     Ok(found)

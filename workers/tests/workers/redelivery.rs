@@ -272,6 +272,45 @@ async fn a_take_over_stored_after_a_message_holds_the_next_message_not_that_one(
     assert_eq!(endings(&events, &next), ["turn.held"], "{events:?}");
 }
 
+/// The other way round: a person held the conversation when the customer wrote, and
+/// released it before a worker reached the message. The message is held (the take-over
+/// before it decides, read behind the release), on every delivery alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_stored_after_a_message_leaves_that_message_held() {
+    use common::events::{ConversationReleased, OperatorRef, Payload, TurnId};
+    let Two {
+        _nats,
+        _dir,
+        js,
+        stream,
+        first,
+        ..
+    } = two_workers().await;
+    let thread = ThreadId::generate();
+    store(&js, &take_over(&thread), HeaderMap::new()).await;
+    let message = Envelope::user_message(&thread, "hello?");
+    let message_json = message.to_json();
+    let message_seq = store(&js, &message, HeaderMap::new()).await;
+    let release = Envelope::new(
+        uuid::Uuid::new_v4(),
+        thread.clone(),
+        TurnId::from_uuid(uuid::Uuid::new_v4()),
+        time::OffsetDateTime::now_utc(),
+        Payload::ConversationReleased(ConversationReleased {
+            operator: OperatorRef {
+                operator_id: uuid::Uuid::new_v4(),
+                name: "Anna".into(),
+            },
+        }),
+    );
+    store(&js, &release, HeaderMap::new()).await;
+
+    let outcome = step(&first, delivery(message_seq, 2, &message_json, None)).await;
+    assert_eq!(outcome, Outcome::Done);
+    let events = turn_events(&stream, &thread).await;
+    assert_eq!(endings(&events, &message), ["turn.held"], "{events:?}");
+}
+
 /// An engine that answers like `inner`, but only once `gate` lets it: a worker whose
 /// process is frozen after it decided to answer, before its turn's events left.
 struct Frozen {
