@@ -308,8 +308,14 @@ pub async fn check(
                 .filter(|(_, e)| e.payload.kind() == kind)
                 .count()
         };
+        // The agents' end of a turn: `turn.completed` (version 1) or the reply that carries
+        // it (version 2).
+        let completions = events
+            .iter()
+            .filter(|(_, e)| e.payload.completion().is_some())
+            .count();
         let (completed, failed, replies, held) = (
-            count("turn.completed"),
+            completions,
             count("turn.failed"),
             count("agent.replied"),
             count("turn.held"),
@@ -326,7 +332,7 @@ pub async fn check(
                 .map(|(at, e)| format!("{at} {}", e.payload.kind()))
                 .collect();
             violations.push(format!(
-                "I2: message at seq {seq} ({}) has {completed} turn.completed, {failed} turn.failed, \
+                "I2: message at seq {seq} ({}) has {completed} completions, {failed} turn.failed, \
                  {held} turn.held, {replies} agent.replied, {letters} dead letters; its turn: [{}]",
                 message.thread_id,
                 stored.join(", ")

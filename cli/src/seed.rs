@@ -15,10 +15,9 @@ use anyhow::Context as _;
 use clap::Args;
 use common::config::NatsArgs;
 use common::events::{
-    AgentReplied, AgentRouted, ConversationEscalated, ConversationResolved, Envelope,
-    ErrorCategory, EscalationReason, MessageReceived, Permission, ThreadId, ToolCalled, ToolFailed,
-    ToolSucceeded, TurnCompleted, TurnFailed, TurnId, TurnOutcome, TurnStarted, publish_of,
-    step_event_id,
+    AgentReplied, AgentRouted, CallArgs, ConversationResolved, Envelope, ErrorCategory, Escalation,
+    EscalationReason, MessageReceived, Permission, ThreadId, ToolFailed, ToolSucceeded,
+    TurnCompleted, TurnFailed, TurnId, TurnOutcome, TurnStarted, publish_of, step_event_id,
 };
 use futures::StreamExt;
 use futures::stream::FuturesOrdered;
@@ -291,16 +290,21 @@ impl Generator {
         };
         let agent = c.agent;
         let mut queue = VecDeque::new();
+        let fails = rng.chance(3);
         queue.push_back(step(
             rng,
             "start",
             TurnStarted {
                 message_seq: seq,
                 confirming: None,
+                routed: (!fails).then(|| AgentRouted {
+                    agent: agent.into(),
+                    reason: "keyword".into(),
+                }),
             }
             .into(),
         ));
-        if rng.chance(3) {
+        if fails {
             queue.push_back(step(
                 rng,
                 "failed",
@@ -318,15 +322,6 @@ impl Generator {
             c.queue = queue;
             return (message, previous);
         }
-        queue.push_back(step(
-            rng,
-            "routed",
-            AgentRouted {
-                agent: agent.into(),
-                reason: "keyword".into(),
-            }
-            .into(),
-        ));
         let calls = match rng.next() % 10 {
             0..=4 => 0,
             5..=8 => 1,
@@ -336,22 +331,16 @@ impl Generator {
             let call_id = format!("tool-{n}");
             let tool = rng.pick(&TOOLS);
             let params = json!({ "order_id": format!("ORD-{}", rng.range(1000, 9999)) });
-            queue.push_back(step(
-                rng,
-                &call_id,
-                ToolCalled {
-                    call_id: call_id.clone(),
-                    tool: tool.into(),
-                    params,
-                    permission: Permission::Read,
-                }
-                .into(),
-            ));
+            let call = Some(CallArgs {
+                params,
+                permission: Some(Permission::Read),
+            });
             let latency_ms = rng.range(5, 800);
             let outcome = if rng.chance(88) {
                 ToolSucceeded {
                     call_id: call_id.clone(),
                     tool: tool.into(),
+                    call,
                     status: 200,
                     result: json!({ "status": "shipped", "eta_days": rng.range(1, 7) }),
                     latency_ms,
@@ -362,6 +351,7 @@ impl Generator {
                 ToolFailed {
                     call_id: call_id.clone(),
                     tool: tool.into(),
+                    call,
                     category: ErrorCategory::Retryable,
                     error: "HTTP 503 from the shop API".into(),
                     reason: Some(tools::reason::in_words(
@@ -378,19 +368,7 @@ impl Generator {
             queue.push_back(step(rng, &format!("{call_id}-result"), outcome));
         }
         let escalate = rng.chance(6);
-        if escalate {
-            queue.push_back(step(
-                rng,
-                "escalated",
-                ConversationEscalated {
-                    reason: EscalationReason::Keyword,
-                    detail: "the user asked for a human".into(),
-                    agent: agent.into(),
-                }
-                .into(),
-            ));
-        }
-        queue.push_back(step(
+        let mut done = step(
             rng,
             "reply",
             AgentReplied {
@@ -398,27 +376,27 @@ impl Generator {
                 agent: agent.into(),
                 engine: "rules".into(),
                 usage: None,
-            }
-            .into(),
-        ));
-        let done = step(
-            rng,
-            "completed",
-            TurnCompleted {
-                outcome: if escalate {
-                    TurnOutcome::Escalated
-                } else {
-                    TurnOutcome::Replied
-                },
-                latency_ms: 0,
-                message_seq: seq,
-                pending: None,
+                end: Some(TurnCompleted {
+                    outcome: if escalate {
+                        TurnOutcome::Escalated
+                    } else {
+                        TurnOutcome::Replied
+                    },
+                    latency_ms: 0,
+                    message_seq: seq,
+                    pending: None,
+                }),
+                escalation: escalate.then(|| Escalation {
+                    reason: EscalationReason::Keyword,
+                    detail: "the user asked for a human".into(),
+                }),
             }
             .into(),
         );
-        let mut done = done;
-        if let common::events::Payload::TurnCompleted(completed) = &mut done.payload {
-            completed.latency_ms = (done.occurred_at - started_at).whole_milliseconds() as u64;
+        if let common::events::Payload::AgentReplied(AgentReplied { end: Some(end), .. }) =
+            &mut done.payload
+        {
+            end.latency_ms = (done.occurred_at - started_at).whole_milliseconds() as u64;
         }
         c.clock = done.occurred_at;
         queue.push_back(done);
@@ -439,6 +417,7 @@ mod tests {
         let mut generator = Generator::new(7, 3, 0);
         let mut kinds = std::collections::HashMap::new();
         let mut seq_of_message = std::collections::HashMap::new();
+        let mut escalations = 0;
         for seq in 1..=5_000u64 {
             let (event, _) = generator.next_event();
             assert_eq!(Envelope::from_json(&event.to_json()).unwrap(), event);
@@ -450,25 +429,29 @@ mod tests {
                 common::events::Payload::TurnStarted(started) => {
                     assert_eq!(seq_of_message[&event.turn_id], started.message_seq);
                 }
+                common::events::Payload::AgentReplied(_) => {
+                    escalations += usize::from(event.payload.escalation().is_some());
+                }
                 _ => {}
             }
             let age = OffsetDateTime::now_utc() - event.occurred_at;
             assert!(age > Duration::ZERO && age < Duration::days(31), "{age}");
         }
+        // The turns the workers write (version 2).
         for kind in [
             "message.received",
             "turn.started",
-            "agent.routed",
-            "tool.called",
             "tool.succeeded",
             "tool.failed",
             "agent.replied",
-            "turn.completed",
             "turn.failed",
-            "conversation.escalated",
             "conversation.resolved",
         ] {
             assert!(kinds.contains_key(kind), "no {kind} in {kinds:?}");
         }
+        for kind in ["agent.routed", "tool.called", "turn.completed"] {
+            assert!(!kinds.contains_key(kind), "{kind} in {kinds:?}");
+        }
+        assert!(escalations > 0, "no escalation");
     }
 }

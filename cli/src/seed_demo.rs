@@ -362,13 +362,14 @@ async fn say(
         if event.turn_id != message.turn_id {
             continue;
         }
-        match event.payload {
-            Payload::AgentReplied(_) => turn.replies += 1,
-            Payload::ConversationEscalated(_) => turn.escalated = true,
-            Payload::TurnCompleted(_) | Payload::TurnFailed(_) | Payload::TurnHeld(_) => {
-                return Ok((turn, event.occurred_at));
-            }
-            _ => {}
+        if matches!(event.payload, Payload::AgentReplied(_)) {
+            turn.replies += 1;
+        }
+        if event.payload.escalation().is_some() {
+            turn.escalated = true;
+        }
+        if event.payload.is_terminal() {
+            return Ok((turn, event.occurred_at));
         }
     }
 }

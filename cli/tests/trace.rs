@@ -21,7 +21,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message as _;
 use serde_json::json;
 
-use support::{Stack, frames_until_acked_and, is_event, send_json};
+use support::{Stack, completes, frames_until_acked_and, send_json};
 
 /// A span as the receiver got it.
 #[derive(Debug, Clone)]
@@ -100,7 +100,7 @@ async fn a_messages_events_and_its_spans_from_ingress_worker_and_projector_share
         json!({"type": "message", "content": "Where is my order?", "client_msg_id": "m-1"}),
     )
     .await;
-    let frames = frames_until_acked_and(&mut socket, |f| is_event(f, "turn.completed")).await;
+    let frames = frames_until_acked_and(&mut socket, completes).await;
     let events: Vec<(u64, String)> = frames
         .iter()
         .filter(|f| f["type"] == "event")
@@ -112,7 +112,7 @@ async fn a_messages_events_and_its_spans_from_ingress_worker_and_projector_share
         })
         .collect();
     assert_eq!(events[0].1, "message.received");
-    assert_eq!(events.last().unwrap().1, "turn.completed");
+    assert_eq!(events.last().unwrap().1, "agent.replied");
 
     // Every stored event carries a traceparent of one trace: the user message the ingress
     // span's, the turn events the worker span's.

@@ -544,6 +544,8 @@ mod tests {
                 agent: "a".into(),
                 engine: "rules".into(),
                 usage: None,
+                end: None,
+                escalation: None,
             }
             .into(),
             ..received()

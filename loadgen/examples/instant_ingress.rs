@@ -59,12 +59,11 @@ async fn serve(stream: TcpStream) {
             ("turn.started", String::new()),
             (
                 "agent.replied",
-                r#","agent":"orders","text":"On its way.""#.to_owned(),
+                r#","agent":"orders","text":"On its way.","outcome":"replied","latency_ms":1,"message_seq":1"#.to_owned(),
             ),
-            ("turn.completed", r#","outcome":"replied""#.to_owned()),
         ] {
             replies.push(format!(
-                r#"{{"type":"event","seq":{seq},"event":{{"event_id":"{}","schema_version":1,"kind":"{kind}","thread_id":"{thread}","turn_id":"{turn}","occurred_at":"2026-01-01T00:00:00Z"{extra}}}}}"#,
+                r#"{{"type":"event","seq":{seq},"event":{{"event_id":"{}","schema_version":2,"kind":"{kind}","thread_id":"{thread}","turn_id":"{turn}","occurred_at":"2026-01-01T00:00:00Z"{extra}}}}}"#,
                 uuid::Uuid::new_v4()
             ));
             seq += 1;

@@ -49,14 +49,19 @@ test('an operator finds the conversation, opens its replay and reads a tool call
   await steps.getByText('Can you check ORD-1004 for me?').waitFor();
   await steps.getByText(/Order ORD-1004 is/).waitFor();
 
-  // The tool call's parameters and its result are behind show/hide buttons named after the tool.
-  const called = steps.getByRole('listitem').filter({ hasText: 'tool.called' });
-  await called.getByRole('button', { name: 'Parameters of getOrder' }).click();
-  expect(JSON.parse(await called.locator('pre').innerText())).toEqual({ order_id: 'ORD-1004' });
+  // The tool call's parameters and its result are behind show/hide buttons named after the tool:
+  // the parameters on its `tool.called` (events version 1) or, for a read call of version 2, on its
+  // `tool.succeeded`; each button's panel follows it.
+  const params = steps.getByRole('button', { name: 'Parameters of getOrder' });
+  await params.click();
+  const paramsPanel = params.locator('xpath=following-sibling::*[1]');
+  expect(JSON.parse(await paramsPanel.locator('pre').innerText())).toEqual({ order_id: 'ORD-1004' });
 
   const succeeded = steps.getByRole('listitem').filter({ hasText: 'tool.succeeded' });
-  await succeeded.getByRole('button', { name: 'Result of getOrder' }).click();
-  const result = JSON.parse(await succeeded.locator('pre').innerText()) as { order_id?: string; status?: string };
+  const resultButton = succeeded.getByRole('button', { name: 'Result of getOrder' });
+  await resultButton.click();
+  const resultPanel = resultButton.locator('xpath=following-sibling::*[1]');
+  const result = JSON.parse(await resultPanel.locator('pre').innerText()) as { order_id?: string; status?: string };
   expect(result.order_id).toBe('ORD-1004');
   // The status the agent's reply names is the one the shop API returned.
   expect(await steps.getByText(/Order ORD-1004 is/).innerText()).toContain(`is ${result.status} (total`);

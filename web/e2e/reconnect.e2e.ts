@@ -86,9 +86,13 @@ test('after the connection drops the chat reconnects and resumes: every reply on
   // The resend stored nothing twice: the conversation's replay has each message and reply once.
   const threadId = await chatThreadId(page);
   const kinds = await eventually('three answered turns in the replay', async () => {
-    const replay = await api<{ steps: { kind: string }[] }>(`/conversations/${threadId}/replay`);
-    const kinds = replay.steps.map((step) => step.kind);
-    return kinds.filter((kind) => kind === 'turn.completed').length >= 3 ? kinds : undefined;
+    const replay = await api<{ steps: { kind: string; outcome?: unknown }[] }>(`/conversations/${threadId}/replay`);
+    // A turn ends with `turn.completed` (events version 1) or with an `agent.replied` that carries
+    // the outcome (version 2).
+    const ends = replay.steps.filter(
+      (step) => step.kind === 'turn.completed' || (step.kind === 'agent.replied' && typeof step.outcome === 'string'),
+    );
+    return ends.length >= 3 ? replay.steps.map((step) => step.kind) : undefined;
   });
   expect(kinds.filter((kind) => kind === 'message.received')).toHaveLength(3);
   expect(kinds.filter((kind) => kind === 'agent.replied')).toHaveLength(3);

@@ -45,9 +45,10 @@ pub struct Closure<'a> {
 /// Whether a closure leaves the conversation waiting for a person.
 fn waits_for_a_person(event: &Envelope) -> bool {
     match &event.payload {
-        Payload::TurnCompleted(done) => done.outcome == TurnOutcome::Escalated,
         Payload::TurnHeld(_) => true,
-        _ => false,
+        other => other
+            .completion()
+            .is_some_and(|done| done.outcome == TurnOutcome::Escalated),
     }
 }
 

@@ -17,10 +17,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use common::events::{
-    AgentReplied, AgentRouted, ConfirmationRequested, ConversationEscalated, Envelope,
-    EscalationReason, HeldReason, MessageReceived, MessageRedriven, OperatorRef, Payload,
-    PendingAction, Permission, TokenUsage, ToolCalled, ToolFailed, ToolSucceeded, TurnCompleted,
-    TurnHeld, TurnOutcome, TurnStarted, step_event_id,
+    AgentReplied, AgentRouted, CallArgs, Envelope, Escalation, EscalationReason, HeldReason,
+    MessageReceived, MessageRedriven, OperatorRef, Payload, PendingAction, Permission, TokenUsage,
+    ToolCalled, ToolFailed, ToolSucceeded, TurnCompleted, TurnHeld, TurnOutcome, TurnStarted,
+    step_event_id,
 };
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -205,6 +205,7 @@ pub async fn run(
         last_attempt: prior.last_attempt,
         deltas: prior.deltas,
         usage: None,
+        confirming: prior.pending.clone(),
     };
     if turn
         .recorded
@@ -214,14 +215,6 @@ pub async fn run(
         // An earlier attempt finished the turn; only its ack was lost.
         return Ok(());
     }
-    turn.emit(
-        "started",
-        TurnStarted {
-            message_seq: incoming.seq,
-            confirming: prior.pending.clone(),
-        },
-    )
-    .await?;
     turn.answer(prior.pending).await?;
     turn.sink.flush().await
 }
@@ -272,6 +265,8 @@ struct Turn<'a> {
     deltas: Option<Arc<dyn Deltas>>,
     /// The tokens the model server reported for this attempt's requests.
     usage: Option<TokenUsage>,
+    /// The write the previous turn left waiting for this message's answer.
+    confirming: Option<PendingAction>,
 }
 
 impl<'a> Turn<'a> {
@@ -322,13 +317,13 @@ impl<'a> Turn<'a> {
             });
             match (config.answer(self.content), agent) {
                 (Answer::Yes, Some(agent)) => {
-                    self.routed(agent, format!("confirmation of {}", action.tool))
+                    self.start(agent, format!("confirmation of {}", action.tool))
                         .await?;
                     self.call(agent, action.tool, action.params).await?;
                     return self.steps(agent).await;
                 }
                 (Answer::No, Some(agent)) => {
-                    self.routed(agent, format!("confirmation of {}", action.tool))
+                    self.start(agent, format!("confirmation of {}", action.tool))
                         .await?;
                     let text = config.confirmation.cancelled_reply.clone();
                     return self.reply(agent, text, TurnOutcome::Replied, None).await;
@@ -344,9 +339,20 @@ impl<'a> Turn<'a> {
         self.steps(agent).await
     }
 
-    /// Chooses the agent: the config's routing rules, else the engine, else the default.
+    /// Chooses the agent: the one an earlier attempt of the turn stored, else the config's
+    /// routing rules, else the engine, else the default; and starts the turn with it.
     async fn route(&mut self) -> Result<&'a Agent, TurnError> {
         let config: &'a AgentsConfig = &self.agents.config;
+        // Version 1 stored the routing as an event of its own (`routed`).
+        let stored = ["started", "routed"]
+            .into_iter()
+            .filter_map(|step| self.recorded.get(&self.step_id(step)))
+            .find_map(|event| event.payload.routing())
+            .and_then(|routed| Some((config.agent(&routed.agent)?, routed.reason.clone())));
+        if let Some((agent, reason)) = stored {
+            self.start(agent, reason).await?;
+            return Ok(agent);
+        }
         let (agent, reason) = match config.route(self.content) {
             Some(found) => found,
             None => {
@@ -376,7 +382,7 @@ impl<'a> Turn<'a> {
                 }
             }
         };
-        self.routed(agent, reason).await?;
+        self.start(agent, reason).await?;
         Ok(agent)
     }
 
@@ -478,16 +484,10 @@ impl<'a> Turn<'a> {
         let permission = agent.tool(&tool).map_or(Permission::Read, |t| t.permission);
         let call_id = format!("tool-{}", self.calls.len() + 1);
         let step = format!("{call_id}/{tool}/{params}");
-        self.emit(
-            &format!("{step}.called"),
-            ToolCalled {
-                call_id: call_id.clone(),
-                tool: tool.clone(),
-                params: params.clone(),
-                permission,
-            },
-        )
-        .await?;
+        let args = CallArgs {
+            params: params.clone(),
+            permission: Some(permission),
+        };
         let result_id = self.step_id(&format!("{step}.result"));
         let outcome = match self.recorded.get(&result_id).map(|e| &e.payload) {
             Some(Payload::ToolSucceeded(done)) => CallOutcome::Succeeded {
@@ -503,10 +503,21 @@ impl<'a> Turn<'a> {
                 status: failed.status,
             },
             _ => {
-                // A write is on record before its side effect happens. A read has none:
-                // its events stay in flight while the request is made (one round trip to
-                // JetStream less per turn), and the turn's last flush waits for them.
+                // A write is on record before its side effect happens: its `tool.called`,
+                // and everything before it, stored. A read has no side effect to record
+                // first: its result alone says it was made, and the turn's events stay in
+                // flight while the request is made.
                 if permission != Permission::Read {
+                    self.emit(
+                        &format!("{step}.called"),
+                        ToolCalled {
+                            call_id: call_id.clone(),
+                            tool: tool.clone(),
+                            params: params.clone(),
+                            permission,
+                        },
+                    )
+                    .await?;
                     self.sink.flush().await?;
                 }
                 // Names this tool with these arguments: a redo that proposes other
@@ -535,6 +546,7 @@ impl<'a> Turn<'a> {
                         ToolSucceeded {
                             call_id,
                             tool: tool.clone(),
+                            call: Some(args),
                             status: response.status,
                             result: response.body.clone(),
                             latency_ms,
@@ -552,6 +564,7 @@ impl<'a> Turn<'a> {
                             ToolFailed {
                                 call_id,
                                 tool: tool.clone(),
+                                call: Some(args),
                                 category: err.category,
                                 error: err.message.clone(),
                                 reason: Some(reason.clone()),
@@ -597,6 +610,10 @@ impl<'a> Turn<'a> {
             ToolFailed {
                 call_id,
                 tool: tool.clone(),
+                call: Some(CallArgs {
+                    params: params.clone(),
+                    permission: None,
+                }),
                 category: common::events::ErrorCategory::NotRetryable,
                 error: reason.clone(),
                 reason: Some(tools::reason::REFUSED.into()),
@@ -633,19 +650,12 @@ impl<'a> Turn<'a> {
             tool,
             params,
         };
-        self.emit(
-            "confirmation",
-            ConfirmationRequested {
-                action: action.clone(),
-                prompt: prompt.clone(),
-            },
-        )
-        .await?;
-        self.reply(
+        self.end(
             agent,
             prompt,
             TurnOutcome::AwaitingConfirmation,
             Some(action),
+            None,
         )
         .await
     }
@@ -656,31 +666,29 @@ impl<'a> Turn<'a> {
         reason: EscalationReason,
         detail: String,
     ) -> Result<(), TurnError> {
-        self.emit(
-            "escalated",
-            ConversationEscalated {
-                reason,
-                detail,
-                agent: agent.card.name.clone(),
-            },
-        )
-        .await?;
         let text = self.agents.config.escalation.reply.clone();
-        self.reply(agent, text, TurnOutcome::Escalated, None).await
+        let escalation = Escalation { reason, detail };
+        self.end(agent, text, TurnOutcome::Escalated, None, Some(escalation))
+            .await
     }
 
-    async fn routed(&mut self, agent: &Agent, reason: String) -> Result<(), TurnError> {
+    /// `turn.started`, with the agent that answers and why: the turn's first event.
+    async fn start(&mut self, agent: &Agent, reason: String) -> Result<(), TurnError> {
         self.emit(
-            "routed",
-            AgentRouted {
-                agent: agent.card.name.clone(),
-                reason,
+            "started",
+            TurnStarted {
+                message_seq: self.incoming.seq,
+                confirming: self.confirming.clone(),
+                routed: Some(AgentRouted {
+                    agent: agent.card.name.clone(),
+                    reason,
+                }),
             },
         )
         .await
     }
 
-    /// `agent.replied` and `turn.completed`: the end of the turn.
+    /// A plain reply: the end of the turn.
     async fn reply(
         &mut self,
         agent: &Agent,
@@ -688,6 +696,39 @@ impl<'a> Turn<'a> {
         outcome: TurnOutcome,
         pending: Option<PendingAction>,
     ) -> Result<(), TurnError> {
+        self.end(agent, text, outcome, pending, None).await
+    }
+
+    /// `agent.replied`, which ends the turn: what the user reads, how the turn ended, the
+    /// write waiting for a "yes", the hand-over to a person.
+    async fn end(
+        &mut self,
+        agent: &Agent,
+        text: String,
+        outcome: TurnOutcome,
+        pending: Option<PendingAction>,
+        escalation: Option<Escalation>,
+    ) -> Result<(), TurnError> {
+        let replied_at = (self.now)();
+        let latency_ms = (replied_at - self.incoming.event.occurred_at)
+            .whole_milliseconds()
+            .clamp(0, i128::from(u64::MAX)) as u64;
+        let end = TurnCompleted {
+            outcome,
+            latency_ms,
+            message_seq: self.incoming.seq,
+            pending,
+        };
+        let replied = self.step_id("replied");
+        if self
+            .recorded
+            .get(&replied)
+            .is_some_and(|stored| !stored.payload.is_terminal())
+        {
+            // Version 1 stored this turn's reply and died before its `turn.completed`: the
+            // reply cannot be stored again under its id, so the turn ends the old way.
+            return self.emit("completed", end).await;
+        }
         self.emit(
             "replied",
             AgentReplied {
@@ -695,20 +736,8 @@ impl<'a> Turn<'a> {
                 agent: agent.card.name.clone(),
                 engine: self.agents.engine_for(agent).name().into(),
                 usage: self.usage,
-            },
-        )
-        .await?;
-        let replied_at = (self.now)();
-        let latency_ms = (replied_at - self.incoming.event.occurred_at)
-            .whole_milliseconds()
-            .clamp(0, i128::from(u64::MAX)) as u64;
-        self.emit(
-            "completed",
-            TurnCompleted {
-                outcome,
-                latency_ms,
-                message_seq: self.incoming.seq,
-                pending,
+                end: Some(end),
+                escalation,
             },
         )
         .await
@@ -908,10 +937,20 @@ mod tests {
             .expect("a reply")
     }
 
+    /// How the turn ended: its last event, the reply that carries its end.
     fn completed(events: &[Envelope]) -> &TurnCompleted {
+        let last = &events.last().unwrap().payload;
+        last.completion()
+            .unwrap_or_else(|| panic!("the turn ended with {}", last.kind()))
+    }
+
+    fn escalation(events: &[Envelope]) -> &Escalation {
         match &events.last().unwrap().payload {
-            Payload::TurnCompleted(done) => done,
-            other => panic!("the turn ended with {}", other.kind()),
+            Payload::AgentReplied(AgentReplied {
+                escalation: Some(escalation),
+                ..
+            }) => escalation,
+            other => panic!("the turn ended with {other:?}"),
         }
     }
 
@@ -919,18 +958,11 @@ mod tests {
     async fn a_greeting_is_routed_and_answered_without_tools() {
         let (agents, tools) = agents(FakeTools::default());
         let events = turn(&agents, &incoming("hello there", 1), Prior::default()).await;
-        assert_eq!(
-            kinds(&events),
-            [
-                "turn.started",
-                "agent.routed",
-                "agent.replied",
-                "turn.completed"
-            ]
-        );
-        let Payload::AgentRouted(routed) = &events[1].payload else {
-            panic!()
-        };
+        assert_eq!(kinds(&events), ["turn.started", "agent.replied"]);
+        let routed = events[0]
+            .payload
+            .routing()
+            .expect("the start names the agent");
         assert_eq!(
             (routed.agent.as_str(), routed.reason.as_str()),
             ("triage", "keyword \"hello\"")
@@ -956,14 +988,18 @@ mod tests {
         .await;
         assert_eq!(
             kinds(&events),
-            [
-                "turn.started",
-                "agent.routed",
-                "tool.called",
-                "tool.succeeded",
-                "agent.replied",
-                "turn.completed"
-            ]
+            ["turn.started", "tool.succeeded", "agent.replied"]
+        );
+        let Payload::ToolSucceeded(done) = &events[1].payload else {
+            panic!()
+        };
+        assert_eq!(
+            done.call,
+            Some(CallArgs {
+                params: json!({"order_id": "ORD-1001"}),
+                permission: Some(Permission::Read)
+            }),
+            "the result carries its call"
         );
         assert_eq!(
             reply_text(&events),
@@ -988,16 +1024,7 @@ mod tests {
             Prior::default(),
         )
         .await;
-        assert_eq!(
-            kinds(&first),
-            [
-                "turn.started",
-                "agent.routed",
-                "confirmation.requested",
-                "agent.replied",
-                "turn.completed"
-            ]
-        );
+        assert_eq!(kinds(&first), ["turn.started", "agent.replied"]);
         assert!(
             tools.calls.lock().unwrap().is_empty(),
             "nothing runs before the yes"
@@ -1023,11 +1050,9 @@ mod tests {
             kinds(&second),
             [
                 "turn.started",
-                "agent.routed",
                 "tool.called",
                 "tool.succeeded",
-                "agent.replied",
-                "turn.completed"
+                "agent.replied"
             ]
         );
         assert_eq!(tools.calls.lock().unwrap()[0].0, "cancelOrder");
@@ -1070,11 +1095,7 @@ mod tests {
         let call = write.iter().position(|l| l == "call: cancelOrder").unwrap();
         assert_eq!(
             write[..call],
-            [
-                "stored: turn.started",
-                "stored: agent.routed",
-                "stored: tool.called"
-            ],
+            ["stored: turn.started", "stored: tool.called"],
             "a write runs only once its call is on record: {write:?}"
         );
     }
@@ -1104,20 +1125,11 @@ mod tests {
             Prior::default(),
         )
         .await;
+        assert_eq!(kinds(&events), ["turn.started", "agent.replied"]);
         assert_eq!(
-            kinds(&events),
-            [
-                "turn.started",
-                "agent.routed",
-                "conversation.escalated",
-                "agent.replied",
-                "turn.completed"
-            ]
+            escalation(&events).reason,
+            EscalationReason::DestructiveAction
         );
-        let Payload::ConversationEscalated(escalated) = &events[2].payload else {
-            panic!()
-        };
-        assert_eq!(escalated.reason, EscalationReason::DestructiveAction);
         assert_eq!(completed(&events).outcome, TurnOutcome::Escalated);
         assert!(tools.calls.lock().unwrap().is_empty());
     }
@@ -1131,10 +1143,7 @@ mod tests {
             Prior::default(),
         )
         .await;
-        let Payload::ConversationEscalated(escalated) = &events[2].payload else {
-            panic!()
-        };
-        assert_eq!(escalated.reason, EscalationReason::UserRequest);
+        assert_eq!(escalation(&events).reason, EscalationReason::UserRequest);
     }
 
     /// An engine that always wants the same tool.
@@ -1174,13 +1183,7 @@ mod tests {
         agents.engine = Arc::new(Stubborn);
         let events = turn(&agents, &incoming("where is ORD-1", 1), Prior::default()).await;
         assert_eq!(tools.calls.lock().unwrap().len(), 2);
-        let escalated = events
-            .iter()
-            .find_map(|e| match &e.payload {
-                Payload::ConversationEscalated(x) => Some(x),
-                _ => None,
-            })
-            .unwrap();
+        let escalated = escalation(&events);
         assert_eq!(escalated.reason, EscalationReason::ToolFailures);
         assert!(
             escalated.detail.contains("2 failed tool calls"),
@@ -1234,25 +1237,17 @@ mod tests {
     async fn a_redone_turn_reuses_the_stored_tool_result_and_repeats_no_event() {
         let (agents, tools) = agents(FakeTools::default());
         let message = incoming("Where is ORD-1001?", 1);
-        // The first attempt stores four events (through tool.succeeded), then the stream
+        // The first attempt stores two events (through tool.succeeded), then the stream
         // goes away.
         let mut sink = VecSink {
-            fail_from: Some(4),
+            fail_from: Some(2),
             ..VecSink::default()
         };
         let err = run(&agents, &message, Prior::default(), &mut sink, at)
             .await
             .unwrap_err();
         assert!(matches!(err, TurnError::Publish(_)));
-        assert_eq!(
-            kinds(&sink.events),
-            [
-                "turn.started",
-                "agent.routed",
-                "tool.called",
-                "tool.succeeded"
-            ]
-        );
+        assert_eq!(kinds(&sink.events), ["turn.started", "tool.succeeded"]);
         let stored = sink.events;
 
         let prior = Prior {
@@ -1263,7 +1258,7 @@ mod tests {
             deltas: None,
         };
         let again = turn(&agents, &message, prior).await;
-        assert_eq!(kinds(&again), ["agent.replied", "turn.completed"]);
+        assert_eq!(kinds(&again), ["agent.replied"]);
         assert_eq!(
             tools.calls.lock().unwrap().len(),
             1,
@@ -1283,6 +1278,51 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_turn_version_1_stored_up_to_its_reply_ends_the_old_way() {
+        let (agents, _) = agents(FakeTools::default());
+        let message = incoming("hello there", 1);
+        let v2 = turn(&agents, &message, Prior::default()).await;
+        // What version 1 stored before it died: its start, and the reply that did not end
+        // the turn (upcast: no end).
+        let mut reply = v2[1].clone();
+        reply.schema_version = 1;
+        let reply = common::events::upcast::upcast(reply).unwrap();
+        let prior = Prior {
+            recorded: vec![v2[0].clone(), reply],
+            ..Prior::default()
+        };
+        let again = turn(&agents, &message, prior).await;
+        assert_eq!(kinds(&again), ["turn.completed"]);
+        assert_eq!(completed(&again).message_seq, 41);
+    }
+
+    #[tokio::test]
+    async fn a_redone_turn_keeps_the_agent_its_start_named() {
+        let (agents, _) = agents(FakeTools::default());
+        let message = incoming("hello there", 1);
+        let first = turn(&agents, &message, Prior::default()).await;
+        let mut started = first[0].clone();
+        let Payload::TurnStarted(TurnStarted {
+            routed: Some(routed),
+            ..
+        }) = &mut started.payload
+        else {
+            panic!()
+        };
+        // An engine may choose another agent on a redo; the stored choice stands.
+        routed.agent = "orders".into();
+        let prior = Prior {
+            recorded: vec![started],
+            ..Prior::default()
+        };
+        let again = turn(&agents, &message, prior).await;
+        let Payload::AgentReplied(reply) = &again[0].payload else {
+            panic!("{again:?}")
+        };
+        assert_eq!(reply.agent, "orders");
+    }
+
+    #[tokio::test]
     async fn a_redone_turn_produces_the_same_event_ids() {
         let (agents, _) = agents(FakeTools::default());
         let message = incoming("Where is ORD-1001?", 1);
@@ -1297,7 +1337,7 @@ mod tests {
         let (agents, _) = agents(FakeTools::default());
         let events = turn(&agents, &incoming("hi", 1), Prior::default()).await;
         let not_a_message = Incoming {
-            event: events[2].clone(),
+            event: events[1].clone(),
             seq: 42,
         };
         let mut sink = VecSink::default();

@@ -47,6 +47,8 @@ fn replied_using(
     usage: Option<(u64, u64)>,
 ) -> Envelope {
     let reply = AgentReplied {
+        end: None,
+        escalation: None,
         text: "done".into(),
         agent: agent.into(),
         engine: if usage.is_some() { "openai" } else { "rules" }.into(),
@@ -128,6 +130,7 @@ fn fixture() -> (ThreadId, ThreadId, ThreadId, Vec<Envelope>, Vec<Envelope>) {
             a1,
             at(10, 0, 3),
             ToolFailed {
+                call: None,
                 call_id: "tool-1".into(),
                 tool: "getOrder".into(),
                 category: ErrorCategory::NotRetryable,
@@ -148,6 +151,7 @@ fn fixture() -> (ThreadId, ThreadId, ThreadId, Vec<Envelope>, Vec<Envelope>) {
             a2,
             at(10, 5, 3),
             ToolSucceeded {
+                call: None,
                 call_id: "tool-1".into(),
                 tool: "getOrder".into(),
                 status: 200,

@@ -131,6 +131,8 @@ async fn a_conversation_shows_its_turns_beside_its_summary() {
     let first = message(&thread);
     let turn = first.turn_id;
     let reply = common::events::AgentReplied {
+        end: None,
+        escalation: None,
         text: "hi".into(),
         agent: "triage".into(),
         engine: "rules".into(),

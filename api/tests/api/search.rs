@@ -39,6 +39,8 @@ fn exchange(
             turn,
             at + Duration::from_secs(1),
             AgentReplied {
+                end: None,
+                escalation: None,
                 text: reply.into(),
                 agent: agent.into(),
                 engine: "rules".into(),

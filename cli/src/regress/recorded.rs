@@ -11,7 +11,9 @@ use anyhow::Context as _;
 use async_nats::jetstream::consumer::DeliverPolicy;
 use async_nats::jetstream::consumer::pull::OrderedConfig;
 use async_nats::jetstream::stream::Stream;
-use common::events::{Envelope, Payload, PendingAction, ThreadId, TurnId};
+use common::events::{
+    Envelope, Payload, PendingAction, ThreadId, ToolFailed, ToolSucceeded, TurnId,
+};
 use futures::StreamExt;
 use serde::Serialize;
 use serde_json::Value;
@@ -230,7 +232,6 @@ fn fold(
         return None;
     }
     let ending = match &event.payload {
-        Payload::TurnCompleted(_) => Some(true),
         Payload::TurnFailed(_) => {
             skipped.failed += 1;
             Some(false)
@@ -239,7 +240,7 @@ fn fold(
             skipped.held += 1;
             Some(false)
         }
-        _ => None,
+        other => other.completion().map(|_| true),
     };
     turn.events.push(event);
     let replay = ending?;
@@ -266,9 +267,12 @@ pub struct Call {
 }
 
 impl PartialEq for Call {
-    /// `new` says where an answer came from, not what the turn decided.
+    /// `new` says where an answer came from, not what the turn decided. A refusal stored by
+    /// version 1 has no arguments (`null`): it matches the same tool refused with any.
     fn eq(&self, other: &Call) -> bool {
-        (&self.tool, &self.params, self.refused) == (&other.tool, &other.params, other.refused)
+        let params = self.params == other.params
+            || (self.refused && (self.params.is_null() || other.params.is_null()));
+        (&self.tool, self.refused) == (&other.tool, other.refused) && params
     }
 }
 
@@ -305,13 +309,24 @@ pub struct Decision {
 }
 
 impl Decision {
-    /// Reads a turn's events (recorded or replayed: the same kinds).
+    /// Reads a turn's events, recorded (by either version) or replayed.
     pub fn of(events: &[Envelope]) -> Decision {
         let mut decision = Decision::default();
         let mut called = HashSet::new();
         for event in events {
+            if let Some(routed) = event.payload.routing() {
+                decision.agent = Some(routed.agent.clone());
+            }
+            if let Some((reason, detail, _)) = event.payload.escalation() {
+                decision.escalation = Some(Escalation {
+                    reason: serde_json::to_value(reason)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default(),
+                    detail: detail.to_owned(),
+                });
+            }
             match &event.payload {
-                Payload::AgentRouted(routed) => decision.agent = Some(routed.agent.clone()),
                 Payload::ToolCalled(call) => {
                     called.insert(call.call_id.clone());
                     decision.tool_calls.push(Call {
@@ -321,12 +336,33 @@ impl Decision {
                         new: false,
                     });
                 }
-                // A failure without a call before it is a refusal.
+                // Version 2: a read call is its result alone, with its arguments; one
+                // without a permission was refused.
+                Payload::ToolSucceeded(ToolSucceeded {
+                    call_id,
+                    tool,
+                    call: Some(call),
+                    ..
+                })
+                | Payload::ToolFailed(ToolFailed {
+                    call_id,
+                    tool,
+                    call: Some(call),
+                    ..
+                }) if !called.contains(call_id) => {
+                    decision.tool_calls.push(Call {
+                        tool: tool.clone(),
+                        params: call.params.clone(),
+                        refused: call.permission.is_none(),
+                        new: false,
+                    });
+                }
+                // Version 1: a failure without a call before it is a refusal.
                 Payload::ToolFailed(failed) if !called.contains(&failed.call_id) => {
                     decision.tool_calls.push(Call {
                         tool: failed.tool.clone(),
-                        // Its arguments are only in its step name (hashed into the
-                        // event id), not in the event.
+                        // Version 1 kept its arguments only in its step name (hashed into
+                        // the event id), not in the event.
                         params: Value::Null,
                         refused: true,
                         new: false,
@@ -338,16 +374,16 @@ impl Decision {
                         params: asked.action.params.clone(),
                     })
                 }
-                Payload::ConversationEscalated(escalated) => {
-                    decision.escalation = Some(Escalation {
-                        reason: serde_json::to_value(escalated.reason)
-                            .ok()
-                            .and_then(|v| v.as_str().map(str::to_owned))
-                            .unwrap_or_default(),
-                        detail: escalated.detail.clone(),
-                    })
+                Payload::AgentReplied(replied) => {
+                    decision.reply = Some(replied.text.clone());
+                    if let Some(pending) = replied.end.as_ref().and_then(|end| end.pending.as_ref())
+                    {
+                        decision.confirmation = Some(Confirmation {
+                            tool: pending.tool.clone(),
+                            params: pending.params.clone(),
+                        });
+                    }
                 }
-                Payload::AgentReplied(replied) => decision.reply = Some(replied.text.clone()),
                 _ => {}
             }
         }
@@ -410,6 +446,7 @@ mod tests {
             TurnStarted {
                 message_seq: 1,
                 confirming: None,
+                routed: None,
             },
         );
         assert!(fold(3, started.clone()).is_none());
@@ -425,6 +462,8 @@ mod tests {
             agent: "triage".into(),
             engine: "rules".into(),
             usage: None,
+            end: None,
+            escalation: None,
         };
         assert!(fold(6, event(1, 3, replied)).is_none());
         let held = TurnHeld {

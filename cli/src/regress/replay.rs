@@ -6,7 +6,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::events::{Envelope, ErrorCategory, Payload};
+use common::events::{Envelope, ErrorCategory, Payload, ToolFailed, ToolSucceeded};
 use serde_json::Value;
 use tools::{CallReport, ToolError, ToolResponse};
 use workers::agents::{BoxFuture, ToolDef};
@@ -17,6 +17,13 @@ use super::recorded::{Decision, RecordedTurn};
 /// The error of a call the recorded turn never made (its `tool.failed` in the replay).
 pub const NOT_RECORDED: &str =
     "not made: the recorded turn made no such call, and a replay calls nothing";
+
+/// Whether the turn's events hold a `tool.called` for `call_id`.
+fn called_before(events: &[Envelope], call_id: &str) -> bool {
+    events
+        .iter()
+        .any(|e| matches!(&e.payload, Payload::ToolCalled(call) if call.call_id == call_id))
+}
 
 /// Tools that answer from one recorded turn's results and call nothing.
 pub struct Recorded {
@@ -33,11 +40,28 @@ impl Recorded {
     pub fn new(defs: Arc<dyn Tools>, events: &[Envelope]) -> Recorded {
         let mut answers = Vec::new();
         for event in events {
-            let Payload::ToolCalled(call) = &event.payload else {
-                continue;
+            // The call's tool and arguments: on its `tool.called` (a version-1 call, a
+            // version-2 write), else on its result (a version-2 read).
+            let (call_id, tool, params) = match &event.payload {
+                Payload::ToolCalled(call) => (&call.call_id, &call.tool, &call.params),
+                Payload::ToolSucceeded(ToolSucceeded {
+                    call_id,
+                    tool,
+                    call: Some(call),
+                    ..
+                })
+                | Payload::ToolFailed(ToolFailed {
+                    call_id,
+                    tool,
+                    call: Some(call),
+                    ..
+                }) if call.permission.is_some() && !called_before(events, call_id) => {
+                    (call_id, tool, &call.params)
+                }
+                _ => continue,
             };
             let result = events.iter().find_map(|e| match &e.payload {
-                Payload::ToolSucceeded(done) if done.call_id == call.call_id => Some(CallReport {
+                Payload::ToolSucceeded(done) if done.call_id == *call_id => Some(CallReport {
                     result: Ok(ToolResponse {
                         status: done.status,
                         body: done.result.clone(),
@@ -45,7 +69,7 @@ impl Recorded {
                     attempts: done.attempts,
                     elapsed: Duration::from_millis(done.latency_ms),
                 }),
-                Payload::ToolFailed(failed) if failed.call_id == call.call_id => {
+                Payload::ToolFailed(failed) if failed.call_id == *call_id => {
                     Some(CallReport {
                         result: Err(ToolError {
                             category: failed.category,
@@ -62,7 +86,7 @@ impl Recorded {
                 _ => None,
             });
             if let Some(report) = result {
-                answers.push((call.tool.clone(), call.params.clone(), report, false));
+                answers.push((tool.clone(), params.clone(), report, false));
             }
         }
         Recorded {
@@ -165,7 +189,7 @@ pub async fn replay(agents: &Agents, recorded: &RecordedTurn) -> Result<Decision
 #[cfg(test)]
 mod tests {
     use super::*;
-    use common::events::{Permission, ThreadId, ToolCalled, ToolFailed, ToolSucceeded, TurnId};
+    use common::events::{CallArgs, Permission, ThreadId, ToolCalled, TurnId};
     use serde_json::json;
     use uuid::Uuid;
 
@@ -211,6 +235,7 @@ mod tests {
                 ToolSucceeded {
                     call_id: "tool-1".into(),
                     tool: "getOrder".into(),
+                    call: None,
                     status: 200,
                     result: json!({"status": "shipped"}),
                     latency_ms: 3,
@@ -223,6 +248,7 @@ mod tests {
                 ToolFailed {
                     call_id: "tool-2".into(),
                     tool: "getOrder".into(),
+                    call: None,
                     category: ErrorCategory::NotRetryable,
                     error: "HTTP 404: {}".into(),
                     reason: Some("it was not found".into()),
@@ -259,5 +285,30 @@ mod tests {
             tools.new_calls(),
             [("cancelOrder".to_owned(), json!({"order_id": "ORD-1"}))]
         );
+    }
+
+    #[tokio::test]
+    async fn a_version_2_read_is_answered_from_its_result_alone() {
+        let events = vec![event(
+            1,
+            ToolSucceeded {
+                call_id: "tool-1".into(),
+                tool: "getOrder".into(),
+                call: Some(CallArgs {
+                    params: json!({"order_id": "ORD-1"}),
+                    permission: Some(Permission::Read),
+                }),
+                status: 200,
+                result: json!({"status": "shipped"}),
+                latency_ms: 3,
+                attempts: 1,
+            },
+        )];
+        let tools = Recorded::new(Arc::new(NoDefs), &events);
+        let one = tools
+            .call("getOrder", &json!({"order_id": "ORD-1"}), "k")
+            .await;
+        assert_eq!(one.result.unwrap().body, json!({"status": "shipped"}));
+        assert!(tools.new_calls().is_empty());
     }
 }

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 use testkit::fake_llm::FakeLlm;
 
-use crate::support::{Socket, Stack, find, kinds, next_frame, send_json, turn, turn_events};
+use crate::support::{
+    Socket, Stack, find, is_completion, kinds, next_frame, send_json, turn, turn_events,
+};
 
 async fn new_session(stack: &Stack) -> (Socket, String) {
     let mut socket = stack.connect("").await;
@@ -26,21 +28,18 @@ async fn a_read_tool_call_is_answered_with_the_shops_data() {
         [
             "message.received",
             "turn.started",
-            "agent.routed",
-            "tool.called",
             "tool.succeeded",
-            "agent.replied",
-            "turn.completed"
-        ]
+            "agent.replied"
+        ],
+        "a read call is its result alone, and the reply ends the turn"
     );
-    let called = find(&events, "tool.called");
+    assert_eq!(find(&events, "turn.started")["agent"], "orders");
+    let called = find(&events, "tool.succeeded");
     assert_eq!(called["tool"], "getOrder");
     assert_eq!(called["params"], json!({"order_id": "ORD-1002"}));
     assert_eq!(called["permission"], "read");
-    assert_eq!(
-        find(&events, "tool.succeeded")["result"]["status"],
-        "shipped"
-    );
+    assert_eq!(called["result"]["status"], "shipped");
+    assert_eq!(find(&events, "agent.replied")["outcome"], "replied");
     let reply = find(&events, "agent.replied")["text"].as_str().unwrap();
     assert!(reply.starts_with("Order ORD-1002 is shipped"), "{reply}");
     let calls = r#"smart_support_worker_tool_calls_total{tool="getOrder",result="succeeded"}"#;
@@ -54,7 +53,7 @@ async fn an_order_number_written_as_customers_write_it_is_looked_up() {
     let stack = Stack::start().await;
     let (mut socket, _) = new_session(&stack).await;
     let events = turn(&mut socket, "what is the status of my order 1002?").await;
-    let called = find(&events, "tool.called");
+    let called = find(&events, "tool.succeeded");
     assert_eq!(called["tool"], "getOrder");
     assert_eq!(called["params"], json!({"order_id": "ORD-1002"}));
     let reply = find(&events, "agent.replied")["text"].as_str().unwrap();
@@ -67,19 +66,27 @@ async fn a_write_asks_for_confirmation_and_runs_only_after_yes() {
     let (mut socket, _) = new_session(&stack).await;
     let asked = turn(&mut socket, "Please cancel ORD-1001").await;
     assert!(
-        !kinds(&asked).contains(&"tool.called"),
+        !kinds(&asked).iter().any(|k| k.starts_with("tool.")),
         "{:?}",
         kinds(&asked)
     );
-    let question = find(&asked, "confirmation.requested");
-    assert_eq!(question["tool"], "cancelOrder");
-    assert_eq!(
-        find(&asked, "turn.completed")["outcome"],
-        "awaiting_confirmation"
-    );
+    let question = find(&asked, "agent.replied");
+    assert_eq!(question["pending"]["tool"], "cancelOrder");
+    assert_eq!(question["outcome"], "awaiting_confirmation");
     assert_eq!(stack.shop_order("ORD-1001").await.1["status"], "processing");
 
     let confirmed = turn(&mut socket, "yes").await;
+    assert_eq!(
+        kinds(&confirmed),
+        [
+            "message.received",
+            "turn.started",
+            "tool.called",
+            "tool.succeeded",
+            "agent.replied"
+        ],
+        "a write is on record before it runs"
+    );
     assert_eq!(find(&confirmed, "tool.called")["tool"], "cancelOrder");
     assert_eq!(find(&confirmed, "tool.succeeded")["status"], 200);
     let reply = find(&confirmed, "agent.replied")["text"].as_str().unwrap();
@@ -93,13 +100,13 @@ async fn a_destructive_request_escalates_and_changes_nothing() {
     let (mut socket, _) = new_session(&stack).await;
     let events = turn(&mut socket, "Delete ORD-1006 please").await;
     assert!(
-        !kinds(&events).contains(&"tool.called"),
+        !kinds(&events).iter().any(|k| k.starts_with("tool.")),
         "{:?}",
         kinds(&events)
     );
-    let escalated = find(&events, "conversation.escalated");
-    assert_eq!(escalated["reason"], "destructive_action");
-    assert_eq!(find(&events, "turn.completed")["outcome"], "escalated");
+    let escalated = find(&events, "agent.replied");
+    assert_eq!(escalated["escalation"]["reason"], "destructive_action");
+    assert_eq!(escalated["outcome"], "escalated");
     assert_eq!(stack.shop_order("ORD-1006").await.0, 200);
 }
 
@@ -339,12 +346,7 @@ async fn two_workers_keep_one_conversations_turns_in_order() {
         }
     }
     let mut events = Vec::new();
-    while events
-        .iter()
-        .filter(|e: &&Value| e["kind"] == "turn.completed")
-        .count()
-        < MESSAGES
-    {
+    while events.iter().filter(|e: &&Value| is_completion(e)).count() < MESSAGES {
         events.extend(turn_events(&mut socket).await);
     }
     // Walking the thread's events in stream order: a turn starts only after the previous
@@ -369,12 +371,12 @@ async fn two_workers_keep_one_conversations_turns_in_order() {
                 open = Some(turn.clone());
                 answered.push(event["message_seq"].as_u64().unwrap());
             }
-            "turn.completed" => {
-                assert_eq!(open.as_deref(), Some(turn.as_str()));
-                open = None;
-            }
             "agent.replied" => {
+                assert_eq!(open.as_deref(), Some(turn.as_str()));
                 engines.insert(event["engine"].as_str().unwrap().to_owned());
+                if is_completion(event) {
+                    open = None;
+                }
             }
             _ => assert_eq!(open.as_deref(), Some(turn.as_str()), "{event}"),
         }

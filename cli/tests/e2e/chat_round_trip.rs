@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use crate::support::{
-    Stack, frames_until, frames_until_acked_and, is_event, message_contents, next_frame, send_json,
+    Stack, completes, frames_until, frames_until_acked_and, message_contents, next_frame, send_json,
 };
 
 fn events_of(frames: &[Value]) -> Vec<&Value> {
@@ -26,7 +26,7 @@ async fn a_message_is_acked_answered_and_then_listed_and_replayed_over_rest() {
         json!({"type": "message", "content": "Where is my order?", "client_msg_id": "m-1"}),
     )
     .await;
-    let frames = frames_until_acked_and(&mut socket, |f| is_event(f, "turn.completed")).await;
+    let frames = frames_until_acked_and(&mut socket, completes).await;
 
     let ack = frames.iter().find(|f| f["type"] == "ack").expect("an ack");
     assert_eq!(ack["client_msg_id"], "m-1");
@@ -37,16 +37,7 @@ async fn a_message_is_acked_answered_and_then_listed_and_replayed_over_rest() {
         .iter()
         .map(|f| f["event"]["kind"].as_str().unwrap())
         .collect();
-    assert_eq!(
-        kinds,
-        [
-            "message.received",
-            "turn.started",
-            "agent.routed",
-            "agent.replied",
-            "turn.completed"
-        ]
-    );
+    assert_eq!(kinds, ["message.received", "turn.started", "agent.replied"]);
     assert_eq!(events[0]["seq"].as_u64(), Some(message_seq));
     assert_eq!(events[0]["event"]["content"], "Where is my order?");
     let seqs: Vec<u64> = events.iter().map(|f| f["seq"].as_u64().unwrap()).collect();
@@ -54,7 +45,7 @@ async fn a_message_is_acked_answered_and_then_listed_and_replayed_over_rest() {
         seqs.windows(2).all(|w| w[0] < w[1]),
         "events in stream order: {seqs:?}"
     );
-    let reply = &events[3]["event"];
+    let reply = &events[2]["event"];
     assert_eq!(reply["thread_id"], thread_id.as_str());
     assert_eq!(reply["agent"], "orders");
     assert!(reply["text"].as_str().unwrap().contains("order number"));
@@ -80,20 +71,13 @@ async fn a_message_is_acked_answered_and_then_listed_and_replayed_over_rest() {
     assert_eq!(status, 200);
     let steps = replay["steps"].as_array().unwrap();
     let kinds: Vec<&str> = steps.iter().map(|s| s["kind"].as_str().unwrap()).collect();
-    assert_eq!(
-        kinds,
-        [
-            "message.received",
-            "turn.started",
-            "agent.routed",
-            "agent.replied",
-            "turn.completed"
-        ]
-    );
+    assert_eq!(kinds, ["message.received", "turn.started", "agent.replied"]);
     assert_eq!(steps[0]["content"], "Where is my order?");
     assert_eq!(steps[0]["seq"].as_u64(), Some(message_seq));
-    assert_eq!(steps[3]["text"], reply["text"]);
-    assert!(steps[3]["occurred_at"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(steps[2]["text"], reply["text"]);
+    assert_eq!(steps[2]["outcome"], "replied");
+    assert_eq!(steps[1]["agent"], "orders", "the start names the agent");
+    assert!(steps[2]["occurred_at"].as_str().unwrap().ends_with('Z'));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -135,7 +119,7 @@ async fn a_reconnect_with_the_token_replays_the_thread_after_the_given_sequence(
         session["token"].as_str().unwrap().to_owned(),
     );
     send_json(&mut socket, json!({"type": "message", "content": "hi"})).await;
-    let frames = frames_until(&mut socket, |f| is_event(f, "turn.completed")).await;
+    let frames = frames_until(&mut socket, completes).await;
     let seqs: Vec<u64> = events_of(&frames)
         .iter()
         .map(|f| f["seq"].as_u64().unwrap())
@@ -146,7 +130,7 @@ async fn a_reconnect_with_the_token_replays_the_thread_after_the_given_sequence(
     let mut resumed = stack.connect(&query).await;
     let session = next_frame(&mut resumed).await;
     assert_eq!(session["thread_id"], thread_id.as_str());
-    let replayed = frames_until(&mut resumed, |f| is_event(f, "turn.completed")).await;
+    let replayed = frames_until(&mut resumed, completes).await;
     let replayed_seqs: Vec<u64> = replayed
         .iter()
         .map(|f| f["seq"].as_u64().unwrap())

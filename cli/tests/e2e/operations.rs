@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::{Stack, close_code, frames_until, is_event, next_frame, send_json};
+use crate::support::{Stack, close_code, completes, frames_until, is_event, next_frame, send_json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_does_not_read_is_dropped_with_1013_instead_of_growing_memory() {
@@ -174,7 +174,7 @@ async fn metrics_count_connections_messages_and_errors_by_code() {
     let mut socket = stack.connect("").await;
     next_frame(&mut socket).await;
     send_json(&mut socket, json!({"type": "message", "content": "hi"})).await;
-    let answered = frames_until(&mut socket, |f| is_event(f, "turn.completed")).await;
+    let answered = frames_until(&mut socket, completes).await;
     let delivered = answered.iter().filter(|f| f["type"] == "event").count();
     send_json(&mut socket, json!({"type": "nope"})).await;
     frames_until(&mut socket, |f| f["type"] == "error").await;

@@ -8,7 +8,7 @@
 use async_nats::jetstream;
 use serde_json::{Value, json};
 
-use crate::support::{Stack, message_contents, next_frame, send_json};
+use crate::support::{Stack, completes, message_contents, next_frame, send_json};
 
 /// A `message.received` of `thread` as the ingress writes it, for editing into a poison.
 fn message(thread: &str, content: &str) -> Value {
@@ -151,11 +151,10 @@ async fn poison_events_are_dead_lettered_once_and_the_workers_and_projector_keep
             continue;
         };
         let good = ack["seq"].as_u64().unwrap();
-        if let Some(completed) = frames.iter().find(|f| {
-            f["type"] == "event"
-                && f["event"]["kind"] == "turn.completed"
-                && f["event"]["message_seq"] == good
-        }) {
+        if let Some(completed) = frames
+            .iter()
+            .find(|f| completes(f) && f["event"]["message_seq"] == good)
+        {
             break completed.clone();
         }
     };

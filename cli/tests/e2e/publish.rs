@@ -66,7 +66,7 @@ async fn a_published_operation_is_called_by_the_running_workers() {
             .contains("not one of agent general's tools"),
         "{refused}"
     );
-    assert!(find(&before, "tool.called").is_none());
+    assert!(find(&before, "tool.succeeded").is_none());
 
     let (id, job) = stack.import(DOCUMENT).await;
     assert_eq!(job["status"], "ready", "{job}");
@@ -98,7 +98,7 @@ async fn a_published_operation_is_called_by_the_running_workers() {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     let events = loop {
         let events = turn(&mut socket, "Which product is a bestseller?").await;
-        if find(&events, "tool.called").is_some() {
+        if find(&events, "tool.succeeded").is_some() {
             break events;
         }
         assert!(
@@ -107,10 +107,9 @@ async fn a_published_operation_is_called_by_the_running_workers() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    let called = find(&events, "tool.called").unwrap();
-    assert_eq!(called["tool"], "browseCatalog");
-    assert_eq!(called["permission"], "read");
     let succeeded = find(&events, "tool.succeeded").expect("the call succeeds");
+    assert_eq!(succeeded["tool"], "browseCatalog");
+    assert_eq!(succeeded["permission"], "read");
     let first = succeeded["result"]["products"][0]["name"]
         .as_str()
         .unwrap()
@@ -123,7 +122,7 @@ async fn a_published_operation_is_called_by_the_running_workers() {
 
     // The configured tools keep working beside it.
     let events = turn(&mut socket, "Where is ORD-1002?").await;
-    assert_eq!(find(&events, "tool.called").unwrap()["tool"], "getOrder");
+    assert_eq!(find(&events, "tool.succeeded").unwrap()["tool"], "getOrder");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

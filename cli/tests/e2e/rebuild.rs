@@ -11,7 +11,7 @@ use projections::projector::rebuild::Reader;
 use projections::read_models::snapshot;
 use serde_json::{Value, json};
 
-use crate::support::{Stack, frames_until, is_event, next_frame, send_json};
+use crate::support::{Stack, completes, frames_until, next_frame, send_json};
 
 fn replay() -> ReplayArgs {
     ReplayArgs {
@@ -35,7 +35,7 @@ async fn chat(stack: &Stack, content: &str) {
     let mut socket = stack.connect("").await;
     next_frame(&mut socket).await; // the session
     send_json(&mut socket, json!({"type": "message", "content": content})).await;
-    frames_until(&mut socket, |f| is_event(f, "turn.completed")).await;
+    frames_until(&mut socket, completes).await;
 }
 
 /// The list once it has `count` conversations, each with every message's turn projected

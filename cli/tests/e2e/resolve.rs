@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::support::{Stack, frames_until, is_event, send_json};
+use crate::support::{Stack, completes, frames_until, is_event, send_json};
 
 /// POSTs `body` (none: an empty body) to `path`: the status and the JSON answer.
 async fn post(stack: &Stack, path: &str, body: Option<Value>) -> (u16, Value) {
@@ -26,7 +26,7 @@ async fn a_resolved_conversation_reads_resolved_at_the_seq_the_resolve_answered(
     )
     .await;
     // Resolve after the turn is over: a reply would open the conversation again.
-    let frames = frames_until(&mut socket, |f| is_event(f, "turn.completed")).await;
+    let frames = frames_until(&mut socket, completes).await;
     let completed_seq = frames.last().unwrap()["seq"].as_u64().unwrap();
 
     let path = format!("/api/conversations/{thread_id}");

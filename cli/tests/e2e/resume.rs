@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 
 use crate::support::{
-    Stack, close_code, frames_until, is_event, next_frame, resume_query, send_json,
+    Stack, close_code, completes, frames_until, next_frame, resume_query, send_json,
 };
 
 fn seqs(frames: &[Value]) -> Vec<u64> {
@@ -34,21 +34,13 @@ async fn a_client_disconnected_mid_turn_gets_the_rest_of_the_turn_on_reconnect_w
 
     let mut resumed = stack.connect(&resume_query(&session, Some(acked))).await;
     assert_eq!(next_frame(&mut resumed).await["type"], "session");
-    let frames = frames_until(&mut resumed, |f| is_event(f, "turn.completed")).await;
+    let frames = frames_until(&mut resumed, completes).await;
     let kinds: Vec<&str> = frames
         .iter()
         .filter(|f| f["type"] == "event")
         .map(|f| f["event"]["kind"].as_str().unwrap())
         .collect();
-    assert_eq!(
-        kinds,
-        [
-            "turn.started",
-            "agent.routed",
-            "agent.replied",
-            "turn.completed"
-        ]
-    );
+    assert_eq!(kinds, ["turn.started", "agent.replied"]);
     let got = seqs(&frames);
     assert!(
         got.windows(2).all(|w| w[0] < w[1]) && got[0] > acked,
@@ -81,7 +73,7 @@ async fn events_produced_while_away_are_replayed_then_live_ones_follow() {
     let mut socket = stack.connect("").await;
     let session = next_frame(&mut socket).await;
     send_json(&mut socket, json!({"type": "message", "content": "one"})).await;
-    let first = frames_until(&mut socket, |f| is_event(f, "turn.completed")).await;
+    let first = frames_until(&mut socket, completes).await;
     let last_seen = *seqs(&first).last().unwrap();
     // Another device of the same user sends while this one is away.
     let mut other = stack
@@ -90,13 +82,13 @@ async fn events_produced_while_away_are_replayed_then_live_ones_follow() {
     next_frame(&mut other).await;
     drop(socket);
     send_json(&mut other, json!({"type": "message", "content": "two"})).await;
-    frames_until(&mut other, |f| is_event(f, "turn.completed")).await;
+    frames_until(&mut other, completes).await;
 
     let mut back = stack
         .connect(&resume_query(&session, Some(last_seen)))
         .await;
     next_frame(&mut back).await;
-    let replayed = frames_until(&mut back, |f| is_event(f, "turn.completed")).await;
+    let replayed = frames_until(&mut back, completes).await;
     let replayed_seqs = seqs(&replayed);
     assert_eq!(
         replayed_seqs.len(),
@@ -107,7 +99,7 @@ async fn events_produced_while_away_are_replayed_then_live_ones_follow() {
     assert_eq!(replayed[0]["event"]["content"], "two");
     // Then live.
     send_json(&mut back, json!({"type": "message", "content": "three"})).await;
-    let live = frames_until(&mut back, |f| is_event(f, "turn.completed")).await;
+    let live = frames_until(&mut back, completes).await;
     let live_seqs = seqs(&live);
     assert_eq!(
         live_seqs[0],
@@ -132,7 +124,7 @@ async fn a_client_never_sees_another_threads_events() {
     .await;
     send_json(&mut bob, json!({"type": "message", "content": "bob here"})).await;
     for (socket, session) in [(&mut alice, &alice_session), (&mut bob, &bob_session)] {
-        let frames = frames_until(socket, |f| is_event(f, "turn.completed")).await;
+        let frames = frames_until(socket, completes).await;
         for event in frames.iter().filter(|f| f["type"] == "event") {
             assert_eq!(event["event"]["thread_id"], session["thread_id"]);
         }

@@ -326,12 +326,12 @@ async fn tool_descriptions_that_talk_to_the_model_cannot_widen_an_agents_permiss
     llm.push_tool_call("purgeOrder", r#"{"order_id":"ORD-1001"}"#);
     let events = ask(&stack, "Where is ORD-1001?").await;
     assert!(
-        !kinds(&events).contains(&"tool.called"),
+        !kinds(&events).iter().any(|k| k.starts_with("tool.")),
         "{:?}",
         kinds(&events)
     );
     assert_eq!(
-        find(&events, "conversation.escalated")["reason"],
+        find(&events, "agent.replied")["escalation"]["reason"],
         "destructive_action"
     );
     assert_eq!(stack.shop_order("ORD-1001").await.0, 200);
@@ -340,24 +340,28 @@ async fn tool_descriptions_that_talk_to_the_model_cannot_widen_an_agents_permiss
     llm.push_tool_call("closeOrder", r#"{"order_id":"ORD-1001"}"#);
     let events = ask(&stack, "Where is ORD-1001?").await;
     assert!(
-        !kinds(&events).contains(&"tool.called"),
+        !kinds(&events).iter().any(|k| k.starts_with("tool.")),
         "{:?}",
         kinds(&events)
     );
-    let asked = find(&events, "confirmation.requested");
-    assert_eq!(asked["tool"], "closeOrder");
+    let asked = find(&events, "agent.replied");
+    assert_eq!(asked["pending"]["tool"], "closeOrder");
     assert_eq!(stack.shop_order("ORD-1001").await.1["status"], "processing");
 
     // It refunds, a tool of another agent (billing): refused, nothing is called.
     llm.push_tool_call("refundOrder", r#"{"order_id":"ORD-1002"}"#);
     let events = ask(&stack, "Where is ORD-1002?").await;
     assert!(
-        !kinds(&events).contains(&"tool.called"),
+        !kinds(&events).contains(&"tool.succeeded"),
         "{:?}",
         kinds(&events)
     );
     let refused = find(&events, "tool.failed");
     assert_eq!(refused["tool"], "refundOrder");
+    assert!(
+        refused["permission"].is_null(),
+        "refused, not made: {refused}"
+    );
     let error = refused["error"].as_str().unwrap();
     assert!(error.contains("not one of agent orders's tools"), "{error}");
     assert_eq!(stack.shop_order("ORD-1002").await.1["status"], "shipped");
@@ -365,7 +369,7 @@ async fn tool_descriptions_that_talk_to_the_model_cannot_widen_an_agents_permiss
     // The read it was given works as a read.
     llm.push_tool_call("lookupOrder", r#"{"order_id":"ORD-1002"}"#);
     let events = ask(&stack, "Where is ORD-1002?").await;
-    let called = find(&events, "tool.called");
+    let called = find(&events, "tool.succeeded");
     assert_eq!(
         (called["tool"].as_str(), called["permission"].as_str()),
         (Some("lookupOrder"), Some("read"))

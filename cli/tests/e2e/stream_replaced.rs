@@ -10,7 +10,7 @@ use cli::rebuild::{RebuildArgs, ReplayArgs, VerifyArgs};
 use projections::projector::rebuild::Reader;
 use serde_json::{Value, json};
 
-use crate::support::{Stack, frames_until, is_event, next_frame, send_json};
+use crate::support::{Stack, completes, frames_until, next_frame, send_json};
 
 fn replay() -> ReplayArgs {
     ReplayArgs {
@@ -107,7 +107,7 @@ async fn replaced(new_stream: NewStream) {
             json!({"type": "message", "content": format!("Where is my order? ({n})")}),
         )
         .await;
-        frames_until(&mut socket, |f| is_event(f, "turn.completed")).await;
+        frames_until(&mut socket, completes).await;
     }
     let old = threads_when(&stack, |items| items.len() == before && answered(items)).await;
     let (status, healthy) = health_until(&stack, |_, body| body["projection"]["lag"] == 0).await;

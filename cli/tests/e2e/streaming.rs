@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 use testkit::fake_llm::FakeLlm;
 
-use crate::support::{Stack, frames_until, next_frame, resume_query, send_json};
+use crate::support::{Stack, completes, frames_until, next_frame, resume_query, send_json};
 
 const REPLY: &str = "Hello! I am the model, writing this reply a few characters at a time.";
 
@@ -31,11 +31,7 @@ async fn the_customer_sees_the_reply_grow_in_delta_frames_and_a_resume_gets_the_
             .map(|d| d["text"].as_str().unwrap())
             .collect()
     };
-    while !(frames
-        .iter()
-        .any(|f: &Value| f["type"] == "event" && f["event"]["kind"] == "turn.completed")
-        && delta_text(&frames).len() >= REPLY.len())
-    {
+    while !(frames.iter().any(completes) && delta_text(&frames).len() >= REPLY.len()) {
         frames.push(next_frame(&mut socket).await);
     }
     let replied = frames
@@ -59,10 +55,7 @@ async fn the_customer_sees_the_reply_grow_in_delta_frames_and_a_resume_gets_the_
         .map(|f| f["seq"].as_u64().unwrap())
         .unwrap();
     let mut again = stack.connect(&resume_query(&session, Some(ack_seq))).await;
-    let resumed = frames_until(&mut again, |f| {
-        f["type"] == "event" && f["event"]["kind"] == "turn.completed"
-    })
-    .await;
+    let resumed = frames_until(&mut again, completes).await;
     assert!(resumed.iter().all(|f| f["type"] != "delta"), "{resumed:#?}");
     assert!(
         resumed

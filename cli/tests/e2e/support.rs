@@ -478,6 +478,19 @@ pub fn is_event(frame: &Value, kind: &str) -> bool {
     frame["type"] == "event" && frame["event"]["kind"] == kind
 }
 
+/// Whether an event (the `event` of a frame) is the agents' end of a turn: the
+/// `agent.replied` that carries the turn's `outcome` (version 2), or a `turn.completed`
+/// (version 1).
+pub fn is_completion(event: &Value) -> bool {
+    event["kind"] == "turn.completed"
+        || (event["kind"] == "agent.replied" && event["outcome"].is_string())
+}
+
+/// Whether a frame is an event that ends the agents' turn ([`is_completion`]).
+pub fn completes(frame: &Value) -> bool {
+    frame["type"] == "event" && is_completion(&frame["event"])
+}
+
 /// Sends a message and returns the events of its turn (from its `message.received` or
 /// `message.redriven` on), up to the turn's end.
 pub async fn turn(socket: &mut Socket, content: &str) -> Vec<Value> {
@@ -489,8 +502,7 @@ pub async fn turn(socket: &mut Socket, content: &str) -> Vec<Value> {
 pub async fn turn_events(socket: &mut Socket) -> Vec<Value> {
     frames_until(socket, |f| {
         let kind = &f["event"]["kind"];
-        f["type"] == "event"
-            && (kind == "turn.completed" || kind == "turn.failed" || kind == "turn.held")
+        completes(f) || (f["type"] == "event" && (kind == "turn.failed" || kind == "turn.held"))
     })
     .await
     .into_iter()

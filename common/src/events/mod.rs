@@ -1,4 +1,5 @@
-//! The event contract, version 1: one [`Envelope`] around one [`Payload`] kind.
+//! The event contract, version 2: one [`Envelope`] around one [`Payload`] kind. Events of
+//! version 1 are read through [`upcast`]: every version-1 kind is still a kind here.
 //!
 //! On the wire an event is a flat JSON object: the envelope fields (`event_id`,
 //! `schema_version`, `thread_id`, `turn_id`, `occurred_at`), the `kind` tag, and the
@@ -15,6 +16,7 @@ mod erasure;
 mod ids;
 mod publish;
 mod turn;
+pub mod upcast;
 
 pub use chat::{MessageReceived, MessageRedriven};
 pub use desk::{
@@ -25,9 +27,10 @@ pub use erasure::ConversationErased;
 pub use ids::{IdError, ThreadId, TurnId};
 pub use publish::publish_of;
 pub use turn::{
-    AgentReplied, AgentRouted, ConfirmationRequested, ConversationEscalated, ConversationResolved,
-    ErrorCategory, EscalationReason, PendingAction, Permission, TokenUsage, ToolCalled, ToolFailed,
-    ToolSucceeded, TurnCompleted, TurnFailed, TurnOutcome, TurnStarted,
+    AgentReplied, AgentRouted, CallArgs, ConfirmationRequested, ConversationEscalated,
+    ConversationResolved, ErrorCategory, Escalation, EscalationReason, PendingAction, Permission,
+    TokenUsage, ToolCalled, ToolFailed, ToolSucceeded, TurnCompleted, TurnFailed, TurnOutcome,
+    TurnStarted,
 };
 
 use serde::{Deserialize, Serialize};
@@ -36,8 +39,9 @@ use uuid::Uuid;
 
 use crate::subjects;
 
-/// The schema version this code writes. Readers accept every version up to this one.
-pub const SCHEMA_VERSION: u16 = 1;
+/// The schema version this code writes. Readers accept every version up to this one,
+/// older ones through [`upcast`].
+pub const SCHEMA_VERSION: u16 = 2;
 
 /// The envelope every event on the stream is wrapped in.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -168,13 +172,57 @@ impl Payload {
         )
     }
 
-    /// Whether this event ends a turn (`turn.completed`, `turn.failed`, `turn.held`):
-    /// nothing more is published for the turn after it.
+    /// Whether this event ends a turn (`agent.replied` with its outcome, `turn.failed`,
+    /// `turn.held`; `turn.completed` in version 1): nothing more is published for the
+    /// turn after it.
     pub fn is_terminal(&self) -> bool {
-        matches!(
-            self,
-            Payload::TurnCompleted(_) | Payload::TurnFailed(_) | Payload::TurnHeld(_)
-        )
+        match self {
+            Payload::TurnCompleted(_) | Payload::TurnFailed(_) | Payload::TurnHeld(_) => true,
+            Payload::AgentReplied(reply) => reply.end.is_some(),
+            _ => false,
+        }
+    }
+
+    /// How the agents ended a turn: the `agent.replied` that ends it (version 2) or its
+    /// `turn.completed` (version 1).
+    pub fn completion(&self) -> Option<&TurnCompleted> {
+        match self {
+            Payload::TurnCompleted(done) => Some(done),
+            Payload::AgentReplied(reply) => reply.end.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// The agent a turn was routed to, and why: on its `turn.started` (version 2) or its
+    /// `agent.routed` (version 1).
+    pub fn routing(&self) -> Option<&AgentRouted> {
+        match self {
+            Payload::AgentRouted(routed) => Some(routed),
+            Payload::TurnStarted(started) => started.routed.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// The hand-over to a person a turn ended with, and the agent that escalated: on its
+    /// `agent.replied` (version 2) or its `conversation.escalated` (version 1).
+    pub fn escalation(&self) -> Option<(EscalationReason, &str, &str)> {
+        match self {
+            Payload::ConversationEscalated(escalated) => Some((
+                escalated.reason,
+                escalated.detail.as_str(),
+                escalated.agent.as_str(),
+            )),
+            Payload::AgentReplied(AgentReplied {
+                escalation: Some(escalation),
+                agent,
+                ..
+            }) => Some((
+                escalation.reason,
+                escalation.detail.as_str(),
+                agent.as_str(),
+            )),
+            _ => None,
+        }
     }
 }
 
@@ -248,15 +296,11 @@ impl Envelope {
         serde_json::to_vec(self).expect("an envelope always serializes")
     }
 
-    /// Decodes an event from the stream; never panics on bad input.
+    /// Decodes an event from the stream, an older version through [`upcast`]; never panics
+    /// on bad input.
     pub fn from_json(bytes: &[u8]) -> Result<Envelope, DecodeError> {
         let envelope: Envelope = serde_json::from_slice(bytes)?;
-        if envelope.schema_version > SCHEMA_VERSION {
-            return Err(DecodeError::UnsupportedVersion {
-                found: envelope.schema_version,
-            });
-        }
-        Ok(envelope)
+        upcast::upcast(envelope)
     }
 }
 
@@ -313,6 +357,8 @@ mod tests {
                 agent: "general".into(),
                 engine: "rules".into(),
                 usage: None,
+                end: None,
+                escalation: None,
             },
         )
     }
@@ -329,7 +375,7 @@ mod tests {
         assert_eq!(json["kind"], "agent.replied");
         assert_eq!(json["text"], "Hello");
         assert_eq!(json["thread_id"], "t-1");
-        assert_eq!(json["schema_version"], 1);
+        assert_eq!(json["schema_version"], 2);
         assert_eq!(json["occurred_at"], "2026-11-25T12:00:00Z");
     }
 
@@ -354,7 +400,7 @@ mod tests {
         let mut event = sample();
         event.schema_version = SCHEMA_VERSION + 1;
         let err = Envelope::from_json(&event.to_json()).unwrap_err();
-        assert!(matches!(err, DecodeError::UnsupportedVersion { found: 2 }));
+        assert!(matches!(err, DecodeError::UnsupportedVersion { found: 3 }));
     }
 
     #[test]

@@ -1,8 +1,13 @@
-//! Events a worker writes while it runs one agent turn, in the order a turn writes them:
-//! `turn.started`, `agent.routed`, then per tool call `tool.called` and `tool.succeeded` or
-//! `tool.failed`, then `confirmation.requested` or `conversation.escalated` when the turn
-//! ends that way, `agent.replied`, and last `turn.completed` (or `turn.failed`, which is
-//! also written for a message that could not be answered at all).
+//! Events a worker writes while it runs one agent turn. Version 2 (this code) writes
+//! `turn.started` with the routing, then per tool call `tool.succeeded` or `tool.failed`
+//! with the call's arguments (a `write` call has its `tool.called` before it), and last
+//! `agent.replied`, which ends the turn: its outcome, latency, the write waiting for a
+//! "yes", the escalation (or `turn.failed`, which is also written for a message that could
+//! not be answered at all).
+//!
+//! Version 1 wrote the routing as `agent.routed`, a `tool.called` before every call,
+//! `confirmation.requested` or `conversation.escalated` when the turn ended that way, and
+//! `turn.completed` after the reply. Readers still read those kinds: streams keep them.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -15,9 +20,14 @@ pub struct TurnStarted {
     /// The write this message may confirm: the previous turn ended asking for it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confirming: Option<PendingAction>,
+    /// The agent that answers and why (`agent`, `reason` beside the other fields); absent
+    /// in version 1, which wrote them as `agent.routed`.
+    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
+    pub routed: Option<AgentRouted>,
 }
 
-/// `agent.routed`: which agent of the agents config answers this turn, and why.
+/// `agent.routed` (version 1; version 2 writes it in `turn.started`): which agent of the
+/// agents config answers this turn, and why.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AgentRouted {
     /// Name of the agent (from the agents config).
@@ -38,7 +48,9 @@ pub enum Permission {
     Destructive,
 }
 
-/// `tool.called`: the agent calls one HTTP operation.
+/// `tool.called`: the agent calls one HTTP operation. Version 2 writes it only before a
+/// `write` call, so the call is on record before its side effect; a `read` call is its
+/// result alone.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ToolCalled {
     /// The call's step within the turn (`tool-1`, `tool-2`, …); the matching
@@ -57,6 +69,10 @@ pub struct ToolCalled {
 pub struct ToolSucceeded {
     pub call_id: String,
     pub tool: String,
+    /// The call's arguments and permission (version 2; in version 1 they are on the
+    /// call's `tool.called`).
+    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
+    pub call: Option<CallArgs>,
     /// The HTTP status.
     pub status: u16,
     /// The response body (JSON; a non-JSON body is a JSON string).
@@ -65,6 +81,17 @@ pub struct ToolSucceeded {
     pub latency_ms: u64,
     /// How many HTTP attempts it took (retries of retryable failures included).
     pub attempts: u32,
+}
+
+/// A tool call's arguments and permission, on its result (version 2).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CallArgs {
+    /// The arguments, as a JSON object.
+    pub params: Value,
+    /// The tool's permission level; absent for a call the turn refused (a tool the agent
+    /// does not have).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permission: Option<Permission>,
 }
 
 /// How a failure is classified where it enters.
@@ -107,6 +134,10 @@ impl ErrorCategory {
 pub struct ToolFailed {
     pub call_id: String,
     pub tool: String,
+    /// The call's arguments and permission (version 2; in version 1 they are on the
+    /// call's `tool.called`, and a refused call has none).
+    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
+    pub call: Option<CallArgs>,
     pub category: ErrorCategory,
     /// What went wrong, for operators.
     pub error: String,
@@ -132,7 +163,8 @@ pub struct PendingAction {
     pub params: Value,
 }
 
-/// `confirmation.requested`: the agent wants to run a `write` tool and asks the user first.
+/// `confirmation.requested` (version 1; version 2 writes it as the `pending` of the turn's
+/// `agent.replied`): the agent wants to run a `write` tool and asks the user first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConfirmationRequested {
     #[serde(flatten)]
@@ -158,7 +190,8 @@ pub enum EscalationReason {
     ModelUnavailable,
 }
 
-/// `conversation.escalated`: a human takes over.
+/// `conversation.escalated` (version 1; version 2 writes it as the `escalation` of the
+/// turn's `agent.replied`, whose agent escalated): a human takes over.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ConversationEscalated {
     pub reason: EscalationReason,
@@ -168,7 +201,17 @@ pub struct ConversationEscalated {
     pub agent: String,
 }
 
-/// `agent.replied`: the agent's answer, shown to the user.
+/// Why and how a turn handed the conversation to a human (version 2, on `agent.replied`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Escalation {
+    pub reason: EscalationReason,
+    /// Details for the operator (the keyword, the tool, the errors).
+    pub detail: String,
+}
+
+/// `agent.replied`: the agent's answer, shown to the user. In version 2 it also ends the
+/// turn (`end`, with the escalation when the turn escalated); in version 1 a
+/// `turn.completed` followed it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AgentReplied {
     /// The reply text.
@@ -181,6 +224,13 @@ pub struct AgentReplied {
     /// 2026-12-07; absent for the rule engine and in older events).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<TokenUsage>,
+    /// How the turn ended (`outcome`, `latency_ms`, `message_seq`, `pending` beside the
+    /// other fields): version 2. Absent in version 1, where `turn.completed` followed.
+    #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<TurnCompleted>,
+    /// Why a person takes over, when the outcome is `escalated` (version 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalation: Option<Escalation>,
 }
 
 /// Tokens a model server reported using (its `usage`).
@@ -216,7 +266,8 @@ pub enum TurnOutcome {
     Escalated,
 }
 
-/// `turn.completed`: the turn is over; nothing more is published for it.
+/// `turn.completed` (version 1; version 2 writes these fields in the turn's
+/// `agent.replied`): the turn is over; nothing more is published for it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TurnCompleted {
     /// How the turn ended.

@@ -8,16 +8,24 @@
 //!   person has taken over; it stays escalated until resolved);
 //! - a turn that ends waiting for a "yes" makes it `waiting_confirmation`; one that replies
 //!   makes it `open` again (unless escalated);
-//! - `conversation.escalated` makes it `escalated`; `turn.failed` makes it `failed` (unless
+//! - an escalation makes it `escalated`; `turn.failed` makes it `failed` (unless
 //!   escalated); `conversation.resolved` makes it `resolved` until the next user message;
 //! - `conversation.assigned` makes it `assigned` (an operator holds it: like `escalated`, a
 //!   user message leaves it so); `conversation.released` makes it `open`.
 //!
 //! The desk's `handoff` rows follow the same events (see [`crate::read_models::handoff`]).
+//!
+//! A turn's facts are folded the same whichever version wrote them: version 2's
+//! `turn.started` is also its routing (version 1's `agent.routed`), a tool result also its
+//! call (`tool.called`), and `agent.replied` also the escalation (`conversation.escalated`)
+//! and the turn's end (`turn.completed`), in that order.
 
 use std::collections::HashMap;
 
-use common::events::{Envelope, OperatorRef, Payload, TurnOutcome};
+use common::events::{
+    AgentRouted, CallArgs, Envelope, EscalationReason, OperatorRef, Payload, TurnCompleted,
+    TurnOutcome,
+};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -103,26 +111,29 @@ impl Fold<'_> {
             Payload::TurnStarted(started) => {
                 let t = self.turn_mut(event);
                 t.message_seq = Some(started.message_seq as i64);
-            }
-            Payload::AgentRouted(routed) => {
-                self.turn_mut(event).agent = Some(routed.agent.clone());
-                let c = self.conversation_mut(event);
-                if c.agent.is_none() {
-                    // Its first routing: from now on the conversation counts for this
-                    // agent, moved from the no-agent row (so every sum stays the same).
-                    c.agent = Some(routed.agent.clone());
-                    self.count(at, "", |d| d.conversations -= 1);
-                    self.count(at, &routed.agent, |d| d.conversations += 1);
+                if let Some(routed) = &started.routed {
+                    self.routed(event, routed);
                 }
             }
+            Payload::AgentRouted(routed) => self.routed(event, routed),
             Payload::ToolCalled(called) => {
+                let args = CallArgs {
+                    params: called.params.clone(),
+                    permission: Some(called.permission),
+                };
                 let c = self.tool_call_mut(event, &called.call_id, &called.tool);
-                c.params = Some(called.params.clone());
-                c.permission = Some(format!("{:?}", called.permission).to_lowercase());
+                c.called(&args);
                 c.status = "called";
             }
             Payload::ToolSucceeded(done) => {
                 let c = self.tool_call_mut(event, &done.call_id, &done.tool);
+                if let Some(args) = &done.call {
+                    // Version 2: the result is the call's only event; it was made
+                    // `latency_ms` before.
+                    c.called(args);
+                    let made = at - time::Duration::milliseconds(done.latency_ms as i64);
+                    c.first_at = c.first_at.min(made);
+                }
                 c.status = "succeeded";
                 c.http_status = Some(i32::from(done.status));
                 c.result = Some(done.result.clone());
@@ -133,6 +144,13 @@ impl Fold<'_> {
             }
             Payload::ToolFailed(failed) => {
                 let c = self.tool_call_mut(event, &failed.call_id, &failed.tool);
+                if let Some(args) = &failed.call {
+                    // Version 2: the result is the call's only event; it was made
+                    // `latency_ms` before.
+                    c.called(args);
+                    let made = at - time::Duration::milliseconds(failed.latency_ms as i64);
+                    c.first_at = c.first_at.min(made);
+                }
                 c.status = "failed";
                 c.http_status = failed.status.map(i32::from);
                 c.error = Some(failed.error.clone());
@@ -144,26 +162,12 @@ impl Fold<'_> {
             }
             Payload::ConfirmationRequested(_) => {}
             Payload::ConversationEscalated(escalated) => {
-                let c = self.conversation_mut(event);
-                c.status = "escalated".into();
-                c.escalated_at = Some(at);
-                let agent = escalated.agent.clone();
-                self.count(at, &agent, |d| d.escalations += 1);
-                let h = self.handoff_mut(seq, event);
-                h.state = Some("escalated");
-                h.escalation_reason = Some(
-                    serde_json::to_value(escalated.reason)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_owned))
-                        .unwrap_or_default(),
-                );
-                h.wait_seq = Some(seq as i64);
-                h.waiting_since = Some(at);
-                h.first_human_reply_at = None;
-                h.assignee = None;
-                h.assigned_at = None;
+                self.escalated(seq, event, escalated.reason, &escalated.agent);
             }
             Payload::AgentReplied(reply) => {
+                if let Some(escalation) = &reply.escalation {
+                    self.escalated(seq, event, escalation.reason, &reply.agent);
+                }
                 let c = self.conversation_mut(event);
                 c.agent = Some(reply.agent.clone());
                 c.preview = Some(cut(&reply.text));
@@ -177,37 +181,11 @@ impl Fold<'_> {
                         .completion_tokens
                         .saturating_add(tokens(usage.completion_tokens));
                 });
-            }
-            Payload::TurnCompleted(done) => {
-                let t = self.turn_mut(event);
-                t.outcome = Some(match done.outcome {
-                    TurnOutcome::Replied => "replied",
-                    TurnOutcome::AwaitingConfirmation => "awaiting_confirmation",
-                    TurnOutcome::Escalated => "escalated",
-                });
-                t.completed_at = Some(at);
-                t.latency_ms = Some(done.latency_ms as i64);
-                if done.message_seq > 0 && t.message_seq.is_none() {
-                    t.message_seq = Some(done.message_seq as i64);
+                if let Some(done) = &reply.end {
+                    self.completed(event, done);
                 }
-                let c = self.conversation_mut(event);
-                c.turns += 1;
-                match done.outcome {
-                    TurnOutcome::AwaitingConfirmation => {
-                        if c.status != "escalated" {
-                            c.status = "waiting_confirmation".into();
-                        }
-                    }
-                    TurnOutcome::Replied => c.open_unless_escalated(),
-                    TurnOutcome::Escalated => c.status = "escalated".into(),
-                }
-                let agent = self.agent_of(turn_id);
-                let latency = done.latency_ms;
-                self.count(at, &agent, |d| {
-                    d.turns += 1;
-                    d.observe_latency(latency);
-                });
             }
+            Payload::TurnCompleted(done) => self.completed(event, done),
             Payload::TurnFailed(failed) => {
                 let t = self.turn_mut(event);
                 t.outcome = Some("failed");
@@ -331,6 +309,79 @@ impl Fold<'_> {
             // instead (`read_models::erasure`).
             Payload::ConversationErased(_) => {}
         }
+    }
+
+    /// The agent that answers a turn was chosen (`turn.started` in version 2,
+    /// `agent.routed` in version 1).
+    fn routed(&mut self, event: &Envelope, routed: &AgentRouted) {
+        let at = event.occurred_at;
+        self.turn_mut(event).agent = Some(routed.agent.clone());
+        let c = self.conversation_mut(event);
+        if c.agent.is_none() {
+            // Its first routing: from now on the conversation counts for this agent,
+            // moved from the no-agent row (so every sum stays the same).
+            c.agent = Some(routed.agent.clone());
+            self.count(at, "", |d| d.conversations -= 1);
+            self.count(at, &routed.agent, |d| d.conversations += 1);
+        }
+    }
+
+    /// A turn handed the conversation to a person (`agent.replied` with its escalation in
+    /// version 2, `conversation.escalated` in version 1).
+    fn escalated(&mut self, seq: u64, event: &Envelope, reason: EscalationReason, agent: &str) {
+        let at = event.occurred_at;
+        let c = self.conversation_mut(event);
+        c.status = "escalated".into();
+        c.escalated_at = Some(at);
+        self.count(at, agent, |d| d.escalations += 1);
+        let h = self.handoff_mut(seq, event);
+        h.state = Some("escalated");
+        h.escalation_reason = Some(
+            serde_json::to_value(reason)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+        );
+        h.wait_seq = Some(seq as i64);
+        h.waiting_since = Some(at);
+        h.first_human_reply_at = None;
+        h.assignee = None;
+        h.assigned_at = None;
+    }
+
+    /// The agents ended a turn (`agent.replied` with its end in version 2,
+    /// `turn.completed` in version 1).
+    fn completed(&mut self, event: &Envelope, done: &TurnCompleted) {
+        let at = event.occurred_at;
+        let turn_id = *event.turn_id.as_uuid();
+        let t = self.turn_mut(event);
+        t.outcome = Some(match done.outcome {
+            TurnOutcome::Replied => "replied",
+            TurnOutcome::AwaitingConfirmation => "awaiting_confirmation",
+            TurnOutcome::Escalated => "escalated",
+        });
+        t.completed_at = Some(at);
+        t.latency_ms = Some(done.latency_ms as i64);
+        if done.message_seq > 0 && t.message_seq.is_none() {
+            t.message_seq = Some(done.message_seq as i64);
+        }
+        let c = self.conversation_mut(event);
+        c.turns += 1;
+        match done.outcome {
+            TurnOutcome::AwaitingConfirmation => {
+                if c.status != "escalated" {
+                    c.status = "waiting_confirmation".into();
+                }
+            }
+            TurnOutcome::Replied => c.open_unless_escalated(),
+            TurnOutcome::Escalated => c.status = "escalated".into(),
+        }
+        let agent = self.agent_of(turn_id);
+        let latency = done.latency_ms;
+        self.count(at, &agent, |d| {
+            d.turns += 1;
+            d.observe_latency(latency);
+        });
     }
 
     /// Creates the conversation's delta on its first event of the batch; true when the

@@ -55,6 +55,17 @@ impl Delta {
     }
 }
 
+impl Delta {
+    /// What is known of the call itself: its arguments and permission (from its
+    /// `tool.called`, or in version 2 from its result).
+    pub fn called(&mut self, args: &common::events::CallArgs) {
+        self.params = Some(args.params.clone());
+        self.permission = args
+            .permission
+            .map(|permission| format!("{permission:?}").to_lowercase());
+    }
+}
+
 /// Applies the deltas: creates the rows that are new, then sets what each delta knows.
 pub async fn apply(tx: &mut Transaction<'_, Postgres>, deltas: &[Delta]) -> sqlx::Result<()> {
     if deltas.is_empty() {

@@ -89,6 +89,8 @@ fn turn_events(thread: &ThreadId) -> [Envelope; 3] {
             turn_id,
             at,
             AgentReplied {
+                end: None,
+                escalation: None,
                 text: "hi!".into(),
                 agent: "triage".into(),
                 engine: "rules".into(),
@@ -489,6 +491,7 @@ mod process {
             event(
                 "started",
                 TurnStarted {
+                    routed: None,
                     message_seq,
                     confirming: None,
                 }
@@ -505,6 +508,8 @@ mod process {
             event(
                 "replied",
                 AgentReplied {
+                    end: None,
+                    escalation: None,
                     text: format!("answer {n}"),
                     agent: agent.into(),
                     engine: "rules".into(),

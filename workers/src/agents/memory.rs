@@ -89,8 +89,12 @@ pub fn earlier(events: &[Envelope]) -> Vec<Exchange> {
                 );
             }
             Payload::ToolSucceeded(done) => {
-                if let Some((tool, params)) = called.remove(&(event.turn_id, done.call_id.clone()))
-                {
+                let key = (event.turn_id, done.call_id.clone());
+                let args = called.remove(&key);
+                if let Some((tool, params)) = args.or_else(|| {
+                    let call = done.call.as_ref()?;
+                    Some((done.tool.clone(), call.params.clone()))
+                }) {
                     let outcome = CallOutcome::Succeeded {
                         status: done.status,
                         result: done.result.clone(),
@@ -100,11 +104,14 @@ pub fn earlier(events: &[Envelope]) -> Vec<Exchange> {
                 }
             }
             Payload::ToolFailed(failed) => {
-                // A refused call has no `tool.called`: the model of that turn heard why,
-                // later turns need not.
-                if let Some((tool, params)) =
-                    called.remove(&(event.turn_id, failed.call_id.clone()))
-                {
+                // A refused call (no `tool.called` in version 1, no permission in version
+                // 2): the model of that turn heard why, later turns need not.
+                let key = (event.turn_id, failed.call_id.clone());
+                let args = called.remove(&key);
+                if let Some((tool, params)) = args.or_else(|| {
+                    let call = failed.call.as_ref().filter(|c| c.permission.is_some())?;
+                    Some((failed.tool.clone(), call.params.clone()))
+                }) {
                     let outcome = CallOutcome::Failed {
                         category: failed.category,
                         error: failed.error.clone(),
@@ -144,8 +151,8 @@ fn call_id(turn: &TurnId, call: &str) -> String {
 mod tests {
     use super::*;
     use common::events::{
-        AgentReplied, ErrorCategory, MessageReceived, NoteAdded, OperatorRef, OperatorReplied,
-        Permission, ThreadId, ToolCalled, ToolFailed, ToolSucceeded,
+        AgentReplied, CallArgs, ErrorCategory, MessageReceived, NoteAdded, OperatorRef,
+        OperatorReplied, Permission, ThreadId, ToolCalled, ToolFailed, ToolSucceeded,
     };
     use serde_json::json;
     use time::OffsetDateTime;
@@ -182,6 +189,8 @@ mod tests {
                 agent: "orders".into(),
                 engine: "openai".into(),
                 usage: None,
+                end: None,
+                escalation: None,
             },
         )
     }
@@ -213,6 +222,7 @@ mod tests {
                 ToolSucceeded {
                     call_id: "tool-1".into(),
                     tool: "getOrder".into(),
+                    call: None,
                     status: 200,
                     result: json!({"status": "shipped"}),
                     latency_ms: 1,
@@ -274,6 +284,67 @@ mod tests {
     }
 
     #[test]
+    fn a_version_2_call_is_its_result_alone_and_a_refused_one_is_left_out() {
+        let events = [
+            message(1, "where is ORD-1?"),
+            event(
+                1,
+                101,
+                ToolFailed {
+                    call_id: "tool-1".into(),
+                    tool: "deleteOrder".into(),
+                    call: Some(CallArgs {
+                        params: json!({"order_id": "ORD-1"}),
+                        permission: None,
+                    }),
+                    category: ErrorCategory::NotRetryable,
+                    error: "not allowed".into(),
+                    reason: None,
+                    status: None,
+                    latency_ms: 0,
+                    attempts: 0,
+                },
+            ),
+            event(
+                1,
+                102,
+                ToolSucceeded {
+                    call_id: "tool-2".into(),
+                    tool: "getOrder".into(),
+                    call: Some(CallArgs {
+                        params: json!({"order_id": "ORD-1"}),
+                        permission: Some(Permission::Read),
+                    }),
+                    status: 200,
+                    result: json!({"status": "shipped"}),
+                    latency_ms: 1,
+                    attempts: 1,
+                },
+            ),
+            replied(1, "It shipped."),
+        ];
+        let exchanges = earlier(&events);
+        assert_eq!(exchanges.len(), 1);
+        let said = &exchanges[0].said;
+        assert_eq!(said.len(), 3, "{said:?}");
+        let Said::Call {
+            id, tool, params, ..
+        } = &said[1]
+        else {
+            panic!("{:?}", said[1])
+        };
+        assert_eq!(
+            (id.as_str(), tool.as_str(), params),
+            (
+                "0000000001-tool-2",
+                "getOrder",
+                &json!({"order_id": "ORD-1"})
+            )
+        );
+        assert_eq!(said[2], Said::Agent("It shipped.".into()));
+    }
+
+    #[test]
     fn a_call_without_an_outcome_and_a_refused_call_are_left_out() {
         let events = [
             message(1, "hi"),
@@ -293,6 +364,7 @@ mod tests {
                 ToolFailed {
                     call_id: "tool-2".into(),
                     tool: "deleteOrder".into(),
+                    call: None,
                     category: ErrorCategory::NotRetryable,
                     error: "not allowed".into(),
                     reason: None,

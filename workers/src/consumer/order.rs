@@ -68,11 +68,12 @@ pub(super) fn previous_seq(headers: Option<&HeaderMap>) -> Option<u64> {
 /// Whether `event` ends the turn of the message at `seq` or of a later one.
 fn ends_turn_of(event: &Envelope, seq: u64) -> bool {
     match &event.payload {
-        // 0: written before turn events named their message; it cannot block a thread.
-        Payload::TurnCompleted(done) => done.message_seq >= seq || done.message_seq == 0,
         Payload::TurnFailed(failed) => failed.message_seq >= seq,
         Payload::TurnHeld(held) => held.message_seq >= seq,
-        _ => false,
+        // 0: written before turn events named their message; it cannot block a thread.
+        other => other
+            .completion()
+            .is_some_and(|done| done.message_seq >= seq || done.message_seq == 0),
     }
 }
 
@@ -83,10 +84,12 @@ fn ends_turn_of(event: &Envelope, seq: u64) -> bool {
 pub(super) fn is_of_a_later_message(event: &Envelope, seq: u64) -> bool {
     let of = match &event.payload {
         Payload::TurnStarted(started) => started.message_seq,
-        Payload::TurnCompleted(done) => done.message_seq,
         Payload::TurnFailed(failed) => failed.message_seq,
         Payload::TurnHeld(held) => held.message_seq,
-        _ => return false,
+        other => match other.completion() {
+            Some(done) => done.message_seq,
+            None => return false,
+        },
     };
     of > seq
 }
@@ -136,10 +139,10 @@ impl Last {
 
 /// The write a finished turn left waiting for the user's answer.
 pub(super) fn pending_of(event: Envelope) -> Option<PendingAction> {
-    match event.payload {
-        Payload::TurnCompleted(done) => done.pending,
-        _ => None,
-    }
+    event
+        .payload
+        .completion()
+        .and_then(|done| done.pending.clone())
 }
 
 /// The thread's last turn event.
@@ -281,8 +284,25 @@ mod tests {
         let started = event(Payload::TurnStarted(common::events::TurnStarted {
             message_seq: 7,
             confirming: None,
+            routed: None,
         }));
         assert!(!ends_turn_of(&started, 7));
+        // Version 2: the reply that carries the turn's end ends it; one without does not.
+        let replied = |end| {
+            event(Payload::AgentReplied(common::events::AgentReplied {
+                text: "hi".into(),
+                agent: "general".into(),
+                engine: "rules".into(),
+                usage: None,
+                end,
+                escalation: None,
+            }))
+        };
+        let Payload::TurnCompleted(end) = completed(7).payload else {
+            unreachable!()
+        };
+        assert!(ends_turn_of(&replied(Some(end)), 7));
+        assert!(!ends_turn_of(&replied(None), 7));
         // A turn.completed from before the field existed does not hold a thread up.
         assert!(ends_turn_of(&completed(0), 7));
         assert!(Last::Unreadable.lets_start_after(7));

@@ -209,7 +209,7 @@ async fn answered_taken_over_then_delivered_late(answered_by: usize, late_to: us
     assert_eq!(outcome, Outcome::Done);
     let events = turn_events(&stream, &thread).await;
     assert_eq!(events.len(), before, "{events:?}");
-    assert_eq!(endings(&events, &message), ["turn.completed"], "{events:?}");
+    assert_eq!(endings(&events, &message), ["agent.replied"], "{events:?}");
 }
 
 /// A worker froze after storing a message's `turn.completed`, before its ack; the thread's
@@ -258,7 +258,7 @@ async fn a_take_over_stored_after_a_message_holds_the_next_message_not_that_one(
     let outcome = step(&first, delivery(message_seq, 1, &message_json, None)).await;
     assert_eq!(outcome, Outcome::Done);
     let events = turn_events(&stream, &thread).await;
-    assert_eq!(endings(&events, &message), ["turn.completed"], "{events:?}");
+    assert_eq!(endings(&events, &message), ["agent.replied"], "{events:?}");
 
     let (next, next_json, headers, next_seq) = store_next(&js, &thread, message_seq).await;
     let outcome = step(&first, delivery(next_seq, 1, &next_json, Some(&headers))).await;

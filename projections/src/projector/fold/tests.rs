@@ -2,9 +2,9 @@
 
 use super::*;
 use common::events::{
-    AgentReplied, AgentRouted, ConversationEscalated, ConversationResolved, ErrorCategory,
-    EscalationReason, MessageReceived, Permission, ThreadId, ToolCalled, ToolFailed, ToolSucceeded,
-    TurnCompleted, TurnFailed, TurnId, TurnStarted,
+    AgentReplied, AgentRouted, CallArgs, ConversationEscalated, ConversationResolved,
+    ErrorCategory, Escalation, EscalationReason, MessageReceived, Permission, ThreadId, ToolCalled,
+    ToolFailed, ToolSucceeded, TurnCompleted, TurnFailed, TurnId, TurnStarted,
 };
 use serde_json::json;
 use time::macros::datetime;
@@ -42,6 +42,7 @@ impl Script {
                 thread,
                 turn,
                 TurnStarted {
+                    routed: None,
                     message_seq: 1,
                     confirming: None,
                 },
@@ -79,6 +80,8 @@ fn routed(agent: &str) -> AgentRouted {
 
 fn reply(agent: &str) -> AgentReplied {
     AgentReplied {
+        end: None,
+        escalation: None,
         text: format!("{agent} says hi"),
         agent: agent.into(),
         engine: "rules".into(),
@@ -138,6 +141,7 @@ fn a_conversation_goes_open_waiting_open_escalated_resolved_and_open_again() {
             "a",
             2,
             TurnStarted {
+                routed: None,
                 message_seq: 6,
                 confirming: None,
             },
@@ -233,6 +237,7 @@ fn tool_calls_become_rows_and_count_for_the_turns_agent() {
             "t",
             1,
             TurnStarted {
+                routed: None,
                 message_seq: 1,
                 confirming: None,
             },
@@ -252,6 +257,7 @@ fn tool_calls_become_rows_and_count_for_the_turns_agent() {
             "t",
             1,
             ToolSucceeded {
+                call: None,
                 call_id: "tool-1".into(),
                 tool: "getOrder".into(),
                 status: 200,
@@ -264,6 +270,7 @@ fn tool_calls_become_rows_and_count_for_the_turns_agent() {
             "t",
             1,
             ToolFailed {
+                call: None,
                 call_id: "tool-2".into(),
                 tool: "refundOrder".into(),
                 category: ErrorCategory::NotRetryable,
@@ -564,5 +571,143 @@ fn the_models_tokens_count_per_hour_and_agent_and_a_reply_without_usage_counts_n
             .filter(|d| d.key.agent == "general")
             .all(|d| (d.prompt_tokens, d.completion_tokens) == (-2_700, -100)),
         "an erasure takes them back"
+    );
+}
+
+/// The rows a turn's facts make, without the times and sequences of the events that
+/// carried them (version 2 carries the same facts in fewer events).
+fn facts(e: &Effects) -> String {
+    let c = &e.conversations[0];
+    let t = &e.turns[0];
+    let calls: Vec<_> = e
+        .tool_calls
+        .iter()
+        .map(|c| {
+            let result = (&c.result, &c.error, c.category, c.latency_ms, c.attempts);
+            (
+                &c.tool,
+                &c.params,
+                &c.permission,
+                c.status,
+                c.http_status,
+                result,
+            )
+        })
+        .collect();
+    let h = &e.handoffs[0];
+    format!(
+        "conversation {:?} {:?} {} {} {} {:?}\nturn {:?} {:?} {:?} {} {}\ncalls {calls:?}\n\
+         handoff {:?} {:?}\ntotals {:?}",
+        c.status,
+        c.agent,
+        c.messages,
+        c.turns,
+        c.tool_calls,
+        c.preview,
+        t.agent,
+        t.outcome,
+        t.latency_ms,
+        t.tool_calls,
+        t.tool_errors,
+        h.state,
+        h.escalation_reason,
+        totals(e),
+    )
+}
+
+#[test]
+fn a_version_2_turn_folds_into_the_rows_of_the_version_1_turn_with_the_same_facts() {
+    let params = json!({"order_id": "ORD-1"});
+    let failed = |call: Option<CallArgs>| ToolFailed {
+        call_id: "tool-1".into(),
+        tool: "getOrder".into(),
+        call,
+        category: ErrorCategory::Retryable,
+        error: "HTTP 503".into(),
+        reason: None,
+        status: Some(503),
+        latency_ms: 30,
+        attempts: 3,
+    };
+    let end = completed(TurnOutcome::Escalated, 900);
+    let escalation = Escalation {
+        reason: EscalationReason::ToolFailures,
+        detail: "1 failed tool calls".into(),
+    };
+
+    let mut v1 = Script::new();
+    v1.push("a", 1, message("where is ORD-1"))
+        .push(
+            "a",
+            1,
+            TurnStarted {
+                routed: None,
+                message_seq: 1,
+                confirming: None,
+            },
+        )
+        .push("a", 1, routed("orders"))
+        .push(
+            "a",
+            1,
+            ToolCalled {
+                call_id: "tool-1".into(),
+                tool: "getOrder".into(),
+                params: params.clone(),
+                permission: Permission::Read,
+            },
+        )
+        .push("a", 1, failed(None))
+        .push(
+            "a",
+            1,
+            ConversationEscalated {
+                reason: escalation.reason,
+                detail: escalation.detail.clone(),
+                agent: "orders".into(),
+            },
+        )
+        .push("a", 1, reply("orders"))
+        .push("a", 1, end.clone());
+
+    let mut v2 = Script::new();
+    v2.push("a", 1, message("where is ORD-1"))
+        .push(
+            "a",
+            1,
+            TurnStarted {
+                routed: Some(routed("orders")),
+                message_seq: 1,
+                confirming: None,
+            },
+        )
+        .push(
+            "a",
+            1,
+            failed(Some(CallArgs {
+                params,
+                permission: Some(Permission::Read),
+            })),
+        )
+        .push(
+            "a",
+            1,
+            AgentReplied {
+                end: Some(end),
+                escalation: Some(escalation),
+                ..reply("orders")
+            },
+        );
+
+    let (old, new) = (v1.fold(&Context::default()), v2.fold(&Context::default()));
+    assert_eq!(facts(&new), facts(&old));
+    assert_eq!(status(&new, "a"), "escalated");
+    assert_eq!(totals(&new).escalations, 1);
+    assert_eq!(new.turns[0].outcome, Some("escalated"));
+    assert_eq!(new.tool_calls[0].params, Some(json!({"order_id": "ORD-1"})));
+    // The call was made `latency_ms` before its result.
+    assert_eq!(
+        new.tool_calls[0].first_at,
+        v2.events[2].occurred_at - time::Duration::milliseconds(30)
     );
 }

@@ -92,6 +92,33 @@ describe('Chat page', () => {
     expect(screen.queryByRole('group', { name: 'Answer the question' })).toBeNull();
   });
 
+  it('offers Yes / No when a version 2 reply asks to confirm (its pending write), and sends the answer', () => {
+    render(<ChatPage />);
+    const socket = connect();
+    const pending = { agent: 'orders', tool: 'cancelOrder', params: { order_id: 'ORD-1001' } };
+    serve(
+      socket,
+      event(1, 'message.received', { content: 'Cancel ORD-1001' }),
+      event(2, 'turn.started', { message_seq: 1, agent: 'orders', reason: 'keyword "cancel"' }),
+      event(3, 'agent.replied', {
+        text: 'Shall I cancel order ORD-1001?',
+        agent: 'orders',
+        engine: 'rules',
+        outcome: 'awaiting_confirmation',
+        latency_ms: 4,
+        message_seq: 1,
+        pending,
+      }),
+    );
+
+    expect(screen.getByText('The agent needs your confirmation before going ahead.')).toBeTruthy();
+    expect(screen.queryByText('Support is typing…')).toBeNull();
+    const answers = screen.getByRole('group', { name: 'Answer the question' });
+    fireEvent.click(within(answers).getByRole('button', { name: 'No, cancel' }));
+    expect(socket.sent).toEqual([{ type: 'message', content: 'no', client_msg_id: expect.any(String) }]);
+    expect(screen.queryByRole('group', { name: 'Answer the question' })).toBeNull();
+  });
+
   it('Shift+Enter does not send', () => {
     render(<ChatPage />);
     const socket = connect();

@@ -255,3 +255,183 @@ describe('chat state from frames', () => {
     ]);
   });
 });
+
+/**
+ * Version 2 of the events (issue 19) writes fewer events per turn: the routing in `turn.started`,
+ * a read call as its result alone, and the turn's end on its `agent.replied`. Streams keep version 1
+ * turns, so the chat must show a customer the same for either.
+ */
+describe('a version 2 turn reads as the version 1 turn of the same facts', () => {
+  const reply = { agent: 'orders', engine: 'rules' };
+  const ended = (outcome: string) => ({ outcome, latency_ms: 15, message_seq: 1 });
+  const getOrder = { call_id: 'tool-1', tool: 'getOrder', params: { order_id: 'ORD-1002' } };
+  const result = { status: 200, result: { status: 'shipped' }, latency_ms: 3, attempts: 1 };
+  const cancel = { agent: 'orders', tool: 'cancelOrder', params: { order_id: 'ORD-1001' } };
+  const escalation = { reason: 'tool_failures', detail: 'getOrder failed twice' };
+
+  /** A turn's events as `version` writes them, numbered from seq 1 (the customer's message). */
+  function turn(version: 1 | 2, ...events: Array<[string, Partial<EventEnvelope>]>): ChatAction[] {
+    return [
+      session,
+      ...events.map(([kind, fields], index) => frame(event(index + 1, kind, { schema_version: version, ...fields }))),
+    ];
+  }
+
+  /** The transcript's lines as drawn, whether Yes / No is offered (and for which tool), the draft. */
+  function whatTheUserSees(actions: ChatAction[]) {
+    const state = run(actions);
+    const { container, unmount } = render(
+      <MessageList items={state.items} agentTyping={state.agentTyping} onRetry={() => {}} draft={state.draft} />,
+    );
+    const lines = [...container.querySelectorAll('li')].map((li) => li.textContent);
+    unmount();
+    const answers = state.confirmation && !state.agentTyping ? { tool: state.confirmation.tool } : null;
+    return { lines, answers, draft: state.draft };
+  }
+
+  it('a read tool’s turn: one line for the call, from its result alone, then the reply', () => {
+    const v1 = whatTheUserSees(
+      turn(
+        1,
+        ['message.received', { content: 'Where is ORD-1002?' }],
+        ['turn.started', { message_seq: 1 }],
+        ['agent.routed', { agent: 'orders', reason: 'keyword "order"' }],
+        ['tool.called', { ...getOrder, permission: 'read' }],
+        ['tool.succeeded', { call_id: 'tool-1', tool: 'getOrder', ...result }],
+        ['agent.replied', { text: 'Order ORD-1002 is shipped.', ...reply }],
+        ['turn.completed', ended('replied')],
+      ),
+    );
+    const v2Events = turn(
+      2,
+      ['message.received', { content: 'Where is ORD-1002?' }],
+      ['turn.started', { message_seq: 1, agent: 'orders', reason: 'keyword "order"' }],
+      ['tool.succeeded', { ...getOrder, permission: 'read', ...result }],
+      ['agent.replied', { text: 'Order ORD-1002 is shipped.', ...reply, ...ended('replied') }],
+    );
+    const v2 = whatTheUserSees(v2Events);
+
+    expect(v2).toEqual(v1);
+    expect(v2.lines).toEqual([
+      expect.stringContaining('Where is ORD-1002?'),
+      'Looked that up (getOrder)',
+      expect.stringContaining('Order ORD-1002 is shipped.'),
+    ]);
+    // The typing indicator runs while the call is made and stops at the reply that ends the turn.
+    expect(whatTheUserSees(v2Events.slice(0, 4)).lines).toContain('Support is typing…');
+  });
+
+  it('a write confirmed: the line of the call, made and done', () => {
+    const v1 = whatTheUserSees(
+      turn(
+        1,
+        ['message.received', { content: 'yes' }],
+        ['turn.started', { message_seq: 1, confirming: cancel }],
+        ['agent.routed', { agent: 'orders', reason: 'confirmation' }],
+        ['tool.called', { ...cancel, call_id: 'tool-1', permission: 'write' }],
+        ['tool.succeeded', { call_id: 'tool-1', tool: 'cancelOrder', ...result }],
+        ['agent.replied', { text: 'Order ORD-1001 is cancelled.', ...reply }],
+        ['turn.completed', ended('replied')],
+      ),
+    );
+    const v2 = whatTheUserSees(
+      turn(
+        2,
+        ['message.received', { content: 'yes' }],
+        ['turn.started', { message_seq: 1, confirming: cancel, agent: 'orders', reason: 'confirmation' }],
+        ['tool.called', { ...cancel, call_id: 'tool-1', permission: 'write' }],
+        ['tool.succeeded', { ...cancel, call_id: 'tool-1', permission: 'write', ...result }],
+        ['agent.replied', { text: 'Order ORD-1001 is cancelled.', ...reply, ...ended('replied') }],
+      ),
+    );
+    expect(v2).toEqual(v1);
+    expect(v2.lines).toContain('Change made (cancelOrder)');
+  });
+
+  it('a confirmation question: its status line, the question, and Yes / No for the write', () => {
+    const question = 'Shall I cancel order ORD-1001?';
+    const v1 = whatTheUserSees(
+      turn(
+        1,
+        ['message.received', { content: 'Please cancel ORD-1001' }],
+        ['turn.started', { message_seq: 1 }],
+        ['agent.routed', { agent: 'orders', reason: 'keyword "cancel"' }],
+        ['confirmation.requested', { ...cancel, prompt: question }],
+        ['agent.replied', { text: question, ...reply }],
+        ['turn.completed', { ...ended('awaiting_confirmation'), pending: cancel }],
+      ),
+    );
+    const v2 = whatTheUserSees(
+      turn(
+        2,
+        ['message.received', { content: 'Please cancel ORD-1001' }],
+        ['turn.started', { message_seq: 1, agent: 'orders', reason: 'keyword "cancel"' }],
+        ['agent.replied', { text: question, ...reply, ...ended('awaiting_confirmation'), pending: cancel }],
+      ),
+    );
+    expect(v2).toEqual(v1);
+    expect(v2.answers).toEqual({ tool: 'cancelOrder' });
+    expect(v2.lines).toEqual([
+      expect.stringContaining('Please cancel ORD-1001'),
+      'The agent needs your confirmation before going ahead.',
+      expect.stringContaining(question),
+    ]);
+  });
+
+  it('an escalated turn: the failed calls, the hand-over line, then the reply', () => {
+    const handedOver = 'A member of our team will get back to you here.';
+    const failed = { category: 'retryable', error: 'HTTP 503', status: 503, latency_ms: 3, attempts: 3 };
+    const v1 = whatTheUserSees(
+      turn(
+        1,
+        ['message.received', { content: 'Where is ORD-1002?' }],
+        ['turn.started', { message_seq: 1 }],
+        ['agent.routed', { agent: 'orders', reason: 'keyword "order"' }],
+        ['tool.called', { ...getOrder, permission: 'read' }],
+        ['tool.failed', { call_id: 'tool-1', tool: 'getOrder', ...failed }],
+        ['tool.called', { ...getOrder, call_id: 'tool-2', permission: 'read' }],
+        ['tool.failed', { call_id: 'tool-2', tool: 'getOrder', ...failed }],
+        ['conversation.escalated', { ...escalation, agent: 'orders' }],
+        ['agent.replied', { text: handedOver, ...reply }],
+        ['turn.completed', ended('escalated')],
+      ),
+    );
+    const v2 = whatTheUserSees(
+      turn(
+        2,
+        ['message.received', { content: 'Where is ORD-1002?' }],
+        ['turn.started', { message_seq: 1, agent: 'orders', reason: 'keyword "order"' }],
+        ['tool.failed', { ...getOrder, permission: 'read', ...failed }],
+        ['tool.failed', { ...getOrder, call_id: 'tool-2', permission: 'read', ...failed }],
+        ['agent.replied', { text: handedOver, ...reply, ...ended('escalated'), escalation }],
+      ),
+    );
+    expect(v2).toEqual(v1);
+    expect(v2.lines).toEqual([
+      expect.stringContaining('Where is ORD-1002?'),
+      'That did not work (getOrder)',
+      'That did not work (getOrder)',
+      'Your conversation has been passed to a member of our support team.',
+      expect.stringContaining(handedOver),
+    ]);
+  });
+
+  it('drops a draft that was not the reply when a read call’s result follows it, as a tool.called does', () => {
+    const v1 = run([
+      session,
+      frame(event(2, 'turn.started')),
+      delta('Let me look'),
+      frame(event(3, 'tool.called', { ...getOrder, permission: 'read' })),
+      frame(event(4, 'tool.succeeded', { call_id: 'tool-1', tool: 'getOrder', ...result })),
+    ]);
+    const v2 = run([
+      session,
+      frame(event(2, 'turn.started', { agent: 'orders', reason: 'default' })),
+      delta('Let me look'),
+      frame(event(3, 'tool.succeeded', { ...getOrder, permission: 'read', ...result })),
+    ]);
+    expect(v1.draft).toBeNull();
+    expect(v2.draft).toBeNull();
+    expect(run([delta('Found it.')], v2).draft).toEqual({ turnId: 'turn-1', text: 'Found it.' });
+  });
+});

@@ -1,5 +1,6 @@
 import { describeErrorCode, refusesResume, rejectsMessage } from '../../api/errorCodes';
 import { chatStatusText, chatToolText, isQuietInChat, kindTone } from '../../api/eventKinds';
+import { carriesCall, replyEnd } from '../../api/turnEvents';
 import type { EventEnvelope, ServerFrame } from '../../api/types';
 
 /**
@@ -11,12 +12,19 @@ import type { EventEnvelope, ServerFrame } from '../../api/types';
  *   (a replay after reconnect may overlap) and is dropped. Only events advance `lastSeq`: an `ack`
  *   can overtake earlier events still on their way, and those must not be skipped.
  * - A tool call is one status line: its `tool.succeeded` / `tool.failed` updates the line of its
- *   `tool.called` (same turn and `call_id`) rather than adding another.
+ *   `tool.called` (same turn and `call_id`) rather than adding another. A `read` call of version 2
+ *   of the events has no `tool.called`: its result alone draws the line, with the permission it
+ *   carries.
  * - An `operator.replied` is a reply from a person, with their name. A `turn.held` (the agents
  *   did not answer because a person has the conversation) ends the typing indicator and shows
  *   "a person will answer" once, not for every held message.
  * - A `confirmation.requested` leaves a question open (`confirmation`) until the next user message,
  *   so the page can offer Yes / No answers.
+ * - Version 2 of the events ends a turn with its `agent.replied` (no `turn.completed` follows) and
+ *   writes on it what version 1 wrote before it as events of their own: the write to confirm
+ *   (`pending`, for `confirmation.requested`) and the hand-over to a person (`escalation`, for
+ *   `conversation.escalated`). The reply draws the status line of that event, then itself, so a
+ *   turn reads the same in either version.
  * - `delta` frames (a reply while a model writes it) grow a draft reply of their turn; the turn's
  *   `agent.replied` replaces the draft with the stored text, and pieces that come after it (they
  *   travel beside the stream and may be late) are dropped. A tool call or the end of the turn
@@ -65,7 +73,7 @@ export interface StatusLine {
   occurredAt: string;
   /** A tool call's line: `<turn_id>/<call_id>`, so its result updates it. */
   callKey?: string;
-  /** The tool's permission (`read`, `write`), from its `tool.called`. */
+  /** The tool's permission (`read`, `write`), from its `tool.called` (or its version 2 result). */
   permission?: string;
 }
 
@@ -182,12 +190,20 @@ function onEvent(state: ChatState, seq: number, event: EventEnvelope): ChatState
   if (event.kind === 'agent.replied') {
     const text = stringField(event, 'text') ?? '';
     const turnId = event.turn_id ?? '';
+    // Version 2: the reply also ends the turn, and says what the turn ended with.
+    const end = replyEnd(event);
+    const pending = end?.pending ?? null;
+    const lines = [
+      ...(pending ? [replyStatusLine('confirmation.requested', seq, event)] : []),
+      ...(end?.escalation ? [replyStatusLine('conversation.escalated', seq, event)] : []),
+    ];
     return {
       ...next,
+      ...(pending ? { confirmation: { seq, tool: pending.tool } } : {}),
       agentTyping: false,
       draft: state.draft?.turnId === turnId ? null : state.draft,
       repliedTurns: [turnId, ...state.repliedTurns.filter((t) => t !== turnId)].slice(0, REPLIED_TURNS_KEPT),
-      items: [...state.items, { type: 'agent', key: `seq-${seq}`, text, seq, occurredAt: event.occurred_at }],
+      items: [...state.items, ...lines, { type: 'agent', key: `seq-${seq}`, text, seq, occurredAt: event.occurred_at }],
     };
   }
   if (event.kind === 'operator.replied') {
@@ -236,7 +252,15 @@ function onEvent(state: ChatState, seq: number, event: EventEnvelope): ChatState
   };
 }
 
-/** A tool call's line: added by `tool.called`, updated in place by its result. */
+/**
+ * The status line a version 1 event (`kind`) drew, for the same fact on a version 2 reply: same
+ * kind and words, keyed apart from the reply of the same `seq`.
+ */
+function replyStatusLine(kind: string, seq: number, event: EventEnvelope): StatusLine {
+  return { type: 'status', key: `seq-${seq}/${kind}`, kind, text: chatStatusText(kind), seq, occurredAt: event.occurred_at };
+}
+
+/** A tool call's line: added by `tool.called` (or a version 2 read call's result), updated in place by its result. */
 function onToolStep(state: ChatState, seq: number, event: EventEnvelope): ChatState {
   const callId = stringField(event, 'call_id');
   const callKey = callId ? `${event.turn_id ?? ''}/${callId}` : undefined;
@@ -258,7 +282,10 @@ function onToolStep(state: ChatState, seq: number, event: EventEnvelope): ChatSt
     ...(callKey ? { callKey } : {}),
     ...(permission ? { permission } : {}),
   };
-  return { ...state, items: [...state.items, line] };
+  // A result that stands for its call (version 2) ends a draft of its turn as a `tool.called` does.
+  const drafted = state.draft !== null && state.draft.turnId === event.turn_id;
+  const draft = drafted && carriesCall(event) ? null : state.draft;
+  return { ...state, draft, items: [...state.items, line] };
 }
 
 function onDelta(state: ChatState, turnId: string, text: string): ChatState {

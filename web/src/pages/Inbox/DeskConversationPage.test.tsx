@@ -77,6 +77,34 @@ describe('Desk conversation view', () => {
     expect(screen.getByRole('status').textContent).toBe('Escalated: waiting for a person');
   });
 
+  it('shows a version 2 escalation, written on the reply that ends the turn, as the escalation', async () => {
+    // The summary is a moment behind (still open): the steps decide.
+    mockFetch(
+      ...conversation(
+        [
+          step(1, 'message.received', { content: 'I want a lawyer', client_msg_id: 'c1' }),
+          step(2, 'turn.started', { message_seq: 1, agent: 'orders', reason: 'default' }),
+          step(3, 'agent.replied', {
+            text: 'A person will answer you here.',
+            agent: 'orders',
+            engine: 'rules',
+            outcome: 'escalated',
+            latency_ms: 5,
+            message_seq: 1,
+            escalation: { reason: 'keyword', detail: 'keyword "lawyer"' },
+          }),
+        ],
+        'open',
+      ),
+    );
+    renderPage();
+    const [, , reply] = await steps();
+    expect(within(reply!).getByText('A person will answer you here.')).toBeTruthy();
+    expect(within(reply!).getByText('Escalated to a person')).toBeTruthy();
+    expect(within(reply!).getByText('keyword "lawyer"')).toBeTruthy();
+    expect(screen.getByRole('status').textContent).toBe('Escalated: waiting for a person');
+  });
+
   it('offers the reply box only to the operator who holds the conversation', async () => {
     mockFetch(...conversation([...escalated, takenBy('op-2', 'Sam')]));
     renderPage();

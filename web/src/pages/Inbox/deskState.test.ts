@@ -28,6 +28,24 @@ describe('desk state from the steps', () => {
     expect(deskState([...resolved, step(4, 'message.received', { content: 'one more thing' })]).resolved).toBe(false);
   });
 
+  it('takes a version 2 reply that ends its turn escalated for the escalation', () => {
+    const escalation = { reason: 'keyword', detail: 'keyword "lawyer"' };
+    const v1 = [
+      step(1, 'message.received', { content: 'I want a lawyer' }),
+      step(2, 'conversation.escalated', { ...escalation, agent: 'orders' }),
+      step(3, 'agent.replied', { text: 'A person will answer you here.', agent: 'orders' }),
+      step(4, 'turn.completed', { outcome: 'escalated', latency_ms: 5, message_seq: 1 }),
+    ];
+    const v2 = [
+      step(1, 'message.received', { content: 'I want a lawyer' }),
+      step(2, 'agent.replied', { text: 'A person will answer you here.', agent: 'orders', outcome: 'escalated', latency_ms: 5, message_seq: 1, escalation }),
+    ];
+    expect(deskState(v2)).toEqual(deskState(v1));
+    expect(deskState(v2).last).toBe('escalated');
+    // A reply that ends its turn otherwise changes nothing.
+    expect(deskState([step(1, 'agent.replied', { text: 'Hi', outcome: 'replied', latency_ms: 1, message_seq: 1 })]).last).toBeNull();
+  });
+
   it('knows nothing without lifecycle steps, so the summary decides', () => {
     expect(deskState([step(1, 'message.received', { content: 'hi' })]).known).toBe(false);
   });

@@ -1,3 +1,4 @@
+import { replyEnd } from '../../api/turnEvents';
 import type { DeskEvent, OperatorRef, ReplayStep } from '../../api/types';
 
 /**
@@ -41,6 +42,10 @@ export function deskState(steps: readonly ReplayStep[]): DeskState {
         break;
       case 'conversation.escalated':
         state = { ...state, resolved: false, last: 'escalated' };
+        break;
+      case 'agent.replied':
+        // Version 2 of the events writes the escalation on the reply that ends the turn.
+        if (replyEnd(step)?.escalation) state = { ...state, resolved: false, last: 'escalated' };
         break;
       case 'message.received':
         // The customer wrote again: not resolved any more.

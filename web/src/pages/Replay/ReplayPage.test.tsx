@@ -92,6 +92,87 @@ describe('Replay page', () => {
     expect(within(failed!).getByRole('link', { name: 'dead letter 7' }).getAttribute('href')).toBe('/dead-letters/7');
   });
 
+  it('shows a version 2 turn’s routing, call arguments and end on the steps that now carry them', async () => {
+    // Version 2 writes no agent.routed, no tool.called before a read call, no confirmation.requested,
+    // conversation.escalated or turn.completed: their facts are on the steps below.
+    const pending = { agent: 'orders', tool: 'cancelOrder', params: { order_id: 'ORD-1001' } };
+    mockFetch({
+      body: {
+        thread_id: 't',
+        steps: [
+          step(1, 'turn.started', { message_seq: 7, agent: 'orders', reason: 'keyword "order"' }),
+          step(2, 'tool.succeeded', {
+            call_id: 'tool-1',
+            tool: 'getOrder',
+            params: { order_id: 'ORD-1002' },
+            permission: 'read',
+            status: 200,
+            result: { status: 'shipped' },
+            latency_ms: 14,
+            attempts: 1,
+          }),
+          step(3, 'tool.failed', {
+            call_id: 'tool-2',
+            tool: 'getOrder',
+            params: { order_id: 'ORD-9' },
+            permission: 'read',
+            category: 'not_retryable',
+            error: 'HTTP 404',
+            latency_ms: 3,
+            attempts: 1,
+          }),
+          step(4, 'agent.replied', { text: 'Order ORD-1002 is shipped.', agent: 'orders', engine: 'rules', outcome: 'replied', latency_ms: 21, message_seq: 7 }),
+          step(5, 'agent.replied', { text: 'Shall I cancel order ORD-1001?', agent: 'orders', engine: 'rules', outcome: 'awaiting_confirmation', latency_ms: 2, message_seq: 9, pending }),
+          step(6, 'agent.replied', {
+            text: 'A person will answer you here.',
+            agent: 'orders',
+            engine: 'rules',
+            outcome: 'escalated',
+            latency_ms: 5,
+            message_seq: 11,
+            escalation: { reason: 'keyword', detail: 'keyword "lawyer"' },
+          }),
+        ],
+      },
+    });
+    renderAt('/conversations/t');
+    const [started, succeeded, failed, replied, asked, escalated] = within(
+      await screen.findByRole('list', { name: 'Conversation steps' }),
+    ).getAllByRole('listitem');
+
+    expect(within(started!).getByText('Turn started: routed to orders')).toBeTruthy();
+    expect(within(started!).getByText('keyword "order"')).toBeTruthy();
+    expect(within(started!).getByText('answers #7')).toBeTruthy();
+
+    expect(within(succeeded!).getByText('read')).toBeTruthy();
+    fireEvent.click(within(succeeded!).getByRole('button', { name: 'Parameters of getOrder' }));
+    expect(within(succeeded!).getByText(/"order_id": "ORD-1002"/)).toBeTruthy();
+    fireEvent.click(within(succeeded!).getByRole('button', { name: 'Result of getOrder' }));
+    expect(within(succeeded!).getByText(/"status": "shipped"/)).toBeTruthy();
+
+    expect(within(failed!).getByText('HTTP 404')).toBeTruthy();
+    expect(within(failed!).getByText('read')).toBeTruthy();
+    fireEvent.click(within(failed!).getByRole('button', { name: 'Parameters of getOrder' }));
+    expect(within(failed!).getByText(/"order_id": "ORD-9"/)).toBeTruthy();
+
+    expect(within(replied!).getByText('replied')).toBeTruthy();
+    expect(within(replied!).getByText('reply after 21 ms')).toBeTruthy();
+
+    expect(within(asked!).getByText('Shall I cancel order ORD-1001?')).toBeTruthy();
+    expect(within(asked!).getByText('Confirmation requested: cancelOrder')).toBeTruthy();
+    expect(within(asked!).getByText('awaiting_confirmation')).toBeTruthy();
+    fireEvent.click(within(asked!).getByRole('button', { name: 'Write waiting for confirmation' }));
+    expect(within(asked!).getByText(/"tool": "cancelOrder"/)).toBeTruthy();
+
+    expect(within(escalated!).getByText('A person will answer you here.')).toBeTruthy();
+    const handOver = within(escalated!).getByText('Escalated to a person').parentElement!;
+    expect(handOver.className).toMatch(/escalation/);
+    expect(within(handOver).getByText('keyword "lawyer"')).toBeTruthy();
+    expect(within(handOver).getByText('keyword')).toBeTruthy();
+    expect(within(escalated!).getByText('escalated')).toBeTruthy();
+    expect(within(escalated!).getByText('reply after 5 ms')).toBeTruthy();
+  });
+
   it('shows the server’s error message', async () => {
     mockFetch({ status: 404, body: { error: { code: 'not_found', message: 'No such conversation.' } } });
     renderAt('/conversations/nope');

@@ -39,6 +39,19 @@ export function StepItem({ step, previous }: { step: ReplayStep; previous: Repla
           ) : null}
         </p>
       ) : null}
+      {view.aside ? (
+        <div className={`${styles.aside} ${styles[kindTone(view.aside.kind)] ?? ''}`}>
+          <p className={styles.kindLabel}>{view.aside.title}</p>
+          {view.aside.text !== null ? <p className={styles.body}>{view.aside.text}</p> : null}
+          {view.aside.facts.length > 0 ? (
+            <p className={styles.facts}>
+              {view.aside.facts.map((fact) => (
+                <span key={fact}>{fact}</span>
+              ))}
+            </p>
+          ) : null}
+        </div>
+      ) : null}
       {view.expanders.length > 0 ? (
         <div className={styles.expanders}>
           {view.expanders.map((expander) => (

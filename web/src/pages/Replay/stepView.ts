@@ -1,5 +1,17 @@
 import { kindLabel } from '../../api/eventKinds';
+import { replyEnd, resultCall, startedRouting, type ReplyEnd } from '../../api/turnEvents';
 import type { ReplayStep } from '../../api/types';
+
+/**
+ * A fact a version 1 turn wrote as a step of its own (`kind`) and version 2 writes on another
+ * step: drawn inside that step as the version 1 step was, with its title, words and facts.
+ */
+export interface StepAside {
+  kind: string;
+  title: string;
+  text: string | null;
+  facts: string[];
+}
 
 /** What the timeline shows of one step: a title, its words, short facts, and raw JSON to expand. */
 export interface StepView {
@@ -12,6 +24,8 @@ export interface StepView {
   expanders: Array<{ label: string; value: unknown }>;
   /** A dead letter this step made or came from. */
   deadLetterId: number | null;
+  /** What a version 2 reply ended its turn with: a confirmation question, a hand-over to a person. */
+  aside: StepAside | null;
 }
 
 /** The fields every step has; the rest are the kind's own. */
@@ -52,10 +66,33 @@ function present(...facts: Array<string | null | false>): string[] {
   return facts.filter((fact): fact is string => typeof fact === 'string' && fact.length > 0);
 }
 
+/**
+ * A tool result's own record of its call (version 2: `params`, and `permission` unless the call
+ * was refused), shown as `tool.called` shows them; nothing for a version 1 result.
+ */
+function callOf(step: ReplayStep, tool: string): Pick<StepView, 'facts' | 'expanders'> {
+  const call = resultCall(step);
+  if (!call) return { facts: [], expanders: [] };
+  return { facts: present(call.permission), expanders: [{ label: `Parameters of ${tool}`, value: call.params }] };
+}
+
+/** What a version 2 reply ended its turn with, drawn as the version 1 step of that fact. */
+function replyAside(end: ReplyEnd): StepAside | null {
+  if (end.escalation) {
+    const kind = 'conversation.escalated';
+    return { kind, title: kindLabel(kind), text: end.escalation.detail, facts: present(end.escalation.reason) };
+  }
+  if (end.pending) {
+    const kind = 'confirmation.requested';
+    return { kind, title: `${kindLabel(kind)}: ${end.pending.tool ?? 'tool'}`, text: null, facts: [] };
+  }
+  return null;
+}
+
 export function stepView(step: ReplayStep): StepView {
   const tool = str(step, 'tool') ?? 'tool';
   const deadLetterId = num(step, 'dead_letter_id');
-  const base: StepView = { title: kindLabel(step.kind), text: null, facts: [], expanders: [], deadLetterId };
+  const base: StepView = { title: kindLabel(step.kind), text: null, facts: [], expanders: [], deadLetterId, aside: null };
 
   switch (step.kind) {
     case 'message.received':
@@ -68,8 +105,12 @@ export function stepView(step: ReplayStep): StepView {
       };
     case 'turn.started': {
       const confirming = step.confirming;
+      // Version 2 writes the routing here (version 1: `agent.routed`).
+      const routing = startedRouting(step);
       return {
         ...base,
+        title: routing ? `${base.title}: routed to ${routing.agent}` : base.title,
+        text: routing?.reason ?? null,
         facts: present(has(step, 'message_seq') && `answers #${num(step, 'message_seq')}`),
         expanders: confirming ? [{ label: 'Write waiting for confirmation', value: confirming }] : [],
       };
@@ -83,20 +124,25 @@ export function stepView(step: ReplayStep): StepView {
         facts: present(str(step, 'permission'), str(step, 'call_id')),
         expanders: [{ label: `Parameters of ${tool}`, value: step.params ?? {} }],
       };
-    case 'tool.succeeded':
+    case 'tool.succeeded': {
+      const call = callOf(step, tool);
       return {
         ...base,
         title: `Tool succeeded: ${tool}`,
-        facts: timing(step),
-        expanders: [{ label: `Result of ${tool}`, value: step.result ?? null }],
+        facts: [...call.facts, ...timing(step)],
+        expanders: [...call.expanders, { label: `Result of ${tool}`, value: step.result ?? null }],
       };
-    case 'tool.failed':
+    }
+    case 'tool.failed': {
+      const call = callOf(step, tool);
       return {
         ...base,
         title: `Tool failed: ${tool}`,
         text: str(step, 'error'),
-        facts: [...present(str(step, 'category')), ...timing(step)],
+        facts: [...call.facts, ...present(str(step, 'category')), ...timing(step)],
+        expanders: call.expanders,
       };
+    }
     case 'confirmation.requested':
       return {
         ...base,
@@ -107,8 +153,22 @@ export function stepView(step: ReplayStep): StepView {
       };
     case 'conversation.escalated':
       return { ...base, text: str(step, 'detail'), facts: present(str(step, 'reason'), str(step, 'agent')) };
-    case 'agent.replied':
-      return { ...base, text: str(step, 'text'), facts: present(str(step, 'agent'), str(step, 'engine')) };
+    case 'agent.replied': {
+      const reply = { ...base, text: str(step, 'text'), facts: present(str(step, 'agent'), str(step, 'engine')) };
+      // Version 2 ends the turn here: what version 1 wrote in `turn.completed` (outcome, latency,
+      // the write waiting for a "yes") and in `conversation.escalated`.
+      const end = replyEnd(step);
+      if (!end) return reply;
+      return {
+        ...reply,
+        facts: [
+          ...reply.facts,
+          ...present(end.outcome, end.latencyMs !== null && `reply after ${end.latencyMs} ms`),
+        ],
+        expanders: end.pending ? [{ label: 'Write waiting for confirmation', value: step.pending }] : [],
+        aside: replyAside(end),
+      };
+    }
     case 'turn.completed':
       return {
         ...base,
