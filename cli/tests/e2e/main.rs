@@ -13,6 +13,7 @@ mod poison_events;
 mod publish;
 mod rate_limit;
 mod rebuild;
+mod record_v1_fixture;
 mod regress;
 mod regress_rest;
 mod resolve;

@@ -1,11 +1,13 @@
 //! The projector against a real PostgreSQL: batches commit with their checkpoint, and a
 //! redelivered or replayed event changes nothing twice. The REST endpoints are tested in
 //! `api/tests/`. The fault tests that run the real `projections` binary and kill it (`failover`,
-//! `crash`), whose shared pieces are in `process` below.
+//! `crash`), whose shared pieces are in `process` below. `v1_fixture`: a stream recorded by
+//! version 1 of the events still projects into the read models recorded with it.
 
 mod crash;
 mod failover;
 mod rebuild;
+mod v1_fixture;
 
 use common::events::{
     AgentReplied, Envelope, MessageReceived, ThreadId, TurnCompleted, TurnId, TurnOutcome,
