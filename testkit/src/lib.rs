@@ -24,6 +24,7 @@ mod postgres;
 mod process;
 mod tls;
 mod tripwire;
+pub mod v1_fixture;
 
 use std::net::TcpListener;
 use std::thread;

@@ -8,6 +8,7 @@ mod cluster_failover;
 mod dead_letters;
 mod desk;
 mod erasure;
+mod mixed_versions;
 mod operations;
 mod poison_events;
 mod publish;

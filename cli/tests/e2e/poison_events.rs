@@ -6,6 +6,7 @@
 //! the stream gets the same tables.
 
 use async_nats::jetstream;
+use common::events::SCHEMA_VERSION;
 use serde_json::{Value, json};
 
 use crate::support::{Stack, completes, message_contents, next_frame, send_json};
@@ -69,7 +70,7 @@ async fn poison_events_are_dead_lettered_once_and_the_workers_and_projector_keep
         (turn.clone(), b"\xff\x00 not json".to_vec()),
         (
             turn.clone(),
-            edited(&reply, &[("schema_version", json!(2))]),
+            edited(&reply, &[("schema_version", json!(SCHEMA_VERSION + 1))]),
         ),
         (
             turn.clone(),
@@ -107,7 +108,10 @@ async fn poison_events_are_dead_lettered_once_and_the_workers_and_projector_keep
     let poison = |content: &str, set: &[(&str, Value)]| edited(&message(&thread, content), set);
     let undecodable_user = [
         b"garbage \xc3\x28 \x00".to_vec(),
-        poison("from the future", &[("schema_version", json!(2))]),
+        poison(
+            "from the future",
+            &[("schema_version", json!(SCHEMA_VERSION + 1))],
+        ),
         poison("no content", &[("content", Value::Null)]),
         poison("wrong types", &[("content", json!(42))]),
         poison("no thread", &[("thread_id", json!(["a"]))]),

@@ -180,7 +180,7 @@ async fn a_changed_config_reports_exactly_the_turns_it_changes_and_touches_nothi
     let summary = &outcome.report.summary;
     let answered = events
         .iter()
-        .filter(|e| matches!(e.payload, Payload::TurnCompleted(_)))
+        .filter(|e| e.payload.completion().is_some())
         .count() as u64;
     assert_eq!(summary.replayed, answered, "{summary:?}");
     assert!(summary.skipped.held > 0, "{summary:?}");

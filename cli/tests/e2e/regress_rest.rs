@@ -81,7 +81,7 @@ async fn an_admin_tries_a_config_over_rest_and_sees_exactly_the_turns_it_changes
     let run = regress(&stack, json!({"config": same, "name": "same.yaml"})).await;
     let answered = events
         .iter()
-        .filter(|e| matches!(e.payload, Payload::TurnCompleted(_)))
+        .filter(|e| e.payload.completion().is_some())
         .count() as u64;
     assert_eq!(run["status"], "done", "{run}");
     assert_eq!(run["config"], "same.yaml");

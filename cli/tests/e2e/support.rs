@@ -44,13 +44,21 @@ impl Stack {
     /// Starts the stack with settings changed by `tweak`.
     pub async fn start_with(tweak: impl FnOnce(&mut UpArgs)) -> Stack {
         let nats = NatsServer::start();
-        Stack::start_on(nats.url(), Some(nats), tweak).await
+        Stack::start_on(nats.url(), Some(nats), false, tweak).await
+    }
+
+    /// Starts the stack on a chat stream that already holds the stream version 1 of the
+    /// events recorded (`testkit::v1_fixture`), stored before any service reads it, as an
+    /// upgrade finds it.
+    pub async fn start_on_v1_stream() -> Stack {
+        let nats = NatsServer::start();
+        Stack::start_on(nats.url(), Some(nats), true, |_| {}).await
     }
 
     /// Starts the stack on every node of `cluster` (a comma-separated `NATS_URL`) with the
     /// chat stream replicated three times, then with settings changed by `tweak`.
     pub async fn start_on_cluster(cluster: &NatsCluster, tweak: impl FnOnce(&mut UpArgs)) -> Stack {
-        Stack::start_on(cluster.urls(), None, |args| {
+        Stack::start_on(cluster.urls(), None, false, |args| {
             args.nats.stream_replicas = 3;
             tweak(args);
         })
@@ -60,6 +68,7 @@ impl Stack {
     async fn start_on(
         nats_url: String,
         nats: Option<NatsServer>,
+        v1_stream: bool,
         tweak: impl FnOnce(&mut UpArgs),
     ) -> Stack {
         // Quiet unless asked: RUST_LOG=debug cargo nextest run … shows the services' logs.
@@ -139,6 +148,11 @@ impl Stack {
             metrics: common::config::MetricsArgs::at("127.0.0.1:0".parse().unwrap()),
         };
         tweak(&mut args);
+        if v1_stream {
+            let js = common::jetstream::connect_once(&args.nats).await.unwrap();
+            common::jetstream::setup(&js, &args.nats).await.unwrap();
+            testkit::v1_fixture::load(&js).await;
+        }
         let running = up::start(args.clone(), shutdown.clone())
             .await
             .expect("the stack starts");

@@ -168,14 +168,16 @@ pub async fn for_thread(pool: &PgPool, thread_id: &str) -> sqlx::Result<Vec<Step
 
 /// Every stored event of a thread, in stream order, read back as events (inside the batch's
 /// transaction): what an erasure takes out of the counters. A step is the event with its
-/// envelope fields in columns, so the event is its fields with those put back.
+/// envelope fields in columns, so the event is its fields with those put back. A step keeps
+/// no schema version: it is read with this version's meanings, which version 1's fields
+/// keep (a version-1 event has none of the fields version 2 added).
 pub async fn events_of(
     tx: &mut Transaction<'_, Postgres>,
     thread_id: &str,
 ) -> sqlx::Result<Vec<(u64, Envelope)>> {
     let rows: Vec<(i64, Value)> = sqlx::query_as(
         "select seq, fields || jsonb_build_object(
-                    'event_id', event_id, 'schema_version', 1, 'thread_id', thread_id,
+                    'event_id', event_id, 'schema_version', 2, 'thread_id', thread_id,
                     'turn_id', turn_id, 'kind', kind,
                     'occurred_at', to_char(occurred_at at time zone 'UTC',
                                            'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'))

@@ -4,73 +4,21 @@
 //! message of the `CHAT` stream as stored (subject, headers, payload), `read-models.json`
 //! every read-model table the projector of that commit built from it. It is the v1 contract:
 //! a new schema version (issue 19) must read these events into the same rows. It is never
-//! recorded again; a later test loads it with [`load_v1_fixture`] and adds new events on top.
+//! recorded again; `cli/tests/e2e/mixed_versions.rs` loads it (`testkit::v1_fixture::load`) and adds
+//! version-2 turns on top.
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::time::Duration;
 
-use async_nats::HeaderMap;
-use async_nats::jetstream::{Context, message::PublishMessage};
 use common::shutdown::CancellationToken;
 use projections::projector::{self, CONVERSATIONS, rebuild};
 use projections::read_models::{checkpoint, snapshot};
-use serde::Deserialize;
 use serde_json::Value;
 
-/// Every message of the recorded `CHAT` stream, one JSON object a line, in sequence order.
-const CHAT_STREAM: &str = include_str!("../../../fixtures/v1/chat-stream.jsonl");
-
-/// The read models the projector of the recording commit built from [`CHAT_STREAM`]: table →
+/// The read models the projector of the recording commit built from `chat-stream.jsonl`: table →
 /// rows (`snapshot::take`, each row a JSON object, timestamps in UTC).
 const READ_MODELS: &str = include_str!("../../../fixtures/v1/read-models.json");
-
-/// One line of [`CHAT_STREAM`].
-#[derive(Deserialize)]
-struct Recorded {
-    seq: u64,
-    subject: String,
-    /// The stored headers, each name with its values.
-    headers: BTreeMap<String, Vec<String>>,
-    /// The stored payload (not always an event: one is an unreadable message).
-    payload: String,
-}
-
-/// Publishes the recorded v1 stream into the empty chat stream of `js`, message by message in
-/// order, each to its subject with its headers (`Nats-Msg-Id`, `Smart-Support-Previous-Seq`,
-/// `Smart-Support-Arrivals`, `traceparent`, …), and checks that each is stored at its recorded
-/// sequence, so the sequences the events name (`message_seq`, `original_seq`, the headers')
-/// still point at the right messages. Returns the last sequence.
-pub async fn load_v1_fixture(js: &Context) -> u64 {
-    let mut last = 0;
-    for (n, line) in CHAT_STREAM.lines().enumerate() {
-        let recorded: Recorded = serde_json::from_str(line)
-            .unwrap_or_else(|err| panic!("line {} of chat-stream.jsonl: {err}", n + 1));
-        let mut headers = HeaderMap::new();
-        for (name, values) in &recorded.headers {
-            for value in values {
-                headers.append(name.as_str(), value.as_str());
-            }
-        }
-        let message = PublishMessage::build()
-            .payload(recorded.payload.into_bytes().into())
-            .headers(headers);
-        let ack = js
-            .send_publish(recorded.subject.clone(), message)
-            .await
-            .unwrap()
-            .await
-            .unwrap_or_else(|err| panic!("the message of seq {} is refused: {err}", recorded.seq));
-        assert_eq!(
-            (ack.sequence, ack.duplicate),
-            (recorded.seq, false),
-            "{} is stored at its recorded sequence (the stream was empty)",
-            recorded.subject
-        );
-        last = ack.sequence;
-    }
-    last
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_recorded_by_version_1_replays_into_the_same_read_models() {
@@ -83,7 +31,7 @@ async fn a_stream_recorded_by_version_1_replays_into_the_same_read_models() {
         js,
         stream,
     } = super::infra().await;
-    let last = load_v1_fixture(&js).await;
+    let last = testkit::v1_fixture::load(&js).await;
     let recorded = recorded_read_models();
 
     // The live projector, as the `projections` service runs it.

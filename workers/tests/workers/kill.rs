@@ -107,7 +107,10 @@ async fn a_worker_killed_mid_tool_call_is_replaced_and_the_message_gets_exactly_
     // The first worker is inside the tool call (the API has its request): kill it there.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while keys.lock().unwrap().is_empty() {
-        assert!(tokio::time::Instant::now() < deadline, "no call within 30 s");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no call within 30 s"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     first.0.kill().unwrap();

@@ -71,7 +71,10 @@ fn assert_handed_over(events: &[Envelope]) {
     assert_eq!(kinds, ["turn.started", "agent.replied"]);
     let (reason, _, _) = events[1].payload.escalation().expect("an escalation");
     assert_eq!(serde_json::to_value(reason).unwrap(), "model_unavailable");
-    let done = events[1].payload.completion().expect("the reply ends the turn");
+    let done = events[1]
+        .payload
+        .completion()
+        .expect("the reply ends the turn");
     assert_eq!(done.outcome, TurnOutcome::Escalated);
 }
 
