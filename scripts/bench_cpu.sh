@@ -3,8 +3,12 @@
 # from the checkout DIR (its release build) and reads each process's CPU time (/proc/<pid>/stat, user + system)
 # over 18 s of the load. Steadier on a noisy machine than throughput at saturation (docs/benchmarks.md).
 # Usage: scripts/bench_cpu.sh DIR NAME [RATE]   (RATE default 3000; run two builds alternately)
+# Env: TOOL_CALLS=1 sends loadgen's default messages (order questions: a tool call each) instead of
+# "Hello, can you help me?" (answered without a tool call).
 set -u
 dir=$1; name=$2; rate=${3:-3000}
+content=(--content "Hello, can you help me?")
+[ "${TOOL_CALLS:-0}" = 1 ] && content=()
 # bench-e2e lives beside the checkout (../shared/tools), as for bench-ab.
 bench=${BENCH_E2E:-$(cd "$(dirname "$0")/.." && pwd)/../shared/tools/bench-e2e}
 out=${TMPDIR:-/tmp}/bench-cpu.$name
@@ -43,7 +47,7 @@ for comm in sorted(total):
     print(comm, total[comm])
 PY
 }
-( cd "$dir" && "$bench" -c 100 --rate "$rate" --in-flight 4 --warmup 3s -d 20s --drain 5s --content "Hello, can you help me?" > $out.bench 2>&1 ) &
+( cd "$dir" && "$bench" -c 100 --rate "$rate" --in-flight 4 --warmup 3s -d 20s --drain 5s "${content[@]}" > $out.bench 2>&1 ) &
 bp=$!
 until pgrep -f "target/release/loadgen" >/dev/null; do sleep 0.2; kill -0 $bp 2>/dev/null || { echo "$name FAILED: $(cat $out.bench)"; exit 1; }; done
 sleep 4

@@ -14,14 +14,13 @@ import math
 import sys
 
 # ---- Measured (docs/benchmarks.md), 2-core reference machine, release builds ----
+# CPU time per answered message (µs) by process, `scripts/bench_cpu.sh` below saturation, event
+# catalogue v2 (`b76be6e`, 2026-12-07, "Event catalogue v2 (issue 19)"): the means of two runs.
 MEASURED = {
-    # CPU time per answered message (µs), a message answered without a tool call (5 stored
-    # events), `scripts/bench_cpu.sh` at 3,000 msg/s, run M (`03c5472`, 2026-12-06).
-    "cpu_us_services": 230,  # smart-support: ingress, workers, projector, API in one process
-    "cpu_us_nats": 211,  # nats-server, one stream, R1
-    "cpu_us_postgres": 140,  # PostgreSQL, the projector's writes
-    "events_no_tool": 5,  # stored events of a message answered without a tool call
-    "events_tool": 7.8,  # the same with the demo's default messages (a tool call each)
+    # A message answered without a tool call (3 stored events), at 3,000 msg/s.
+    "no_tool": {"events": 3, "services": 185, "nats": 188, "postgres": 85},
+    # The demo's default messages (a tool call each, 3.75 stored events), `TOOL_CALLS=1` at 2,500 msg/s.
+    "tool": {"events": 3.75, "services": 256, "nats": 193, "postgres": 133},
     # One stream on one server stores this many messages a second while the ingress runs beside
     # it on the same 2 cores (target 4, run C6, default sync): a floor for one stream's leader.
     "stream_msgs_per_s": 31_143,
@@ -40,15 +39,16 @@ ASSUMED = {
 }
 
 
-def sizing(events_per_msg, fsync_bound=False):
+def sizing(workload, fsync_bound=False):
     m, a = MEASURED, ASSUMED
+    cost = m[workload]
+    events_per_msg = cost["events"]
     target = a["target_msgs_per_s"]
-    # CPU scales with the stored events: the costs above were measured at 5 events a message.
-    per_event = events_per_msg / m["events_no_tool"]
-    services = target * m["cpu_us_services"] * per_event / 1e6 / a["cpu_headroom"]
-    nats_leader = target * m["cpu_us_nats"] * per_event / 1e6
+    # CPU a message, as measured for this workload (services: ingress, workers, projector, API).
+    services = target * cost["services"] / 1e6 / a["cpu_headroom"]
+    nats_leader = target * cost["nats"] / 1e6
     nats = nats_leader * (1 + (a["replicas"] - 1) * a["replica_cost"]) / a["cpu_headroom"]
-    postgres = target * m["cpu_us_postgres"] * per_event / 1e6 / a["cpu_headroom"]
+    postgres = target * cost["postgres"] / 1e6 / a["cpu_headroom"]
     ceiling = m["stream_msgs_per_s_sync_always"] if fsync_bound else m["stream_msgs_per_s"]
     events = target * events_per_msg
     partitions = 2 ** math.ceil(math.log2(events / (ceiling * a["stream_headroom"])))
@@ -66,9 +66,9 @@ def sizing(events_per_msg, fsync_bound=False):
 
 def table():
     columns = {
-        "no tool call (5 events)": sizing(MEASURED["events_no_tool"]),
-        "a tool call each (7.8 events)": sizing(MEASURED["events_tool"]),
-        "a tool call each, `sync_interval: always`": sizing(MEASURED["events_tool"], fsync_bound=True),
+        f"no tool call ({MEASURED['no_tool']['events']} events)": sizing("no_tool"),
+        f"a tool call each ({MEASURED['tool']['events']} events)": sizing("tool"),
+        "a tool call each, `sync_interval: always`": sizing("tool", fsync_bound=True),
     }
     rows = next(iter(columns.values())).keys()
     out = [
