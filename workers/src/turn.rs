@@ -326,7 +326,7 @@ impl<'a> Turn<'a> {
                     self.start(agent, format!("confirmation of {}", action.tool))
                         .await?;
                     let text = config.confirmation.cancelled_reply.clone();
-                    return self.reply(agent, text, TurnOutcome::Replied, None).await;
+                    return self.reply(agent, text).await;
                 }
                 // Anything else drops the pending action: the message is a new request.
                 _ => {}
@@ -422,7 +422,7 @@ impl<'a> Turn<'a> {
             };
             match step {
                 Step::Reply(text) => {
-                    return self.reply(agent, text, TurnOutcome::Replied, None).await;
+                    return self.reply(agent, text).await;
                 }
                 Step::CallTool { tool, params } => {
                     if self.calls.len() >= config.max_tool_calls {
@@ -689,14 +689,9 @@ impl<'a> Turn<'a> {
     }
 
     /// A plain reply: the end of the turn.
-    async fn reply(
-        &mut self,
-        agent: &Agent,
-        text: String,
-        outcome: TurnOutcome,
-        pending: Option<PendingAction>,
-    ) -> Result<(), TurnError> {
-        self.end(agent, text, outcome, pending, None).await
+    async fn reply(&mut self, agent: &Agent, text: String) -> Result<(), TurnError> {
+        self.end(agent, text, TurnOutcome::Replied, None, None)
+            .await
     }
 
     /// `agent.replied`, which ends the turn: what the user reads, how the turn ended, the
