@@ -23,6 +23,9 @@ pub struct ProjectionMetrics {
     /// 1 while the active projector has stopped because its checkpoint belongs to another
     /// stream (`stream_replaced`: run `smart-support rebuild`), 0 otherwise.
     pub stream_replaced: Gauge,
+    /// Events delivered at a sequence the projection already holds another event at: the
+    /// stream was rewritten under the read models (they no longer match it; rebuild).
+    pub sequence_conflicts: Counter,
 }
 
 pub static METRICS: LazyLock<ProjectionMetrics> = LazyLock::new(|| {
@@ -36,6 +39,7 @@ pub static METRICS: LazyLock<ProjectionMetrics> = LazyLock::new(|| {
         ]),
         projector_active: Gauge::default(),
         stream_replaced: Gauge::default(),
+        sequence_conflicts: Counter::default(),
     };
     common::metrics::register(|r| {
         r.register(
@@ -72,6 +76,11 @@ pub static METRICS: LazyLock<ProjectionMetrics> = LazyLock::new(|| {
             "projection_stream_replaced",
             "1 while the projector stopped because the read models belong to another stream (run smart-support rebuild)",
             metrics.stream_replaced.clone(),
+        );
+        r.register(
+            "projection_sequence_conflicts",
+            "Events delivered at a sequence where the projection already holds another event (the read models no longer match the stream: run smart-support rebuild)",
+            metrics.sequence_conflicts.clone(),
         );
     });
     metrics

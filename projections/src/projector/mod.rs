@@ -180,10 +180,35 @@ async fn apply_stored(
     // Only events stored for the first time change the counters.
     if new.len() < events.len() {
         let new: std::collections::HashSet<u64> = new.into_iter().collect();
-        events.retain(|(seq, _)| new.contains(seq));
+        let (fresh, again): (Vec<_>, Vec<_>) =
+            events.into_iter().partition(|(seq, _)| new.contains(seq));
+        report_conflicts(tx, &again).await?;
+        events = fresh;
     }
     apply_folded(tx, &events).await?;
     Ok(events.len() as u64)
+}
+
+/// Events delivered again are the same events at the same sequences. Another event at a
+/// sequence the projection holds means the stream was rewritten under it (a server that
+/// lost what it had delivered and stored new messages at those sequences): the read models
+/// no longer match the stream, and only a rebuild makes them. Logged and counted
+/// (`smart_support_projection_sequence_conflicts_total`); the batch goes on as before.
+async fn report_conflicts(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    again: &[(u64, &Envelope)],
+) -> sqlx::Result<()> {
+    let conflicts = replay_step::conflicts(tx, again).await?;
+    for (seq, stored, delivered) in &conflicts {
+        tracing::error!(
+            seq,
+            %stored,
+            %delivered,
+            "the stream holds another event at a sequence the read models already applied: they no longer match the stream; run smart-support rebuild"
+        );
+    }
+    METRICS.sequence_conflicts.inc_by(conflicts.len() as u64);
+    Ok(())
 }
 
 /// Every table but `replay_step`: reads what the tables know, folds, writes the deltas.

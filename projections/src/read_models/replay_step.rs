@@ -47,6 +47,32 @@ pub async fn insert_many(
     Ok(inserted.into_iter().map(|seq| seq as u64).collect())
 }
 
+/// The events of `events` whose sequence holds another event in `replay_step` (another
+/// `event_id`): `(seq, stored id, delivered id)`. An event delivered again at its own
+/// sequence is not one.
+pub async fn conflicts(
+    tx: &mut Transaction<'_, Postgres>,
+    events: &[(u64, &Envelope)],
+) -> sqlx::Result<Vec<(u64, Uuid, Uuid)>> {
+    let seqs: Vec<i64> = events.iter().map(|(seq, _)| *seq as i64).collect();
+    let stored: Vec<(i64, Uuid)> =
+        sqlx::query_as("select seq, event_id from replay_step where seq = any($1)")
+            .bind(seqs)
+            .fetch_all(&mut **tx)
+            .await?;
+    let stored: std::collections::HashMap<u64, Uuid> = stored
+        .into_iter()
+        .map(|(seq, id)| (seq as u64, id))
+        .collect();
+    Ok(events
+        .iter()
+        .filter_map(|(seq, event)| {
+            let id = *stored.get(seq)?;
+            (id != event.event_id).then_some((*seq, id, event.event_id))
+        })
+        .collect())
+}
+
 /// Stores events as steps; returns the sequences that were new. The usual case, none of
 /// them stored yet, is one [`copy_many`]; when one already is (a batch applied again with a
 /// stale checkpoint), the `COPY` is undone to a savepoint and the batch goes in with

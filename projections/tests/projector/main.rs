@@ -711,3 +711,35 @@ async fn a_tombstone_leaves_the_tables_as_a_replay_of_the_stream_without_the_thr
         assert_eq!(after[table], live_rows[table], "{table}");
     }
 }
+
+#[tokio::test]
+async fn another_event_at_a_sequence_already_applied_is_reported_and_changes_nothing() {
+    let (_pg, _, pool) = database().await;
+    let thread = ThreadId::generate();
+    let delivered = |events: &[Envelope]| -> Vec<Delivered> {
+        events
+            .iter()
+            .enumerate()
+            .map(|(i, event)| Delivered {
+                seq: 1 + i as u64,
+                event: Envelope::from_json(&event.to_json()),
+            })
+            .collect()
+    };
+    let first = turn_events(&thread);
+    apply_batch(&pool, 0, &delivered(&first)).await.unwrap();
+    let conflicts = || projections::metrics::METRICS.sequence_conflicts.get();
+    let before = conflicts();
+    // The same events again (a lost ack): not a conflict.
+    apply_batch(&pool, 0, &delivered(&first)).await.unwrap();
+    assert_eq!(conflicts(), before);
+    // Other events at those sequences: the stream was rewritten under the read models.
+    let other = turn_events(&thread);
+    apply_batch(&pool, 0, &delivered(&other)).await.unwrap();
+    assert_eq!(conflicts(), before + 3);
+    let row = conversation::find(&pool, thread.as_str())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((row.message_count, row.turn_count), (1, 1));
+}
