@@ -378,6 +378,11 @@ async fn retention_erases_an_inactive_conversation_and_keeps_an_active_one() {
     turn(&mut idle, "A question, then silence").await;
     let (mut active, active_thread) = stack.open_thread().await;
     turn(&mut active, "First question").await;
+    // Projected first: a 404 below must mean erased, not not yet there.
+    get_until(&stack, &format!("/conversations/{idle_thread}"), |c| {
+        c["thread_id"] == idle_thread.as_str()
+    })
+    .await;
     // The active conversation writes every 600 ms (within the rate limit) until the idle
     // one is gone.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
