@@ -11,9 +11,7 @@ use anyhow::Context as _;
 use async_nats::jetstream::consumer::DeliverPolicy;
 use async_nats::jetstream::consumer::pull::OrderedConfig;
 use async_nats::jetstream::stream::Stream;
-use common::events::{
-    Envelope, Payload, PendingAction, ThreadId, ToolFailed, ToolSucceeded, TurnId,
-};
+use common::events::{Envelope, Payload, PendingAction, ThreadId, TurnId};
 use futures::StreamExt;
 use serde::Serialize;
 use serde_json::Value;
@@ -326,37 +324,19 @@ impl Decision {
                     detail: detail.to_owned(),
                 });
             }
-            match &event.payload {
-                Payload::ToolCalled(call) => {
-                    called.insert(call.call_id.clone());
+            if let Some(call) = event.payload.tool_call() {
+                // A write's result states its call again: its `tool.called` counted.
+                if called.insert(call.call_id.to_owned()) {
                     decision.tool_calls.push(Call {
-                        tool: call.tool.clone(),
-                        params: call.params.clone(),
-                        refused: false,
-                        new: false,
-                    });
-                }
-                // Version 2: a read call is its result alone, with its arguments; one
-                // without a permission was refused.
-                Payload::ToolSucceeded(ToolSucceeded {
-                    call_id,
-                    tool,
-                    call: Some(call),
-                    ..
-                })
-                | Payload::ToolFailed(ToolFailed {
-                    call_id,
-                    tool,
-                    call: Some(call),
-                    ..
-                }) if !called.contains(call_id) => {
-                    decision.tool_calls.push(Call {
-                        tool: tool.clone(),
+                        tool: call.tool.to_owned(),
                         params: call.params.clone(),
                         refused: call.permission.is_none(),
                         new: false,
                     });
                 }
+                continue;
+            }
+            match &event.payload {
                 // Version 1: a failure without a call before it is a refusal.
                 Payload::ToolFailed(failed) if !called.contains(&failed.call_id) => {
                     decision.tool_calls.push(Call {
@@ -482,5 +462,75 @@ mod tests {
         assert!(fold(9, completed(3)).is_none());
         assert_eq!(skipped.held, 1);
         assert!(open.is_empty() && seen.is_empty());
+    }
+
+    #[test]
+    fn a_version_2_turn_decides_as_the_version_1_turn_with_the_same_facts() {
+        use common::events::{CallArgs, Permission, ToolCalled, ToolSucceeded};
+        let params = serde_json::json!({"order_id": "ORD-1"});
+        let succeeded = |call| ToolSucceeded {
+            call_id: "tool-1".into(),
+            tool: "getOrder".into(),
+            call,
+            status: 200,
+            result: serde_json::json!({}),
+            latency_ms: 1,
+            attempts: 1,
+        };
+        let reply = |end| AgentReplied {
+            text: "Shipped.".into(),
+            agent: "orders".into(),
+            engine: "rules".into(),
+            usage: None,
+            end,
+            escalation: None,
+        };
+        let started = |routed| TurnStarted {
+            message_seq: 1,
+            confirming: None,
+            routed,
+        };
+        let routed = AgentRouted {
+            agent: "orders".into(),
+            reason: "keyword".into(),
+        };
+        let v1 = [
+            event(1, 1, started(None)),
+            event(1, 2, routed.clone()),
+            event(
+                1,
+                3,
+                ToolCalled {
+                    call_id: "tool-1".into(),
+                    tool: "getOrder".into(),
+                    params: params.clone(),
+                    permission: Permission::Read,
+                },
+            ),
+            event(1, 4, succeeded(None)),
+            event(1, 5, reply(None)),
+            completed(1),
+        ];
+        let end = match completed(1).payload {
+            Payload::TurnCompleted(end) => end,
+            _ => unreachable!(),
+        };
+        let v2 = [
+            event(1, 1, started(Some(routed))),
+            event(
+                1,
+                4,
+                succeeded(Some(CallArgs {
+                    params,
+                    permission: Some(Permission::Read),
+                })),
+            ),
+            event(1, 5, reply(Some(end))),
+        ];
+        let (old, new) = (Decision::of(&v1), Decision::of(&v2));
+        assert_eq!(new, old);
+        assert_eq!(new.agent.as_deref(), Some("orders"));
+        assert_eq!(new.tool_calls.len(), 1, "{new:?}");
+        assert_eq!(new.tool_calls[0].tool, "getOrder");
     }
 }

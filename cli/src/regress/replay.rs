@@ -6,7 +6,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::events::{Envelope, ErrorCategory, Payload, ToolFailed, ToolSucceeded};
+use common::events::{Envelope, ErrorCategory, Payload};
 use serde_json::Value;
 use tools::{CallReport, ToolError, ToolResponse};
 use workers::agents::{BoxFuture, ToolDef};
@@ -17,13 +17,6 @@ use super::recorded::{Decision, RecordedTurn};
 /// The error of a call the recorded turn never made (its `tool.failed` in the replay).
 pub const NOT_RECORDED: &str =
     "not made: the recorded turn made no such call, and a replay calls nothing";
-
-/// Whether the turn's events hold a `tool.called` for `call_id`.
-fn called_before(events: &[Envelope], call_id: &str) -> bool {
-    events
-        .iter()
-        .any(|e| matches!(&e.payload, Payload::ToolCalled(call) if call.call_id == call_id))
-}
 
 /// Tools that answer from one recorded turn's results and call nothing.
 pub struct Recorded {
@@ -39,29 +32,19 @@ pub struct Recorded {
 impl Recorded {
     pub fn new(defs: Arc<dyn Tools>, events: &[Envelope]) -> Recorded {
         let mut answers = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         for event in events {
-            // The call's tool and arguments: on its `tool.called` (a version-1 call, a
-            // version-2 write), else on its result (a version-2 read).
-            let (call_id, tool, params) = match &event.payload {
-                Payload::ToolCalled(call) => (&call.call_id, &call.tool, &call.params),
-                Payload::ToolSucceeded(ToolSucceeded {
-                    call_id,
-                    tool,
-                    call: Some(call),
-                    ..
-                })
-                | Payload::ToolFailed(ToolFailed {
-                    call_id,
-                    tool,
-                    call: Some(call),
-                    ..
-                }) if call.permission.is_some() && !called_before(events, call_id) => {
-                    (call_id, tool, &call.params)
-                }
-                _ => continue,
+            // Each call once, as its first event states it (`tool.called`, or a version-2
+            // read's result); a refused call was not made and has no answer.
+            let Some(call) = event.payload.tool_call() else {
+                continue;
             };
+            if call.permission.is_none() || !seen.insert(call.call_id) {
+                continue;
+            }
+            let (call_id, tool, params) = (call.call_id, call.tool, call.params);
             let result = events.iter().find_map(|e| match &e.payload {
-                Payload::ToolSucceeded(done) if done.call_id == *call_id => Some(CallReport {
+                Payload::ToolSucceeded(done) if done.call_id == call_id => Some(CallReport {
                     result: Ok(ToolResponse {
                         status: done.status,
                         body: done.result.clone(),
@@ -69,7 +52,7 @@ impl Recorded {
                     attempts: done.attempts,
                     elapsed: Duration::from_millis(done.latency_ms),
                 }),
-                Payload::ToolFailed(failed) if failed.call_id == *call_id => {
+                Payload::ToolFailed(failed) if failed.call_id == call_id => {
                     Some(CallReport {
                         result: Err(ToolError {
                             category: failed.category,
@@ -86,7 +69,7 @@ impl Recorded {
                 _ => None,
             });
             if let Some(report) = result {
-                answers.push((tool.clone(), params.clone(), report, false));
+                answers.push((tool.to_owned(), params.clone(), report, false));
             }
         }
         Recorded {
@@ -189,7 +172,9 @@ pub async fn replay(agents: &Agents, recorded: &RecordedTurn) -> Result<Decision
 #[cfg(test)]
 mod tests {
     use super::*;
-    use common::events::{CallArgs, Permission, ThreadId, ToolCalled, TurnId};
+    use common::events::{
+        CallArgs, Permission, ThreadId, ToolCalled, ToolFailed, ToolSucceeded, TurnId,
+    };
     use serde_json::json;
     use uuid::Uuid;
 

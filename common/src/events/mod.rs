@@ -126,6 +126,16 @@ pub enum Payload {
     ConversationErased(ConversationErased),
 }
 
+/// A tool call as an event states it ([`Payload::tool_call`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CallView<'a> {
+    pub call_id: &'a str,
+    pub tool: &'a str,
+    pub params: &'a serde_json::Value,
+    /// `None`: the turn refused the call (a tool the agent does not have).
+    pub permission: Option<Permission>,
+}
+
 /// Why bytes from the stream are not an event this code can read.
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
@@ -201,6 +211,39 @@ impl Payload {
             Payload::TurnStarted(started) => started.routed.as_ref(),
             _ => None,
         }
+    }
+
+    /// The tool call this event states: a `tool.called` (either version), or a result that
+    /// carries its call (version 2: `params`, and `permission` unless the turn refused it).
+    /// A version-1 result, which carries no call, states none.
+    pub fn tool_call(&self) -> Option<CallView<'_>> {
+        let (call_id, tool, params, permission) = match self {
+            Payload::ToolCalled(call) => (
+                &call.call_id,
+                &call.tool,
+                &call.params,
+                Some(call.permission),
+            ),
+            Payload::ToolSucceeded(ToolSucceeded {
+                call_id,
+                tool,
+                call: Some(call),
+                ..
+            })
+            | Payload::ToolFailed(ToolFailed {
+                call_id,
+                tool,
+                call: Some(call),
+                ..
+            }) => (call_id, tool, &call.params, call.permission),
+            _ => return None,
+        };
+        Some(CallView {
+            call_id,
+            tool,
+            params,
+            permission,
+        })
     }
 
     /// The hand-over to a person a turn ended with, and the agent that escalated: on its

@@ -23,8 +23,7 @@
 use std::collections::HashMap;
 
 use common::events::{
-    AgentRouted, CallArgs, Envelope, EscalationReason, OperatorRef, Payload, TurnCompleted,
-    TurnOutcome,
+    AgentRouted, Envelope, EscalationReason, OperatorRef, Payload, TurnCompleted, TurnOutcome,
 };
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -117,23 +116,11 @@ impl Fold<'_> {
             }
             Payload::AgentRouted(routed) => self.routed(event, routed),
             Payload::ToolCalled(called) => {
-                let args = CallArgs {
-                    params: called.params.clone(),
-                    permission: Some(called.permission),
-                };
-                let c = self.tool_call_mut(event, &called.call_id, &called.tool);
-                c.called(&args);
+                let c = self.call_row(event, &called.call_id, &called.tool, 0);
                 c.status = "called";
             }
             Payload::ToolSucceeded(done) => {
-                let c = self.tool_call_mut(event, &done.call_id, &done.tool);
-                if let Some(args) = &done.call {
-                    // Version 2: the result is the call's only event; it was made
-                    // `latency_ms` before.
-                    c.called(args);
-                    let made = at - time::Duration::milliseconds(done.latency_ms as i64);
-                    c.first_at = c.first_at.min(made);
-                }
+                let c = self.call_row(event, &done.call_id, &done.tool, done.latency_ms);
                 c.status = "succeeded";
                 c.http_status = Some(i32::from(done.status));
                 c.result = Some(done.result.clone());
@@ -143,14 +130,7 @@ impl Fold<'_> {
                 self.finished_call(event, false);
             }
             Payload::ToolFailed(failed) => {
-                let c = self.tool_call_mut(event, &failed.call_id, &failed.tool);
-                if let Some(args) = &failed.call {
-                    // Version 2: the result is the call's only event; it was made
-                    // `latency_ms` before.
-                    c.called(args);
-                    let made = at - time::Duration::milliseconds(failed.latency_ms as i64);
-                    c.first_at = c.first_at.min(made);
-                }
+                let c = self.call_row(event, &failed.call_id, &failed.tool, failed.latency_ms);
                 c.status = "failed";
                 c.http_status = failed.status.map(i32::from);
                 c.error = Some(failed.error.clone());
@@ -465,6 +445,25 @@ impl Fold<'_> {
             self.effects.turns.len() - 1
         });
         &mut self.effects.turns[slot]
+    }
+
+    /// The row of the call an event is about, with what the event states of the call itself
+    /// (`Payload::tool_call`): a `tool.called`, or a version-2 result, which is then the
+    /// call's only event and was made `latency_ms` before it.
+    fn call_row(
+        &mut self,
+        event: &Envelope,
+        call_id: &str,
+        tool: &str,
+        latency_ms: u64,
+    ) -> &mut tool_call::Delta {
+        let c = self.tool_call_mut(event, call_id, tool);
+        if let Some(call) = event.payload.tool_call() {
+            c.called(call);
+            let made = event.occurred_at - time::Duration::milliseconds(latency_ms as i64);
+            c.first_at = c.first_at.min(made);
+        }
+        c
     }
 
     fn tool_call_mut(

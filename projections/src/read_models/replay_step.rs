@@ -203,13 +203,14 @@ pub async fn events_of(
 ) -> sqlx::Result<Vec<(u64, Envelope)>> {
     let rows: Vec<(i64, Value)> = sqlx::query_as(
         "select seq, fields || jsonb_build_object(
-                    'event_id', event_id, 'schema_version', 2, 'thread_id', thread_id,
+                    'event_id', event_id, 'schema_version', $2::int, 'thread_id', thread_id,
                     'turn_id', turn_id, 'kind', kind,
                     'occurred_at', to_char(occurred_at at time zone 'UTC',
                                            'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'))
          from replay_step where thread_id = $1 order by seq",
     )
     .bind(thread_id)
+    .bind(i32::from(common::events::SCHEMA_VERSION))
     .fetch_all(&mut **tx)
     .await?;
     Ok(rows

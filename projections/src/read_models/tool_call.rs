@@ -58,9 +58,9 @@ impl Delta {
 impl Delta {
     /// What is known of the call itself: its arguments and permission (from its
     /// `tool.called`, or in version 2 from its result).
-    pub fn called(&mut self, args: &common::events::CallArgs) {
-        self.params = Some(args.params.clone());
-        self.permission = args
+    pub fn called(&mut self, call: common::events::CallView<'_>) {
+        self.params = Some(call.params.clone());
+        self.permission = call
             .permission
             .map(|permission| format!("{permission:?}").to_lowercase());
     }

@@ -88,46 +88,53 @@ pub fn earlier(events: &[Envelope]) -> Vec<Exchange> {
                     (call.tool.clone(), call.params.clone()),
                 );
             }
-            Payload::ToolSucceeded(done) => {
-                let key = (event.turn_id, done.call_id.clone());
-                let args = called.remove(&key);
-                if let Some((tool, params)) = args.or_else(|| {
-                    let call = done.call.as_ref()?;
-                    Some((done.tool.clone(), call.params.clone()))
-                }) {
-                    let outcome = CallOutcome::Succeeded {
-                        status: done.status,
-                        result: done.result.clone(),
-                    };
-                    let id = call_id(&event.turn_id, &done.call_id);
-                    push(&mut exchanges, call(id, tool, params, outcome), false);
-                }
-            }
-            Payload::ToolFailed(failed) => {
-                // A refused call (no `tool.called` in version 1, no permission in version
-                // 2): the model of that turn heard why, later turns need not.
-                let key = (event.turn_id, failed.call_id.clone());
-                let args = called.remove(&key);
-                if let Some((tool, params)) = args.or_else(|| {
-                    let call = failed.call.as_ref().filter(|c| c.permission.is_some())?;
-                    Some((failed.tool.clone(), call.params.clone()))
-                }) {
-                    let outcome = CallOutcome::Failed {
-                        category: failed.category,
-                        error: failed.error.clone(),
-                        reason: failed.reason.clone().unwrap_or_else(|| {
-                            tools::reason::in_words(None, failed.status, failed.category)
-                        }),
-                        status: failed.status,
-                    };
-                    let id = call_id(&event.turn_id, &failed.call_id);
-                    push(&mut exchanges, call(id, tool, params, outcome), false);
+            Payload::ToolSucceeded(_) | Payload::ToolFailed(_) => {
+                if let Some(said) = answered(&mut called, event) {
+                    push(&mut exchanges, said, false);
                 }
             }
             _ => {}
         }
     }
     exchanges
+}
+
+/// A made call's result, with the call it answers: from its `tool.called` (version 1, a
+/// version-2 write) or from the result itself (a version-2 read). A refused call is none:
+/// the model of that turn heard why, later turns need not.
+fn answered(
+    called: &mut HashMap<(TurnId, String), (String, serde_json::Value)>,
+    event: &Envelope,
+) -> Option<Said> {
+    let (id, outcome) = match &event.payload {
+        Payload::ToolSucceeded(done) => (
+            &done.call_id,
+            CallOutcome::Succeeded {
+                status: done.status,
+                result: done.result.clone(),
+            },
+        ),
+        Payload::ToolFailed(failed) => (
+            &failed.call_id,
+            CallOutcome::Failed {
+                category: failed.category,
+                error: failed.error.clone(),
+                reason: failed.reason.clone().unwrap_or_else(|| {
+                    tools::reason::in_words(None, failed.status, failed.category)
+                }),
+                status: failed.status,
+            },
+        ),
+        _ => return None,
+    };
+    let (tool, params) = called.remove(&(event.turn_id, id.clone())).or_else(|| {
+        let made = event
+            .payload
+            .tool_call()
+            .filter(|c| c.permission.is_some())?;
+        Some((made.tool.to_owned(), made.params.clone()))
+    })?;
+    Some(call(call_id(&event.turn_id, id), tool, params, outcome))
 }
 
 fn call(id: String, tool: String, params: serde_json::Value, outcome: CallOutcome) -> Said {

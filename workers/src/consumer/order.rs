@@ -308,4 +308,39 @@ mod tests {
         assert!(Last::Unreadable.lets_start_after(7));
         assert!(!Last::Nothing.lets_start_after(7));
     }
+
+    #[test]
+    fn the_write_waiting_for_a_yes_is_read_from_either_versions_end_of_turn() {
+        let pending = common::events::PendingAction {
+            agent: "orders".into(),
+            tool: "cancelOrder".into(),
+            params: serde_json::json!({"order_id": "ORD-1"}),
+        };
+        let end = common::events::TurnCompleted {
+            outcome: common::events::TurnOutcome::AwaitingConfirmation,
+            latency_ms: 1,
+            message_seq: 7,
+            pending: Some(pending.clone()),
+        };
+        let event = |payload: Payload| {
+            Envelope::new(
+                Uuid::from_u128(2),
+                ThreadId::parse("t").unwrap(),
+                TurnId::from_uuid(Uuid::from_u128(1)),
+                OffsetDateTime::UNIX_EPOCH,
+                payload,
+            )
+        };
+        let v1 = event(Payload::TurnCompleted(end.clone()));
+        let v2 = event(Payload::AgentReplied(common::events::AgentReplied {
+            text: "Shall I cancel ORD-1?".into(),
+            agent: "orders".into(),
+            engine: "rules".into(),
+            usage: None,
+            end: Some(end),
+            escalation: None,
+        }));
+        assert_eq!(pending_of(v1), Some(pending.clone()));
+        assert_eq!(pending_of(v2), Some(pending));
+    }
 }
