@@ -281,9 +281,16 @@ async fn context(
     let mut threads: Vec<&str> = events.iter().map(|(_, e)| e.thread_id.as_str()).collect();
     threads.sort_unstable();
     threads.dedup();
-    let mut turns: Vec<uuid::Uuid> = events.iter().map(|(_, e)| *e.turn_id.as_uuid()).collect();
+    // The table's agent of a turn is needed only when the batch does not route it first
+    // (its `turn.started`, or a version-1 `agent.routed`): a turn started in the batch, as
+    // nearly every turn is, costs no lookup.
+    let mut seen = std::collections::HashSet::new();
+    let mut turns: Vec<uuid::Uuid> = events
+        .iter()
+        .filter(|(_, e)| seen.insert(*e.turn_id.as_uuid()) && e.payload.routing().is_none())
+        .map(|(_, e)| *e.turn_id.as_uuid())
+        .collect();
     turns.sort_unstable();
-    turns.dedup();
     Ok(fold::Context {
         conversations: conversation::known(tx, &threads)
             .await?

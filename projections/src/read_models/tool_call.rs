@@ -66,53 +66,58 @@ impl Delta {
     }
 }
 
-/// Applies the deltas: creates the rows that are new, then sets what each delta knows.
+/// Applies the deltas in one statement: a known row gets what each delta knows (`None`
+/// leaves a column as it is), a new one is inserted with it (`params` `{}` until a
+/// `tool.called` states them). One write per row: a version-2 result is nearly always its
+/// call's only event, so inserting a bare row and then updating it would write each row
+/// twice. Only the projector's leader writes the table, so no row appears between the
+/// update and the insert.
 pub async fn apply(tx: &mut Transaction<'_, Postgres>, deltas: &[Delta]) -> sqlx::Result<()> {
     if deltas.is_empty() {
         return Ok(());
     }
-    let turns: Vec<Uuid> = deltas.iter().map(|d| d.turn_id).collect();
-    let calls: Vec<&str> = deltas.iter().map(|d| d.call_id.as_str()).collect();
     sqlx::query(
-        "insert into tool_call (turn_id, call_id, thread_id, tool, params, status, called_at)
-         select turn_id, call_id, thread_id, tool, '{}'::jsonb, 'called', called_at
-         from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])
-              as d(turn_id, call_id, thread_id, tool, called_at)
-         on conflict (turn_id, call_id) do nothing",
+        "with d as (
+             select * from unnest($1::uuid[], $2::text[], $3::jsonb[], $4::text[], $5::text[],
+                                  $6::int[], $7::jsonb[], $8::text[], $9::text[], $10::bigint[],
+                                  $11::int[], $12::timestamptz[], $13::text[], $14::text[],
+                                  $15::timestamptz[])
+                 as d(turn_id, call_id, params, permission, status, http_status, result, error,
+                      category, latency_ms, attempts, finished_at, thread_id, tool, called_at)
+         ),
+         known as (
+             update tool_call set
+                 params = coalesce(d.params, tool_call.params),
+                 permission = coalesce(d.permission, tool_call.permission),
+                 status = d.status,
+                 http_status = coalesce(d.http_status, tool_call.http_status),
+                 result = coalesce(d.result, tool_call.result),
+                 error = coalesce(d.error, tool_call.error),
+                 category = coalesce(d.category, tool_call.category),
+                 latency_ms = coalesce(d.latency_ms, tool_call.latency_ms),
+                 attempts = coalesce(d.attempts, tool_call.attempts),
+                 finished_at = coalesce(d.finished_at, tool_call.finished_at)
+             from d
+             where tool_call.turn_id = d.turn_id and tool_call.call_id = d.call_id
+             returning tool_call.turn_id, tool_call.call_id
+         )
+         insert into tool_call (turn_id, call_id, thread_id, tool, params, permission, status,
+                                http_status, result, error, category, latency_ms, attempts,
+                                called_at, finished_at)
+         select turn_id, call_id, thread_id, tool, coalesce(params, '{}'::jsonb), permission,
+                status, http_status, result, error, category, latency_ms, attempts, called_at,
+                finished_at
+         from d
+         where not exists (select 1 from known
+                           where known.turn_id = d.turn_id and known.call_id = d.call_id)",
     )
-    .bind(&turns)
-    .bind(&calls)
+    .bind(deltas.iter().map(|d| d.turn_id).collect::<Vec<_>>())
     .bind(
         deltas
             .iter()
-            .map(|d| d.thread_id.as_str())
+            .map(|d| d.call_id.as_str())
             .collect::<Vec<_>>(),
     )
-    .bind(deltas.iter().map(|d| d.tool.as_str()).collect::<Vec<_>>())
-    .bind(deltas.iter().map(|d| d.first_at).collect::<Vec<_>>())
-    .execute(&mut **tx)
-    .await?;
-    sqlx::query(
-        "update tool_call set
-             params = coalesce(d.params, tool_call.params),
-             permission = coalesce(d.permission, tool_call.permission),
-             status = d.status,
-             http_status = coalesce(d.http_status, tool_call.http_status),
-             result = coalesce(d.result, tool_call.result),
-             error = coalesce(d.error, tool_call.error),
-             category = coalesce(d.category, tool_call.category),
-             latency_ms = coalesce(d.latency_ms, tool_call.latency_ms),
-             attempts = coalesce(d.attempts, tool_call.attempts),
-             finished_at = coalesce(d.finished_at, tool_call.finished_at)
-         from unnest($1::uuid[], $2::text[], $3::jsonb[], $4::text[], $5::text[], $6::int[],
-                     $7::jsonb[], $8::text[], $9::text[], $10::bigint[], $11::int[],
-                     $12::timestamptz[])
-              as d(turn_id, call_id, params, permission, status, http_status, result, error,
-                   category, latency_ms, attempts, finished_at)
-         where tool_call.turn_id = d.turn_id and tool_call.call_id = d.call_id",
-    )
-    .bind(&turns)
-    .bind(&calls)
     .bind(deltas.iter().map(|d| d.params.clone()).collect::<Vec<_>>())
     .bind(
         deltas
@@ -133,6 +138,14 @@ pub async fn apply(tx: &mut Transaction<'_, Postgres>, deltas: &[Delta]) -> sqlx
     .bind(deltas.iter().map(|d| d.latency_ms).collect::<Vec<_>>())
     .bind(deltas.iter().map(|d| d.attempts).collect::<Vec<_>>())
     .bind(deltas.iter().map(|d| d.finished_at).collect::<Vec<_>>())
+    .bind(
+        deltas
+            .iter()
+            .map(|d| d.thread_id.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(deltas.iter().map(|d| d.tool.as_str()).collect::<Vec<_>>())
+    .bind(deltas.iter().map(|d| d.first_at).collect::<Vec<_>>())
     .execute(&mut **tx)
     .await?;
     Ok(())

@@ -44,6 +44,9 @@ pub async fn agents(
     tx: &mut Transaction<'_, Postgres>,
     turns: &[Uuid],
 ) -> sqlx::Result<Vec<(Uuid, Option<String>)>> {
+    if turns.is_empty() {
+        return Ok(Vec::new());
+    }
     sqlx::query_as("select turn_id, agent from turn where turn_id = any($1)")
         .bind(turns)
         .fetch_all(&mut **tx)

@@ -215,6 +215,149 @@ async fn an_event_with_a_nul_character_is_stored_with_the_replacement_character(
     assert_eq!(text, "nul\u{fffd}in a reply");
 }
 
+/// A version-2 write turn: message, start (routed to `orders`), `tool.called`, its result,
+/// and the reply that ends the turn, at sequences from `first_seq`.
+fn write_turn(thread: &ThreadId, first_seq: u64) -> Vec<Delivered> {
+    use common::events::{
+        AgentRouted, CallArgs, Permission, ToolCalled, ToolSucceeded, TurnStarted,
+    };
+    let turn_id = TurnId::from_uuid(Uuid::new_v4());
+    let at = OffsetDateTime::now_utc();
+    let event = |payload: common::events::Payload| {
+        Envelope::new(Uuid::new_v4(), thread.clone(), turn_id, at, payload)
+    };
+    let params = serde_json::json!({"order_id": "ORD-1"});
+    let events = [
+        event(
+            MessageReceived {
+                content: "yes, cancel it".into(),
+                client_msg_id: None,
+                backdated_ms: None,
+            }
+            .into(),
+        ),
+        event(
+            TurnStarted {
+                message_seq: first_seq,
+                confirming: None,
+                routed: Some(AgentRouted {
+                    agent: "orders".into(),
+                    reason: "confirmed".into(),
+                }),
+            }
+            .into(),
+        ),
+        event(
+            ToolCalled {
+                call_id: "tool-1".into(),
+                tool: "cancelOrder".into(),
+                params: params.clone(),
+                permission: Permission::Write,
+            }
+            .into(),
+        ),
+        event(
+            ToolSucceeded {
+                call_id: "tool-1".into(),
+                tool: "cancelOrder".into(),
+                call: Some(CallArgs {
+                    params,
+                    permission: Some(Permission::Write),
+                }),
+                status: 200,
+                result: serde_json::json!({"status": "cancelled"}),
+                latency_ms: 12,
+                attempts: 1,
+            }
+            .into(),
+        ),
+        event(
+            AgentReplied {
+                end: Some(TurnCompleted {
+                    outcome: TurnOutcome::Replied,
+                    latency_ms: 20,
+                    message_seq: first_seq,
+                    pending: None,
+                }),
+                escalation: None,
+                text: "Cancelled.".into(),
+                agent: "orders".into(),
+                engine: "rules".into(),
+                usage: None,
+            }
+            .into(),
+        ),
+    ];
+    events
+        .iter()
+        .enumerate()
+        .map(|(i, event)| Delivered::from_stored(first_seq + i as u64, &event.to_json()))
+        .collect()
+}
+
+/// A call whose result comes in a later batch than its `tool.called` (and its turn's
+/// start) ends as the same row as one whose events share a batch, and counts for the agent
+/// the earlier batch routed the turn to.
+#[tokio::test]
+async fn a_call_finished_in_a_later_batch_is_the_same_row_and_counts_for_its_turns_agent() {
+    let (_pg, _, pool) = database().await;
+    let (whole, split) = (ThreadId::generate(), ThreadId::generate());
+    apply_batch(&pool, 0, &write_turn(&whole, 1)).await.unwrap();
+    let events = write_turn(&split, 6);
+    apply_batch(&pool, 5, &events[..3]).await.unwrap();
+    assert_eq!(apply_batch(&pool, 8, &events[3..]).await.unwrap(), 10);
+    let row = |thread: ThreadId| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_as::<
+                _,
+                (
+                    serde_json::Value,
+                    Option<String>,
+                    String,
+                    Option<i32>,
+                    Option<serde_json::Value>,
+                    Option<i64>,
+                    Option<i32>,
+                    bool,
+                ),
+            >(
+                "select params, permission, status, http_status, result, latency_ms, attempts,
+                        finished_at is not null
+                 from tool_call where thread_id = $1",
+            )
+            .bind(thread.as_str())
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    let whole_rows = row(whole).await;
+    assert_eq!(
+        whole_rows,
+        [(
+            serde_json::json!({"order_id": "ORD-1"}),
+            Some("write".to_owned()),
+            "succeeded".to_owned(),
+            Some(200),
+            Some(serde_json::json!({"status": "cancelled"})),
+            Some(12),
+            Some(1),
+            true
+        )]
+    );
+    assert_eq!(row(split).await, whole_rows);
+    let (agent_calls, unrouted_calls): (i64, i64) = sqlx::query_as(
+        "select coalesce(sum(tool_calls) filter (where agent = 'orders'), 0),
+                coalesce(sum(tool_calls) filter (where agent = ''), 0)
+         from analytics_hourly",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!((agent_calls, unrouted_calls), (2, 0));
+}
+
 /// The real `projections` binary against a real NATS and PostgreSQL, the events a
 /// conversation writes, and a fresh projection of the whole stream to compare with.
 mod process {
