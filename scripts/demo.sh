@@ -130,8 +130,11 @@ if [ -z "${DATABASE_URL:-}" ]; then
   fi
   port_free "$PG_PORT" || die "port $PG_PORT is taken: set PG_PORT, or point DATABASE_URL at a running server"
   say "starting PostgreSQL on 127.0.0.1:$PG_PORT"
+  # POSTGRES_OPTIONS: extra server settings, e.g. "-c shared_preload_libraries=pg_stat_statements"
+  # (scripts/bench_saturation.sh). Word-split on purpose: one "-c name=value" pair per word.
+  # shellcheck disable=SC2086
   run_pg "$(pg_bin_dir)/postgres" -D "$pg_data" -p "$PG_PORT" -c listen_addresses=127.0.0.1 \
-    -k "$pg_root/pg-socket" >"$DATA_DIR/postgres.log" 2>&1 &
+    -k "$pg_root/pg-socket" ${POSTGRES_OPTIONS:-} >"$DATA_DIR/postgres.log" 2>&1 &
   pids+=($!)
   wait_for "PostgreSQL" 30 "$(pg_bin_dir)/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT"
   psql_q() { "$(pg_bin_dir)/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -tAq "$@"; }

@@ -37,8 +37,8 @@ use crate::read_models::{desk, handoff, tool_call, turn};
 pub struct Context {
     /// Status and agent of each conversation that already has a row.
     pub conversations: HashMap<String, (String, Option<String>)>,
-    /// Agent of each turn that already has a row (None: not routed), read for the turns
-    /// the batch does not route at their first event in it.
+    /// Agent of each turn that already has a row (None: not routed), read only for the turns
+    /// that an event of the batch counts for before the batch routes them.
     pub turn_agents: HashMap<Uuid, Option<String>>,
     /// The running wait of each conversation that has a `handoff` row: since when, and its
     /// first human reply (read only for a batch with an operator's reply).
