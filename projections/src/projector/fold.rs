@@ -73,6 +73,31 @@ pub fn fold(events: &[(u64, &Envelope)], context: &Context) -> Effects {
     fold.effects
 }
 
+/// The turns whose agent the fold needs from the table ([`Context::turn_agents`]): those an
+/// event counts for (a result, a failure, an end) before the batch routes them (their
+/// `turn.started`, or a version-1 `agent.routed`). A turn started in the batch, as nearly
+/// every turn is, needs no lookup; a customer's message comes before its turn's start and
+/// counts for no agent. Sorted, without repeats.
+pub fn turns_to_look_up(events: &[(u64, &Envelope)]) -> Vec<Uuid> {
+    let mut routed = std::collections::HashSet::new();
+    let mut turns = Vec::new();
+    for (_, event) in events {
+        let turn = *event.turn_id.as_uuid();
+        if event.payload.routing().is_some() {
+            routed.insert(turn);
+        } else if !matches!(
+            event.payload,
+            Payload::MessageReceived(_) | Payload::MessageRedriven(_)
+        ) && !routed.contains(&turn)
+        {
+            turns.push(turn);
+        }
+    }
+    turns.sort_unstable();
+    turns.dedup();
+    turns
+}
+
 struct Fold<'a> {
     context: &'a Context,
     effects: Effects,

@@ -281,27 +281,7 @@ async fn context(
     let mut threads: Vec<&str> = events.iter().map(|(_, e)| e.thread_id.as_str()).collect();
     threads.sort_unstable();
     threads.dedup();
-    // The fold reads a turn's agent from the table only for an event that counts for the
-    // turn's agent (a result, a failure, an end) before the batch routes the turn (its
-    // `turn.started`, or a version-1 `agent.routed`): a turn started in the batch, as nearly
-    // every turn is, costs no lookup. A customer's message comes before its turn's start
-    // and counts for no agent.
-    let mut routed = std::collections::HashSet::new();
-    let mut turns: Vec<uuid::Uuid> = Vec::new();
-    for (_, e) in events {
-        let turn = *e.turn_id.as_uuid();
-        if e.payload.routing().is_some() {
-            routed.insert(turn);
-        } else if !matches!(
-            e.payload,
-            Payload::MessageReceived(_) | Payload::MessageRedriven(_)
-        ) && !routed.contains(&turn)
-        {
-            turns.push(turn);
-        }
-    }
-    turns.sort_unstable();
-    turns.dedup();
+    let turns = fold::turns_to_look_up(events);
     Ok(fold::Context {
         conversations: conversation::known(tx, &threads)
             .await?

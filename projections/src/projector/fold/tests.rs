@@ -53,13 +53,7 @@ impl Script {
     }
 
     fn fold(&self, context: &Context) -> Effects {
-        let with_seqs: Vec<(u64, &Envelope)> = self
-            .events
-            .iter()
-            .enumerate()
-            .map(|(i, e)| (i as u64 + 1, e))
-            .collect();
-        fold(&with_seqs, context)
+        fold(&numbered(self), context)
     }
 }
 
@@ -314,6 +308,43 @@ fn tool_calls_become_rows_and_count_for_the_turns_agent() {
             orders.replies
         ),
         (2, 1, 1, 1)
+    );
+}
+
+/// The events of `s` at sequences 1, 2, …, as the projector hands them to the fold.
+fn numbered(s: &Script) -> Vec<(u64, &Envelope)> {
+    s.events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (i as u64 + 1, e))
+        .collect()
+}
+
+#[test]
+fn only_a_turn_counted_for_before_the_batch_routes_it_is_looked_up() {
+    let mut s = Script::new();
+    // Turn 1: whole in the batch (v1 routing after its start). Turn 2: a message, nothing else
+    // yet. Turn 3: routed in an earlier batch, its reply here. Turn 4: a v2 start that routes.
+    s.answered("a", 1, "orders", 40)
+        .push("b", 2, message("hello"))
+        .push("c", 3, reply("billing"))
+        .push("c", 3, completed(TurnOutcome::Replied, 10))
+        .push("d", 4, message("where is my order?"))
+        .push(
+            "d",
+            4,
+            TurnStarted {
+                routed: Some(routed("orders")),
+                message_seq: 9,
+                confirming: None,
+            },
+        )
+        .push("d", 4, reply("orders"));
+    // Turn 1's v1 `turn.started` carries no routing: it counts for nobody, but is not a
+    // message either, so the lookup asks for it (harmless; rare: version 1 only).
+    assert_eq!(
+        turns_to_look_up(&numbered(&s)),
+        [Uuid::from_u128(1), Uuid::from_u128(3)]
     );
 }
 
