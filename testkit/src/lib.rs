@@ -61,23 +61,51 @@ pub trait Pausable {
 /// How often [`wait_until`] and the servers' readiness checks poll.
 const POLL_INTERVAL: Duration = Duration::from_millis(20);
 
-/// A free TCP port on 127.0.0.1, for a server that binds it itself.
+/// A free TCP port on 127.0.0.1, for a server that binds it itself; no other caller of
+/// `free_port`, in this process or any other, gets it while this process runs.
 ///
 /// Picked at random below Linux's ephemeral range (32768–60999) and checked by binding it:
 /// a port the kernel hands out for `bind(:0)` or an outgoing connection (as every client
 /// and every other test does all the time) could be taken again before the server binds
 /// it, which made servers fail with "address already in use" under a parallel test run.
-/// Another test picking the same port in the same instant is still possible, but rare.
+/// The port is also reserved: an exclusive lock on a file named after it, in a folder of
+/// the temporary directory, held until this process exits. Checking by binding alone let
+/// two tests (each its own process under nextest) pick the same port in the same instant,
+/// or one take the port of another's server while that server was down for a restart.
 pub fn free_port() -> u16 {
     const LOW: u16 = 20_000;
     const HIGH: u16 = 32_000;
     for _ in 0..1_000 {
         let port = LOW + (random() % u64::from(HIGH - LOW)) as u16;
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+        if reserve(port) && TcpListener::bind(("127.0.0.1", port)).is_ok() {
             return port;
         }
     }
     panic!("no free port between {LOW} and {HIGH} on 127.0.0.1")
+}
+
+/// Takes `port`'s lock file, keeping it locked for the rest of the process; false when
+/// another holder (of this process or another) has it. The lock goes with the process,
+/// however it ends, so nothing is left to clean up but empty files.
+fn reserve(port: u16) -> bool {
+    use std::fs::{File, OpenOptions};
+    use std::sync::Mutex;
+    static HELD: Mutex<Vec<File>> = Mutex::new(Vec::new());
+    let dir = std::env::temp_dir().join("smart-support-test-ports");
+    std::fs::create_dir_all(&dir)
+        .unwrap_or_else(|err| panic!("cannot create {}: {err}", dir.display()));
+    let path = dir.join(port.to_string());
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .unwrap_or_else(|err| panic!("cannot open {}: {err}", path.display()));
+    if file.try_lock().is_err() {
+        return false;
+    }
+    HELD.lock().unwrap_or_else(|e| e.into_inner()).push(file);
+    true
 }
 
 /// A random number, without a dependency: the std hasher is seeded randomly per process,
@@ -153,6 +181,46 @@ mod tests {
         let port = free_port();
         assert_ne!(port, 0);
         TcpListener::bind(("127.0.0.1", port)).expect("the port handed out is free");
+    }
+
+    #[test]
+    fn a_port_handed_out_is_not_handed_out_again_while_it_is_unbound() {
+        // The ports are unbound between calls, so binding alone would let a repeat through:
+        // among 2,000 picks from 12,000 ports, one repeats with near certainty.
+        let ports: Vec<u16> = (0..2_000).map(|_| free_port()).collect();
+        let distinct: std::collections::BTreeSet<u16> = ports.iter().copied().collect();
+        assert_eq!(distinct.len(), ports.len(), "a port was handed out twice");
+    }
+
+    #[test]
+    fn a_port_reserved_by_another_process_is_not_handed_out() {
+        // Another process (a `flock` child) holds one port's lock; the reservation refuses it.
+        let dir = std::env::temp_dir().join("smart-support-test-ports");
+        // Below the range `free_port` picks from, so no other test holds it.
+        let port = 19_999;
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(port.to_string());
+        std::fs::write(&path, "").unwrap();
+        let mut holder = std::process::Command::new("flock")
+            .args(["--exclusive", "--no-fork"])
+            .arg(&path)
+            .args(["sleep", "30"])
+            .spawn()
+            .expect("flock (util-linux) runs");
+        wait_until(
+            "the other process holds the lock",
+            Duration::from_secs(5),
+            || std::fs::File::open(&path).is_ok_and(|f| f.try_lock().is_err()),
+        );
+        assert!(
+            !reserve(port),
+            "a port another process reserved was reserved again"
+        );
+        holder.kill().unwrap();
+        holder.wait().unwrap();
+        wait_until("the lock is released", Duration::from_secs(5), || {
+            reserve(port)
+        });
     }
 
     #[test]
