@@ -131,15 +131,23 @@ fn random() -> u64 {
 ///
 /// `cond` is always called at least once, and once more after the deadline, so a condition that
 /// became true during the last interval still counts.
-pub fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
+pub fn wait_until(what: &str, timeout: Duration, cond: impl FnMut() -> bool) {
+    assert!(
+        poll_until(timeout, cond),
+        "timed out after {timeout:?} waiting until {what}"
+    );
+}
+
+/// [`wait_until`]'s polling, for a caller that says more than `what` when it times out:
+/// whether `cond` held before `timeout` passed (or at the one look after it).
+pub(crate) fn poll_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;
     loop {
         if cond() {
-            return;
+            return true;
         }
         if Instant::now() >= deadline {
-            assert!(cond(), "timed out after {timeout:?} waiting until {what}");
-            return;
+            return cond();
         }
         thread::sleep(POLL_INTERVAL);
     }

@@ -10,7 +10,7 @@ use tempfile::TempDir;
 
 use crate::free_port;
 use crate::process::{
-    Root, file_len, find_on_path, kill_tree, log_contains_after, log_outputs, wait_ready,
+    Root, file_len, find_on_path, kill_tree, log_contains_after, log_outputs, log_tail, wait_ready,
 };
 
 /// How long a (re)started server may take to log that it is ready.
@@ -181,6 +181,11 @@ impl NatsServer {
     pub fn restart(&mut self) {
         self.kill();
         self.launch(&nats_server_binary());
+    }
+
+    /// The last lines of the server's log (every run of it: the log is appended to).
+    pub(crate) fn log_tail(&self) -> String {
+        log_tail(&self.log)
     }
 
     fn launch(&mut self, binary: &Path) {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::nats::{NatsOptions, NatsServer};
-use crate::{free_port, wait_until};
+use crate::{free_port, poll_until};
 
 /// Nodes in a cluster: three, the smallest size where one may fail and two still elect.
 const NODES: usize = 3;
@@ -68,9 +68,8 @@ impl NatsCluster {
             })
             .collect();
         let cluster = NatsCluster { nodes };
-        wait_until(
+        cluster.wait_for_meta(
             "the cluster has a JetStream meta leader with every peer current",
-            META_LEADER_TIMEOUT,
             || cluster.meta_is_whole(),
         );
         cluster
@@ -108,11 +107,24 @@ impl NatsCluster {
     pub fn restart(&mut self, node: usize) {
         self.nodes[node].server.restart();
         let port = self.nodes[node].monitor_port;
-        wait_until(
+        self.wait_for_meta(
             &format!("{} sees a JetStream meta leader", self.name(node)),
-            META_LEADER_TIMEOUT,
             || meta_leader(port).is_some(),
         );
+    }
+
+    /// Waits up to [`META_LEADER_TIMEOUT`] until `cond` holds; on timeout, panics with `what`
+    /// and the end of every node's log, which says why no leader was elected.
+    fn wait_for_meta(&self, what: &str, cond: impl FnMut() -> bool) {
+        if !poll_until(META_LEADER_TIMEOUT, cond) {
+            let mut logs = String::new();
+            for node in &self.nodes {
+                let _ = write!(logs, "\n--- {} ---\n{}", node.name, node.server.log_tail());
+            }
+            panic!(
+                "timed out after {META_LEADER_TIMEOUT:?} waiting until {what}; the nodes' logs end:{logs}"
+            );
+        }
     }
 
     /// The node that leads stream `stream` now, as a running node reports it through its
