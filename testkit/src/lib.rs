@@ -89,18 +89,26 @@ pub fn free_port() -> u16 {
 /// however it ends, so nothing is left to clean up but empty files.
 fn reserve(port: u16) -> bool {
     use std::fs::{File, OpenOptions};
+    use std::os::unix::fs::PermissionsExt;
     use std::sync::Mutex;
     static HELD: Mutex<Vec<File>> = Mutex::new(Vec::new());
     let dir = std::env::temp_dir().join("smart-support-test-ports");
-    std::fs::create_dir_all(&dir)
-        .unwrap_or_else(|err| panic!("cannot create {}: {err}", dir.display()));
+    if !dir.exists() {
+        std::fs::create_dir_all(&dir)
+            .unwrap_or_else(|err| panic!("cannot create {}: {err}", dir.display()));
+        // Like /tmp: every user's tests reserve ports here, each removing only its own files.
+        let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o1777));
+    }
     let path = dir.join(port.to_string());
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .unwrap_or_else(|err| panic!("cannot open {}: {err}", path.display()));
+    // A lock needs no write access: a file another user created is opened to read.
+    let file = File::open(&path).or_else(|_| {
+        OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+    });
+    let file = file.unwrap_or_else(|err| panic!("cannot open {}: {err}", path.display()));
     if file.try_lock().is_err() {
         return false;
     }
