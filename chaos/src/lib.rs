@@ -139,6 +139,7 @@ pub async fn run(fault: Fault, scale: &Scale) -> anyhow::Result<Report> {
         violations,
     };
     if !report.violations.is_empty() || report.acked == 0 {
+        eprintln!("chaos {fault:?}:\n{}", system.error_lines());
         let logs = system.keep_logs();
         eprintln!(
             "chaos {fault:?}: the services' logs are kept in {}",

@@ -193,6 +193,9 @@ impl Drop for Service {
     }
 }
 
+/// How many of a service's error lines [`System::error_lines`] shows.
+const ERROR_LINES: usize = 20;
+
 fn tail(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
@@ -272,6 +275,8 @@ impl System {
                 // does not capture one: symbolising it loads the debug build's debug info,
                 // a few hundred MiB the process keeps, which I7 would take for a leak.
                 ("RUST_LIB_BACKTRACE".into(), "0".into()),
+                // Plain log lines: a failed run prints some of them (`System::error_lines`).
+                ("NO_COLOR".into(), "1".into()),
             ]);
             env
         };
@@ -459,6 +464,27 @@ impl System {
     }
 
     /// Keeps the logs (the folder is not removed) and says where they are: for a failed run.
+    /// What a run that broke a promise shows in its output, since CI keeps no files: each
+    /// service's last error lines (a sequence conflict of the projector, say) and the end of
+    /// nats-server's log.
+    pub fn error_lines(&self) -> String {
+        let mut out = String::new();
+        for service in self.services() {
+            let text = service.log_text();
+            let errors: Vec<&str> = text.lines().filter(|line| line.contains("ERROR")).collect();
+            if !errors.is_empty() {
+                let last = &errors[errors.len().saturating_sub(ERROR_LINES)..];
+                out += &format!(
+                    "--- {}: {} error lines, the last ones ---\n",
+                    service.name,
+                    errors.len()
+                );
+                out += &(last.join("\n") + "\n");
+            }
+        }
+        out + &format!("--- nats-server's log ends ---\n{}", self.nats.log_tail())
+    }
+
     pub fn keep_logs(self) -> PathBuf {
         let System { dir, .. } = self;
         dir.keep()

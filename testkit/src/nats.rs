@@ -183,8 +183,9 @@ impl NatsServer {
         self.launch(&nats_server_binary());
     }
 
-    /// The last lines of the server's log (every run of it: the log is appended to).
-    pub(crate) fn log_tail(&self) -> String {
+    /// The last lines of the server's log (every run of it: the log is appended to), for a
+    /// failing test to show what the server did.
+    pub fn log_tail(&self) -> String {
         log_tail(&self.log)
     }
 
