@@ -18,7 +18,6 @@ ROUNDS=${2:-3}
 . scripts/lib.sh
 ensure_postgres
 pg_bin=$(pg_bin_dir)
-run_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 work=$(mktemp -d)
 [ "$(id -u)" = 0 ] && chown postgres:postgres "$work"

@@ -61,6 +61,9 @@ pg_bin_dir() {
   ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1
 }
 
+# Runs a PostgreSQL server binary: as the postgres system user when we are root (PostgreSQL refuses root).
+run_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+
 ensure_postgres() {
   if [ -z "$(pg_bin_dir)" ] || [ ! -x "$(pg_bin_dir)/initdb" ]; then
     say "installing PostgreSQL (Debian packages)"
