@@ -30,7 +30,9 @@ for p in filter(str.isdigit, os.listdir("/proc")):
         print(p, comm, int(f[11]) + int(f[12]))
 PY
 }
-psql_() { "/usr/lib/postgresql/15/bin/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -d smart_support -tAq "$@"; }
+. "$(dirname "$0")/lib.sh"
+pg_bin=$(pg_bin_dir)
+psql_() { "$pg_bin/psql" -h 127.0.0.1 -p "$pg_port" -U postgres -d smart_support -tAq "$@"; }
 
 ( cd "$dir" && POSTGRES_OPTIONS="-c shared_preload_libraries=pg_stat_statements" "$bench" "$@" > "$out/bench" 2>&1 ) &
 bench_pid=$!
