@@ -463,7 +463,6 @@ impl System {
         self.dir.path()
     }
 
-    /// Keeps the logs (the folder is not removed) and says where they are: for a failed run.
     /// What a run that broke a promise shows in its output, since CI keeps no files: each
     /// service's last error lines (a sequence conflict of the projector, say) and the end of
     /// nats-server's log.
@@ -485,6 +484,7 @@ impl System {
         out + &format!("--- nats-server's log ends ---\n{}", self.nats.log_tail())
     }
 
+    /// Keeps the logs (the folder is not removed) and says where they are: for a failed run.
     pub fn keep_logs(self) -> PathBuf {
         let System { dir, .. } = self;
         dir.keep()

@@ -92,7 +92,7 @@ fn reserve(port: u16) -> bool {
     use std::os::unix::fs::PermissionsExt;
     use std::sync::Mutex;
     static HELD: Mutex<Vec<File>> = Mutex::new(Vec::new());
-    let dir = std::env::temp_dir().join("smart-support-test-ports");
+    let dir = ports_dir();
     if !dir.exists() {
         std::fs::create_dir_all(&dir)
             .unwrap_or_else(|err| panic!("cannot create {}: {err}", dir.display()));
@@ -114,6 +114,11 @@ fn reserve(port: u16) -> bool {
     }
     HELD.lock().unwrap_or_else(|e| e.into_inner()).push(file);
     true
+}
+
+/// Where [`free_port`] keeps its lock files, one per port, shared by every test process.
+fn ports_dir() -> std::path::PathBuf {
+    std::env::temp_dir().join("smart-support-test-ports")
 }
 
 /// A random number, without a dependency: the std hasher is seeded randomly per process,
@@ -212,7 +217,7 @@ mod tests {
     #[test]
     fn a_port_reserved_by_another_process_is_not_handed_out() {
         // Another process (a `flock` child) holds one port's lock; the reservation refuses it.
-        let dir = std::env::temp_dir().join("smart-support-test-ports");
+        let dir = ports_dir();
         // Below the range `free_port` picks from, so no other test holds it.
         let port = 19_999;
         std::fs::create_dir_all(&dir).unwrap();
